@@ -1,0 +1,248 @@
+"""Request and response types shared by every backend.
+
+A call is one request object in (:class:`GenerateRequest`, :class:`EditRequest`,
+:class:`VariationRequest`) and one :class:`ImagesResponse` out. Image bytes never
+appear in reprs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
+from .errors import CancelledError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
+EXTENSION_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def sniff_mime_type(data: bytes) -> str:
+    """The image type of some bytes from their signature (``application/octet-stream`` if unknown)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image (or mask) file as it will be uploaded: bytes, a filename and a MIME type."""
+
+    data: bytes = field(repr=False)
+    filename: str = "image.png"
+    mime_type: str = "image/png"
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "image") -> InputImage:
+        mime = sniff_mime_type(data)
+        ext = EXTENSION_BY_MIME.get(mime, "png")
+        stem = Path(name).stem or "image"
+        return cls(data=data, filename=f"{stem}.{ext}", mime_type=mime)
+
+    def as_file_tuple(self) -> tuple[str, bytes, str]:
+        """The 3-tuple requests needs to send a part with its content type."""
+        return (self.filename, self.data, self.mime_type)
+
+    def __repr__(self) -> str:
+        return f"InputImage({self.filename!r}, {self.mime_type}, {_size_text(len(self.data))})"
+
+
+@dataclass
+class _RequestBase:
+    endpoint: ClassVar[str]
+    model: str = DEFAULT_MODEL
+    n: int = 1
+    size: str | None = None
+    response_format: str | None = None
+    user: str | None = None
+    seed: int | None = None  # honoured by the local engines; not an OpenAI parameter
+    extra: dict[str, Any] = field(default_factory=dict)  # extra body fields for compatible servers
+
+    def options(self) -> dict[str, Any]:
+        """The non-empty API parameters of this request (no images), for display and metadata."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            if name in ("images", "image", "mask", "extra"):
+                continue
+            value = getattr(self, name)
+            if value is not None and value != {}:
+                out[name] = value
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class GenerateRequest(_RequestBase):
+    """``POST /images/generations``."""
+
+    endpoint: ClassVar[str] = GENERATIONS
+    prompt: str = ""
+    quality: str | None = None
+    style: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+    partial_images: int | None = None
+
+
+@dataclass
+class EditRequest(_RequestBase):
+    """``POST /images/edits``: the mask (alpha 0 = regenerate) applies to the first image."""
+
+    endpoint: ClassVar[str] = EDITS
+    images: list[InputImage] = field(default_factory=list)
+    prompt: str = ""
+    mask: InputImage | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    input_fidelity: str | None = None
+    partial_images: int | None = None
+
+
+@dataclass
+class VariationRequest(_RequestBase):
+    """``POST /images/variations`` (dall-e-2 semantics)."""
+
+    endpoint: ClassVar[str] = VARIATIONS
+    model: str = "dall-e-2"
+    image: InputImage | None = None
+
+
+ImageRequest = Union[GenerateRequest, EditRequest, VariationRequest]
+
+
+@dataclass
+class GeneratedImage:
+    """One result image: always bytes (URL results are downloaded at once)."""
+
+    data: bytes = field(repr=False)
+    mime_type: str = "image/png"
+    index: int = 0
+    revised_prompt: str | None = None
+    seed: int | None = None
+    url: str | None = None
+    request: ImageRequest | None = field(default=None, repr=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str | None:
+        """The prompt the image was made from (the revised one where the model rewrote it)."""
+        if self.revised_prompt:
+            return self.revised_prompt
+        return getattr(self.request, "prompt", None)
+
+    @property
+    def b64_json(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), read from the image header."""
+        return self.to_pil().size
+
+    def to_pil(self) -> PILImage.Image:
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(self.data))
+        image.load()
+        return image
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_bytes(self.data)
+        return path
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {self.mime_type: self.data, "text/plain": repr(self)}
+
+
+@dataclass
+class ImagesResponse:
+    """The images one request made, with the request and how long it took."""
+
+    data: list[GeneratedImage]
+    created: int = field(default_factory=lambda: int(time.time()))
+    request: ImageRequest | None = field(default=None, repr=False)
+    backend: str = ""
+    model: str | None = None
+    elapsed_s: float = 0.0
+    request_id: str | None = None
+    usage: dict[str, Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[GeneratedImage]:
+        return iter(self.data)
+
+    def __getitem__(self, index: int) -> GeneratedImage:
+        return self.data[index]
+
+
+@dataclass(frozen=True)
+class PartialImage:
+    """A progressive preview of image ``index`` while it is being made (streaming)."""
+
+    index: int
+    partial_index: int
+    data: bytes = field(repr=False)
+    mime_type: str = "image/png"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a call has come: ``done`` of ``total`` units (steps, images)."""
+
+    done: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass
+class CallHooks:
+    """What a caller (the studio's worker) can pass along with a request."""
+
+    on_partial: Callable[[PartialImage], None] | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    cancel: threading.Event | None = None
+    timeout: float | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise CancelledError()
+
+    def partial(self, image: PartialImage) -> None:
+        if self.on_partial is not None and not self.cancelled:
+            self.on_partial(image)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        if self.on_progress is not None and not self.cancelled:
+            self.on_progress(Progress(done, total, message))
