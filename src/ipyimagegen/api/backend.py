@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
-from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS, model_spec, models_for
+from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS, model_spec, models_for, size_allowed
 from .errors import UnsupportedError
 from .types import (
     CallHooks,
@@ -69,14 +69,21 @@ class BaseBackend:
     def supports_streaming(self, model: str) -> bool:
         return False
 
-    def model_for(self, endpoint: str) -> str:
-        """The default model for an endpoint (the first offered when the default does not serve it)."""
-        if model_spec(self.default_model).serves(endpoint) and self.default_model in self.models(endpoint):
-            return self.default_model
+    def model_for(self, endpoint: str, size: str | None = None) -> str:
+        """The default model for an endpoint (the first offered when the default does not serve it).
+
+        With ``size``, a default that does not take that size gives way to the first offered
+        model that does (as the Images API picks dall-e-2 for a 256x256 request without a model).
+        """
         offered = self.models(endpoint)
-        if not offered:
+        default = self.default_model if model_spec(self.default_model).serves(endpoint) else None
+        if default not in offered:
+            default = offered[0] if offered else None
+        if default is None:
             raise UnsupportedError(f"{self.name} does not do {endpoint}.")
-        return offered[0]
+        if size is not None and not size_allowed(model_spec(default), size):
+            return next((name for name in offered if size_allowed(model_spec(name), size)), default)
+        return default
 
     # -- one request in, one response out ---------------------------------------------------
 
@@ -118,7 +125,8 @@ class BaseBackend:
     def generate(self, *, prompt: str, model: str | None = None, **options: Any) -> ImagesResponse:
         """Make images from a prompt. Options are the API's (n, size, quality, style...)."""
         hooks = _split_hooks(options)
-        request = GenerateRequest(prompt=prompt, model=model or self.model_for(GENERATIONS), **options)
+        model = model or self.model_for(GENERATIONS, options.get("size"))
+        request = GenerateRequest(prompt=prompt, model=model, **options)
         return self.run(request, hooks)
 
     def edit(
@@ -140,7 +148,7 @@ class BaseBackend:
         from ..imaging import prepare_input_image, prepare_mask
 
         hooks = _split_hooks(options)
-        model = model or self.model_for(EDITS)
+        model = model or self.model_for(EDITS, options.get("size"))
         spec = model_spec(model)
         sources = list(image) if isinstance(image, (list, tuple)) else [image]
         images = [prepare_input_image(src, spec, size=options.get("size"), fit=fit) for src in sources]
@@ -155,7 +163,7 @@ class BaseBackend:
         from ..imaging import prepare_input_image
 
         hooks = _split_hooks(options)
-        model = model or self.model_for(VARIATIONS)
+        model = model or self.model_for(VARIATIONS, options.get("size"))
         prepared = prepare_input_image(image, model_spec(model), size=options.get("size"), fit=fit)
         return self.run(VariationRequest(image=prepared, model=model, **options), hooks)
 

@@ -12,9 +12,9 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
 from .errors import CancelledError
@@ -78,7 +78,7 @@ class _RequestBase:
     def options(self) -> dict[str, Any]:
         """The non-empty API parameters of this request (no images), for display and metadata."""
         out: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
+        for name in (f.name for f in fields(self)):  # fields() leaves out the ClassVar endpoint
             if name in ("images", "image", "mask", "extra"):
                 continue
             value = getattr(self, name)
@@ -128,7 +128,7 @@ class VariationRequest(_RequestBase):
     image: InputImage | None = None
 
 
-ImageRequest = Union[GenerateRequest, EditRequest, VariationRequest]
+ImageRequest = GenerateRequest | EditRequest | VariationRequest
 
 
 @dataclass
@@ -188,6 +188,7 @@ class ImagesResponse:
     elapsed_s: float = 0.0
     request_id: str | None = None
     usage: dict[str, Any] | None = None
+    errors: list[Exception] = field(default_factory=list, repr=False)  # failed parts of a parallel call
 
     def __len__(self) -> int:
         return len(self.data)

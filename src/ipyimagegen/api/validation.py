@@ -79,7 +79,9 @@ def _check_output(
     _check_choice(spec, "output_format", output_format, spec.output_formats)
     if output_compression is not None:
         if spec.family != "custom" and not spec.output_compression:
-            raise ValidationError(f"{spec.name} does not take output_compression.", param="output_compression")
+            raise ValidationError(
+                f"{spec.name} does not take output_compression.", param="output_compression"
+            )
         if not isinstance(output_compression, int) or not 0 <= output_compression <= 100:
             raise ValidationError(
                 f"output_compression must be a whole number from 0 to 100, got {output_compression!r}.",

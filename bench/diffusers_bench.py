@@ -1,0 +1,168 @@
+"""DiffusersEngine speed: load time and seconds per image, on a tiny model and a real checkpoint.
+
+The tiny model (randomly initialised, built in a temporary folder) measures the engine's own
+overhead and how it scales with size; ``--checkpoint DIR`` also measures a real diffusers folder
+(or single file) at its native size. Run: ``python -m bench.diffusers_bench [--quick]
+[--checkpoint DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ipyimagegen.engines.diffusers_engine import DiffusersEngine
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TINY_STEPS = 4
+CHECKPOINT_QUICK_STEPS = 4
+
+
+def _tiny_pipeline_module() -> ModuleType:
+    """tests/tiny_pipeline.py, loaded by path (the tests folder is not a package)."""
+    path = Path(__file__).resolve().parent.parent / "tests" / "tiny_pipeline.py"
+    spec = importlib.util.spec_from_file_location("tiny_pipeline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _processor_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _device_line(engine: DiffusersEngine) -> str:
+    import torch
+
+    device = engine.device
+    if device.startswith("cuda"):
+        hardware = torch.cuda.get_device_name(torch.device(device))
+    elif device.startswith("mps"):
+        hardware = f"Apple GPU ({platform.machine()})"
+    else:
+        hardware = f"{_processor_name()}, {torch.get_num_threads()} torch threads"
+    return f"device {device} ({hardware}), dtype {engine.dtype}"
+
+
+def _seconds(action: Callable[[], object], repeats: int) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _line(label: str, samples: list[float], per: int = 1) -> str:
+    median = statistics.median(samples) / per
+    return f"  {label:<40} {median:8.3f} s/image   (median of {len(samples)}, best {min(samples) / per:.3f})"
+
+
+def _load(model: str | Path, **options: Any) -> tuple[DiffusersEngine, float]:
+    from ipyimagegen.engines.diffusers_engine import DiffusersEngine
+
+    started = time.perf_counter()
+    engine = DiffusersEngine(model, **options)
+    return engine, time.perf_counter() - started
+
+
+def bench_tiny(quick: bool) -> None:
+    """The tiny model at 64 and 256 px: generate (1 and 4 images), edit and variation."""
+    repeats = 2 if quick else 5
+    with tempfile.TemporaryDirectory(prefix="ipyimagegen-bench-") as folder:
+        model_dir = _tiny_pipeline_module().build_tiny_pipeline(Path(folder) / "tiny-sd")
+        engine, load_s = _load(model_dir, steps=TINY_STEPS)
+    print(f"tiny random model, {TINY_STEPS} steps: {_device_line(engine)}")
+    print(f"  {'load (from disk, to device)':<40} {load_s:8.3f} s")
+    engine.generate(prompt="warm up", size="64x64", seed=0)
+    for side in (64, 256):
+        size = f"{side}x{side}"
+        image = engine.generate(prompt="a lighthouse at dusk", size=size, seed=1)[0]
+        mask = _centre_mask(side)
+        counts = (1,) if quick else (1, 4)
+        cases = [
+            (
+                f"generate {size}, n={n}",
+                partial(engine.generate, prompt="a lighthouse", size=size, n=n, seed=2),
+                n,
+            )
+            for n in counts
+        ]
+        cases += [
+            (
+                f"edit {size}, n=1",
+                partial(engine.edit, image=image.data, mask=mask, prompt="a boat", size=size, seed=3),
+                1,
+            ),
+            (
+                f"variation {size}, n=1",
+                partial(engine.create_variation, image=image.data, size=size, seed=4),
+                1,
+            ),
+        ]
+        for label, action, per in cases:
+            print(_line(label, _seconds(action, repeats), per))
+
+
+def _centre_mask(side: int) -> object:
+    import numpy as np
+
+    mask = np.zeros((side, side), dtype=bool)
+    mask[side // 4 : 3 * side // 4, side // 4 : 3 * side // 4] = True
+    return mask
+
+
+def bench_checkpoint(checkpoint: str, quick: bool) -> None:
+    """A real checkpoint at its native size with its default steps (a few steps in quick mode)."""
+    engine, load_s = _load(checkpoint)
+    steps = min(engine.steps, CHECKPOINT_QUICK_STEPS) if quick else engine.steps
+    extra = {"steps": steps}
+    side = engine.native_size
+    print(f"{engine.name}, {steps} steps at {side}x{side}: {_device_line(engine)}")
+    print(f"  {'load (from disk, to device)':<40} {load_s:8.3f} s")
+    warm = _seconds(lambda: engine.generate(prompt="warm up", seed=0, extra=extra), 1)
+    print(f"  {'first image (warm-up)':<40} {warm[0]:8.3f} s")
+    samples = _seconds(
+        lambda: engine.generate(prompt="a lighthouse at dusk", seed=1, extra=extra), 1 if quick else 3
+    )
+    print(_line("generate, n=1", samples))
+    print(f"  {'per denoising step':<40} {statistics.median(samples) / steps:8.3f} s/step (incl. text + VAE)")
+
+
+def main(quick: bool = False, checkpoint: str | None = None) -> None:
+    """Print load time and seconds per image for the tiny model, and for ``checkpoint`` if given."""
+    import diffusers
+    import torch
+
+    print(f"DiffusersEngine benchmark: torch {torch.__version__}, diffusers {diffusers.__version__}")
+    bench_tiny(quick)
+    if checkpoint:
+        bench_checkpoint(checkpoint, quick)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
+    parser.add_argument("--checkpoint", metavar="DIR", help="also measure this local model folder or file")
+    arguments = parser.parse_args()
+    main(quick=arguments.quick, checkpoint=arguments.checkpoint)

@@ -1,0 +1,608 @@
+"""The HTTP client for the OpenAI Images API, Azure OpenAI and any server that speaks the same API.
+
+One :class:`requests.Session`, a timeout on every call, retries with backoff, typed errors
+made from the API's error JSON, and streamed partial images for gpt-image models. Every
+result holds the image bytes: URL results are downloaded at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from ..models import EDITS, GENERATIONS, VARIATIONS, model_spec
+from .backend import BaseBackend
+from .config import (
+    DEFAULT_TIMEOUT,
+    AzureSettings,
+    OpenAISettings,
+    Timeout,
+    TokenProvider,
+    as_timeout,
+    call_timeout,
+    host_of,
+    safe_url,
+)
+from .errors import (
+    CONTENT_POLICY_CODES,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ContentPolicyError,
+    error_from_response,
+    parse_error_body,
+)
+from .retry import RetryPolicy, parse_retry_after
+from .sse import iter_events
+from .types import (
+    MIME_BY_FORMAT,
+    CallHooks,
+    EditRequest,
+    GeneratedImage,
+    GenerateRequest,
+    ImageRequest,
+    ImagesResponse,
+    PartialImage,
+    VariationRequest,
+    sniff_mime_type,
+)
+
+__all__ = ["AzureOpenAIClient", "OpenAIClient"]
+
+log = logging.getLogger("ipyimagegen.api")
+
+_REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
+_OUTPUT_FIELDS = ("output_format", "background", "size", "quality")
+
+
+def _user_agent() -> str:
+    try:
+        return f"ipyimagegen/{version('ipyimagegen')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "ipyimagegen"
+
+
+def _form_value(value: Any) -> str:
+    """A parameter as a multipart form field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _request_id(response: requests.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        if response.headers.get(name):
+            return response.headers[name]
+    return None
+
+
+def _succeeded(response: requests.Response) -> bool:
+    return 200 <= response.status_code < 300
+
+
+def _is_event_stream(response: requests.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The innermost readable cause of a requests error, such as ``Connection refused``."""
+    text = str(exc)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        if current.args and isinstance(current.args[0], str):
+            text = current.args[0]
+        nested = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        if (
+            not isinstance(nested, BaseException)
+            and current.args
+            and isinstance(current.args[0], BaseException)
+        ):
+            nested = current.args[0]  # requests wraps urllib3's errors
+        current = nested if isinstance(nested, BaseException) else current.__cause__ or current.__context__
+    return text
+
+
+def _mime_type(data: bytes, output_format: Any) -> str:
+    sniffed = sniff_mime_type(data)
+    if sniffed != "application/octet-stream":
+        return sniffed
+    return MIME_BY_FORMAT.get(str(output_format or "").lower(), "image/png")
+
+
+class OpenAIClient(BaseBackend):
+    """The Images API over HTTP: OpenAI itself, or any server that speaks the same API.
+
+    Settings come from the arguments, else from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
+    ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``. A key is required for OpenAI's own API;
+    a local or workshop server (another ``base_url``) may need none.
+
+    ``timeout`` is seconds, or a ``(connect, read)`` pair (default 10 s to connect, 600 s to
+    read: a high-quality gpt-image call can take minutes). Failed calls that may succeed on
+    another try are retried ``max_retries`` times with backoff. ``sleep`` replaces the wait
+    between tries (for tests).
+    """
+
+    offline = False
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        session: requests.Session | None = None,
+        default_headers: dict[str, str] | None = None,
+        default_model: str | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        settings = OpenAISettings.resolve(
+            api_key=api_key, base_url=base_url, organization=organization, project=project
+        )
+        self._settings = settings
+        self.base_url = settings.base_url
+        self._setup(
+            secrets=[settings.api_key],
+            timeout=timeout,
+            max_retries=max_retries,
+            session=session,
+            default_headers=default_headers,
+            default_model=default_model,
+            sleep=sleep,
+        )
+        host = host_of(self.base_url)
+        self.name = f"OpenAI ({host})" if settings.is_public_api else f"Images API at {host}"
+
+    def _setup(
+        self,
+        *,
+        secrets: list[Any],
+        timeout: float | tuple[float, float] | None,
+        max_retries: int,
+        session: requests.Session | None,
+        default_headers: dict[str, str] | None,
+        default_model: str | None,
+        sleep: Callable[[float], None] | None,
+    ) -> None:
+        """What every client needs, whatever the service."""
+        self._secrets = [s for s in secrets if isinstance(s, str) and s]
+        self.timeout: Timeout = as_timeout(timeout)
+        self.retry = RetryPolicy(max_retries=max_retries, sleep=sleep)
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self.default_headers = dict(default_headers or {})
+        if default_model:
+            self.default_model = default_model
+
+    # -- what subclasses change --------------------------------------------------------------
+
+    @property
+    def sends_seed(self) -> bool:
+        """Compatible and local servers honour ``seed``; OpenAI's own API rejects it."""
+        return not self._settings.is_public_api
+
+    def endpoint_url(self, endpoint: str) -> str:
+        """The URL of ``generations``, ``edits`` or ``variations``."""
+        return f"{self.base_url}/images/{endpoint}"
+
+    def _auth_headers(self) -> dict[str, str]:
+        headers = {}
+        if self._settings.api_key:
+            headers["Authorization"] = f"Bearer {self._settings.api_key}"
+        if self._settings.organization:
+            headers["OpenAI-Organization"] = self._settings.organization
+        if self._settings.project:
+            headers["OpenAI-Project"] = self._settings.project
+        return headers
+
+    def _describe_settings(self) -> str:
+        key = "set" if self._settings.api_key else "not set"
+        return f"base_url={safe_url(self.base_url)!r}, api_key {key}"
+
+    # -- the Backend protocol ----------------------------------------------------------------
+
+    def supports_streaming(self, model: str) -> bool:
+        """gpt-image models can stream partial images while they work."""
+        return model_spec(model).is_gpt_image
+
+    def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
+        streaming = self._streams(request, hooks)
+        body = self._parameters(request, streaming)
+        url = self.endpoint_url(GENERATIONS)
+        return self._call(url, request, hooks, streaming, json=body)
+
+    def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
+        streaming = self._streams(request, hooks)
+        field = "image" if len(request.images) == 1 else "image[]"
+        files = [(field, image.as_file_tuple()) for image in request.images]
+        if request.mask is not None:
+            files.append(("mask", request.mask.as_file_tuple()))
+        return self._call_multipart(EDITS, request, hooks, streaming, files)
+
+    def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
+        assert request.image is not None  # validation makes sure
+        files = [("image", request.image.as_file_tuple())]
+        return self._call_multipart(VARIATIONS, request, hooks, False, files)
+
+    # -- building requests -------------------------------------------------------------------
+
+    def _streams(self, request: GenerateRequest | EditRequest, hooks: CallHooks) -> bool:
+        return (
+            bool(request.partial_images)
+            and hooks.on_partial is not None
+            and self.supports_streaming(request.model)
+        )
+
+    def _parameters(self, request: ImageRequest, streaming: bool) -> dict[str, Any]:
+        """The body parameters of a request, as this service wants them."""
+        params = request.options()
+        partial_images = params.pop("partial_images", None)
+        if not self.sends_seed:
+            params.pop("seed", None)
+        if model_spec(request.model).is_gpt_image:
+            params.pop("response_format", None)  # gpt-image models always answer base64
+        else:
+            params["response_format"] = request.response_format or "b64_json"
+        if streaming:
+            params["partial_images"] = partial_images
+            params["stream"] = True
+        return params
+
+    def _call_multipart(
+        self,
+        endpoint: str,
+        request: EditRequest | VariationRequest,
+        hooks: CallHooks,
+        streaming: bool,
+        files: list[tuple[str, tuple[str, bytes, str]]],
+    ) -> ImagesResponse:
+        fields = [(name, _form_value(value)) for name, value in self._parameters(request, streaming).items()]
+        return self._call(self.endpoint_url(endpoint), request, hooks, streaming, data=fields, files=files)
+
+    def _call(
+        self, url: str, request: ImageRequest, hooks: CallHooks, streaming: bool, **body: Any
+    ) -> ImagesResponse:
+        response = self._send("POST", url, hooks, headers=self._api_headers(), stream=streaming, **body)
+        if streaming and _is_event_stream(response):
+            return self._read_stream(response, hooks)
+        return self._read_images(response, hooks)
+
+    def _api_headers(self) -> dict[str, str]:
+        return {"User-Agent": _user_agent(), **self.default_headers, **self._auth_headers()}
+
+    # -- sending, with retries ---------------------------------------------------------------
+
+    def _send(
+        self, method: str, url: str, hooks: CallHooks, *, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """One call, retried while the failure may pass; returns a 2xx response or raises."""
+        timeout = call_timeout(self.timeout, hooks.timeout)
+        kwargs.setdefault("headers", {"User-Agent": _user_agent()})
+        retries_done = 0
+        while True:
+            hooks.check_cancelled()
+            log.debug(
+                "%s %s (try %d of %d)", method, safe_url(url), retries_done + 1, self.retry.max_retries + 1
+            )
+            started = time.perf_counter()
+            retry_after = None
+            try:
+                response = self.session.request(
+                    method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
+                )
+                if not (stream and _succeeded(response) and _is_event_stream(response)):
+                    response.content  # noqa: B018 - read the body here, so a broken one is retried
+            except requests.RequestException as exc:
+                error: APIError = self._connection_error(exc, url, timeout)
+                retryable = True
+            else:
+                log.debug(
+                    "HTTP %d in %.2f s (request id %s)",
+                    response.status_code,
+                    time.perf_counter() - started,
+                    _request_id(response),
+                )
+                if _succeeded(response):
+                    return response
+                retry_after = parse_retry_after(response.headers)
+                error = self._status_error(response, retry_after)
+                retryable = self.retry.should_retry(response.status_code, response.headers, error)
+                response.close()
+            if not retryable or retries_done >= self.retry.max_retries:
+                raise error
+            delay = self.retry.delay(retries_done, retry_after)
+            log.debug("retrying in %.2f s after: %s", delay, error)
+            self.retry.wait(delay, hooks.cancel)
+            retries_done += 1
+
+    def _status_error(self, response: requests.Response, retry_after: float | None) -> APIError:
+        error = error_from_response(
+            response.status_code,
+            response.content,
+            request_id=_request_id(response),
+            retry_after=retry_after,
+        )
+        if 300 <= response.status_code < 400:
+            error.message = (
+                f"The server redirected the call (HTTP {response.status_code}) to "
+                f"{safe_url(response.headers.get('location', '?'))}: use that address as the base URL."
+            )
+        error.message = self._redact(error.message)
+        error.args = (error.message,)
+        return error
+
+    def _connection_error(self, exc: requests.RequestException, url: str, timeout: Timeout) -> APIError:
+        where = host_of(url)
+        if isinstance(exc, requests.ConnectTimeout):
+            return APITimeoutError(f"Could not connect to {where} within {timeout[0]:g} s.")
+        # requests reports a read timeout inside a streamed body as a ConnectionError
+        if isinstance(exc, requests.Timeout) or (exc.args and isinstance(exc.args[0], ReadTimeoutError)):
+            return APITimeoutError(f"{where} did not answer within {timeout[1]:g} s.")
+        reason = self._redact(_root_reason(exc))
+        if len(reason) > 300:
+            reason = reason[:300] + "..."
+        return APIConnectionError(f"The connection to {where} failed ({reason}).")
+
+    def _redact(self, text: str) -> str:
+        """``text`` with every secret this client holds replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # -- reading answers ---------------------------------------------------------------------
+
+    def _read_images(self, response: requests.Response, hooks: CallHooks) -> ImagesResponse:
+        """An ImagesResponse from the API's JSON answer (URL results downloaded)."""
+        request_id = _request_id(response)
+        payload = self._json(response, request_id)
+        items = payload.get("data")
+        if not isinstance(items, list):
+            raise APIError(
+                "The server's answer has no 'data' list of images: is the base URL an Images API?",
+                status_code=response.status_code,
+                request_id=request_id,
+            )
+        details = {name: payload[name] for name in _OUTPUT_FIELDS if payload.get(name) is not None}
+        images = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise APIError(f"Image {index} of the answer is not an object.", request_id=request_id)
+            url = item.get("url")
+            if item.get("b64_json"):
+                data = self._decode(item["b64_json"], request_id)
+            elif url:
+                data = self._download(url, hooks)
+            else:
+                raise APIError(
+                    f"Image {index} of the answer has neither b64_json nor url.", request_id=request_id
+                )
+            images.append(
+                GeneratedImage(
+                    data=data,
+                    mime_type=_mime_type(data, payload.get("output_format")),
+                    index=index,
+                    revised_prompt=item.get("revised_prompt") or None,
+                    url=url,
+                    metadata=dict(details),
+                )
+            )
+        return ImagesResponse(
+            data=images,
+            created=payload.get("created") or int(time.time()),
+            request_id=request_id,
+            usage=payload.get("usage"),
+        )
+
+    def _json(self, response: requests.Response, request_id: str | None) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise APIError(
+                f"The server answered HTTP {response.status_code} with something that is not JSON "
+                f"({response.headers.get('content-type', 'no content type')}): is the base URL an Images API?",
+                status_code=response.status_code,
+                request_id=request_id,
+            ) from None
+        if not isinstance(payload, dict):
+            raise APIError("The server's answer is not a JSON object.", request_id=request_id)
+        return payload
+
+    @staticmethod
+    def _decode(b64: Any, request_id: str | None) -> bytes:
+        try:
+            return base64.b64decode(b64, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise APIError(
+                "The server sent an image that is not valid base64.", request_id=request_id
+            ) from None
+
+    def _download(self, url: str, hooks: CallHooks) -> bytes:
+        """The bytes behind a result URL (sent without the API's credentials)."""
+        log.debug("downloading %s", safe_url(url))
+        response = self._send("GET", url, hooks)
+        return response.content
+
+    def _read_stream(self, response: requests.Response, hooks: CallHooks) -> ImagesResponse:
+        """Read a stream of partial and completed image events; partials go to ``hooks``."""
+        request_id = _request_id(response)
+        images: list[GeneratedImage] = []
+        usage = None
+        try:
+            for payload in self._stream_payloads(response, request_id):
+                kind = str(payload.get("type", ""))
+                if kind.endswith(".partial_image"):
+                    data = self._decode(payload.get("b64_json"), request_id)
+                    hooks.partial(
+                        PartialImage(
+                            index=len(images),
+                            partial_index=int(payload.get("partial_image_index", 0)),
+                            data=data,
+                            mime_type=_mime_type(data, payload.get("output_format")),
+                        )
+                    )
+                elif kind.endswith(".completed"):
+                    data = self._decode(payload.get("b64_json"), request_id)
+                    details = {
+                        name: payload[name] for name in _OUTPUT_FIELDS if payload.get(name) is not None
+                    }
+                    images.append(
+                        GeneratedImage(
+                            data=data,
+                            mime_type=_mime_type(data, payload.get("output_format")),
+                            index=len(images),
+                            metadata=details,
+                        )
+                    )
+                    usage = payload.get("usage") or usage
+                hooks.check_cancelled()  # stop reading at once: the rest of the stream may take minutes
+        except requests.RequestException as exc:
+            raise self._connection_error(
+                exc, response.url, call_timeout(self.timeout, hooks.timeout)
+            ) from None
+        finally:
+            response.close()
+        hooks.check_cancelled()
+        if not images:
+            raise APIConnectionError(
+                "The stream ended before the image was complete: try again.", request_id=request_id
+            )
+        return ImagesResponse(data=images, request_id=request_id, usage=usage)
+
+    def _stream_payloads(
+        self, response: requests.Response, request_id: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """The JSON payloads of a stream's events; an error event raises."""
+        for event in iter_events(response.iter_content(chunk_size=None)):
+            if event.data.strip() == "[DONE]":
+                return
+            try:
+                payload = json.loads(event.data)
+            except ValueError:
+                raise APIError(
+                    "The server streamed an event that is not JSON.", request_id=request_id
+                ) from None
+            if not isinstance(payload, dict):
+                continue
+            if event.event == "error" or payload.get("type") == "error" or "error" in payload:
+                raise self._stream_error(payload, request_id)
+            yield payload
+
+    def _stream_error(self, payload: dict[str, Any], request_id: str | None) -> APIError:
+        error, body = parse_error_body(json.dumps(payload))
+        if not error:
+            error = payload
+        message = self._redact(str(error.get("message") or "The server reported an error while streaming."))
+        code = str(error["code"]) if error.get("code") is not None else None
+        cls = ContentPolicyError if code in CONTENT_POLICY_CODES else APIError
+        return cls(
+            message,
+            code=code,
+            param=error.get("param"),
+            type=error.get("type"),
+            request_id=request_id,
+            body=body,
+        )
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP session (unless it was passed in: then its owner closes it)."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> OpenAIClient:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._describe_settings()})"
+
+
+class AzureOpenAIClient(OpenAIClient):
+    """The Images API of one Azure OpenAI deployment.
+
+    Settings come from the arguments, else ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_DEPLOYMENT``,
+    ``OPENAI_API_VERSION`` and ``AZURE_OPENAI_API_KEY``. Instead of a key, ``azure_ad_token``
+    may be a Microsoft Entra ID token, or a function that returns a fresh one. ``default_model``
+    names the model the deployment runs when the deployment's name is not that model's name.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        deployment: str | None = None,
+        api_version: str | None = None,
+        api_key: str | None = None,
+        azure_ad_token: str | TokenProvider | None = None,
+        timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        session: requests.Session | None = None,
+        default_headers: dict[str, str] | None = None,
+        default_model: str | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        settings = AzureSettings.resolve(
+            endpoint=endpoint,
+            deployment=deployment,
+            api_version=api_version,
+            api_key=api_key,
+            azure_ad_token=azure_ad_token,
+        )
+        self._azure = settings
+        self.base_url = f"{settings.endpoint}/openai/deployments/{settings.deployment}"
+        self._setup(
+            secrets=[settings.api_key, settings.azure_ad_token],
+            timeout=timeout,
+            max_retries=max_retries,
+            session=session,
+            default_headers=default_headers,
+            default_model=default_model or settings.deployment,
+            sleep=sleep,
+        )
+        self.name = f"Azure OpenAI ({host_of(settings.endpoint)}, deployment {settings.deployment})"
+
+    @property
+    def sends_seed(self) -> bool:
+        return False
+
+    def models(self, endpoint: str = GENERATIONS) -> list[str]:
+        """A deployment runs one model."""
+        return [self.default_model] if model_spec(self.default_model).serves(endpoint) else []
+
+    def endpoint_url(self, endpoint: str) -> str:
+        return f"{self.base_url}/images/{endpoint}?api-version={self._azure.api_version}"
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._azure.api_key:
+            return {"api-key": self._azure.api_key}
+        token = self._azure.ad_token()
+        if token and token not in self._secrets:
+            self._secrets.append(token)
+        return {"Authorization": f"Bearer {token}"}
+
+    def _describe_settings(self) -> str:
+        credential = "api_key set" if self._azure.api_key else "azure_ad_token set"
+        return (
+            f"endpoint={safe_url(self._azure.endpoint)!r}, deployment={self._azure.deployment!r}, "
+            f"api_version={self._azure.api_version!r}, {credential}"
+        )

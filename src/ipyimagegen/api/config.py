@@ -1,0 +1,176 @@
+"""Where the HTTP client gets its settings: arguments first, then the official environment variables.
+
+Secrets stay in the resolved settings objects, whose reprs never show them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigurationError
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+PUBLIC_API_HOST = "api.openai.com"
+AZURE_API_VERSION = "2025-04-01-preview"
+
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 600.0  # a high-quality gpt-image call can take minutes
+DEFAULT_TIMEOUT = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+
+Timeout = tuple[float, float]
+TokenProvider = Callable[[], str]
+
+
+def env(name: str) -> str | None:
+    """An environment variable, or None when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def as_timeout(value: float | tuple[float, float] | None) -> Timeout:
+    """``(connect, read)`` seconds from one number (both), a pair, or None (the defaults)."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {value!r}.")
+        return (float(value), float(value))
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        connect, read = value
+        if connect <= 0 or read <= 0:
+            raise ConfigurationError(f"timeout seconds must be positive, got {value!r}.")
+        return (float(connect), float(read))
+    raise ConfigurationError(
+        f"timeout must be seconds (a number) or a (connect, read) pair of seconds, got {value!r}."
+    )
+
+
+def call_timeout(default: Timeout, override: float | None) -> Timeout:
+    """The timeout for one call: a per-call number of seconds bounds both connect and read."""
+    if override is None:
+        return default
+    if override <= 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {override!r}.")
+    return (min(default[0], float(override)), float(override))
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info, query or fragment (where secrets could hide), for display and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def host_of(url: str) -> str:
+    """``host[:port]`` of a URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{host}:{parts.port}" if parts.port is not None else host
+
+
+def _checked_url(url: str, what: str) -> str:
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{what} must be an http:// or https:// URL such as {OPENAI_BASE_URL!r}, got {safe_url(url)!r}."
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """The settings of a client for the OpenAI API or a server that speaks it."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    organization: str | None = None
+    project: str | None = None
+
+    @property
+    def is_public_api(self) -> bool:
+        """True for OpenAI's own API (which rejects parameters that compatible servers honour)."""
+        return urlsplit(self.base_url).hostname == PUBLIC_API_HOST
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+    ) -> OpenAISettings:
+        """Arguments, else ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``."""
+        url = _checked_url(base_url or env("OPENAI_BASE_URL") or OPENAI_BASE_URL, "base_url")
+        settings = cls(
+            base_url=url,
+            api_key=(api_key or "").strip() or env("OPENAI_API_KEY"),
+            organization=organization or env("OPENAI_ORG_ID"),
+            project=project or env("OPENAI_PROJECT_ID"),
+        )
+        if settings.api_key is None and settings.is_public_api:
+            raise ConfigurationError(
+                "No OpenAI API key: set the OPENAI_API_KEY environment variable or pass api_key=..., "
+                "or use ipyimagegen.default_backend() for the offline preview engine."
+            )
+        return settings
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """The settings of a client for one Azure OpenAI image deployment."""
+
+    endpoint: str
+    deployment: str
+    api_version: str
+    api_key: str | None = field(default=None, repr=False)
+    azure_ad_token: str | TokenProvider | None = field(default=None, repr=False)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        endpoint: str | None = None,
+        deployment: str | None = None,
+        api_version: str | None = None,
+        api_key: str | None = None,
+        azure_ad_token: str | TokenProvider | None = None,
+    ) -> AzureSettings:
+        """Arguments, else ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_DEPLOYMENT``, ``OPENAI_API_VERSION``
+        and ``AZURE_OPENAI_API_KEY``."""
+        endpoint = endpoint or env("AZURE_OPENAI_ENDPOINT")
+        if not endpoint:
+            raise ConfigurationError(
+                "No Azure OpenAI endpoint: set AZURE_OPENAI_ENDPOINT or pass "
+                "endpoint='https://<resource>.openai.azure.com'."
+            )
+        deployment = (deployment or env("AZURE_OPENAI_DEPLOYMENT") or "").strip()
+        if not deployment:
+            raise ConfigurationError(
+                "No Azure OpenAI deployment: set AZURE_OPENAI_DEPLOYMENT or pass deployment= "
+                "(the name of your image model deployment)."
+            )
+        key = (api_key or "").strip() or env("AZURE_OPENAI_API_KEY")
+        if key is None and azure_ad_token is None:
+            raise ConfigurationError(
+                "No Azure OpenAI credentials: set AZURE_OPENAI_API_KEY or pass api_key=..., "
+                "or pass azure_ad_token= (a token or a function that returns one)."
+            )
+        return cls(
+            endpoint=_checked_url(endpoint, "endpoint"),
+            deployment=deployment,
+            api_version=api_version or env("OPENAI_API_VERSION") or AZURE_API_VERSION,
+            api_key=key,
+            azure_ad_token=azure_ad_token,
+        )
+
+    def ad_token(self) -> str | None:
+        """The current Microsoft Entra ID token (a provider is asked on every call)."""
+        token = self.azure_ad_token
+        return token() if callable(token) else token

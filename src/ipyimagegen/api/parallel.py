@@ -1,0 +1,193 @@
+"""Ask for more images than a model makes per request: split the request and run the parts at once.
+
+``dall-e-3`` makes one image per request; ``run_parallel`` turns ``n=4`` into four requests
+sent concurrently and merges their images into one :class:`ImagesResponse`. Images that
+were made are never lost because another part failed: the failures ride along in
+``response.errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from typing import Any
+
+from ..models import model_spec
+from .backend import Backend
+from .types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from .validation import validate_request
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.05  # how often waiting checks the cancel flag
+
+
+def requests_needed(request: ImageRequest) -> int:
+    """How many API requests ``request.n`` images take for its model."""
+    return math.ceil(max(request.n, 1) / model_spec(request.model).n_max)
+
+
+def split_request(request: ImageRequest) -> list[ImageRequest]:
+    """The sub-requests that together make ``request.n`` images, each within the model's limit.
+
+    When the request has a seed, each part starts at ``seed + offset`` (offset = the index of
+    its first image), so the images match what one big request would have made.
+    """
+    n_max = model_spec(request.model).n_max
+    if request.n <= n_max:
+        return [request]
+    parts: list[ImageRequest] = []
+    for offset in range(0, request.n, n_max):
+        seed = None if request.seed is None else request.seed + offset
+        parts.append(replace(request, n=min(n_max, request.n - offset), seed=seed))
+    return parts
+
+
+def validate_parallel(request: ImageRequest) -> None:
+    """Raise :class:`ValidationError` if ``run_parallel`` could not send ``request``."""
+    for part in split_request(request)[:1]:
+        validate_request(part)
+
+
+def run_parallel(
+    backend: Backend,
+    request: ImageRequest,
+    hooks: CallHooks | None = None,
+    max_workers: int = 4,
+) -> ImagesResponse:
+    """Make ``request.n`` images, with concurrent requests where the model's limit is lower.
+
+    Each part gets ``seed + offset`` (from a random base seed when the request has none), so
+    deterministic engines make different images. Progress is reported as images done of
+    ``n``; partial images keep their place in the merged result. Cancelling (``hooks.cancel``) stops waiting at once and raises
+    :class:`CancelledError`; late results are dropped. If some parts fail, the images of the
+    others are returned with the failures in ``response.errors``; if all fail, the first
+    error is raised.
+    """
+    hooks = hooks or CallHooks()
+    parts = split_request(request)
+    progress = _ProgressCounter(hooks, request.n)
+    if len(parts) == 1:
+        progress.report()
+        response = backend.run(request, _part_hooks(hooks, 0))
+        progress.add(len(response.data))
+        return response
+    hooks.check_cancelled()
+    if request.seed is None:
+        # Engines that honour seeds are deterministic: seedless parts would all make the same
+        # image. A random base seed keeps them apart (OpenAI's own API never receives it).
+        parts = split_request(replace(request, seed=random.randrange(2**31)))
+    started = time.perf_counter()
+    offsets = [sum(part.n for part in parts[:i]) for i in range(len(parts))]
+    progress.report()
+
+    executor = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(parts))))
+    futures: dict[Future[ImagesResponse], int] = {}
+    try:
+        for i, part in enumerate(parts):
+            part_hooks = _part_hooks(hooks, offsets[i])
+            futures[executor.submit(backend.run, part, part_hooks)] = i
+        results: dict[int, ImagesResponse] = {}
+        errors: dict[int, Exception] = {}
+        pending = set(futures)
+        while pending:
+            hooks.check_cancelled()
+            finished, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            hooks.check_cancelled()
+            for future in finished:
+                index = futures[future]
+                try:
+                    results[index] = future.result()
+                except Exception as exc:
+                    log.info("part %d of %d failed: %s", index + 1, len(parts), type(exc).__name__)
+                    errors[index] = exc
+                else:
+                    progress.add(len(results[index].data))
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    if not results:
+        raise errors[min(errors)]
+    return _merge(request, parts, results, errors, time.perf_counter() - started)
+
+
+class _ProgressCounter:
+    """Images done of the total, safe to bump from several threads."""
+
+    def __init__(self, hooks: CallHooks, total: int) -> None:
+        self._hooks = hooks
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self._done += count
+        self.report()
+
+    def report(self) -> None:
+        self._hooks.progress(self._done, self._total, f"{self._done} of {self._total} images")
+
+
+def _part_hooks(hooks: CallHooks, offset: int) -> CallHooks:
+    """Hooks for one part: the shared cancel flag, partial images moved to their merged index.
+
+    Progress is counted in finished images of the whole request, so a part's own steps are
+    not passed on.
+    """
+
+    def on_partial(partial: PartialImage) -> None:
+        hooks.partial(replace(partial, index=partial.index + offset))
+
+    return CallHooks(
+        on_partial=on_partial if hooks.on_partial is not None else None,
+        cancel=hooks.cancel,
+        timeout=hooks.timeout,
+    )
+
+
+def _merge(
+    request: ImageRequest,
+    parts: list[ImageRequest],
+    results: dict[int, ImagesResponse],
+    errors: dict[int, Exception],
+    elapsed_s: float,
+) -> ImagesResponse:
+    images: list[GeneratedImage] = []
+    for index in sorted(results):
+        images.extend(results[index].data)
+    for new_index, image in enumerate(images):
+        image.index = new_index
+    first = results[min(results)]
+    return ImagesResponse(
+        data=images,
+        created=first.created,
+        request=request,
+        backend=first.backend,
+        model=first.model or request.model,
+        elapsed_s=elapsed_s,
+        request_id=first.request_id,
+        usage=_sum_usage([r.usage for r in results.values()]),
+        errors=[errors[i] for i in sorted(errors)],
+    )
+
+
+def _sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Add up the numeric top-level fields of several usage records."""
+    present = [u for u in usages if u]
+    if not present:
+        return None
+    total: dict[str, Any] = {}
+    for usage in present:
+        for key, value in usage.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+__all__ = ["requests_needed", "run_parallel", "split_request", "validate_parallel"]

@@ -1,0 +1,106 @@
+"""When to retry a failed call, and how long to wait first.
+
+The policy follows the official clients: retry 408, 409, 429 and 5xx answers, dropped
+connections and timeouts; obey the server's ``x-should-retry`` header; wait what
+``Retry-After`` (or ``retry-after-ms``) asks, up to a cap, else back off exponentially
+with jitter.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timezone
+
+from .errors import APIError, CancelledError
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks to wait: ``retry-after-ms``, else ``Retry-After`` (seconds or an HTTP date)."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        return seconds if math.isfinite(seconds) else None
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def wait_or_cancel(seconds: float, cancel: threading.Event | None) -> None:
+    """Sleep ``seconds``, waking at once (with :class:`CancelledError`) if ``cancel`` is set."""
+    if cancel is None:
+        time.sleep(seconds)
+    elif cancel.wait(seconds):
+        raise CancelledError()
+
+
+@dataclass
+class RetryPolicy:
+    """How many times to retry, and how long to wait between tries.
+
+    ``sleep`` replaces the wait (tests pass a recorder); by default the wait ends early when
+    the call is cancelled.
+    """
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.max_retries, int)
+            or isinstance(self.max_retries, bool)
+            or self.max_retries < 0
+        ):
+            raise ValueError(f"max_retries must be a whole number of at least 0, got {self.max_retries!r}.")
+
+    def should_retry(
+        self, status_code: int, headers: Mapping[str, str], error: APIError | None = None
+    ) -> bool:
+        """Whether an error answer is worth another try."""
+        retry_after = parse_retry_after(headers)
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return False  # the caller is better told to come back later than kept waiting
+        should = (headers.get("x-should-retry") or "").strip().lower()
+        if should in ("true", "false"):
+            return should == "true"
+        if error is not None and error.code == "insufficient_quota":
+            return False  # waiting does not refill a quota
+        return status_code in RETRYABLE_STATUS or status_code >= 500
+
+    def delay(self, retries_done: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retries_done + 1``."""
+        if retry_after is not None and 0 < retry_after <= self.max_retry_after:
+            return retry_after
+        backoff = min(self.initial_delay * 2.0**retries_done, self.max_delay)
+        return backoff * (1 - 0.25 * random.random())
+
+    def wait(self, seconds: float, cancel: threading.Event | None = None) -> None:
+        """Wait before the next try; raise :class:`CancelledError` if the call is cancelled."""
+        if self.sleep is None:
+            wait_or_cancel(seconds, cancel)
+            return
+        self.sleep(seconds)
+        if cancel is not None and cancel.is_set():
+            raise CancelledError()

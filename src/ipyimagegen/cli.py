@@ -1,0 +1,394 @@
+"""The ``ipyimagegen`` command: ``serve`` an Images API server, manage its participant ``tokens``.
+
+Each subcommand has an ``_add_<name>`` function that declares its arguments and a ``cmd_<name>``
+function that runs it; :func:`main` only parses and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .api.errors import ImagesError, describe_error
+from .server.tokens import STATE_DIR_VARIABLE, Rate, TokenInfo, TokenStore, default_state_dir, token_db_path
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
+
+
+def _open_store(args: argparse.Namespace, *, create: bool = False) -> TokenStore | None:
+    """The token store of the state folder (None when it has none and ``create`` is False)."""
+    path = token_db_path(_state_dir(args))
+    if not create and not path.exists():
+        return None
+    return TokenStore(path)
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else "-"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [list(map(str, headers))] + [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def _rate(text: str) -> Rate:
+    try:
+        return Rate.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help=f"where the server keeps its tokens (default: ${STATE_DIR_VARIABLE} or {default_state_dir()})",
+    )
+
+
+# -- serve -----------------------------------------------------------------------------------
+
+
+def _add_serve(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve an engine (or an upstream API) with the OpenAI Images API",
+        description="Serve the OpenAI Images API for a workshop or a local model. Binds 127.0.0.1 unless "
+        "--host is given; another address needs participant tokens (ipyimagegen tokens create).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument(
+        "--engine", choices=("preview", "diffusers"), default="preview", help="the engine that makes images"
+    )
+    parser.add_argument("--model", metavar="DIR", help="the model folder of --engine diffusers")
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="proxy mode: forward calls to this Images API (e.g. https://api.openai.com/v1)",
+    )
+    parser.add_argument(
+        "--upstream-key-env",
+        metavar="NAME",
+        default="OPENAI_API_KEY",
+        help="environment variable that holds the upstream API key (default: OPENAI_API_KEY)",
+    )
+    parser.add_argument(
+        "--max-upload-mb", type=_positive, default=25.0, help="largest request body in MB (default: 25)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        default=300.0,
+        help="seconds one call may take before a 504 (default: 300)",
+    )
+    parser.add_argument(
+        "--url-ttl",
+        type=_positive,
+        default=3600.0,
+        help="seconds a response_format=url image lasts (default: 3600)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="calls the engine runs at once (default: 4)"
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser calls from this origin (repeatable; none by default)",
+    )
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    _state_dir_argument(parser)
+    parser.set_defaults(run=cmd_serve)
+
+
+def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The backend to serve, and the secrets it holds (never to be shown)."""
+    if args.upstream:
+        if args.engine != "preview" or args.model:
+            raise CommandError("--upstream forwards calls to another server: leave out --engine and --model.")
+        from .server.upstream import upstream_backend, upstream_key
+
+        key = upstream_key(args.upstream_key_env)
+        if key is None:
+            print(
+                f"Note: ${args.upstream_key_env} is not set: calling the upstream server without a key.",
+                file=sys.stderr,
+            )
+        client = upstream_backend(args.upstream, key_env=args.upstream_key_env, timeout=args.timeout)
+        return client, [key] if key else []
+    if args.engine == "diffusers":
+        if not args.model:
+            raise CommandError(
+                "--engine diffusers needs --model DIR (a local Stable Diffusion-family model folder)."
+            )
+        try:
+            from .engines.diffusers_engine import DiffusersEngine
+        except ImportError as exc:
+            raise CommandError(
+                f'The diffusers engine could not be loaded ({exc}): it needs the "local" extra, '
+                'pip install "ipyimagegen[local]"'
+            ) from None
+        return DiffusersEngine(args.model), []
+    if args.model:
+        raise CommandError("--model is for --engine diffusers.")
+    from .engines.preview import PreviewEngine
+
+    return PreviewEngine(), []
+
+
+def _print_banner(args: argparse.Namespace, backend: Any, token_count: int) -> None:
+    shown_host = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    base_url = f"http://{shown_host}:{args.port}/v1"
+    key = "TOKEN" if token_count else '"local"'
+    access = (
+        f"{token_count} participant token(s); every call needs one (ipyimagegen tokens usage shows who used what)"
+        if token_count
+        else "open: no participant tokens, so any program on this machine may call it"
+    )
+    print(
+        f"ipyimagegen serve: {backend.name} on {base_url}\n"
+        f"Access: {access}\n\n"
+        "Use it from Python:\n"
+        f'    ipyimagegen.OpenAIClient(base_url="{base_url}", api_key={key})\n'
+        f'    openai.OpenAI(base_url="{base_url}", api_key={key})\n'
+        "or from the environment:\n"
+        f"    export OPENAI_BASE_URL={base_url}\n"
+        f"    export OPENAI_API_KEY={key.strip(chr(34))}\n",
+        flush=True,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    token_count = len(store.tokens(include_revoked=False)) if store is not None else 0
+    if token_count == 0 and not is_loopback(args.host):
+        raise CommandError(
+            f"Refusing to serve on {args.host} without participant tokens: anyone who can reach this machine "
+            "could use it. Create tokens first (ipyimagegen tokens create --name NAME --budget 50), "
+            "or serve on 127.0.0.1."
+        )
+    try:
+        import uvicorn
+
+        from .server.app import make_app
+    except ImportError as exc:
+        raise CommandError(
+            f'The server needs the "server" extra ({exc.name} is missing): pip install "ipyimagegen[server]"'
+        ) from None
+    try:
+        backend, secrets = _build_backend(args)
+    except ImagesError as exc:
+        raise CommandError(describe_error(exc)) from None
+    app = make_app(
+        backend,
+        tokens=store if token_count else None,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        request_timeout=args.timeout,
+        url_ttl=args.url_ttl,
+        max_concurrency=max(1, args.concurrency),
+        cors_origins=args.cors_origin,
+        secrets=secrets,
+    )
+    _print_banner(args, backend, token_count)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # The app logs one line per call, with the participant's name; uvicorn's access log would add nothing.
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, server_header=False
+    )
+    return 0
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def _add_tokens(subparsers: Any) -> None:
+    parser = subparsers.add_parser("tokens", help="participant tokens of a workshop server")
+    commands = parser.add_subparsers(title="token commands", metavar="COMMAND", required=True)
+
+    create = commands.add_parser("create", help="make a token (shown once)")
+    create.add_argument("--name", required=True, help="whose token it is (shown in the usage report)")
+    create.add_argument(
+        "--budget", type=int, metavar="IMAGES", help="images the token may make (default: no limit)"
+    )
+    create.add_argument(
+        "--rate", type=_rate, metavar="N/PERIOD", help="requests allowed, e.g. 10/min (default: no limit)"
+    )
+    create.add_argument("--admin", action="store_true", help="may read every token's usage at GET /v1/usage")
+    create.add_argument("-q", "--quiet", action="store_true", help="print the token alone")
+    _state_dir_argument(create)
+    create.set_defaults(run=cmd_tokens_create)
+
+    listing = commands.add_parser("list", help="list the tokens")
+    _state_dir_argument(listing)
+    listing.set_defaults(run=cmd_tokens_list)
+
+    revoke = commands.add_parser("revoke", help="revoke a token (refused from the next call on)")
+    revoke.add_argument("name", help="the token's name or id")
+    _state_dir_argument(revoke)
+    revoke.set_defaults(run=cmd_tokens_revoke)
+
+    usage = commands.add_parser("usage", help="requests, images, errors and last use per token")
+    usage.add_argument("--json", action="store_true", help="print JSON")
+    _state_dir_argument(usage)
+    usage.set_defaults(run=cmd_tokens_usage)
+
+
+def _limits(info: TokenInfo) -> str:
+    budget = f"budget {info.budget} images" if info.budget is not None else "no image budget"
+    rate = info.rate.describe() if info.rate else "no rate limit"
+    return f"{budget}, {rate}" + (", admin" if info.admin else "")
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    store = _open_store(args, create=True)
+    assert store is not None
+    try:
+        token, info = store.create(args.name, budget=args.budget, rate=args.rate, admin=args.admin)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.quiet:
+        print(token)
+        return 0
+    print(
+        f"Token for {info.name} ({info.id}; {_limits(info)}):\n\n    {token}\n\n"
+        f"It is shown only this once: hand it to {info.name} now (the server keeps only its hash).\n"
+        "A running server accepts it at once; a server started without tokens must be restarted."
+    )
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    infos = store.tokens() if store is not None else []
+    if not infos:
+        print(f"No tokens in {_state_dir(args)} (make one: ipyimagegen tokens create --name NAME).")
+        return 0
+    rows = [
+        (
+            i.name,
+            i.id,
+            i.budget,
+            str(i.rate) if i.rate else None,
+            "yes" if i.admin else "",
+            _when(i.created),
+            "active" if i.active else f"revoked {_when(i.revoked)}",
+        )
+        for i in infos
+    ]
+    print(_table(("NAME", "ID", "BUDGET", "RATE", "ADMIN", "CREATED", "STATUS"), rows))
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        raise CommandError(f"No tokens in {_state_dir(args)}.")
+    try:
+        info = store.revoke(args.name)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    print(f"Revoked {info.name}'s token ({info.id}).")
+    return 0
+
+
+def cmd_tokens_usage(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    infos = store.tokens() if store is not None else []
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    if not infos:
+        print(f"No tokens in {_state_dir(args)}.")
+        return 0
+    rows = [
+        (
+            i.name + ("" if i.active else " (revoked)"),
+            i.requests,
+            i.images,
+            i.budget,
+            i.images_left,
+            i.errors,
+            i.rejected,
+            _when(i.last_used),
+        )
+        for i in infos
+    ]
+    print(_table(("NAME", "REQUESTS", "IMAGES", "BUDGET", "LEFT", "ERRORS", "REFUSED", "LAST USED"), rows))
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ipyimagegen", description="ipyimagegen: explore text-to-image models; serve the Images API."
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_serve(subparsers)
+    _add_tokens(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except CommandError as exc:
+        print(f"ipyimagegen: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,859 @@
+"""The gallery: every result written to disk, with its metadata, before it is shown.
+
+Layout of a gallery folder (``./ipyimagegen-gallery/`` by default, or ``$IPYIMAGEGEN_GALLERY``)::
+
+    images/<id>.png          the image as the model returned it, metadata in PNG text chunks
+    images/<id>.jpg|.webp    JPEG and WebP results, untouched ...
+    images/<id>.json         ... with their metadata in this sidecar file
+    inputs/<sha256>.<ext>    the input images of edits and variations (content-addressed)
+    masks/<sha256>.png       the masks of edits
+    thumbnails/<id>-<side>.<ext>   small display copies, made on first use
+    index.sqlite             the search index (SQLite, WAL mode)
+
+A PNG carries an ``iTXt`` chunk ``ipyimagegen`` with a JSON document (prompt, revised prompt,
+model, size, options, seed, backend, request id, created time, endpoint, parent and input ids)
+and readable ``prompt`` and ``Software`` entries; :func:`read_metadata` reads it back.
+
+The files are the truth and the index is a cache of them. A file is written to a temporary
+name in its folder, flushed to disk and renamed into place; only then is its index row added.
+Opening a gallery indexes any image that has no row (a crash between the rename and the row),
+drops rows whose file is gone, and removes stale temporary files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .api.types import (
+    EXTENSION_BY_MIME,
+    EditRequest,
+    GeneratedImage,
+    GenerateRequest,
+    ImageRequest,
+    ImagesResponse,
+    InputImage,
+    VariationRequest,
+    sniff_mime_type,
+)
+from .models import EDITS, GENERATIONS, VARIATIONS
+from .pngtext import PngFormatError, itxt_chunk, read_text, text_chunk, with_text_chunks
+
+ENV_VARIABLE = "IPYIMAGEGEN_GALLERY"
+DEFAULT_FOLDER = "ipyimagegen-gallery"
+METADATA_KEY = "ipyimagegen"
+FORMAT_VERSION = 1
+SCHEMA_VERSION = 1
+STALE_TEMP_S = 60.0
+"""Temporary files older than this are left over from a crash and removed when a gallery opens."""
+
+IMAGE_EXTENSIONS = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+INPUT_KINDS = {"input": "inputs", "mask": "masks"}
+_INPUT_EXTENSIONS = ("png", "jpg", "webp", "bin")
+_THUMBNAIL_EXTENSIONS = ("jpg", "webp", "png")
+_REQUEST_TYPES: dict[str, type[GenerateRequest] | type[EditRequest] | type[VariationRequest]] = {
+    GENERATIONS: GenerateRequest,
+    EDITS: EditRequest,
+    VARIATIONS: VariationRequest,
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    file TEXT NOT NULL,
+    created TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    revised_prompt TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    endpoint TEXT NOT NULL DEFAULT 'generations',
+    parent_id TEXT,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_created ON images(created, seq);
+CREATE INDEX IF NOT EXISTS images_by_model ON images(model, created);
+CREATE INDEX IF NOT EXISTS images_by_parent ON images(parent_id);
+"""
+
+_FTS_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
+    prompt, revised_prompt, content='images', content_rowid='seq'
+);
+CREATE TRIGGER IF NOT EXISTS images_fts_insert AFTER INSERT ON images BEGIN
+    INSERT INTO images_fts(rowid, prompt, revised_prompt)
+    VALUES (new.seq, new.prompt, new.revised_prompt);
+END;
+CREATE TRIGGER IF NOT EXISTS images_fts_delete AFTER DELETE ON images BEGIN
+    INSERT INTO images_fts(images_fts, rowid, prompt, revised_prompt)
+    VALUES ('delete', old.seq, old.prompt, old.revised_prompt);
+END;
+"""
+
+_CSV_COLUMNS = (
+    "id",
+    "file",
+    "created",
+    "model",
+    "endpoint",
+    "size",
+    "seed",
+    "backend",
+    "request_id",
+    "parent_id",
+    "prompt",
+    "revised_prompt",
+    "options",
+    "input_ids",
+    "mask_id",
+)
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles to sync)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, or whole and on disk."""
+    temporary = _temporary_name(path)
+    try:
+        with open(temporary, "xb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+
+@cache
+def _software() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"ipyimagegen {version('ipyimagegen')}"
+    except PackageNotFoundError:
+        return "ipyimagegen"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def embed_metadata(data: bytes, document: dict[str, Any]) -> bytes:
+    """PNG ``data`` with ``document`` in an ``iTXt`` chunk (and readable prompt and Software entries).
+
+    The image data is copied byte for byte. Earlier ``ipyimagegen`` and ``prompt`` entries are
+    replaced; a ``Software`` entry already there is kept.
+    """
+    chunks = [itxt_chunk(METADATA_KEY, _json(document))]
+    if document.get("prompt"):
+        chunks.append(itxt_chunk("prompt", document["prompt"]))
+    if "Software" not in read_text(data):
+        chunks.append(text_chunk("Software", _software()))
+    return with_text_chunks(data, chunks, replace=(METADATA_KEY, "prompt"))
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def read_metadata(source: bytes | str | os.PathLike[str]) -> dict[str, Any]:
+    """The ipyimagegen metadata of a saved image: a PNG's bytes or path, or a JPEG/WebP path.
+
+    PNG files carry it in an ``iTXt`` chunk; JPEG and WebP files in the ``.json`` file next to
+    them. Returns ``{}`` when there is none (an image saved by something else).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.suffix.lower() != ".png":
+            sidecar = _sidecar(path)
+            return json.loads(sidecar.read_text("utf-8")) if sidecar.exists() else {}
+    try:
+        text = read_text(source)
+    except PngFormatError:
+        return {}
+    raw = text.get(METADATA_KEY)
+    if raw is None:
+        return {}
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    """UTC, ISO 8601, always the same width (so the text sorts as the time does)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _parse_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _moment(value: datetime | date | str | float) -> str:
+    """A filter bound as stored text. Naive datetimes and dates are local time; numbers are epoch seconds."""
+    if isinstance(value, (int, float)):
+        return _iso(datetime.fromtimestamp(value, timezone.utc))
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return _iso(value if value.tzinfo else value.astimezone())
+
+
+# --- items ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One saved image and how it was made. ``data`` reads the file; ``to_request()`` rebuilds the request."""
+
+    id: str
+    path: Path
+    prompt: str
+    revised_prompt: str | None
+    model: str | None
+    endpoint: str
+    size: str | None
+    options: dict[str, Any]
+    seed: int | None
+    backend: str | None
+    request_id: str | None
+    created: datetime
+    parent_id: str | None
+    input_ids: list[str]
+    mask_id: str | None = None
+    mime_type: str = "image/png"
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    root: Path | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def data(self) -> bytes:
+        """The image file's bytes."""
+        return self.path.read_bytes()
+
+    @property
+    def file(self) -> str:
+        """The file name under ``images/``."""
+        return self.path.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The item as JSON-ready data (as in the PNG's metadata document)."""
+        return {
+            "id": self.id,
+            "file": f"images/{self.path.name}",
+            "created": _iso(self.created),
+            "prompt": self.prompt,
+            "revised_prompt": self.revised_prompt,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "size": self.size,
+            "options": self.options,
+            "seed": self.seed,
+            "backend": self.backend,
+            "request_id": self.request_id,
+            "parent_id": self.parent_id,
+            "input_ids": self.input_ids,
+            "mask_id": self.mask_id,
+            "mime_type": self.mime_type,
+        }
+
+    def to_request(self) -> ImageRequest:
+        """The request that makes this image again: its endpoint, prompt, options and seed, ``n=1``.
+
+        Edits and variations get their stored input images and mask back.
+        """
+        kind = _REQUEST_TYPES.get(self.endpoint, GenerateRequest)
+        names = {f.name for f in fields(kind)} - {"images", "image", "mask", "extra", "prompt"}
+        arguments: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in self.options.items():
+            if key in names:
+                arguments[key] = value
+            elif key != "prompt":
+                extra[key] = value
+        arguments["n"] = 1
+        if self.seed is not None:
+            arguments["seed"] = self.seed
+        if self.model:
+            arguments["model"] = self.model
+        if kind is GenerateRequest:
+            return GenerateRequest(prompt=self.prompt, extra=extra, **arguments)
+        images = [self._input(input_id) for input_id in self.input_ids]
+        if kind is EditRequest:
+            mask = self._input(self.mask_id) if self.mask_id else None
+            return EditRequest(prompt=self.prompt, images=images, mask=mask, extra=extra, **arguments)
+        return VariationRequest(image=images[0] if images else None, extra=extra, **arguments)
+
+    def _input(self, input_id: str) -> InputImage:
+        path = find_input(self.root, input_id) if self.root is not None else None
+        if path is None:
+            raise FileNotFoundError(
+                f"The input image {input_id} of {self.id} is not in the gallery any more; "
+                "the request cannot be rebuilt without it."
+            )
+        return InputImage.from_bytes(path.read_bytes(), path.stem)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], path: Path, root: Path | None = None) -> GalleryItem:
+        created = document.get("created")
+        return cls(
+            id=str(document.get("id") or path.stem),
+            path=path,
+            prompt=document.get("prompt") or "",
+            revised_prompt=document.get("revised_prompt"),
+            model=document.get("model"),
+            endpoint=document.get("endpoint") or GENERATIONS,
+            size=document.get("size"),
+            options=dict(document.get("options") or {}),
+            seed=document.get("seed"),
+            backend=document.get("backend"),
+            request_id=document.get("request_id"),
+            created=_parse_iso(created) if created else _utc_now(),
+            parent_id=document.get("parent_id"),
+            input_ids=list(document.get("input_ids") or []),
+            mask_id=document.get("mask_id"),
+            mime_type=document.get("mime_type") or IMAGE_EXTENSIONS.get(path.suffix[1:], "image/png"),
+            metadata=document,
+            root=root,
+        )
+
+
+def find_input(root: Path, input_id: str) -> Path | None:
+    """The stored input image or mask with this id, if the gallery at ``root`` has it."""
+    if not re.fullmatch(r"[0-9a-f]{64}", input_id):
+        return None
+    for folder in INPUT_KINDS.values():
+        for extension in _INPUT_EXTENSIONS:
+            path = root / folder / f"{input_id}.{extension}"
+            if path.exists():
+                return path
+    return None
+
+
+def _image_size(data: bytes) -> str | None:
+    from .imaging import image_size
+
+    try:
+        width, height = image_size(data)
+    except Exception:  # a damaged result is still saved as it came
+        return None
+    return f"{width}x{height}"
+
+
+def _fts_query(words: list[str]) -> str:
+    """Every word, as a prefix: ``"red"* "fox"*``."""
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --- the gallery ---------------------------------------------------------------------------------
+
+
+class Gallery:
+    """Images on disk with their metadata, indexed in SQLite for listing and search. Thread-safe.
+
+    ``path`` defaults to ``$IPYIMAGEGEN_GALLERY``, else ``./ipyimagegen-gallery`` (the folder the
+    notebook runs in). Several processes may use one gallery at the same time.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is None:
+            path = os.environ.get(ENV_VARIABLE) or Path.cwd() / DEFAULT_FOLDER
+        self.root = Path(path).expanduser().resolve()
+        self.images_dir = self.root / "images"
+        self.thumbnails_dir = self.root / "thumbnails"
+        for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = self._connect(self.root / "index.sqlite")
+        try:
+            self.full_text = self._create_schema()
+            self._reconcile()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Gallery:
+        """The gallery in ``path`` (created when missing)."""
+        return cls(path)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._db is None else f"{len(self)} images"
+        return f"Gallery({str(self.root)!r}, {state})"
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the index (the files stay). Further use raises an error."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # -- the index ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # the files are synced; the index can be rebuilt
+        return db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("This gallery is closed: open it again with Gallery(path).")
+        return self._db
+
+    def _create_schema(self) -> bool:
+        """Create the tables; returns whether full-text search (SQLite FTS5) is there."""
+        with self._lock:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"The gallery in {self.root} was written by a newer ipyimagegen "
+                    f"(index version {version}); upgrade ipyimagegen to open it."
+                )
+            self._run_script(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+            try:
+                self._run_script(_FTS_SCHEMA)
+            except sqlite3.OperationalError:  # this SQLite has no FTS5: search falls back to LIKE
+                return False
+            return True
+
+    def _run_script(self, script: str) -> None:
+        """Run SQL statements in one transaction (all or none)."""
+        try:
+            self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+        except sqlite3.Error:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, under the lock; rolled back on error."""
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _insert(self, document: dict[str, Any], file: str) -> None:
+        row = (
+            document["id"],
+            file,
+            document["created"],
+            document.get("prompt") or "",
+            document.get("revised_prompt") or "",
+            document.get("model") or "",
+            document.get("endpoint") or GENERATIONS,
+            document.get("parent_id"),
+            _json(document),
+        )
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO images (id, file, created, prompt, revised_prompt, model, endpoint, parent_id,"
+                " document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                row,
+            )
+
+    def _reconcile(self) -> None:
+        """Index images that have no row, drop rows whose image is gone, remove stale temporary files.
+
+        The rows are read before the folder: a save writes its file before its row, so a row read
+        first whose file is then missing is really gone (and not another process's save in progress).
+        """
+        with self._lock:
+            indexed = dict(self.db.execute("SELECT id, file FROM images").fetchall())
+        now = time.time()
+        on_disk: dict[str, Path] = {}
+        sidecars: list[Path] = []
+        for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
+            for entry in os.scandir(folder):
+                path = Path(entry.path)
+                stale = now - entry.stat().st_mtime > STALE_TEMP_S
+                if _is_temporary(path):
+                    if stale:
+                        path.unlink(missing_ok=True)
+                elif folder != self.images_dir:
+                    continue
+                elif path.suffix[1:] in IMAGE_EXTENSIONS:
+                    on_disk[path.stem] = path
+                elif path.suffix == ".json" and stale:
+                    sidecars.append(path)
+        gone = [item_id for item_id in indexed if item_id not in on_disk]
+        if gone:
+            with self._transaction() as db:
+                db.executemany("DELETE FROM images WHERE id = ?", [(item_id,) for item_id in gone])
+        for item_id, path in on_disk.items():
+            if item_id not in indexed:
+                self._adopt(item_id, path)
+        for sidecar in sidecars:  # metadata of an image whose write never finished
+            if sidecar.stem not in on_disk:
+                sidecar.unlink(missing_ok=True)
+
+    def _adopt(self, item_id: str, path: Path) -> None:
+        """Index an image file that has no row, from the metadata it carries."""
+        try:
+            document = read_metadata(path)
+        except (OSError, ValueError):
+            document = {}
+        modified = _iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
+        try:
+            created = _iso(_parse_iso(str(document.get("created") or modified)))
+        except ValueError:
+            created = modified
+        document = {"prompt": "", "endpoint": GENERATIONS, **document, "id": item_id, "created": created}
+        if not document.get("size"):
+            document["size"] = _image_size(path.read_bytes())
+        document.setdefault("mime_type", IMAGE_EXTENSIONS[path.suffix[1:]])
+        self._insert(document, f"images/{path.name}")
+
+    # -- saving -------------------------------------------------------------------------------
+
+    def _new_id(self, created: datetime) -> str:
+        """Sortable and unique: ``20250102-143005-1a2b3c4d`` (UTC time and 32 random bits)."""
+        return f"{created:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+    def save(
+        self,
+        image: GeneratedImage,
+        *,
+        parent_id: str | None = None,
+        inputs: Sequence[str | bytes | InputImage] | None = None,
+        backend: str | None = None,
+        request_id: str | None = None,
+    ) -> GalleryItem:
+        """Write one result to disk with its metadata, then index it.
+
+        ``parent_id`` is the gallery image an edit or variation was made from. ``inputs`` are the
+        input images (stored ids or bytes); by default those of an edit or variation request are
+        stored, and an edit's mask too, so the request can be made again.
+        """
+        data = bytes(image.data)
+        mime = sniff_mime_type(data)
+        extension = EXTENSION_BY_MIME.get(mime)
+        if extension is None:
+            raise ValueError(
+                "The result is not a PNG, JPEG or WebP image, so the gallery cannot store it; "
+                "save its bytes with GeneratedImage.save(path) instead."
+            )
+        request = image.request
+        input_ids, mask_id = self._store_inputs(request, inputs)
+        created = _utc_now()
+        item_id = self._new_id(created)
+        options = request.options() if request is not None else {}
+        options.pop("prompt", None)
+        document: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "id": item_id,
+            "created": _iso(created),
+            "prompt": getattr(request, "prompt", None) or "",
+            "revised_prompt": image.revised_prompt,
+            "model": getattr(request, "model", None) or image.metadata.get("model"),
+            "endpoint": request.endpoint if request is not None else GENERATIONS,
+            "size": _image_size(data),
+            "options": options,
+            "seed": image.seed if image.seed is not None else image.metadata.get("seed"),
+            "backend": backend or image.metadata.get("backend"),
+            "request_id": request_id or image.metadata.get("request_id"),
+            "parent_id": parent_id,
+            "input_ids": input_ids,
+            "mask_id": mask_id,
+            "mime_type": mime,
+            "software": _software(),
+            "details": {k: v for k, v in image.metadata.items() if k not in ("backend", "model", "seed")},
+        }
+        path = self.images_dir / f"{item_id}.{extension}"
+        if extension == "png":
+            atomic_write(path, embed_metadata(data, document))
+        else:
+            atomic_write(_sidecar(path), _json(document).encode("utf-8"))
+            atomic_write(path, data)
+        self._insert(document, f"images/{path.name}")
+        return GalleryItem.from_document(document, path, self.root)
+
+    def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> list[GalleryItem]:
+        """Save every image of a response (see :meth:`save`)."""
+        return [
+            self.save(
+                image, parent_id=parent_id, backend=response.backend or None, request_id=response.request_id
+            )
+            for image in response.data
+        ]
+
+    def save_input(self, data: bytes | InputImage, kind: str = "input") -> str:
+        """Store an input image (``kind="input"``) or mask (``kind="mask"``); returns its id (SHA-256).
+
+        The same bytes are stored once.
+        """
+        if kind not in INPUT_KINDS:
+            raise ValueError(f"kind must be 'input' or 'mask', got {kind!r}")
+        raw = data.data if isinstance(data, InputImage) else bytes(data)
+        input_id = hashlib.sha256(raw).hexdigest()
+        if find_input(self.root, input_id) is None:
+            extension = EXTENSION_BY_MIME.get(sniff_mime_type(raw), "bin")
+            atomic_write(self.root / INPUT_KINDS[kind] / f"{input_id}.{extension}", raw)
+        return input_id
+
+    def input_data(self, input_id: str) -> bytes:
+        """The bytes of a stored input image or mask."""
+        path = find_input(self.root, input_id)
+        if path is None:
+            raise KeyError(f"No input image {input_id!r} in the gallery at {self.root}.")
+        return path.read_bytes()
+
+    def _store_inputs(
+        self, request: ImageRequest | None, inputs: Sequence[str | bytes | InputImage] | None
+    ) -> tuple[list[str], str | None]:
+        sources: Sequence[str | bytes | InputImage]
+        if inputs is not None:
+            sources = inputs
+        elif isinstance(request, EditRequest):
+            sources = request.images
+        elif isinstance(request, VariationRequest) and request.image is not None:
+            sources = [request.image]
+        else:
+            sources = []
+        ids = []
+        for source in sources:
+            if isinstance(source, str):
+                if find_input(self.root, source) is None:
+                    raise KeyError(f"No input image {source!r} in the gallery; store it with save_input().")
+                ids.append(source)
+            else:
+                ids.append(self.save_input(source, "input"))
+        mask = request.mask if isinstance(request, EditRequest) else None
+        return ids, (self.save_input(mask, "mask") if mask is not None else None)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _item(self, document: str, file: str) -> GalleryItem:
+        return GalleryItem.from_document(json.loads(document), self.root / file, self.root)
+
+    def get(self, item_id: str) -> GalleryItem:
+        """The item with this id; ``KeyError`` when there is none."""
+        with self._lock:
+            row = self.db.execute("SELECT document, file FROM images WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"No image {item_id!r} in the gallery at {self.root}.")
+        return self._item(*row)
+
+    def __contains__(self, item_id: object) -> bool:
+        with self._lock:
+            return self.db.execute("SELECT 1 FROM images WHERE id = ?", (item_id,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _where(
+        self,
+        text: str | None,
+        model: str | None,
+        since: datetime | date | str | float | None,
+        until: datetime | date | str | float | None,
+        endpoint: str | None,
+    ) -> tuple[str, list[Any]]:
+        conditions: list[str] = []
+        values: list[Any] = []
+        words = re.findall(r"\w+", text or "")
+        if words and self.full_text:
+            conditions.append("seq IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            values.append(_fts_query(words))
+        elif text and text.strip():
+            for word in text.split():
+                conditions.append("(prompt LIKE ? ESCAPE '\\' OR revised_prompt LIKE ? ESCAPE '\\')")
+                values += [_like(word), _like(word)]
+        for column, value in (("model", model), ("endpoint", endpoint)):
+            if value:
+                conditions.append(f"{column} = ?")
+                values.append(value)
+        if since is not None:
+            conditions.append("created >= ?")
+            values.append(_moment(since))
+        if until is not None:
+            conditions.append("created < ?")
+            values.append(_moment(until))
+        return (" WHERE " + " AND ".join(conditions) if conditions else ""), values
+
+    def items(
+        self,
+        offset: int = 0,
+        limit: int | None = 50,
+        text: str | None = None,
+        model: str | None = None,
+        since: datetime | date | str | float | None = None,
+        until: datetime | date | str | float | None = None,
+        endpoint: str | None = None,
+    ) -> list[GalleryItem]:
+        """Items newest first. ``text`` finds words (or word beginnings) in the prompt or revised
+        prompt; ``since`` is inclusive, ``until`` exclusive; ``limit=None`` returns all."""
+        where, values = self._where(text, model, since, until, endpoint)
+        query = f"SELECT document, file FROM images{where} ORDER BY created DESC, seq DESC LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self.db.execute(query, [*values, -1 if limit is None else limit, offset]).fetchall()
+        return [self._item(*row) for row in rows]
+
+    def count(
+        self,
+        text: str | None = None,
+        model: str | None = None,
+        since: datetime | date | str | float | None = None,
+        until: datetime | date | str | float | None = None,
+        endpoint: str | None = None,
+    ) -> int:
+        """How many items :meth:`items` would list with these filters."""
+        where, values = self._where(text, model, since, until, endpoint)
+        with self._lock:
+            return int(self.db.execute(f"SELECT count(*) FROM images{where}", values).fetchone()[0])
+
+    def models(self) -> list[str]:
+        """The models of the saved images, sorted."""
+        with self._lock:
+            rows = self.db.execute("SELECT DISTINCT model FROM images WHERE model != '' ORDER BY model")
+            return [model for (model,) in rows.fetchall()]
+
+    def lineage(self, item_id: str) -> list[GalleryItem]:
+        """The chain from the first ancestor still in the gallery down to this item (last)."""
+        chain = [self.get(item_id)]
+        seen = {item_id}
+        while chain[0].parent_id and chain[0].parent_id not in seen:
+            seen.add(chain[0].parent_id)
+            try:
+                chain.insert(0, self.get(chain[0].parent_id))
+            except KeyError:
+                break
+        return chain
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def delete(self, item_id: str) -> None:
+        """Delete an image: its file (and sidecar and thumbnails), then its row.
+
+        Stored inputs stay: other images may share them.
+        """
+        item = self.get(item_id)
+        item.path.unlink(missing_ok=True)  # the file first: a crash now leaves a row that opening drops
+        _sidecar(item.path).unlink(missing_ok=True)
+        with self._transaction() as db:
+            db.execute("DELETE FROM images WHERE id = ?", (item_id,))
+        for thumbnail in self.thumbnails_dir.glob(f"{item_id}-*"):
+            thumbnail.unlink(missing_ok=True)
+
+    # -- display and export -------------------------------------------------------------------
+
+    def thumbnail(self, item_id: str, max_side: int = 256) -> tuple[bytes, str]:
+        """A small copy of the image (bytes, MIME type), made once and kept in ``thumbnails/``."""
+        item = self.get(item_id)  # an unknown id fails here, before it is used in a file name
+        for extension in _THUMBNAIL_EXTENSIONS:
+            cached = self.thumbnails_dir / f"{item_id}-{max_side}.{extension}"
+            if cached.exists():
+                return cached.read_bytes(), IMAGE_EXTENSIONS[extension]
+        from .imaging import thumbnail
+
+        data, mime = thumbnail(item.path, max_side=max_side)
+        extension = EXTENSION_BY_MIME[mime]
+        atomic_write(self.thumbnails_dir / f"{item_id}-{max_side}.{extension}", data)
+        return data, mime
+
+    def export(self, ids: Iterable[str] | None, zip_path: str | os.PathLike[str]) -> Path:
+        """A zip of images (all when ``ids`` is None), their stored inputs, manifest.json and manifest.csv."""
+        items = self.items(limit=None) if ids is None else [self.get(item_id) for item_id in ids]
+        target = Path(zip_path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _temporary_name(target)
+        try:
+            with zipfile.ZipFile(temporary, "x", compression=zipfile.ZIP_DEFLATED) as archive:
+                written: set[str] = set()
+                for item in items:
+                    archive.write(item.path, f"images/{item.path.name}", compress_type=zipfile.ZIP_STORED)
+                    for input_id in [*item.input_ids, *([item.mask_id] if item.mask_id else [])]:
+                        path = find_input(self.root, input_id)
+                        name = f"{path.parent.name}/{path.name}" if path is not None else ""
+                        if path is not None and name not in written:
+                            archive.write(path, name, compress_type=zipfile.ZIP_STORED)
+                            written.add(name)
+                manifest = {"format": FORMAT_VERSION, "exported": _iso(_utc_now()), "items": []}
+                manifest["items"] = [item.to_dict() for item in items]
+                archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+                archive.writestr("manifest.csv", _manifest_csv(items))
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return target
+
+
+def _manifest_csv(items: Sequence[GalleryItem]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for item in items:
+        row = item.to_dict()
+        row["options"] = _json(row["options"])
+        row["input_ids"] = " ".join(row["input_ids"])
+        writer.writerow(row)
+    return buffer.getvalue()

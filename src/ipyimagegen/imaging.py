@@ -1,0 +1,726 @@
+"""Pillow helpers: open any image safely, prepare uploads for a model, masks, thumbnails, base64.
+
+Everything that reads an image goes through :func:`open_image`, which accepts paths, bytes, file
+objects, PIL images, numpy arrays and upload widgets' values, loads the whole image at once (so a
+damaged file fails here, with a clear message, not later), turns it upright from its EXIF
+orientation and gives back an ``RGB`` or ``RGBA`` image.
+
+Masks follow the Images API: in a mask PNG, alpha 0 marks the pixels to regenerate. As numpy
+arrays, masks are boolean and ``True`` means regenerate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import io
+import math
+import os
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .api.errors import ImageInputError
+from .api.types import MIME_BY_FORMAT, InputImage, sniff_mime_type
+from .models import ModelSpec, parse_size
+
+MAX_IMAGE_PIXELS = 50_000_000
+"""The largest image (width x height) opened; larger ones are refused before they are decoded."""
+
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+"""The Images API's limit for a dall-e-2 input image or mask."""
+
+READABLE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
+"""Pillow formats :func:`open_image` decodes (AVIF and HEIF where Pillow has a plugin for them)."""
+
+FITS = ("crop", "pad")
+
+_DAMAGED_HINT = "Export or download the image again, then retry."
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+_ALPHA_MODES = frozenset({"RGBA", "LA", "La", "PA", "RGBa"})
+
+
+# --- opening -----------------------------------------------------------------------------------
+
+
+def open_image(source: Any) -> Image.Image:
+    """An ``RGB`` or ``RGBA`` image from a path, bytes, file object, PIL image, array or upload.
+
+    Accepted sources: ``str``/``Path`` (a ``data:`` URL too), ``bytes``/``bytearray``/
+    ``memoryview``, a binary file object, a PIL image, a numpy array (HxW bool or uint8, HxWx3,
+    HxWx4; float arrays in 0..1), an :class:`~ipyimagegen.api.types.InputImage`, an ipywidgets
+    ``FileUpload`` entry (``{"name": ..., "content": ...}``), or an object with a ``.value``
+    holding any of these (an ``Image`` or ``FileUpload`` widget). Raises
+    :class:`~ipyimagegen.api.errors.ImageInputError` for anything that is not a usable image.
+    """
+    if isinstance(source, Image.Image):
+        return _from_pil(source)
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    return _decode(encoded_bytes(source))
+
+
+def encoded_bytes(source: Any) -> bytes:
+    """The file bytes of a source that is an encoded image (path, bytes, file object, upload...)."""
+    if isinstance(source, InputImage):
+        return source.data
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, str) and source.lstrip().startswith("data:"):
+        return b64decode(source)
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source))
+    if isinstance(source, dict):
+        return encoded_bytes(_upload_content(source))
+    if hasattr(source, "read"):
+        data = source.read()
+        if isinstance(data, str):
+            raise ImageInputError(
+                "The file was opened in text mode.", hint="Open it in binary mode: open(path, 'rb')."
+            )
+        return bytes(data)
+    if hasattr(source, "value"):
+        value = source.value
+        if isinstance(value, (tuple, list)):
+            if not value:
+                raise ImageInputError("No file has been uploaded yet.", hint="Choose an image file first.")
+            value = value[0]
+        return encoded_bytes(value)
+    raise ImageInputError(
+        f"Cannot read an image from a {type(source).__name__}.",
+        hint="Pass a file path, bytes, a binary file object, a PIL image or a numpy array.",
+    )
+
+
+def source_name(source: Any, default: str = "image") -> str:
+    """A file name for a source (the path's or upload's name), for uploads and saved files."""
+    if isinstance(source, InputImage):
+        return source.filename
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.startswith("data:")):
+        return Path(source).name or default
+    if isinstance(source, dict) and isinstance(source.get("name"), str):
+        return source["name"]
+    name = getattr(source, "name", None)
+    if isinstance(name, str) and name and not name.startswith("<"):
+        return Path(name).name
+    return default
+
+
+def _read_file(path: Path) -> bytes:
+    path = path.expanduser()
+    if not path.exists():
+        raise ImageInputError(
+            f"There is no file {_shorten(str(path))!r}.",
+            hint=f"Check the path; a relative path starts from {os.getcwd()!r}.",
+        )
+    if path.is_dir():
+        raise ImageInputError(f"{str(path)!r} is a folder, not an image file.", hint="Name an image file.")
+    return path.read_bytes()
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _upload_content(entry: dict[str, Any]) -> Any:
+    """The content of an ipywidgets ``FileUpload`` entry (version 8, or version 7's dict of dicts)."""
+    if "content" in entry:
+        return entry["content"]
+    if len(entry) == 1:
+        (inner,) = entry.values()
+        if isinstance(inner, dict) and "content" in inner:
+            return inner["content"]
+    raise ImageInputError(
+        "This dict is not an uploaded file: it has no 'content'.",
+        hint="Pass one entry of a FileUpload widget's value, or the widget itself.",
+    )
+
+
+def _too_large(width: int | None = None, height: int | None = None, detail: str = "") -> ImageInputError:
+    limit = f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
+    if width is not None and height is not None:
+        what = f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels)"
+    else:
+        what = f"The image has too many pixels{f' ({detail})' if detail else ''}"
+    side = int(math.sqrt(MAX_IMAGE_PIXELS))
+    return ImageInputError(
+        f"{what}; ipyimagegen opens images of at most {limit}.",
+        hint=f"Scale it down (to at most {side}x{side}, say) in an image editor first.",
+    )
+
+
+@functools.cache
+def _readable_formats() -> tuple[str, ...]:
+    Image.init()  # registers every plugin Pillow has, WebP and AVIF included
+    return tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_large(width, height)
+
+
+def _describe_unknown(data: bytes) -> str:
+    """What some bytes that are not a readable image seem to be."""
+    head = data[:64].lstrip()
+    if data.startswith(b"PK\x03\x04"):
+        return "a ZIP archive (or an Office document), not an image"
+    if data.startswith(b"%PDF"):
+        return "a PDF document, not an image"
+    if data.startswith(b"\x1f\x8b"):
+        return "a gzip archive, not an image"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return "a HEIC photo, which Pillow cannot read here (install pillow-heif, or export it as JPEG)"
+    if head.startswith((b"<svg", b"<?xml")) or b"<svg" in data[:1024]:
+        return "an SVG drawing, which is not a bitmap image (export it as PNG)"
+    if head[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return "an HTML page, not an image (was a download link saved instead of the picture?)"
+    if data.startswith(_PNG_SIGNATURE) or data.startswith(b"\xff\xd8\xff"):
+        return "a damaged image file"
+    try:
+        data[:256].decode("utf-8")
+    except UnicodeDecodeError:
+        return "not an image in a format ipyimagegen reads"
+    return "text, not an image"
+
+
+def _open_lazy(data: bytes) -> Image.Image:
+    """Identify an image and read its header (no pixels yet), refusing decompression bombs."""
+    if not data:
+        raise ImageInputError(
+            "The image file is empty (0 bytes).", hint="The upload or download failed: get the file again."
+        )
+    header = _png_header_size(data)
+    if header is not None:
+        _check_pixels(*header)
+    formats = _readable_formats()
+    # Turn Pillow's bomb warning into an error only here; the filter is restored on exit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=formats)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _too_large(detail=str(exc).split(",")[0]) from exc
+        except UnidentifiedImageError as exc:
+            raise ImageInputError(
+                f"This file is {_describe_unknown(data)}.",
+                hint=f"Use an image file: {', '.join(formats)}.",
+            ) from exc
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+            raise ImageInputError(f"The image file is damaged ({exc}).", hint=_DAMAGED_HINT) from exc
+    _check_pixels(*image.size)
+    return image
+
+
+def _load(image: Image.Image) -> Image.Image:
+    """Decode all the pixels now, so that a truncated or corrupt file fails here."""
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason or isinstance(exc, EOFError):
+            message = f"The image file is incomplete: it ends before the picture does ({reason})."
+        else:
+            message = f"The image file is damaged and cannot be decoded ({reason})."
+        raise ImageInputError(message, hint=_DAMAGED_HINT) from exc
+    return image
+
+
+def _decode(data: bytes, draft: tuple[int, int] | None = None) -> Image.Image:
+    image = _open_lazy(data)
+    if draft is not None and image.format in ("JPEG", "MPO"):
+        image.draft("RGB", draft)  # let the JPEG decoder scale down: much faster for thumbnails
+    return normalize_mode(upright(_load(image)))
+
+
+def _from_pil(image: Image.Image) -> Image.Image:
+    _check_pixels(*image.size)
+    _load(image)
+    return normalize_mode(upright(image.copy()))
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise ImageInputError(
+            f"An image array must be HxW, HxWx3 (RGB) or HxWx4 (RGBA); this one is {array.shape}.",
+            hint="Reshape or slice the array.",
+        )
+    height, width = array.shape[:2]
+    if width == 0 or height == 0:
+        raise ImageInputError("The image array is empty.", hint="Pass an array with pixels in it.")
+    _check_pixels(width, height)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ImageInputError(
+                "A float image array must hold values from 0 to 1.",
+                hint="Scale it (array / 255 for 0..255 values) or convert it to uint8.",
+            )
+        array = np.rint(array * 255).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.integer):
+        if array.dtype != np.uint8 and (array.min() < 0 or array.max() > 255):
+            raise ImageInputError(
+                f"An integer image array must hold values from 0 to 255 (this {array.dtype} array does not).",
+                hint="Scale it to 0..255 and convert it with array.astype('uint8').",
+            )
+        array = array.astype(np.uint8, copy=False)
+    else:
+        raise ImageInputError(f"Cannot make an image from a {array.dtype} array.", hint="Use uint8 or bool.")
+    return normalize_mode(Image.fromarray(np.ascontiguousarray(array)))
+
+
+def _png_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when ``data`` is not a PNG."""
+    if len(data) >= 24 and data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an encoded image, read from its header only (EXIF orientation ignored)."""
+    data = bytes(data)
+    header = _png_header_size(data)
+    if header is not None:
+        return header
+    return _open_lazy(data).size
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF orientation says (the image itself when there is nothing to do)."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # a broken EXIF block is no reason to refuse the picture
+        return image
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        return ImageOps.exif_transpose(image)
+    return image
+
+
+def normalize_mode(image: Image.Image) -> Image.Image:
+    """``image`` as ``RGB``, or ``RGBA`` where it has transparency (palette ``tRNS`` included).
+
+    16-bit and 32-bit images are scaled to 8 bits, CMYK and other colour spaces converted.
+    """
+    mode = image.mode
+    if mode in ("RGB", "RGBA"):
+        return image
+    if mode in _SIXTEEN_BIT_MODES:
+        return _eight_bit(image)
+    has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
+    try:
+        return image.convert("RGBA" if has_alpha else "RGB")
+    except ValueError as exc:
+        raise ImageInputError(
+            f"Cannot convert an image in colour mode {mode!r} to RGB.", hint="Save it as an RGB PNG or JPEG."
+        ) from exc
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit integer or float grey image as 8-bit RGB (RGBA with its tRNS colour)."""
+    values = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        grey = (values.astype(np.uint32) + 128) // 257
+    elif image.mode == "F" and np.nanmax(values) <= 1.0:
+        grey = np.rint(np.nan_to_num(values) * 255)
+    elif np.nanmax(values) > 255:
+        grey = np.rint(np.clip(values, 0, 65535) / 257)
+    else:
+        grey = np.clip(np.nan_to_num(values), 0, 255)
+    channel = grey.astype(np.uint8)
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, int):
+        alpha = np.where(values == transparent, 0, 255).astype(np.uint8)
+        return Image.fromarray(np.dstack([channel, channel, channel, alpha]))
+    return Image.fromarray(np.dstack([channel, channel, channel]))
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """True when some pixel of ``image`` is not fully opaque."""
+    if image.mode not in _ALPHA_MODES and "transparency" not in image.info:
+        return False
+    alpha = image.getchannel("A") if "A" in image.getbands() else image.convert("RGBA").getchannel("A")
+    lowest, _ = cast(tuple[int, int], alpha.getextrema())
+    return lowest < 255
+
+
+# --- encoding ----------------------------------------------------------------------------------
+
+
+def to_png(
+    image: Image.Image, *, compress_level: int = 6, optimize: bool = False, text: dict[str, str] | None = None
+) -> bytes:
+    """PNG bytes of ``image``; ``text`` becomes tEXt chunks (metadata such as "Software")."""
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level, optimize=optimize, pnginfo=info)
+    return buffer.getvalue()
+
+
+def encode(
+    image: Image.Image, fmt: str = "png", quality: int | None = None, *, text: dict[str, str] | None = None
+) -> bytes:
+    """``image`` as PNG, JPEG or WebP bytes. ``quality`` (0-100) applies to JPEG and WebP.
+
+    JPEG has no transparency: a transparent image is laid on white. For JPEG and WebP the
+    "Software" entry of ``text`` goes into the EXIF block.
+    """
+    fmt = fmt.lower()
+    if fmt == "png":
+        return to_png(image, text=text)
+    if fmt not in ("jpeg", "jpg", "webp"):
+        raise ValueError(f"fmt must be 'png', 'jpeg' or 'webp', got {fmt!r}")
+    options: dict[str, Any] = {"quality": 90 if quality is None else int(quality)}
+    if text and "Software" in text:
+        exif = Image.Exif()
+        exif[ExifTags.Base.Software] = text["Software"]
+        options["exif"] = exif
+    if fmt == "webp":
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA")
+        options["method"] = 4
+    else:
+        if image.mode != "RGB":
+            image = _on_white(image)
+        fmt = "jpeg"
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt.upper(), **options)
+    return buffer.getvalue()
+
+
+def mime_type(fmt: str) -> str:
+    """The MIME type of an output format name (``png``, ``jpeg``, ``webp``)."""
+    return MIME_BY_FORMAT.get(fmt.lower(), "image/png")
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+# --- preparing uploads -------------------------------------------------------------------------
+
+
+def _check_fit(fit: str) -> None:
+    if fit not in FITS:
+        raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
+
+
+def _square_box(width: int, height: int, fit: str) -> tuple[int, int, int]:
+    """(side, x, y): the square's side and where the image's top-left corner lands in it."""
+    _check_fit(fit)
+    if fit == "crop":
+        side = min(width, height)
+        return side, -((width - side) // 2), -((height - side) // 2)
+    side = max(width, height)
+    return side, (side - width) // 2, (side - height) // 2
+
+
+def square(image: Image.Image, fit: str = "crop") -> Image.Image:
+    """A square ``image``: its centre cropped (``fit="crop"``), or padded with transparent pixels."""
+    width, height = image.size
+    side, x, y = _square_box(width, height, fit)
+    if width == height:
+        return image
+    if fit == "crop":
+        return image.crop((-x, -y, -x + side, -y + side))
+    canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    canvas.paste(image.convert("RGBA"), (x, y))
+    return canvas
+
+
+def png_within(image: Image.Image, max_bytes: int = MAX_UPLOAD_BYTES) -> bytes:
+    """PNG bytes of at most ``max_bytes``: compressed harder, then 256 colours, then scaled down."""
+    data = to_png(image)
+    if len(data) <= max_bytes:
+        return data
+    if len(data) <= max_bytes * 1.1:  # the hardest compression gains a few percent at most
+        data = to_png(image, compress_level=9)
+        if len(data) <= max_bytes:
+            return data
+    image = _fewer_colours(image)
+    data = to_png(image)
+    while len(data) > max_bytes:
+        factor = max(0.5, min(0.95, math.sqrt(max_bytes / len(data)) * 0.95))
+        width, height = image.size
+        if min(width, height) * factor < 16:
+            raise ImageInputError(
+                f"Cannot make a PNG of at most {max_bytes} bytes from this image.",
+                hint="Use a smaller or simpler image.",
+            )
+        image = image.resize((round(width * factor), round(height * factor)), Image.Resampling.LANCZOS)
+        data = to_png(image)
+    return data
+
+
+def _fewer_colours(image: Image.Image) -> Image.Image:
+    """``image`` reduced to 256 colours, its alpha channel kept exactly (masks depend on it)."""
+    rgb = image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).convert("RGB")
+    if "A" in image.getbands():
+        rgb.putalpha(image.getchannel("A"))
+    return rgb
+
+
+def prepare_square_png(
+    source: Any, size: int = 1024, fit: str = "crop", max_bytes: int = MAX_UPLOAD_BYTES
+) -> bytes:
+    """A square RGBA PNG of ``size`` pixels a side, at most ``max_bytes`` long (dall-e-2 inputs)."""
+    image = square(open_image(source).convert("RGBA"), fit)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    return png_within(image, max_bytes)
+
+
+def _square_side(spec: ModelSpec, size: str | None) -> int:
+    for candidate in (size, spec.default_size):
+        try:
+            width, height = parse_size(candidate or "")
+        except ValueError:
+            continue
+        if width == height:
+            return width
+    return 1024
+
+
+def _is_valid_upload(image: InputImage, spec: ModelSpec) -> bool:
+    if not image.data or len(image.data) > spec.max_input_bytes:
+        return False
+    if sniff_mime_type(image.data) not in spec.input_mime_types:
+        return False
+    if spec.needs_square_png_input:
+        try:
+            width, height = image_size(image.data)
+        except ImageInputError:
+            return False
+        return width == height
+    return True
+
+
+def _keeps_original(data: bytes, spec: ModelSpec, image: Image.Image) -> bool:
+    """Whether the file can be uploaded as it is: an accepted type, small enough, plain colours, upright."""
+    if sniff_mime_type(data) not in spec.input_mime_types or len(data) > spec.max_input_bytes:
+        return False
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        return False
+    try:
+        return image.getexif().get(ExifTags.Base.Orientation, 1) in (0, 1)
+    except Exception:
+        return False
+
+
+def prepare_input_image(
+    source: Any, spec: ModelSpec, *, size: str | None = None, fit: str = "crop"
+) -> InputImage:
+    """An image file the model accepts, made from any source :func:`open_image` reads.
+
+    For dall-e-2: a square RGBA PNG ``size`` pixels a side (``"512x512"``; the model's default
+    size otherwise), cropped or padded by ``fit``, under the model's byte limit. For the other
+    models the original file is kept when it is a PNG, JPEG or WebP the model accepts, small
+    enough and upright; anything else is converted to PNG (scaled down if still too large).
+    An :class:`InputImage` that is already valid for the model is returned unchanged.
+    """
+    _check_fit(fit)
+    if isinstance(source, InputImage) and _is_valid_upload(source, spec):
+        return source
+    stem = Path(source_name(source)).stem or "image"
+    if spec.needs_square_png_input:
+        data = prepare_square_png(source, _square_side(spec, size), fit, spec.max_input_bytes)
+        return InputImage(data=data, filename=f"{stem}.png", mime_type="image/png")
+    if isinstance(source, (Image.Image, np.ndarray)):
+        image = open_image(source)
+    else:
+        raw = encoded_bytes(source)
+        lazy = _open_lazy(raw)
+        if _keeps_original(raw, spec, lazy):
+            _load(lazy)  # a damaged file fails now, not at the server
+            return InputImage.from_bytes(raw, stem)
+        image = normalize_mode(upright(_load(lazy)))
+    data = png_within(image, spec.max_input_bytes)
+    return InputImage(data=data, filename=f"{stem}.png", mime_type="image/png")
+
+
+# --- masks -------------------------------------------------------------------------------------
+
+
+def mask_to_png(mask: np.ndarray) -> bytes:
+    """An RGBA PNG mask from a boolean array: alpha 0 where ``True`` (regenerate), 255 elsewhere."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ImageInputError(f"A mask array must be 2-D (height x width), got shape {mask.shape}.")
+    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(mask.astype(bool), 0, 255)
+    return to_png(Image.fromarray(rgba))
+
+
+def mask_from_png(data: Any, threshold: int = 128) -> np.ndarray:
+    """A boolean mask (``True`` = regenerate) from a mask image: alpha below ``threshold``.
+
+    ``threshold=1`` selects exactly the fully transparent pixels, as the Images API does.
+    """
+    image = open_image(data)
+    if image.mode != "RGBA":
+        raise ImageInputError(
+            "The mask has no alpha channel, so it marks nothing to regenerate.",
+            hint="Make the area to regenerate transparent (alpha 0) in a PNG, "
+            "or pass a boolean array (True = regenerate).",
+        )
+    return np.asarray(image.getchannel("A")) < threshold
+
+
+def _mask_array(mask: Any) -> np.ndarray:
+    """The boolean regenerate-array of any mask source."""
+    if isinstance(mask, np.ndarray):
+        if mask.ndim == 2:
+            if np.issubdtype(mask.dtype, np.floating):
+                return mask > 0.5
+            return mask != 0
+        if mask.ndim == 3 and mask.shape[2] == 4:
+            return mask_from_png(mask)
+        raise ImageInputError(
+            f"A mask array must be HxW (True or nonzero = regenerate) or HxWx4 RGBA; this one is {mask.shape}."
+        )
+    return mask_from_png(mask)
+
+
+def _resized_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (mask.shape[1], mask.shape[0]) == size:
+        return mask
+    image = Image.fromarray(mask.astype(np.uint8) * 255)
+    return np.asarray(image.resize(size, Image.Resampling.NEAREST)) >= 128
+
+
+def _squared_mask(mask: np.ndarray, fit: str) -> np.ndarray:
+    """The mask cut or padded exactly as :func:`square` cuts or pads the image (padding is kept)."""
+    height, width = mask.shape
+    side, x, y = _square_box(width, height, fit)
+    if fit == "crop":
+        return mask[-y : -y + side, -x : -x + side]
+    out = np.zeros((side, side), dtype=bool)
+    out[y : y + height, x : x + width] = mask
+    return out
+
+
+def _source_size(source: Any) -> tuple[int, int] | None:
+    if isinstance(source, np.ndarray):
+        return source.shape[1], source.shape[0]
+    try:
+        if hasattr(source, "seek"):
+            source.seek(0)  # prepare_input_image has read the file already
+        return open_image(source).size
+    except (ImageInputError, OSError):
+        return None
+
+
+def prepare_mask(mask: Any, image: InputImage, *, source: Any = None, fit: str = "crop") -> InputImage:
+    """A mask PNG for ``image``: RGBA, the image's size, alpha 0 exactly where to regenerate.
+
+    ``mask`` is a boolean/uint8 array (True or nonzero = regenerate), or a PNG (bytes, path, PIL
+    image) whose transparent pixels mark the area to regenerate. A mask the size of ``source``
+    (the image before :func:`prepare_input_image`) gets the same crop or padding and scaling as
+    the image did; a mask of another size is scaled to the image.
+    """
+    _check_fit(fit)
+    regenerate = _mask_array(mask.data if isinstance(mask, InputImage) else mask)
+    target = image_size(image.data)
+    mask_size = (regenerate.shape[1], regenerate.shape[0])
+    image_was_squared = target[0] == target[1] and mask_size[0] != mask_size[1]
+    if image_was_squared and source is not None and _source_size(source) == mask_size:
+        regenerate = _squared_mask(regenerate, fit)
+    regenerate = _resized_mask(regenerate, target)
+    return InputImage(data=mask_to_png(regenerate), filename="mask.png", mime_type="image/png")
+
+
+def outpaint_frame(
+    source: Any,
+    frame_size: tuple[int, int] | int,
+    scale: float = 1.0,
+    offset: tuple[int, int] | None = None,
+) -> tuple[Image.Image, np.ndarray]:
+    """The image (scaled by ``scale``) placed in a larger transparent frame, and the mask to fill.
+
+    ``frame_size`` is (width, height) or one side of a square; ``offset`` is where the image's
+    top-left corner goes (centred when None). The mask is ``True`` on the empty border.
+    """
+    frame_w, frame_h = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
+    if frame_w < 1 or frame_h < 1:
+        raise ValueError(f"frame_size must be positive, got {frame_size!r}")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    image = open_image(source).convert("RGBA")
+    if scale != 1.0:
+        scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(scaled, Image.Resampling.LANCZOS)
+    if image.width > frame_w or image.height > frame_h:
+        fits = min(frame_w / image.width, frame_h / image.height) * scale
+        raise ImageInputError(
+            f"The image ({image.width}x{image.height} after scaling) does not fit in a "
+            f"{frame_w}x{frame_h} frame.",
+            hint=f"Use a larger frame or scale={math.floor(fits * 100) / 100}.",
+        )
+    if offset is None:
+        offset = ((frame_w - image.width) // 2, (frame_h - image.height) // 2)
+    x, y = offset
+    frame = Image.new("RGBA", (frame_w, frame_h), (0, 0, 0, 0))
+    frame.paste(image, (x, y))
+    mask = np.ones((frame_h, frame_w), dtype=bool)
+    mask[max(0, y) : max(0, y + image.height), max(0, x) : max(0, x + image.width)] = False
+    return frame, mask
+
+
+# --- display -----------------------------------------------------------------------------------
+
+
+def thumbnail(source: Any, max_side: int = 256) -> tuple[bytes, str]:
+    """Small display bytes and their MIME type: JPEG for opaque images, WebP (PNG) with transparency."""
+    if isinstance(source, (Image.Image, np.ndarray)):
+        image = open_image(source)
+    else:
+        image = _decode(encoded_bytes(source), draft=(max_side, max_side))
+    image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    if has_transparency(image):
+        from PIL import features
+
+        if features.check("webp"):
+            return encode(image, "webp", 85), "image/webp"
+        return to_png(image), "image/png"
+    return encode(image.convert("RGB"), "jpeg", 85), "image/jpeg"
+
+
+def b64encode(data: bytes) -> str:
+    """Base64 text of some bytes (as the API's ``b64_json``)."""
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def b64decode(text: str | bytes) -> bytes:
+    """The bytes of base64 text, or of a ``data:...;base64,`` URL."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    text = text.strip()
+    if text.startswith("data:"):
+        header, comma, payload = text.partition(",")
+        if not comma or not header.endswith(";base64"):
+            raise ImageInputError(
+                "This data: URL is not base64-encoded.", hint="Use a 'data:image/png;base64,...' URL."
+            )
+        text = payload
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageInputError(
+            f"The text is not valid base64 ({exc}).", hint="Check the copied text."
+        ) from exc

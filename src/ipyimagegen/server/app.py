@@ -1,0 +1,459 @@
+"""The Starlette app: any Backend behind the routes and answers of the OpenAI Images API.
+
+Routes (under ``/v1``): ``POST images/generations`` (JSON), ``POST images/edits`` and
+``POST images/variations`` (multipart), ``GET models``, ``GET files/<name>`` (results asked
+for with ``response_format=url``), ``GET usage``; and ``GET /health``. Each image call runs
+in a worker thread under a time limit. With a :class:`TokenStore` every call needs a
+participant token (``Authorization: Bearer ...``) and counts against its budget and rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..api.backend import Backend
+from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..api.validation import validate_request
+from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec
+from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, retry_after_headers
+from .files import ResultStore
+from .limits import BodySizeLimit
+from .params import (
+    EDIT_FILES,
+    EDIT_PARAMS,
+    VARIATION_FILES,
+    VARIATION_PARAMS,
+    ParsedCall,
+    check_uploads,
+    parse_edit,
+    parse_generation,
+    parse_variation,
+    read_form,
+)
+from .serialize import completed_event, images_payload, partial_event, sse
+from .tokens import RateLimiter, TokenInfo, TokenStore
+
+log = logging.getLogger("ipyimagegen.server")
+
+MB = 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 25 * MB
+DEFAULT_REQUEST_TIMEOUT_S = 300.0
+DEFAULT_URL_TTL_S = 3600.0
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ImagesServer:
+    """The request handlers, and what they share: the backend, the tokens, the limits, the stored results."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        tokens: TokenStore | None,
+        request_timeout: float,
+        url_ttl: float,
+        max_concurrency: int,
+        secrets: Sequence[str],
+    ) -> None:
+        self.backend = backend
+        self.tokens = tokens
+        self.request_timeout = request_timeout
+        self.results = ResultStore(ttl_s=url_ttl)
+        self.rate_limiter = RateLimiter()
+        self.max_concurrency = max_concurrency
+        self._engine_slots: anyio.CapacityLimiter | None = None
+        self._secrets = tuple(s for s in secrets if s)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def endpoint(self, handler: Handler) -> Handler:
+        """``handler`` with every exception answered as the API's error JSON, and one log line per call."""
+
+        async def answer(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except Exception as exc:  # every failure becomes an error answer
+                response = error_reply_for(exc, self._secrets).response()
+            log.info(
+                "%s %s %s -> %d in %.2f s",
+                getattr(request.state, "caller", "-"),
+                request.method,
+                request.url.path,
+                response.status_code,
+                time.perf_counter() - started,
+            )
+            return response
+
+        return answer
+
+    async def _in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(func, *args)
+
+    # -- who is calling ---------------------------------------------------------------------
+
+    async def _authenticate(self, request: Request) -> TokenInfo | None:
+        """The caller's token (None on an open server); 401 without a valid one."""
+        if self.tokens is None:
+            request.state.caller = "open"
+            return None
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ErrorReply(
+                401,
+                "You didn't provide an API key. Send your participant token as 'Authorization: Bearer TOKEN' "
+                "(with the OpenAI client: api_key=TOKEN); the workshop host gives out tokens.",
+                code="invalid_api_key",
+            )
+        info = await self._in_thread(self.tokens.authenticate, value.strip())
+        if info is None:
+            raise ErrorReply(
+                401,
+                "Incorrect API key provided: use the participant token the workshop host gave you.",
+                code="invalid_api_key",
+            )
+        if not info.active:
+            raise ErrorReply(
+                401,
+                "This participant token was revoked: ask the workshop host for a new one.",
+                code="invalid_api_key",
+            )
+        request.state.caller = info.name
+        return info
+
+    async def _check_rate(self, token: TokenInfo | None) -> None:
+        if token is None or token.rate is None:
+            return
+        wait = self.rate_limiter.acquire(token.id, token.rate)
+        if wait > 0:
+            assert self.tokens is not None
+            await self._in_thread(self.tokens.record_rejected, token.id)
+            raise ErrorReply(
+                429,
+                f"Rate limit reached for token {token.name!r}: {token.rate.describe()}. "
+                f"Try again in {max(1, round(wait))} s.",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers=retry_after_headers(wait),
+            )
+
+    async def _reserve(self, token: TokenInfo | None, images: int) -> None:
+        """Count the call's images against the token's budget; 429 when they do not fit."""
+        if token is None:
+            return
+        assert self.tokens is not None
+        if not await self._in_thread(self.tokens.reserve, token.id, images):
+            current = await self._in_thread(self.tokens.get, token.id)
+            raise ErrorReply(
+                429,
+                f"Token {token.name!r} has used {current.images} of its {current.budget} images "
+                f"(this request asks for {images}): ask the workshop host for a bigger budget.",
+                type="insufficient_quota",
+                code="insufficient_quota",
+                headers={"x-should-retry": "false"},
+            )
+
+    async def _refund(self, token: TokenInfo | None, images: int) -> None:
+        if token is not None and self.tokens is not None:
+            await self._in_thread(self.tokens.record_failure, token.id, images)
+
+    # -- reading requests --------------------------------------------------------------------
+
+    def _default_model(self, endpoint: str) -> str:
+        model_for = getattr(self.backend, "model_for", None)
+        if callable(model_for):
+            return str(model_for(endpoint))
+        offered = self.backend.models(endpoint)
+        if not offered:
+            raise bad_request(f"This server does not do {endpoint}.", None, code="unsupported")
+        return offered[0]
+
+    @staticmethod
+    async def _json_body(request: Request) -> Any:
+        body = await request.body()
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise bad_request(
+                "We could not parse the JSON body of your request: send a JSON object of parameters "
+                "with 'Content-Type: application/json'.",
+                None,
+                code=None,
+            ) from None
+
+    @staticmethod
+    async def _form_call(
+        request: Request,
+        files: tuple[str, ...],
+        params: dict[str, type],
+        parse: Callable[..., ParsedCall],
+        model: str,
+    ) -> ParsedCall:
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            raise bad_request(
+                "Send this endpoint's parameters and image files as multipart/form-data.", None, code=None
+            )
+        async with request.form(max_files=len(files) * 16 + 1, max_fields=len(params) + 1) as form:
+            parts = await read_form(form, files, params)
+        return parse(parts, model)
+
+    # -- the image endpoints ---------------------------------------------------------------------
+
+    async def generations(self, request: Request) -> Response:
+        token = await self._authenticate(request)
+        await self._check_rate(token)
+        call = parse_generation(await self._json_body(request), self._default_model(GENERATIONS))
+        return await self._answer(request, token, call)
+
+    async def edits(self, request: Request) -> Response:
+        token = await self._authenticate(request)
+        await self._check_rate(token)
+        call = await self._form_call(request, EDIT_FILES, EDIT_PARAMS, parse_edit, self._default_model(EDITS))
+        return await self._answer(request, token, call)
+
+    async def variations(self, request: Request) -> Response:
+        token = await self._authenticate(request)
+        await self._check_rate(token)
+        call = await self._form_call(
+            request, VARIATION_FILES, VARIATION_PARAMS, parse_variation, self._default_model(VARIATIONS)
+        )
+        return await self._answer(request, token, call)
+
+    async def _answer(self, request: Request, token: TokenInfo | None, call: ParsedCall) -> Response:
+        image_request = call.request
+        await self._in_thread(_check_request, image_request)
+        if call.stream and not (
+            model_spec(image_request.model).is_gpt_image
+            or self.backend.supports_streaming(image_request.model)
+        ):
+            raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
+        await self._reserve(token, image_request.n)
+        if call.stream:
+            return StreamingResponse(
+                self._events(token, image_request),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        try:
+            response = await self._run(image_request, CallHooks())
+        except Exception:
+            await self._refund(token, image_request.n)
+            raise
+        url_for = self._url_maker(request) if image_request.response_format == "url" else None
+        return JSONResponse(images_payload(response, image_request, url_for))
+
+    async def _run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
+        """``backend.run`` in a worker thread; a 504 (and the call cancelled) past the time limit."""
+        if self._engine_slots is None:
+            self._engine_slots = anyio.CapacityLimiter(self.max_concurrency)
+        hooks.cancel = hooks.cancel or threading.Event()
+        hooks.timeout = self.request_timeout
+        with anyio.move_on_after(self.request_timeout):
+            return await anyio.to_thread.run_sync(
+                self.backend.run, image_request, hooks, abandon_on_cancel=True, limiter=self._engine_slots
+            )
+        hooks.cancel.set()
+        raise ErrorReply(
+            504,
+            f"The images were not ready within {self.request_timeout:g} s: ask for fewer or smaller images, "
+            "or try again later.",
+            type=SERVER_ERROR,
+            code="timeout",
+        )
+
+    async def _events(self, token: TokenInfo | None, image_request: ImageRequest) -> AsyncIterator[bytes]:
+        """The server-sent events of a streamed call: partial images as they come, then each image."""
+        loop = asyncio.get_running_loop()
+        partials: asyncio.Queue[PartialImage] = asyncio.Queue()
+
+        def on_partial(partial: PartialImage) -> None:  # called in the worker thread
+            loop.call_soon_threadsafe(partials.put_nowait, partial)
+
+        hooks = CallHooks(on_partial=on_partial, cancel=threading.Event())
+        task = asyncio.ensure_future(self._run(image_request, hooks))
+        try:
+            while True:
+                next_partial = asyncio.ensure_future(partials.get())
+                await asyncio.wait({task, next_partial}, return_when=asyncio.FIRST_COMPLETED)
+                if not next_partial.done():
+                    next_partial.cancel()
+                    break
+                event = partial_event(image_request, next_partial.result())
+                yield sse(event["type"], event)
+            while not partials.empty():
+                event = partial_event(image_request, partials.get_nowait())
+                yield sse(event["type"], event)
+            try:
+                response = task.result()
+            except Exception as exc:  # reported in the stream: its status is already sent
+                await self._refund(token, image_request.n)
+                yield sse("error", error_reply_for(exc, self._secrets).body())
+                return
+            for image in response.data:
+                event = completed_event(image_request, image, response.usage)
+                yield sse(event["type"], event)
+        finally:
+            if not task.done():
+                assert hooks.cancel is not None
+                hooks.cancel.set()
+                task.cancel()
+
+    def _url_maker(self, request: Request) -> Callable[[GeneratedImage], str]:
+        def url_for(image: GeneratedImage) -> str:
+            name = self.results.put(image.data, image.mime_type)
+            return str(request.url_for("result_file", name=name))
+
+        return url_for
+
+    # -- the other endpoints ---------------------------------------------------------------------
+
+    async def result_file(self, request: Request) -> Response:
+        stored = self.results.get(request.path_params["name"])
+        if stored is None:
+            raise ErrorReply(
+                404,
+                f"This image URL has expired (they last {self.results.ttl_s / 60:g} min) or never existed.",
+                code="not_found",
+            )
+        max_age = max(0, int(stored.expires - time.monotonic()))
+        return Response(
+            stored.data, media_type=stored.mime_type, headers={"Cache-Control": f"private, max-age={max_age}"}
+        )
+
+    def _model_names(self) -> list[str]:
+        names: list[str] = []
+        for endpoint in ENDPOINTS:
+            names += [name for name in self.backend.models(endpoint) if name not in names]
+        return names
+
+    @staticmethod
+    def _model_object(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": 0, "owned_by": "ipyimagegen"}
+
+    async def list_models(self, request: Request) -> Response:
+        await self._authenticate(request)
+        return JSONResponse(
+            {"object": "list", "data": [self._model_object(name) for name in self._model_names()]}
+        )
+
+    async def get_model(self, request: Request) -> Response:
+        await self._authenticate(request)
+        name = request.path_params["model"]
+        if name not in self._model_names():
+            raise ErrorReply(
+                404,
+                f"The model '{name}' does not exist on this server.",
+                param="model",
+                code="model_not_found",
+            )
+        return JSONResponse(self._model_object(name))
+
+    async def usage(self, request: Request) -> Response:
+        """Usage per token: every token's for an admin token, the caller's own for a participant."""
+        token = await self._authenticate(request)
+        if token is None or self.tokens is None:
+            raise ErrorReply(
+                404, "This server has no participant tokens, so it keeps no usage record.", code="not_found"
+            )
+        records = (
+            await self._in_thread(self.tokens.tokens)
+            if token.admin
+            else [await self._in_thread(self.tokens.get, token.id)]
+        )
+        return JSONResponse({"object": "list", "data": [info.to_dict() for info in records]})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "backend": self.backend.name,
+                "offline": bool(self.backend.offline),
+                "auth": "tokens" if self.tokens is not None else "open",
+            }
+        )
+
+
+def _check_request(image_request: ImageRequest) -> None:
+    check_uploads(image_request)
+    validate_request(image_request)
+
+
+async def _error_handler(request: Request, exc: Exception) -> Response:
+    """Errors raised outside the image handlers: unknown routes, wrong methods, a too-large body."""
+    return error_reply_for(exc).response()
+
+
+def make_app(
+    backend: Backend,
+    *,
+    tokens: TokenStore | None = None,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
+    url_ttl: float = DEFAULT_URL_TTL_S,
+    max_concurrency: int = 4,
+    cors_origins: Sequence[str] = (),
+    secrets: Sequence[str] = (),
+) -> Starlette:
+    """An ASGI app that serves ``backend`` with the OpenAI Images API.
+
+    ``tokens``: require participant tokens from this store (None: an open server, for
+    loopback use). ``max_upload_bytes``: the largest request body. ``request_timeout``:
+    seconds one call may take (then 504). ``url_ttl``: seconds a ``response_format=url``
+    image stays available. ``max_concurrency``: calls the backend runs at once (others
+    wait their turn). ``cors_origins``: browser origins allowed to call (none by default).
+    ``secrets``: strings (an upstream key) that must never appear in an answer.
+    """
+    server = ImagesServer(
+        backend,
+        tokens=tokens,
+        request_timeout=request_timeout,
+        url_ttl=url_ttl,
+        max_concurrency=max_concurrency,
+        secrets=secrets,
+    )
+    wrap = server.endpoint
+    routes = [
+        Route("/v1/images/generations", wrap(server.generations), methods=["POST"]),
+        Route("/v1/images/edits", wrap(server.edits), methods=["POST"]),
+        Route("/v1/images/variations", wrap(server.variations), methods=["POST"]),
+        Route("/v1/files/{name}", wrap(server.result_file), methods=["GET"], name="result_file"),
+        Route("/v1/models", wrap(server.list_models), methods=["GET"]),
+        Route("/v1/models/{model:path}", wrap(server.get_model), methods=["GET"]),
+        Route("/v1/usage", wrap(server.usage), methods=["GET"]),
+        Route("/health", wrap(server.health), methods=["GET"]),
+    ]
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            )
+        )
+    middleware.append(Middleware(BodySizeLimit, max_bytes=max_upload_bytes))
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _error_handler, ErrorReply: _error_handler},
+    )
+    app.state.images_server = server
+    return app

@@ -1,0 +1,202 @@
+"""Errors as the Images API reports them: ``{"error": {"message", "type", "param", "code"}}``.
+
+:func:`error_reply_for` turns any exception from parsing or from an engine into the status
+code and error JSON the public API would send. Messages from an upstream server pass through
+:func:`redact` first, so the server's own key never reaches a participant.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse
+
+from ..api.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    CancelledError,
+    ConfigurationError,
+    ContentPolicyError,
+    ImageInputError,
+    ImagesError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnsupportedError,
+    ValidationError,
+)
+
+log = logging.getLogger("ipyimagegen.server")
+
+INVALID_REQUEST = "invalid_request_error"
+SERVER_ERROR = "server_error"
+
+
+class ErrorReply(Exception):
+    """An error answer: raise it anywhere in a request's handling to send it."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        type: str = INVALID_REQUEST,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status_code, headers=self.headers)
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = "invalid_value") -> ErrorReply:
+    return ErrorReply(400, message, param=param, code=code)
+
+
+def retry_after_headers(seconds: float, *, should_retry: bool = True) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) and ``retry-after-ms``, as the official clients read them."""
+    headers = {
+        "Retry-After": str(max(1, math.ceil(seconds))),
+        "retry-after-ms": str(max(1, math.ceil(seconds * 1000))),
+    }
+    if not should_retry:
+        headers["x-should-retry"] = "false"
+    return headers
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _upstream_reply(exc: APIError, secrets: Iterable[str]) -> ErrorReply:
+    """An error from the upstream server in proxy mode, told without the server's key."""
+    if isinstance(exc, APITimeoutError):
+        return ErrorReply(
+            504,
+            "The upstream image server did not answer in time: try again.",
+            type=SERVER_ERROR,
+            code="timeout",
+        )
+    if isinstance(exc, APIConnectionError):
+        return ErrorReply(
+            502,
+            "The upstream image server could not be reached: try again later.",
+            type=SERVER_ERROR,
+            code="bad_gateway",
+        )
+    if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+        return ErrorReply(
+            502,
+            f"The upstream image server refused this server's credentials (HTTP {exc.status_code}): "
+            "tell the workshop host.",
+            type=SERVER_ERROR,
+            code="upstream_auth_failed",
+        )
+    message = redact(exc.message, secrets)
+    if isinstance(exc, RateLimitError):
+        if exc.code == "insufficient_quota":
+            return ErrorReply(
+                429,
+                "The upstream account's quota is used up: tell the workshop host.",
+                type="insufficient_quota",
+                code="insufficient_quota",
+                headers={"x-should-retry": "false"},
+            )
+        headers = retry_after_headers(exc.retry_after) if exc.retry_after else {}
+        return ErrorReply(
+            429, message, type="requests", code=exc.code or "rate_limit_exceeded", headers=headers
+        )
+    if isinstance(exc, APIStatusError) and exc.status_code is not None and 400 <= exc.status_code < 500:
+        return ErrorReply(
+            exc.status_code, message, type=exc.type or INVALID_REQUEST, param=exc.param, code=exc.code
+        )
+    status = f" (HTTP {exc.status_code})" if exc.status_code else ""
+    return ErrorReply(
+        502, f"The upstream image server failed{status}: {message}", type=SERVER_ERROR, code="bad_gateway"
+    )
+
+
+def _http_reply(exc: HTTPException) -> ErrorReply:
+    """Starlette's own refusals (a malformed form, an unknown route, a wrong method) as the API's JSON."""
+    if exc.status_code == 404:
+        return ErrorReply(
+            404, "Unknown endpoint: this server speaks the OpenAI Images API under /v1.", code="not_found"
+        )
+    if exc.status_code == 405:
+        return ErrorReply(
+            405,
+            "This endpoint does not take that HTTP method.",
+            code="method_not_allowed",
+            headers=exc.headers,
+        )
+    if exc.status_code >= 500:
+        return ErrorReply(exc.status_code, str(exc.detail), type=SERVER_ERROR, headers=exc.headers)
+    return ErrorReply(
+        exc.status_code, f"The request could not be read: {exc.detail}.", code=None, headers=exc.headers
+    )
+
+
+def error_reply_for(exc: BaseException, secrets: Iterable[str] = ()) -> ErrorReply:
+    """The API's answer to an exception raised while serving a request."""
+    if isinstance(exc, ErrorReply):
+        return exc
+    if isinstance(exc, HTTPException):
+        return _http_reply(exc)
+    if isinstance(exc, ClientDisconnect):
+        return bad_request(
+            "The request body ended early (the upload was interrupted): send it again.", None, code=None
+        )
+    if isinstance(exc, ContentPolicyError):
+        return ErrorReply(
+            400,
+            redact(exc.message, secrets),
+            type="image_generation_user_error",
+            code="content_policy_violation",
+        )
+    if isinstance(exc, ValidationError):
+        return bad_request(exc.message, exc.param)
+    if isinstance(exc, ImageInputError):
+        return bad_request(exc.message, "image", code="invalid_image")
+    if isinstance(exc, UnsupportedError):
+        return bad_request(exc.message, None, code="unsupported")
+    if isinstance(exc, APIError):
+        return _upstream_reply(exc, secrets)
+    if isinstance(exc, CancelledError):
+        return ErrorReply(503, "The request was cancelled: try again.", type=SERVER_ERROR, code="cancelled")
+    if isinstance(exc, ConfigurationError):
+        log.error("server misconfigured: %s", redact(exc.message, secrets))
+        return ErrorReply(
+            500, "The image server is misconfigured: tell the workshop host.", type=SERVER_ERROR
+        )
+    if isinstance(exc, ImagesError):
+        return bad_request(redact(exc.message, secrets), None, code=None)
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log.error("error while serving an image request:\n%s", redact(trace, secrets))
+    return ErrorReply(
+        500,
+        "The server had an error while processing your request. Try again; if it persists, tell the host.",
+        type=SERVER_ERROR,
+    )

@@ -1,0 +1,244 @@
+"""Images API parameters from a JSON body or a multipart form, checked as the public API checks them.
+
+Unknown parameters, missing ones and values of the wrong type are refused with the API's own
+messages (``Unknown parameter: 'foo'.``); the values themselves are checked later, against the
+model, by :func:`ipyimagegen.api.validation.validate_request`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+
+from ..api.errors import ImageInputError
+from ..api.types import (
+    EditRequest,
+    GenerateRequest,
+    ImageRequest,
+    InputImage,
+    VariationRequest,
+    sniff_mime_type,
+)
+from .errors import ErrorReply, bad_request
+
+MAX_INPUT_PIXELS = 36_000_000  # 6000 x 6000: more is refused before an engine decodes it
+
+_COMMON: dict[str, type] = {
+    "model": str,
+    "n": int,
+    "size": str,
+    "response_format": str,
+    "user": str,
+    "seed": int,
+}
+_OUTPUT: dict[str, type] = {
+    "quality": str,
+    "background": str,
+    "output_format": str,
+    "output_compression": int,
+    "partial_images": int,
+    "stream": bool,
+}
+GENERATION_PARAMS: dict[str, type] = {**_COMMON, **_OUTPUT, "prompt": str, "style": str, "moderation": str}
+EDIT_PARAMS: dict[str, type] = {**_COMMON, **_OUTPUT, "prompt": str, "input_fidelity": str}
+VARIATION_PARAMS: dict[str, type] = dict(_COMMON)
+EDIT_FILES = ("image", "image[]", "mask")
+VARIATION_FILES = ("image",)
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
+
+
+@dataclass
+class ParsedCall:
+    """A request to run, and whether to answer with a stream of events."""
+
+    request: ImageRequest
+    stream: bool = False
+
+
+@dataclass
+class FormParts:
+    """A multipart form split into text fields and uploaded files (name -> [(filename, bytes)])."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _invalid_type(name: str, expected: type, got: str) -> ErrorReply:
+    return bad_request(
+        f"Invalid type for '{name}': expected {_TYPE_NAMES[expected]}, but got {got} instead.",
+        name,
+        code="invalid_type",
+    )
+
+
+def _from_json(name: str, value: Any, expected: type) -> Any:
+    if value is None:
+        return None
+    ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+    if not ok:
+        raise _invalid_type(name, expected, _json_type(value))
+    return value
+
+
+def _from_form(name: str, value: str, expected: type) -> Any:
+    if expected is int:
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise _invalid_type(name, int, f"{value!r}") from None
+    if expected is bool:
+        text = value.strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise _invalid_type(name, bool, f"{value!r}")
+    return value
+
+
+def _check_names(
+    names: list[str], allowed: dict[str, type] | tuple[str, ...], *extra: tuple[str, ...]
+) -> None:
+    known = set(allowed).union(*extra)
+    for name in names:
+        if name not in known:
+            raise bad_request(f"Unknown parameter: '{name}'.", name, code="unknown_parameter")
+
+
+def _require(values: dict[str, Any], name: str) -> None:
+    if values.get(name) is None:
+        raise bad_request(f"Missing required parameter: '{name}'.", name, code="missing_required_parameter")
+
+
+def _split_stream(values: dict[str, Any]) -> bool:
+    return bool(values.pop("stream", None))
+
+
+def parse_generation(body: Any, default_model: str) -> ParsedCall:
+    """A :class:`GenerateRequest` from the JSON body of ``POST /images/generations``."""
+    if not isinstance(body, dict):
+        raise bad_request(f"The body must be a JSON object of parameters, got {_json_type(body)}.", code=None)
+    _check_names(list(body), GENERATION_PARAMS)
+    values = {name: _from_json(name, value, GENERATION_PARAMS[name]) for name, value in body.items()}
+    _require(values, "prompt")
+    stream = _split_stream(values)
+    values = {name: value for name, value in values.items() if value is not None}
+    values["model"] = values.get("model") or default_model
+    return ParsedCall(GenerateRequest(**values), stream)
+
+
+async def read_form(form: FormData, file_fields: tuple[str, ...], params: dict[str, type]) -> FormParts:
+    """Text fields and uploads of a multipart form; anything out of place is a 400."""
+    _check_names([name for name, _ in form.multi_items()], params, file_fields)
+    parts = FormParts()
+    for name, value in form.multi_items():
+        if name in file_fields:
+            if not isinstance(value, UploadFile):
+                raise bad_request(f"'{name}' must be a file upload, not a text field.", name.rstrip("[]"))
+            parts.files.setdefault(name, []).append((value.filename or name, await value.read()))
+        elif isinstance(value, UploadFile):
+            raise bad_request(f"'{name}' must be a text field, not a file upload.", name)
+        elif name in parts.fields:
+            raise bad_request(f"'{name}' is given more than once.", name)
+        else:
+            parts.fields[name] = value
+    return parts
+
+
+def _typed_fields(parts: FormParts, params: dict[str, type]) -> dict[str, Any]:
+    return {name: _from_form(name, value, params[name]) for name, value in parts.fields.items()}
+
+
+def input_image(data: bytes, filename: str, param: str) -> InputImage:
+    """An uploaded file as an :class:`InputImage`, if its bytes are a PNG, JPEG or WebP image."""
+    if not data:
+        raise bad_request(f"The '{param}' file is empty.", param, code="invalid_image")
+    if sniff_mime_type(data) == "application/octet-stream":
+        raise bad_request(
+            f"The '{param}' file ({filename!r}) is not a PNG, JPEG or WebP image.",
+            param,
+            code="invalid_image_format",
+        )
+    return InputImage.from_bytes(data, filename)
+
+
+def parse_edit(parts: FormParts, default_model: str) -> ParsedCall:
+    """An :class:`EditRequest` from the form of ``POST /images/edits`` (``image`` or ``image[]``, ``mask``)."""
+    values = _typed_fields(parts, EDIT_PARAMS)
+    uploads = parts.files.get("image", []) + parts.files.get("image[]", [])
+    if not uploads:
+        raise bad_request("Missing required parameter: 'image'.", "image", code="missing_required_parameter")
+    _require(values, "prompt")
+    masks = parts.files.get("mask", [])
+    if len(masks) > 1:
+        raise bad_request("Send one 'mask' (it applies to the first image).", "mask")
+    stream = _split_stream(values)
+    values["model"] = values.get("model") or default_model
+    request = EditRequest(
+        images=[input_image(data, filename, "image") for filename, data in uploads],
+        mask=input_image(masks[0][1], masks[0][0], "mask") if masks else None,
+        **values,
+    )
+    return ParsedCall(request, stream)
+
+
+def parse_variation(parts: FormParts, default_model: str) -> ParsedCall:
+    """A :class:`VariationRequest` from the form of ``POST /images/variations``."""
+    values = _typed_fields(parts, VARIATION_PARAMS)
+    uploads = parts.files.get("image", [])
+    if not uploads:
+        raise bad_request("Missing required parameter: 'image'.", "image", code="missing_required_parameter")
+    if len(uploads) > 1:
+        raise bad_request("A variation is made from one 'image'.", "image")
+    values["model"] = values.get("model") or default_model
+    filename, data = uploads[0]
+    return ParsedCall(VariationRequest(image=input_image(data, filename, "image"), **values))
+
+
+def _uploads(request: ImageRequest) -> list[tuple[str, InputImage]]:
+    if isinstance(request, EditRequest):
+        found = [("image", image) for image in request.images]
+        return found + ([("mask", request.mask)] if request.mask is not None else [])
+    if isinstance(request, VariationRequest) and request.image is not None:
+        return [("image", request.image)]
+    return []
+
+
+def check_uploads(request: ImageRequest) -> None:
+    """Refuse uploads that would decode to too many pixels, or that do not decode (a 400 each)."""
+    from ..imaging import image_size, open_image
+
+    for param, image in _uploads(request):
+        try:
+            width, height = image_size(image.data)
+            if width * height > MAX_INPUT_PIXELS:
+                raise bad_request(
+                    f"The '{param}' image is {width}x{height} pixels; this server takes at most "
+                    f"{MAX_INPUT_PIXELS // 1_000_000} million pixels. Use a smaller image.",
+                    param,
+                    code="image_too_large",
+                )
+            open_image(image.data)
+        except ImageInputError as exc:
+            raise bad_request(
+                f"The '{param}' upload cannot be used: {exc.message}", param, code="invalid_image"
+            ) from None

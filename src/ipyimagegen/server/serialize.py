@@ -1,0 +1,99 @@
+"""Answers in the shape of the public Images API: the images JSON and the streamed events."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..api.types import EditRequest, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..models import model_spec
+
+_FORMAT_BY_MIME = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+_ZERO_USAGE = {
+    "input_tokens": 0,
+    "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+    "output_tokens": 0,
+    "total_tokens": 0,
+}
+
+
+def _pixel_size(data: bytes) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return f"{image.width}x{image.height}"
+    except Exception:
+        return None
+
+
+def output_details(request: ImageRequest, image: GeneratedImage | PartialImage) -> dict[str, Any]:
+    """``output_format``, ``size``, ``quality`` and ``background`` of a gpt-image result.
+
+    What the engine (or upstream server) reported comes first, then what the image itself
+    shows, then what was asked for.
+    """
+    reported = image.metadata if isinstance(image, GeneratedImage) else {}
+    asked_background = getattr(request, "background", None)
+    return {
+        "output_format": reported.get("output_format") or _FORMAT_BY_MIME.get(image.mime_type, "png"),
+        "size": reported.get("size") or _pixel_size(image.data) or request.size,
+        "quality": reported.get("quality") or getattr(request, "quality", None) or "auto",
+        "background": reported.get("background")
+        or ("transparent" if asked_background == "transparent" else "opaque"),
+    }
+
+
+def images_payload(
+    response: ImagesResponse, request: ImageRequest, url_for: Callable[[GeneratedImage], str] | None = None
+) -> dict[str, Any]:
+    """The JSON answer to a non-streamed call; ``url_for`` stores an image and gives its URL."""
+    items = []
+    for image in response.data:
+        item: dict[str, Any] = (
+            {"url": url_for(image)} if url_for is not None else {"b64_json": image.b64_json}
+        )
+        if image.revised_prompt:
+            item["revised_prompt"] = image.revised_prompt
+        items.append(item)
+    payload: dict[str, Any] = {"created": response.created, "data": items}
+    if model_spec(request.model).is_gpt_image and response.data:
+        payload.update(output_details(request, response.data[0]))
+    if response.usage:
+        payload["usage"] = response.usage
+    return payload
+
+
+def event_prefix(request: ImageRequest) -> str:
+    return "image_edit" if isinstance(request, EditRequest) else "image_generation"
+
+
+def partial_event(request: ImageRequest, partial: PartialImage) -> dict[str, Any]:
+    return {
+        "type": f"{event_prefix(request)}.partial_image",
+        "b64_json": base64.b64encode(partial.data).decode("ascii"),
+        "created_at": int(time.time()),
+        "partial_image_index": partial.partial_index,
+        **output_details(request, partial),
+    }
+
+
+def completed_event(
+    request: ImageRequest, image: GeneratedImage, usage: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "type": f"{event_prefix(request)}.completed",
+        "b64_json": image.b64_json,
+        "created_at": int(time.time()),
+        **output_details(request, image),
+        "usage": usage or _ZERO_USAGE,
+    }
+
+
+def sse(event: str, payload: dict[str, Any]) -> bytes:
+    """One server-sent event."""
+    return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()

@@ -1,0 +1,324 @@
+"""Workshop controls: participant tokens, their image budgets and rate limits, and a usage record.
+
+Tokens live in a small SQLite file in the server's state folder, stored as SHA-256 hashes:
+the token itself is shown once, when it is made, and never again. The CLI (``ipyimagegen
+tokens ...``) and a running server share the file, so a token made or revoked while the
+server runs counts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TOKEN_PREFIX = "igt-"
+STATE_DIR_VARIABLE = "IPYIMAGEGEN_SERVER_DIR"
+_DATABASE_NAME = "tokens.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    budget INTEGER,
+    rate TEXT,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    revoked REAL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    images INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    last_used REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS active_token_names ON tokens(name) WHERE revoked IS NULL;
+"""
+
+_PERIODS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+?)s?\s*$")
+
+
+def default_state_dir() -> Path:
+    """``$IPYIMAGEGEN_SERVER_DIR``, else ``$XDG_DATA_HOME/ipyimagegen/server`` (``~/.local/share/...``)."""
+    explicit = os.environ.get(STATE_DIR_VARIABLE, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME", "").strip() or "~/.local/share"
+    return Path(data_home).expanduser() / "ipyimagegen" / "server"
+
+
+def token_db_path(state_dir: str | Path) -> Path:
+    """The token file of a server state folder."""
+    return Path(state_dir).expanduser() / _DATABASE_NAME
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A request rate such as ``10/min``: ``count`` requests per ``period_s`` seconds."""
+
+    count: int
+    period_s: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"10/min"``, ``"2/s"``, ``"100/hour"``, ``"500/day"``."""
+        match = _RATE_RE.match(text.lower())
+        period = _PERIODS.get(match.group(2)) if match else None
+        if match is None or period is None or int(match.group(1)) < 1:
+            raise ValueError(
+                f"A rate looks like '10/min' (requests per s, min, hour or day, at least 1), got {text!r}."
+            )
+        return cls(int(match.group(1)), period)
+
+    def describe(self) -> str:
+        """``10 requests per minute``."""
+        unit = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}.get(self.period_s)
+        return f"{self.count} requests per {unit or f'{self.period_s:g} s'}"
+
+    def __str__(self) -> str:
+        unit = {1.0: "s", 60.0: "min", 3600.0: "hour", 86400.0: "day"}.get(self.period_s)
+        return f"{self.count}/{unit}" if unit else f"{self.count}/{self.period_s:g}s"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One participant token's settings and usage (never the token itself)."""
+
+    id: str
+    name: str
+    budget: int | None
+    rate: Rate | None
+    admin: bool
+    created: float
+    revoked: float | None
+    requests: int
+    images: int
+    errors: int
+    rejected: int
+    last_used: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+    @property
+    def images_left(self) -> int | None:
+        return None if self.budget is None else max(0, self.budget - self.images)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Settings and usage as JSON-ready values (times as Unix seconds)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "admin": self.admin,
+            "active": self.active,
+            "budget": self.budget,
+            "images_left": self.images_left,
+            "rate": str(self.rate) if self.rate else None,
+            "requests": self.requests,
+            "images": self.images,
+            "errors": self.errors,
+            "rejected": self.rejected,
+            "created": int(self.created),
+            "last_used": int(self.last_used) if self.last_used else None,
+        }
+
+
+def _info(row: sqlite3.Row) -> TokenInfo:
+    return TokenInfo(
+        id=row["id"],
+        name=row["name"],
+        budget=row["budget"],
+        rate=Rate.parse(row["rate"]) if row["rate"] else None,
+        admin=bool(row["admin"]),
+        created=row["created"],
+        revoked=row["revoked"],
+        requests=row["requests"],
+        images=row["images"],
+        errors=row["errors"],
+        rejected=row["rejected"],
+        last_used=row["last_used"],
+    )
+
+
+class TokenStore:
+    """Participant tokens in a SQLite file (safe to share between the CLI and a running server)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        is_new = not self.path.exists()
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+        if is_new:
+            self.path.chmod(0o600)  # token hashes and usage: for the host's eyes only
+
+    @classmethod
+    def in_dir(cls, state_dir: str | Path | None = None) -> TokenStore:
+        """The store of a server state folder (default: :func:`default_state_dir`)."""
+        folder = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        return cls(token_db_path(folder))
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction: committed on success, rolled back on error, then closed."""
+        with closing(sqlite3.connect(self.path, timeout=10.0)) as db:
+            db.row_factory = sqlite3.Row
+            with db:
+                yield db
+
+    def __repr__(self) -> str:
+        return f"TokenStore({str(self.path)!r})"
+
+    # -- the host's commands -------------------------------------------------------------------
+
+    def create(
+        self, name: str, *, budget: int | None = None, rate: Rate | str | None = None, admin: bool = False
+    ) -> tuple[str, TokenInfo]:
+        """A new token for ``name``: returns the token (to show once) and its record."""
+        name = name.strip()
+        if not name:
+            raise ValueError("A token needs a name (the participant's, to read in the usage report).")
+        if budget is not None and budget < 0:
+            raise ValueError(f"budget must be a number of images, 0 or more, got {budget}.")
+        if isinstance(rate, str):
+            rate = Rate.parse(rate)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = "tok_" + secrets.token_hex(4)
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO tokens (id, name, hash, budget, rate, admin, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        token_id,
+                        name,
+                        hash_token(token),
+                        budget,
+                        str(rate) if rate else None,
+                        int(admin),
+                        time.time(),
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise ValueError(
+                f"There is already an active token named {name!r}: revoke it first, or choose another name."
+            ) from None
+        return token, self.get(token_id)
+
+    def get(self, name_or_id: str) -> TokenInfo:
+        """The active token with this name or id (else the newest revoked one); KeyError if none."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM tokens WHERE id = ? OR name = ? ORDER BY revoked IS NOT NULL, created DESC",
+                (name_or_id, name_or_id),
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"No token named {name_or_id!r} (see: ipyimagegen tokens list).")
+        return _info(row)
+
+    def tokens(self, *, include_revoked: bool = True) -> list[TokenInfo]:
+        """Every token, oldest first."""
+        query = "SELECT * FROM tokens" + ("" if include_revoked else " WHERE revoked IS NULL")
+        with self._connect() as db:
+            return [_info(row) for row in db.execute(query + " ORDER BY created")]
+
+    def revoke(self, name_or_id: str) -> TokenInfo:
+        """Revoke the active token with this name or id; it is refused from the next request on."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET revoked = ? WHERE (id = ? OR name = ?) AND revoked IS NULL",
+                (time.time(), name_or_id, name_or_id),
+            )
+        if cursor.rowcount == 0:
+            raise KeyError(f"No active token named {name_or_id!r} (see: ipyimagegen tokens list).")
+        return self.get(name_or_id)
+
+    def has_active_tokens(self) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM tokens WHERE revoked IS NULL LIMIT 1").fetchone() is not None
+
+    # -- what the server asks --------------------------------------------------------------------
+
+    def authenticate(self, token: str) -> TokenInfo | None:
+        """The record of a token (revoked ones too: the caller says why it is refused), or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM tokens WHERE hash = ?", (hash_token(token),)).fetchone()
+        return _info(row) if row is not None else None
+
+    def reserve(self, token_id: str, images: int) -> bool:
+        """Count a request for ``images`` images, if the budget allows them all; False if it does not."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET requests = requests + 1, images = images + ?, last_used = ? "
+                "WHERE id = ? AND (budget IS NULL OR images + ? <= budget)",
+                (images, time.time(), token_id, images),
+            )
+            if cursor.rowcount == 0:
+                db.execute(
+                    "UPDATE tokens SET rejected = rejected + 1, last_used = ? WHERE id = ?",
+                    (time.time(), token_id),
+                )
+            return cursor.rowcount == 1
+
+    def record_failure(self, token_id: str, images: int) -> None:
+        """A reserved request failed: count the error and give its images back to the budget."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE tokens SET errors = errors + 1, images = MAX(0, images - ?) WHERE id = ?",
+                (images, token_id),
+            )
+
+    def record_rejected(self, token_id: str) -> None:
+        """A request refused before it ran (rate limit)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE tokens SET rejected = rejected + 1, last_used = ? WHERE id = ?",
+                (time.time(), token_id),
+            )
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate.count`` requests at once, refilled at ``count / period``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, rate: Rate) -> float:
+        """Take one request from ``key``'s bucket: 0.0 if allowed, else the seconds until one is."""
+        refill_per_s = rate.count / rate.period_s
+        with self._lock:
+            now = self._clock()
+            level, last = self._buckets.get(key, (float(rate.count), now))
+            level = min(float(rate.count), level + (now - last) * refill_per_s)
+            if level >= 1.0:
+                self._buckets[key] = (level - 1.0, now)
+                return 0.0
+            self._buckets[key] = (level, now)
+            return (1.0 - level) / refill_per_s

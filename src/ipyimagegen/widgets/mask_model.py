@@ -1,0 +1,249 @@
+"""The inpainting mask in pure numpy: stroke rasterisation and undoable edits.
+
+The mask is a ``(height, width)`` bool array at the image's full resolution; ``True`` marks the
+pixels to regenerate. Coordinates are continuous image pixels: pixel ``(row, col)`` covers
+``[col, col + 1) x [row, row + 1)`` and counts as painted when its centre is inside a shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+#: A region of the mask as half-open ranges: rows ``y0:y1``, columns ``x0:x1``.
+BBox = tuple[int, int, int, int]
+
+#: The smallest brush radius: any point then covers at least one pixel centre.
+_MIN_RADIUS = math.sqrt(0.5)
+
+
+def paint_segment(
+    mask: np.ndarray, x0: float, y0: float, x1: float, y1: float, radius: float, value: bool = True
+) -> BBox | None:
+    """Paint a thick line with round ends from ``(x0, y0)`` to ``(x1, y1)`` into ``mask``.
+
+    Every pixel whose centre lies within ``radius`` of the segment is set to ``value``. Only the
+    segment's bounding box is computed, so a short segment costs little on a large mask.
+    Returns the bounding box that was visited, or ``None`` when the segment misses the mask.
+    """
+    height, width = mask.shape
+    radius = max(float(radius), _MIN_RADIUS)
+    col0 = max(math.floor(min(x0, x1) - radius), 0)
+    col1 = min(math.ceil(max(x0, x1) + radius) + 1, width)
+    row0 = max(math.floor(min(y0, y1) - radius), 0)
+    row1 = min(math.ceil(max(y0, y1) + radius) + 1, height)
+    if col0 >= col1 or row0 >= row1:
+        return None
+
+    px = np.arange(col0, col1, dtype=np.float32)[np.newaxis, :] + np.float32(0.5 - x0)
+    py = np.arange(row0, row1, dtype=np.float32)[:, np.newaxis] + np.float32(0.5 - y0)
+    dx, dy = np.float32(x1 - x0), np.float32(y1 - y0)
+    length2 = dx * dx + dy * dy
+    if length2 > 0:
+        t = np.clip((px * dx + py * dy) / length2, 0.0, 1.0)
+        px = px - t * dx
+        py = py - t * dy
+    hit = px * px + py * py <= np.float32(radius * radius)
+
+    region = mask[row0:row1, col0:col1]
+    if value:
+        region |= hit
+    else:
+        region &= ~hit
+    return (row0, row1, col0, col1)
+
+
+def paint_rect(
+    mask: np.ndarray, x0: float, y0: float, x1: float, y1: float, value: bool = True
+) -> BBox | None:
+    """Set the pixels whose centres lie in the rectangle with corners ``(x0, y0)``, ``(x1, y1)``.
+
+    Returns the painted bounding box, or ``None`` when no pixel centre is inside.
+    """
+    height, width = mask.shape
+    col0 = max(math.ceil(min(x0, x1) - 0.5), 0)
+    col1 = min(math.floor(max(x0, x1) - 0.5) + 1, width)
+    row0 = max(math.ceil(min(y0, y1) - 0.5), 0)
+    row1 = min(math.floor(max(y0, y1) - 0.5) + 1, height)
+    if col0 >= col1 or row0 >= row1:
+        return None
+    mask[row0:row1, col0:col1] = value
+    return (row0, row1, col0, col1)
+
+
+def coverage(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Return the share of painted pixels under each pixel of a ``width x height`` view, as uint8.
+
+    0 means nothing painted, 255 fully painted; used to draw the mask over a scaled-down image.
+    """
+    levels = Image.fromarray(mask.view(np.uint8) * np.uint8(255), mode="L")
+    if levels.size != (width, height):
+        levels = levels.resize((width, height), Image.Resampling.BOX)
+    return np.asarray(levels)
+
+
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Return ``mask`` as a bool array of ``height x width``, resized with nearest-neighbour."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"A mask must be a 2-D array (height, width); got shape {mask.shape}.")
+    mask = mask.astype(bool, copy=False)
+    if mask.shape == (height, width):
+        return mask.copy()
+    levels = Image.fromarray(mask.view(np.uint8) * np.uint8(255), mode="L")
+    return np.asarray(levels.resize((width, height), Image.Resampling.NEAREST)) > 127
+
+
+def _union(a: BBox | None, b: BBox | None) -> BBox | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """One undoable change: the pixels it flipped inside ``bbox``, bit-packed."""
+
+    bbox: BBox
+    flipped: np.ndarray
+
+    def toggle(self, mask: np.ndarray) -> None:
+        """Apply the change to ``mask`` if it is not applied, take it back if it is."""
+        row0, row1, col0, col1 = self.bbox
+        shape = (row1 - row0, col1 - col0)
+        bits = np.unpackbits(self.flipped, count=shape[0] * shape[1]).reshape(shape).view(bool)
+        mask[row0:row1, col0:col1] ^= bits
+
+
+class EditableMask:
+    """A full-resolution bool mask with undo and redo of whole edits.
+
+    An edit is everything between :meth:`begin_edit` and :meth:`end_edit` (one brush stroke,
+    a rectangle); :meth:`fill`, :meth:`clear`, :meth:`invert` and :meth:`replace` are edits of
+    their own. The history stores only the flipped pixels of each edit's bounding box, bit-packed,
+    and keeps at most ``history_limit`` edits.
+    """
+
+    def __init__(self, width: int, height: int, history_limit: int = 50) -> None:
+        if width < 1 or height < 1:
+            raise ValueError(f"A mask needs a positive size; got {width}x{height}.")
+        self._mask = np.zeros((height, width), dtype=bool)
+        self._history_limit = max(int(history_limit), 0)
+        self._undo: list[_Edit] = []
+        self._redo: list[_Edit] = []
+        self._before: np.ndarray | None = None
+        self._dirty: BBox | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        """The live mask. Change it only through this object's methods, or undo goes wrong."""
+        return self._mask
+
+    @property
+    def width(self) -> int:
+        return self._mask.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self._mask.shape[0]
+
+    @property
+    def painted_fraction(self) -> float:
+        """The share of pixels marked for regeneration, from 0 to 1."""
+        return float(np.count_nonzero(self._mask)) / self._mask.size
+
+    @property
+    def in_edit(self) -> bool:
+        return self._before is not None
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def begin_edit(self) -> None:
+        """Start an edit; an unfinished one is finished first."""
+        self.end_edit()
+        self._before = self._mask.copy()
+        self._dirty = None
+
+    def end_edit(self) -> bool:
+        """Finish the current edit and record it. Returns whether the mask changed."""
+        before, dirty = self._before, self._dirty
+        self._before, self._dirty = None, None
+        if before is None or dirty is None:
+            return False
+        row0, row1, col0, col1 = dirty
+        flipped = before[row0:row1, col0:col1] ^ self._mask[row0:row1, col0:col1]
+        if not flipped.any():
+            return False
+        self._undo.append(_Edit(dirty, np.packbits(flipped)))
+        del self._undo[: max(len(self._undo) - self._history_limit, 0)]
+        self._redo.clear()
+        return True
+
+    def paint_segment(self, x0: float, y0: float, x1: float, y1: float, radius: float, value: bool) -> None:
+        """Paint a round-ended thick line (image coordinates) as part of the current edit."""
+        self._touch(paint_segment(self._mask, x0, y0, x1, y1, radius, value))
+
+    def paint_rect(self, x0: float, y0: float, x1: float, y1: float, value: bool) -> None:
+        """Paint a rectangle (image coordinates) as part of the current edit."""
+        self._touch(paint_rect(self._mask, x0, y0, x1, y1, value))
+
+    def fill(self) -> bool:
+        """Mark every pixel for regeneration, as one edit. Returns whether the mask changed."""
+        return self._whole_edit(lambda mask: mask.fill(True))
+
+    def clear(self) -> bool:
+        """Unmark every pixel, as one edit. Returns whether the mask changed."""
+        return self._whole_edit(lambda mask: mask.fill(False))
+
+    def invert(self) -> bool:
+        """Swap marked and unmarked pixels, as one edit. Returns whether the mask changed."""
+        return self._whole_edit(lambda mask: np.logical_not(mask, out=mask))
+
+    def replace(self, new_mask: np.ndarray) -> bool:
+        """Replace the whole mask (same shape), as one edit. Returns whether the mask changed."""
+        new_mask = np.asarray(new_mask, dtype=bool)
+        if new_mask.shape != self._mask.shape:
+            raise ValueError(f"The new mask has shape {new_mask.shape}; expected {self._mask.shape}.")
+        return self._whole_edit(lambda mask: np.copyto(mask, new_mask))
+
+    def undo(self) -> bool:
+        """Take back the last edit. Returns ``False`` when there is nothing to undo."""
+        self.end_edit()
+        if not self._undo:
+            return False
+        edit = self._undo.pop()
+        edit.toggle(self._mask)
+        self._redo.append(edit)
+        return True
+
+    def redo(self) -> bool:
+        """Apply again the last undone edit. Returns ``False`` when there is nothing to redo."""
+        self.end_edit()
+        if not self._redo:
+            return False
+        edit = self._redo.pop()
+        edit.toggle(self._mask)
+        self._undo.append(edit)
+        return True
+
+    def _touch(self, bbox: BBox | None) -> None:
+        if self._before is None:
+            raise RuntimeError("Call begin_edit() before painting, and end_edit() after.")
+        self._dirty = _union(self._dirty, bbox)
+
+    def _whole_edit(self, change) -> bool:
+        self.begin_edit()
+        change(self._mask)
+        self._dirty = (0, self.height, 0, self.width)
+        return self.end_edit()

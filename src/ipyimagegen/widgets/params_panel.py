@@ -1,0 +1,350 @@
+"""Model, size, count and the model's own options, all offered from the capability table.
+
+Choosing a model changes the sizes and options shown; options the model does not take are
+hidden and sent as nothing. Combinations the API refuses cannot be picked: a transparent
+background removes JPEG from the formats, compression shows for JPEG and WebP only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Int, TraitError, Unicode, observe, validate
+
+from ..api.backend import Backend
+from ..api.parallel import requests_needed
+from ..api.types import GenerateRequest
+from ..models import GENERATIONS, ModelSpec, model_spec, parse_size, size_allowed
+
+LABEL_WIDTH = "110px"
+CONTROL_WIDTH = "320px"
+N_MAX = 10
+
+
+def size_label(size: str) -> str:
+    """``"1536x1024"`` → ``"1536 × 1024 (landscape)"``; ``"auto"`` stays as it is."""
+    try:
+        width, height = parse_size(size)
+    except ValueError:
+        return size
+    shape = "square" if width == height else "landscape" if width > height else "portrait"
+    return f"{width} × {height} ({shape})"
+
+
+def _row(label: str, control: widgets.Widget) -> widgets.HBox:
+    """A labelled row: labels and controls line up in every row."""
+    caption = widgets.Label(label, layout=widgets.Layout(width=LABEL_WIDTH, flex="0 0 auto"))
+    return widgets.HBox([caption, control], layout=widgets.Layout(align_items="center"))
+
+
+def _dropdown() -> widgets.Dropdown:
+    return widgets.Dropdown(layout=widgets.Layout(width=CONTROL_WIDTH))
+
+
+class ParamsPanel(widgets.VBox):
+    """The request parameters for generations. ``request(prompt)`` builds the request.
+
+    The traits (``model``, ``size``, ``n``, ``quality``...) are the state; the controls show
+    it. Setting a trait to a value the model does not take raises ``TraitError``.
+    """
+
+    model = Unicode(help="Model name, one the backend offers.")
+    size = Unicode(help="Image size, one the model offers.")
+    n = Int(1, help="How many images (more than the model's per-request limit runs parallel requests).")
+    quality = Unicode(None, allow_none=True, help="Quality, where the model has a choice.")
+    style = Unicode(None, allow_none=True, help="dall-e-3 style: vivid or natural.")
+    background = Unicode(None, allow_none=True, help="gpt-image background: auto, transparent, opaque.")
+    output_format = Unicode(None, allow_none=True, help="gpt-image output format: png, jpeg, webp.")
+    output_compression = Int(100, help="0-100, for jpeg and webp output.")
+    partial_images = Int(0, help="Partial previews streamed per image (0 = off).")
+
+    _syncing = False  # True while the panel itself sets controls: their changes are not user choices
+
+    def __init__(self, backend: Backend, *, model: str | None = None, endpoint: str = GENERATIONS) -> None:
+        self.backend = backend
+        self.endpoint = endpoint
+        self._models = list(backend.models(endpoint)) or [model or "dall-e-2"]
+        self.model_control = _dropdown()
+        self.model_control.options = self._models
+        self.size_control = _dropdown()
+        self.n_control = widgets.BoundedIntText(
+            value=1, min=1, max=N_MAX, layout=widgets.Layout(width="80px")
+        )
+        self.n_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
+        self.n_note.add_class("ipyimagegen-note")
+        self.quality_control = _dropdown()
+        self.style_control = widgets.ToggleButtons(style={"button_width": "80px"})
+        self.background_control = _dropdown()
+        self.format_control = _dropdown()
+        self.compression_control = widgets.IntSlider(
+            value=100, min=0, max=100, layout=widgets.Layout(width=CONTROL_WIDTH)
+        )
+        self.partial_control = _dropdown()
+
+        self.rows = {
+            "model": _row("Model", self.model_control),
+            "size": _row("Size", self.size_control),
+            "n": _row(
+                "Images", widgets.HBox([self.n_control, self.n_note], layout={"align_items": "center"})
+            ),
+            "quality": _row("Quality", self.quality_control),
+            "style": _row("Style", self.style_control),
+            "background": _row("Background", self.background_control),
+            "output_format": _row("Format", self.format_control),
+            "output_compression": _row("Compression", self.compression_control),
+            "partial_images": _row("Previews", self.partial_control),
+        }
+        super().__init__(list(self.rows.values()))
+        self.add_class("ipyimagegen-params")
+
+        self._controls = {
+            "model": self.model_control,
+            "size": self.size_control,
+            "n": self.n_control,
+            "quality": self.quality_control,
+            "style": self.style_control,
+            "background": self.background_control,
+            "output_format": self.format_control,
+            "output_compression": self.compression_control,
+            "partial_images": self.partial_control,
+        }
+        for name, control in self._controls.items():
+            control.observe(lambda change, name=name: self._control_changed(name, change["new"]), "value")
+        start = model if model in self._models else self._default_model()
+        self.set_trait("model", start)
+        self._apply_model()
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> ModelSpec:
+        return model_spec(self.model)
+
+    @property
+    def requests_needed(self) -> int:
+        """How many API requests the chosen count takes (more than 1 run in parallel)."""
+        return requests_needed(GenerateRequest(model=self.model, n=self.n))
+
+    def request(self, prompt: str) -> GenerateRequest:
+        """The request for ``prompt`` with the chosen parameters (options the model lacks left unset)."""
+        spec = self.spec
+        output_format = self.output_format if spec.output_formats else None
+        compressible = spec.output_compression and output_format in ("jpeg", "webp")
+        streaming = self._streaming_allowed(spec)
+        return GenerateRequest(
+            prompt=prompt,
+            model=self.model,
+            n=self.n,
+            size=self.size or None,
+            quality=self.quality if len(spec.qualities) > 1 else None,
+            style=self.style if spec.styles else None,
+            background=self.background if spec.backgrounds else None,
+            output_format=output_format,
+            output_compression=self.output_compression if compressible else None,
+            partial_images=self.partial_images if streaming and self.partial_images else None,
+        )
+
+    # -- validation: only what the chosen model takes ------------------------------------------
+
+    @validate("model")
+    def _check_model(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in self._models:
+            raise TraitError(f"model must be one of {', '.join(self._models)}, got {value!r}.")
+        return value
+
+    @validate("size")
+    def _check_size(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if not size_allowed(self.spec, value):
+            raise TraitError(
+                f"size must be one of {', '.join(self.spec.sizes)} for {self.model}, got {value!r}."
+            )
+        return value
+
+    @validate("n")
+    def _check_n(self, proposal: dict[str, Any]) -> int:
+        value = proposal["value"]
+        if not 1 <= value <= N_MAX:
+            raise TraitError(f"n must be from 1 to {N_MAX}, got {value}.")
+        return value
+
+    def _check_choice(self, name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+        if value is None or value in allowed:
+            return value
+        if not allowed:
+            raise TraitError(f"{self.model} does not take {name}.")
+        raise TraitError(f"{name} must be one of {', '.join(allowed)} for {self.model}, got {value!r}.")
+
+    @validate("quality")
+    def _check_quality(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_choice("quality", proposal["value"], self.spec.qualities)
+
+    @validate("style")
+    def _check_style(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_choice("style", proposal["value"], self.spec.styles)
+
+    @validate("background")
+    def _check_background(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_choice("background", proposal["value"], self.spec.backgrounds)
+
+    @validate("output_format")
+    def _check_format(self, proposal: dict[str, Any]) -> str | None:
+        value = self._check_choice("output_format", proposal["value"], self.spec.output_formats)
+        if value == "jpeg" and self.background == "transparent":
+            raise TraitError("A transparent background needs png or webp: JPEG has no transparency.")
+        return value
+
+    @validate("output_compression")
+    def _check_compression(self, proposal: dict[str, Any]) -> int:
+        value = proposal["value"]
+        if not 0 <= value <= 100:
+            raise TraitError(f"output_compression must be from 0 to 100, got {value}.")
+        return value
+
+    @validate("partial_images")
+    def _check_partial(self, proposal: dict[str, Any]) -> int:
+        value = proposal["value"]
+        limit = self.spec.partial_images_max if self._streaming_allowed(self.spec) else 0
+        if not 0 <= value <= limit:
+            raise TraitError(f"partial_images must be from 0 to {limit} for {self.model}, got {value}.")
+        return value
+
+    # -- keeping traits and controls in step ----------------------------------------------------
+
+    @observe("model")
+    def _model_changed(self, _change: dict[str, Any]) -> None:
+        self._apply_model()
+
+    @observe("background")
+    def _background_changed(self, _change: dict[str, Any]) -> None:
+        self._show("background", self.background)
+        if self.background == "transparent" and self.output_format == "jpeg":
+            self.output_format = "png"
+        self._refresh_formats()
+
+    @observe("output_format")
+    def _format_changed(self, _change: dict[str, Any]) -> None:
+        self._show("output_format", self.output_format)
+        self._refresh_visibility()
+
+    @observe("size", "n", "quality", "style", "output_compression", "partial_images")
+    def _value_changed(self, change: dict[str, Any]) -> None:
+        self._show(change["name"], change["new"])
+        if change["name"] == "n":
+            self._refresh_note()
+
+    def _control_changed(self, name: str, value: Any) -> None:
+        """A user's choice in a control becomes the trait (the control is put back if refused)."""
+        if self._syncing or getattr(self, name) == value:
+            return
+        try:
+            setattr(self, name, value)
+        except TraitError:
+            self._show(name, getattr(self, name))
+
+    def _show(self, name: str, value: Any) -> None:
+        control = self._controls[name]
+        if control.value != value and value is not None:
+            previous, self._syncing = self._syncing, True
+            try:
+                control.value = value
+            finally:
+                self._syncing = previous
+
+    def _set_options(self, control: widgets.Widget, options: list[Any], value: Any) -> None:
+        previous, self._syncing = self._syncing, True
+        try:
+            control.options = options  # resets the value to the first option...
+            control.value = value  # ...so the value is set after
+        finally:
+            self._syncing = previous
+
+    def _default_model(self) -> str:
+        default = getattr(self.backend, "model_for", None)
+        if callable(default):
+            try:
+                chosen = default(self.endpoint)
+            except Exception:
+                chosen = None
+            if chosen in self._models:
+                return chosen
+        return self._models[0]
+
+    def _streaming_allowed(self, spec: ModelSpec) -> bool:
+        return spec.partial_images_max > 0 and bool(self.backend.supports_streaming(spec.name))
+
+    def _apply_model(self) -> None:
+        """Offer what the chosen model takes; keep earlier choices where they still apply."""
+        spec = self.spec
+        self._syncing = True
+        try:
+            self.model_control.value = self.model
+            size = self.size if self.size in spec.sizes else spec.default_size
+            self._set_options(self.size_control, [(size_label(s), s) for s in spec.sizes], size)
+            self.set_trait("size", size)
+
+            quality = self.quality if self.quality in spec.qualities else spec.default_quality
+            self._set_options(self.quality_control, list(spec.qualities), quality)
+            self.set_trait("quality", quality)
+
+            style = self.style if self.style in spec.styles else (spec.styles[0] if spec.styles else None)
+            self._set_options(self.style_control, list(spec.styles), style)
+            self.set_trait("style", style)
+
+            background = self.background if self.background in spec.backgrounds else None
+            if background is None and spec.backgrounds:
+                background = spec.backgrounds[0]
+            self._set_options(self.background_control, list(spec.backgrounds), background)
+            self.set_trait("background", background)
+
+            output_format = self.output_format if self.output_format in spec.output_formats else None
+            if output_format is None and spec.output_formats:
+                output_format = spec.output_formats[0]
+            self.set_trait("output_format", output_format)
+
+            limit = spec.partial_images_max if self._streaming_allowed(spec) else 0
+            partial = min(self.partial_images, limit)
+            options = [("off", 0)] + [(f"{k} per image", k) for k in range(1, limit + 1)]
+            self._set_options(self.partial_control, options, partial)
+            self.set_trait("partial_images", partial)
+        finally:
+            self._syncing = False
+        self._refresh_formats()
+        self._refresh_note()
+
+    def _refresh_formats(self) -> None:
+        spec = self.spec
+        formats = [f for f in spec.output_formats if not (f == "jpeg" and self.background == "transparent")]
+        value = self.output_format if self.output_format in formats else (formats[0] if formats else None)
+        self._set_options(self.format_control, formats, value)
+        if value != self.output_format:
+            self.output_format = value
+        self._refresh_visibility()
+
+    def _refresh_visibility(self) -> None:
+        spec = self.spec
+        shown = {
+            "quality": len(spec.qualities) > 1,
+            "style": bool(spec.styles),
+            "background": bool(spec.backgrounds),
+            "output_format": bool(spec.output_formats),
+            "output_compression": spec.output_compression and self.output_format in ("jpeg", "webp"),
+            "partial_images": self._streaming_allowed(spec),
+        }
+        for name, visible in shown.items():
+            self.rows[name].layout.display = None if visible else "none"
+
+    def _refresh_note(self) -> None:
+        needed = self.requests_needed
+        if needed > 1:
+            per = self.spec.n_max
+            made = "1 image" if per == 1 else f"{per} images"
+            self.n_note.value = f"{needed} requests in parallel ({self.model} makes {made} per request)"
+        else:
+            self.n_note.value = ""
+
+    def is_shown(self, name: str) -> bool:
+        """Whether the control for parameter ``name`` is shown for the chosen model."""
+        return self.rows[name].layout.display != "none"

@@ -1,0 +1,396 @@
+"""The results: a wrapping grid of thumbnail tiles, newest request first, with per-image actions.
+
+Tiles carry small thumbnails only, so a saved notebook stays small; the full image goes to
+the browser only when a tile is enlarged, and closing the preview frees it. A request shows
+its placeholder tiles at once; they fill with streamed previews and then with the results.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+from ipywidgets import CallbackDispatcher
+
+from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from .style import THUMBNAIL_SIDE, TILE_WIDTH_PX
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIDE_PX = TILE_WIDTH_PX - 10  # the tile's padding and border
+PROMPT_PREVIEW_CHARS = 160
+
+
+def _thumbnail(data: bytes) -> tuple[bytes, str]:
+    from ..imaging import thumbnail
+
+    return thumbnail(data, max_side=THUMBNAIL_SIDE)
+
+
+def _image_format(mime: str) -> str:
+    return mime.split("/", 1)[-1] if "/" in mime else "png"
+
+
+def _short(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def close_tree(root: widgets.Widget) -> None:
+    """Close a widget, the widgets it contains, and their layout and style widgets."""
+    stack: list[widgets.Widget] = [root]
+    while stack:
+        widget = stack.pop()
+        stack.extend(child for child in getattr(widget, "children", ()) if isinstance(child, widgets.Widget))
+        for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+            if isinstance(part, widgets.Widget):
+                part.close()
+        widget.close()
+
+
+def _action(description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
+    button = widgets.Button(
+        description=description,
+        icon=icon,
+        tooltip=tooltip,
+        disabled=True,
+        layout=widgets.Layout(width="auto", flex="1 1 auto", margin="1px"),
+    )
+    button.add_class(css)
+    return button
+
+
+class ResultTile(widgets.VBox):
+    """One image of a request: a placeholder until the image (or a streamed preview) arrives."""
+
+    def __init__(
+        self, grid: ResultGrid, number: int, request: ImageRequest | None, index: int, total: int
+    ) -> None:
+        self.grid = grid
+        self.number = number
+        self.request = request
+        self.index = index
+        self.total = total
+        self.image: GeneratedImage | None = None
+        self.picture: widgets.Image | None = None
+        self.slot = widgets.Box(
+            [widgets.HTML('<div class="ipyimagegen-placeholder">waiting…</div>', layout={"width": "100%"})],
+            layout=widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px"),
+        )
+        self.prompt_html = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.label = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.label.add_class("ipyimagegen-tile-label")
+        self.enlarge_button = _action("Enlarge", "search-plus", "Show the full image", "ipyimagegen-enlarge")
+        self.save_button = _action("Save", "download", "Save the full image to a file", "ipyimagegen-save")
+        self.delete_button = _action("", "trash", "Remove from view", "ipyimagegen-delete")
+        self.edit_button = _action("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
+        self.variations_button = _action(
+            "Variations", "clone", "Make variations of this image", "ipyimagegen-variations"
+        )
+        self.use_prompt_button = _action(
+            "Use prompt", "reply", "Put this prompt in the prompt box", "ipyimagegen-use-prompt"
+        )
+        self.delete_button.disabled = False
+        self.enlarge_button.on_click(lambda _b: grid.enlarge(self))
+        self.save_button.on_click(lambda _b: grid.save(self))
+        self.delete_button.on_click(lambda _b: grid.remove(self))
+        self.edit_button.on_click(lambda _b: grid._fire(grid._edit_handlers, self))
+        self.variations_button.on_click(lambda _b: grid._fire(grid._variations_handlers, self))
+        self.use_prompt_button.on_click(lambda _b: grid._fire(grid._use_prompt_handlers, self))
+        row = {"width": "100%", "flex_flow": "row nowrap"}
+        actions = widgets.VBox(
+            [
+                widgets.HBox([self.enlarge_button, self.save_button, self.use_prompt_button], layout=row),
+                widgets.HBox([self.edit_button, self.variations_button, self.delete_button], layout=row),
+            ],
+            layout=widgets.Layout(width="100%"),
+        )
+        super().__init__(
+            [self.slot, self.prompt_html, self.label, actions],
+            layout=widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto"),
+        )
+        self.add_class("ipyimagegen-tile")
+        self._show_text(getattr(request, "prompt", None) or "", "waiting")
+
+    @property
+    def is_filled(self) -> bool:
+        return self.image is not None
+
+    @property
+    def prompt(self) -> str:
+        if self.image is not None and self.image.prompt:
+            return self.image.prompt
+        return getattr(self.request, "prompt", None) or ""
+
+    def label_text(self) -> str:
+        """``#3 · gpt-image-1.5 · 1024x1024 · 2/4``."""
+        request = self.request
+        parts = [f"#{self.number}"]
+        if request is not None:
+            parts += [request.model, request.size or "auto"]
+        parts.append(f"{self.index + 1}/{self.total}")
+        return " · ".join(parts)
+
+    def show_preview(self, partial: PartialImage) -> None:
+        """A streamed partial image: shown in place of the placeholder until the result comes."""
+        if self.image is None:
+            self._set_picture(partial.data)
+            self._show_text(self.prompt, f"preview {partial.partial_index + 1}")
+
+    def fill(self, image: GeneratedImage) -> None:
+        self.image = image
+        self._set_picture(image.data)
+        self._show_text(self.prompt, "")
+        for button in (self.enlarge_button, self.save_button, self.edit_button, self.variations_button):
+            button.disabled = False
+        self.use_prompt_button.disabled = not self.prompt
+
+    def dispose(self) -> None:
+        """Close this tile and every widget in it (the thumbnail included)."""
+        close_tree(self)
+        self.picture = None
+
+    def _set_picture(self, data: bytes) -> None:
+        small, mime = _thumbnail(data)
+        if self.picture is None:
+            self.picture = widgets.Image(
+                value=small,
+                format=_image_format(mime),
+                layout=widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px"),
+            )
+            self.picture.add_class("ipyimagegen-tile-image")
+            old = self.slot.children
+            self.slot.children = (self.picture,)
+            for child in old:
+                close_tree(child)
+        else:
+            self.picture.format = _image_format(mime)
+            self.picture.value = small
+
+    def _show_text(self, prompt: str, state: str) -> None:
+        full = html.escape(prompt, quote=True)
+        self.prompt_html.value = (
+            f'<div class="ipyimagegen-tile-prompt" title="{full}">{html.escape(_short(prompt))}</div>'
+        )
+        label = self.label_text() + (f" · {state}" if state else "")
+        self.label.value = f'<span title="{html.escape(label, quote=True)}">{html.escape(label)}</span>'
+
+
+class ResultBatch:
+    """The tiles of one request, filled as its results arrive."""
+
+    def __init__(self, grid: ResultGrid, number: int, request: ImageRequest | None, total: int) -> None:
+        self.grid = grid
+        self.number = number
+        self.request = request
+        self.total = total
+        self.tiles = [ResultTile(grid, number, request, i, total) for i in range(total)]
+
+    def show_partial(self, partial: PartialImage) -> None:
+        with self.grid.lock:
+            if 0 <= partial.index < len(self.tiles):
+                self.tiles[partial.index].show_preview(partial)
+
+    def fill(self, response: ImagesResponse) -> None:
+        """Put the results in their placeholders; placeholders left over (failed parts) go away.
+
+        A placeholder removed from view while waiting stays removed: its image is not shown.
+        """
+        with self.grid.lock:
+            made = len(response.data)
+            waiting = {tile.index: tile for tile in self.tiles}
+            for index, image in enumerate(response.data):
+                tile = waiting.get(index)
+                if tile is None:
+                    if index < self.total:
+                        continue
+                    tile = ResultTile(self.grid, self.number, self.request, index, made)
+                    self.tiles.append(tile)
+                tile.total = made
+                tile.fill(image)
+            for tile in [t for t in self.tiles if not t.is_filled]:
+                self.grid.remove(tile)
+            self.grid._relayout()
+
+    def discard(self) -> None:
+        """Remove every tile that has no result (after an error or a cancel)."""
+        with self.grid.lock:
+            for tile in [t for t in self.tiles if not t.is_filled]:
+                self.grid.remove(tile)
+
+
+class ResultGrid(widgets.VBox):
+    """Thumbnail tiles of results, newest request first, with a shared preview area above them.
+
+    ``on_edit``, ``on_variations`` and ``on_use_prompt`` register ``callback(image)`` for the
+    tile actions "Edit", "Variations" and "Prompt" (the latter with the prompt text).
+    """
+
+    def __init__(self, *, save_dir: str | Path | None = None) -> None:
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.lock = threading.RLock()
+        self._batches: list[ResultBatch] = []
+        self._numbers = itertools.count(1)
+        self._edit_handlers = CallbackDispatcher()
+        self._variations_handlers = CallbackDispatcher()
+        self._use_prompt_handlers = CallbackDispatcher()
+        self._preview_image: widgets.Image | None = None
+        self._previewed: ResultTile | None = None
+        self.notice = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.notice.add_class("ipyimagegen-notice")
+        self.preview_caption = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
+        self.preview_close = widgets.Button(
+            description="Close", icon="times", tooltip="Close the preview", layout={"width": "auto"}
+        )
+        self.preview_close.add_class("ipyimagegen-preview-close")
+        self.preview_close.on_click(lambda _b: self.close_preview())
+        self.preview_slot = widgets.Box()
+        self.preview = widgets.VBox(
+            [widgets.HBox([self.preview_caption, self.preview_close]), self.preview_slot],
+            layout=widgets.Layout(display="none", width="100%"),
+        )
+        self.preview.add_class("ipyimagegen-preview")
+        self.tiles_box = widgets.Box(layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        self.tiles_box.add_class("ipyimagegen-grid")
+        super().__init__([self.notice, self.preview, self.tiles_box], layout=widgets.Layout(width="100%"))
+        self.add_class("ipyimagegen-results")
+
+    # -- what is shown ---------------------------------------------------------------------
+
+    @property
+    def tiles(self) -> list[ResultTile]:
+        return [tile for tile in self.tiles_box.children if isinstance(tile, ResultTile)]
+
+    @property
+    def images(self) -> list[GeneratedImage]:
+        """The images shown, in display order."""
+        return [tile.image for tile in self.tiles if tile.image is not None]
+
+    def start(self, request: ImageRequest | None, total: int | None = None) -> ResultBatch:
+        """Show ``total`` (default ``request.n``) placeholder tiles for a new request, first in the grid."""
+        count = total if total is not None else max(getattr(request, "n", 1), 1)
+        with self.lock:
+            batch = ResultBatch(self, next(self._numbers), request, count)
+            self._batches.insert(0, batch)
+            self._relayout()
+        return batch
+
+    def add_response(self, response: ImagesResponse) -> ResultBatch:
+        """Show a finished response (made elsewhere) as a new request."""
+        batch = self.start(response.request, len(response.data))
+        batch.fill(response)
+        return batch
+
+    def remove(self, tile: ResultTile) -> None:
+        """Remove a tile from view and close its widgets."""
+        with self.lock:
+            for batch in self._batches:
+                if tile in batch.tiles:
+                    batch.tiles.remove(tile)
+            self._batches = [batch for batch in self._batches if batch.tiles]
+            self._relayout()
+        if self._preview_image is not None and self._previewed is tile:
+            self.close_preview()
+        tile.dispose()
+
+    def clear(self) -> None:
+        """Remove every tile."""
+        for tile in self.tiles:
+            self.remove(tile)
+
+    def _relayout(self) -> None:
+        self.tiles_box.children = tuple(tile for batch in self._batches for tile in batch.tiles)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def enlarge(self, tile: ResultTile) -> None:
+        """Show the tile's full image in the preview area (the only place the full bytes go)."""
+        image = tile.image
+        if image is None:
+            return
+        old = self._preview_image
+        self._preview_image = widgets.Image(value=image.data, format=_image_format(image.mime_type))
+        self._preview_image.add_class("ipyimagegen-preview-image")
+        self._previewed = tile
+        self.preview_slot.children = (self._preview_image,)
+        if old is not None:
+            close_tree(old)
+        width, height = image.size
+        details = f"{tile.label_text()} · {width}×{height}"
+        self.preview_caption.value = (
+            f"<div><b>{html.escape(details)}</b></div><div>{html.escape(tile.prompt)}</div>"
+        )
+        self.preview.layout.display = None
+
+    def close_preview(self) -> None:
+        """Hide the preview and free the full image."""
+        old = self._preview_image
+        self._preview_image = None
+        self._previewed = None
+        self.preview_slot.children = ()
+        self.preview_caption.value = ""
+        self.preview.layout.display = "none"
+        if old is not None:
+            close_tree(old)
+
+    def save(self, tile: ResultTile, folder: str | Path | None = None) -> Path | None:
+        """Write the tile's full image to a file; say where, with a download link."""
+        image = tile.image
+        if image is None:
+            return None
+        target = Path(folder) if folder is not None else (self.save_dir or Path.cwd())
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            path = _unique_path(target, tile, image)
+            image.save(path)
+        except OSError as exc:
+            log.warning("could not save an image to %s: %s", target, exc)
+            self.show_notice(
+                f"Could not save the image to {html.escape(str(target))}: {html.escape(str(exc))}", "error"
+            )
+            return None
+        link = (
+            f'<a download="{html.escape(path.name, quote=True)}" '
+            f'href="data:{image.mime_type};base64,{image.b64_json}">Download</a>'
+        )
+        self.show_notice(f"Saved to <code>{html.escape(str(path))}</code> · {link}", "ok")
+        return path
+
+    def show_notice(self, message_html: str, kind: str = "ok") -> None:
+        """A one-line message above the grid (replaces the previous one)."""
+        self.notice.value = f'<span class="ipyimagegen-{kind}">{message_html}</span>' if message_html else ""
+
+    def on_edit(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
+        """``callback(image)`` when a tile's "Edit" is clicked."""
+        self._edit_handlers.register_callback(callback, remove=remove)
+
+    def on_variations(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
+        """``callback(image)`` when a tile's "Variations" is clicked."""
+        self._variations_handlers.register_callback(callback, remove=remove)
+
+    def on_use_prompt(self, callback: Callable[[str], Any], remove: bool = False) -> None:
+        """``callback(prompt)`` when a tile's "Prompt" is clicked (to put it back in the prompt box)."""
+        self._use_prompt_handlers.register_callback(callback, remove=remove)
+
+    def _fire(self, dispatcher: CallbackDispatcher, tile: ResultTile) -> None:
+        if tile.image is None:
+            return
+        dispatcher(tile.prompt if dispatcher is self._use_prompt_handlers else tile.image)
+
+
+def _unique_path(folder: Path, tile: ResultTile, image: GeneratedImage) -> Path:
+    ext = EXTENSION_BY_MIME.get(image.mime_type, "png")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stem = f"ipyimagegen-{stamp}-{tile.number}-{tile.index + 1}"
+    path, k = folder / f"{stem}.{ext}", 1
+    while path.exists():
+        k += 1
+        path = folder / f"{stem}-{k}.{ext}"
+    return path

@@ -1,0 +1,143 @@
+"""The studio: a backend status line, tabs (Generate, Edit, Variations, History) and one result grid.
+
+The tabs share the studio's :class:`JobRunner` (one job at a time) and its
+:class:`ResultGrid`. A tile's "Edit" and "Variations" actions are routed to the tab of that
+name: any widget with a ``use_image(image)`` method receives the image and is selected.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+from ipywidgets import CallbackDispatcher
+
+from ..api.backend import Backend
+from ..api.types import GeneratedImage
+from ..backends import default_backend, describe_backend
+from ..engines.preview import PreviewEngine
+from .generate_tab import GenerateTab
+from .result_grid import ResultGrid
+from .style import style_widget
+from .worker import JobRunner
+
+TAB_TITLES = ("Generate", "Edit", "Variations", "History")
+
+
+def coming_soon(title: str) -> widgets.HTML:
+    """A placeholder for a tab that is not there yet."""
+    box = widgets.HTML(f"<div>The {html.escape(title)} tab is coming soon.</div>", layout={"width": "100%"})
+    box.add_class("ipyimagegen-coming-soon")
+    return box
+
+
+class Studio(widgets.VBox):
+    """The composite image studio. ``ipyimagegen.studio()`` makes one on the default backend.
+
+    ``gallery``: an object with ``save_response(response, parent_id=None)``; every result is
+    saved there before it is shown. ``save_dir``: where a tile's Save writes (default: the
+    gallery's folder when it has one, else the current folder).
+    """
+
+    def __init__(
+        self, backend: Backend | None = None, gallery: Any = None, *, save_dir: str | Path | None = None
+    ) -> None:
+        if backend is None:
+            backend = default_backend()
+        self.backend = backend
+        self.gallery = gallery
+        self.runner = JobRunner()
+        folder = save_dir if save_dir is not None else _gallery_folder(gallery)
+        self.grid = ResultGrid(save_dir=folder)
+        self.header = widgets.HTML(self._header_html())
+        self.header.add_class("ipyimagegen-backend")
+        self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
+        self.tabs = widgets.Tab(
+            children=[self.generate_tab, *(coming_soon(title) for title in TAB_TITLES[1:])],
+            titles=TAB_TITLES,
+        )
+        self._edit_handlers = CallbackDispatcher()
+        self._variations_handlers = CallbackDispatcher()
+        self.grid.on_use_prompt(self.use_prompt)
+        self.grid.on_edit(lambda image: self._route("Edit", image, self._edit_handlers))
+        self.grid.on_variations(lambda image: self._route("Variations", image, self._variations_handlers))
+        super().__init__([style_widget(), self.header, self.tabs, self.grid])
+        self.add_class("ipyimagegen-studio")
+
+    # -- tabs --------------------------------------------------------------------------------
+
+    def tab(self, title: str) -> widgets.Widget:
+        """The widget of the tab called ``title``."""
+        return self.tabs.children[self._index(title)]
+
+    def set_tab(self, title: str, widget: widgets.Widget) -> None:
+        """Put ``widget`` in the tab called ``title`` (the widget it replaces is closed)."""
+        index = self._index(title)
+        old = self.tabs.children[index]
+        children = list(self.tabs.children)
+        children[index] = widget
+        titles = self.tabs.titles
+        self.tabs.children = tuple(children)
+        self.tabs.titles = titles
+        if old is not widget:
+            old.close()
+
+    def select(self, title: str) -> None:
+        self.tabs.selected_index = self._index(title)
+
+    def _index(self, title: str) -> int:
+        titles = list(self.tabs.titles)
+        if title not in titles:
+            raise KeyError(f"no tab called {title!r}; the tabs are {', '.join(titles)}")
+        return titles.index(title)
+
+    # -- routing tile actions ----------------------------------------------------------------
+
+    def on_edit(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
+        """``callback(image)`` when a tile's "Edit" is clicked."""
+        self._edit_handlers.register_callback(callback, remove=remove)
+
+    def on_variations(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
+        """``callback(image)`` when a tile's "Variations" is clicked."""
+        self._variations_handlers.register_callback(callback, remove=remove)
+
+    def use_prompt(self, prompt: str) -> None:
+        """Put ``prompt`` in the Generate tab's prompt box and show that tab."""
+        self.generate_tab.prompt_box.value = prompt
+        self.select("Generate")
+
+    def _route(self, title: str, image: GeneratedImage, handlers: CallbackDispatcher) -> None:
+        receiver = getattr(self.tab(title), "use_image", None)
+        if callable(receiver):
+            receiver(image)
+            self.select(title)
+        else:
+            self.grid.show_notice(f"The {html.escape(title)} tab is coming soon.", "info")
+        handlers(image)
+
+    # -- header ------------------------------------------------------------------------------
+
+    def _header_html(self) -> str:
+        """What makes the images; the preview engine is marked, so nobody takes it for a model."""
+        text = html.escape(describe_backend(self.backend))
+        if isinstance(self.backend, PreviewEngine):
+            text = f'<span class="ipyimagegen-offline">{text}</span>'
+        return f"<b>Backend:</b> {text}"
+
+
+def _gallery_folder(gallery: Any) -> Path | None:
+    for name in ("root", "folder", "path", "directory"):
+        value = getattr(gallery, name, None)
+        if isinstance(value, (str, Path)):
+            return Path(value)
+    return None
+
+
+def studio(
+    backend: Backend | None = None, gallery: Any = None, *, save_dir: str | Path | None = None
+) -> Studio:
+    """Open the image studio (on the default backend: OpenAI when configured, else the preview engine)."""
+    return Studio(backend=backend, gallery=gallery, save_dir=save_dir)

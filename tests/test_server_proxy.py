@@ -1,0 +1,224 @@
+"""Proxy mode: participants call the server with their tokens; it calls the upstream API with its own key.
+
+The upstream is a second local server (the preview engine behind its own tokens), wrapped so
+that it records the Authorization header of every call it gets.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+
+import openai
+import pytest
+import requests
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ipyimagegen.api.client import OpenAIClient
+from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.upstream import upstream_backend
+
+
+class Recorder:
+    """ASGI wrapper that notes the Authorization header of each call."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.authorizations: list[str] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/images/"):
+            headers = dict(scope["headers"])
+            self.authorizations.append(headers.get(b"authorization", b"").decode())
+        await self.app(scope, receive, send)
+
+
+def png_bytes(size=(256, 256)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", size, (10, 200, 90, 255)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def decoded_size(b64: str) -> tuple[int, int]:
+    return Image.open(io.BytesIO(base64.b64decode(b64))).size
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    store = TokenStore.in_dir(tmp_path_factory.mktemp("upstream"))
+    recorder = Recorder(make_app(PreviewEngine(), tokens=store))
+    with ServerThread(recorder) as running:
+        running.recorder = recorder
+        running.store = store
+        yield running
+
+
+def start_proxy(upstream, store: TokenStore, key: str) -> ServerThread:
+    client = OpenAIClient(base_url=upstream.base_url, api_key=key, max_retries=0)
+    return ServerThread(make_app(client, tokens=store, secrets=[key])).start()
+
+
+@pytest.fixture(scope="module")
+def proxy_store(tmp_path_factory):
+    return TokenStore.in_dir(tmp_path_factory.mktemp("proxy"))
+
+
+@pytest.fixture(scope="module")
+def upstream_key(upstream):
+    key, _ = upstream.store.create("workshop")
+    return key
+
+
+@pytest.fixture(scope="module")
+def proxy(upstream, proxy_store, upstream_key):
+    running = start_proxy(upstream, proxy_store, upstream_key)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def participant(proxy_store, request):
+    token, _ = proxy_store.create(request.node.name, budget=20)
+    return token
+
+
+def sdk_for(server: ServerThread, token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=token, max_retries=0)
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks variations deprecated
+def test_calls_go_upstream_with_the_server_key(upstream, proxy, participant, upstream_key, caplog):
+    caplog.set_level(logging.DEBUG)
+    seen_before = len(upstream.recorder.authorizations)
+    sdk = sdk_for(proxy, participant)
+    result = sdk.images.generate(model="dall-e-2", prompt="a fox", n=2, size="256x256")
+    assert [decoded_size(item.b64_json) for item in result.data] == [(256, 256)] * 2
+    edited = sdk.images.edit(
+        model="gpt-image-1", prompt="a fox", image=[("a.png", png_bytes((1024, 1024)), "image/png")] * 2
+    )
+    assert decoded_size(edited.data[0].b64_json) == (1024, 1024)
+    varied = sdk.images.create_variation(
+        model="dall-e-2", image=("a.png", png_bytes(), "image/png"), size="256x256"
+    )
+    assert decoded_size(varied.data[0].b64_json) == (256, 256)
+    sent = upstream.recorder.authorizations[seen_before:]
+    assert sent == [f"Bearer {upstream_key}"] * 3
+    assert upstream_key not in caplog.text
+
+
+def test_url_results_are_served_by_the_proxy(proxy, participant, upstream_key):
+    result = sdk_for(proxy, participant).images.generate(
+        model="dall-e-2", prompt="a fox", size="256x256", response_format="url"
+    )
+    assert result.data[0].url.startswith(proxy.base_url + "/files/")
+    fetched = requests.get(result.data[0].url, timeout=10)
+    assert Image.open(io.BytesIO(fetched.content)).size == (256, 256)
+
+
+def test_streaming_through_the_proxy(proxy, participant):
+    stream = sdk_for(proxy, participant).images.generate(
+        model="gpt-image-1", prompt="a fox", size="1024x1024", stream=True, partial_images=2
+    )
+    events = list(stream)
+    assert events[-1].type == "image_generation.completed"
+    assert decoded_size(events[-1].b64_json) == (1024, 1024)
+
+
+def test_participant_budget_and_rate_are_enforced_before_upstream(upstream, proxy, proxy_store):
+    budget_token, _ = proxy_store.create("small-budget", budget=1)
+    rate_token, _ = proxy_store.create("slow", rate="1/hour")
+    seen_before = len(upstream.recorder.authorizations)
+    for token, code in ((budget_token, "insufficient_quota"), (rate_token, "rate_limit_exceeded")):
+        sdk = sdk_for(proxy, token)
+        sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+        with pytest.raises(openai.RateLimitError) as caught:
+            sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+        assert caught.value.code == code
+    assert len(upstream.recorder.authorizations) == seen_before + 2  # refused calls never went upstream
+
+
+def test_a_participant_token_never_goes_upstream(upstream, proxy, participant):
+    sdk_for(proxy, participant).images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+    assert all(participant not in header for header in upstream.recorder.authorizations)
+
+
+def test_upstream_refusing_the_key_is_502_without_the_key(upstream, proxy_store, caplog):
+    caplog.set_level(logging.DEBUG)
+    key, _ = upstream.store.create("revoked-key")
+    upstream.store.revoke("revoked-key")
+    token, _ = proxy_store.create("victim")
+    with start_proxy(upstream, proxy_store, key) as broken:
+        answer = requests.post(
+            broken.base_url + "/images/generations",
+            json={"model": "dall-e-2", "prompt": "a fox", "size": "256x256"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    assert answer.status_code == 502
+    assert answer.json()["error"]["code"] == "upstream_auth_failed"
+    assert key not in answer.text
+    assert key not in caplog.text
+    assert proxy_store.get("victim").images == 0  # the failed call was refunded
+
+
+def test_upstream_quota_spent_is_429(upstream, proxy_store):
+    key, _ = upstream.store.create("tiny-account", budget=0)
+    token, _ = proxy_store.create("quota-user")
+    with start_proxy(upstream, proxy_store, key) as poor, pytest.raises(openai.RateLimitError) as caught:
+        sdk_for(poor, token).images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+    assert caught.value.code == "insufficient_quota"
+    assert "workshop host" in caught.value.message
+
+
+def test_upstream_error_messages_are_redacted(proxy_store, caplog):
+    """An upstream that quotes the key back in its error: the participant sees *** instead."""
+    caplog.set_level(logging.DEBUG)
+    key = "sk-upstream-secret-0123456789"
+
+    async def refuse(request):
+        quoted = request.headers.get("authorization", "")
+        return JSONResponse(
+            {
+                "error": {
+                    "message": f"Bad call with {quoted}",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+            status_code=400,
+        )
+
+    echo = Starlette(routes=[Route("/v1/images/generations", refuse, methods=["POST"])])
+    token, _ = proxy_store.create("redaction")
+    with ServerThread(echo) as upstream_echo, start_proxy(upstream_echo, proxy_store, key) as proxy:
+        answer = requests.post(
+            proxy.base_url + "/images/generations",
+            json={"model": "dall-e-2", "prompt": "a fox", "size": "256x256"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    assert answer.status_code == 400
+    assert key not in answer.text
+    assert "***" in answer.json()["error"]["message"]
+    assert key not in caplog.text
+
+
+def test_upstream_backend_reads_the_key_from_the_environment(
+    monkeypatch, upstream, upstream_key, proxy_store
+):
+    monkeypatch.setenv("WORKSHOP_UPSTREAM_KEY", upstream_key)
+    client = upstream_backend(upstream.base_url, key_env="WORKSHOP_UPSTREAM_KEY")
+    assert upstream_key not in repr(client)
+    token, _ = proxy_store.create("env-key")
+    seen_before = len(upstream.recorder.authorizations)
+    app = make_app(client, tokens=proxy_store, secrets=[upstream_key])
+    with ServerThread(app) as proxy:
+        result = sdk_for(proxy, token).images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+    assert len(result.data) == 1
+    assert upstream.recorder.authorizations[seen_before:] == [f"Bearer {upstream_key}"]

@@ -1,0 +1,375 @@
+"""The studio end to end in pure Python: Generate drives a real BaseBackend subclass in a worker thread."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+
+from ipyimagegen.api.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    ContentPolicyError,
+    RateLimitError,
+)
+from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
+from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.widgets.studio import Studio, studio
+from widget_helpers import WAIT_S, FakeBackend, iter_widgets, state_bytes, wait_for
+
+
+def _generate(s: Studio, prompt: str = "a lighthouse in a storm", **params: Any) -> None:
+    """Set the prompt and parameters as a user would, click Generate and wait for the job."""
+    tab = s.generate_tab
+    tab.prompt_box.textarea.value = prompt
+    for name, value in params.items():
+        setattr(tab.params, name, value)
+    tab.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+
+
+def _status(s: Studio) -> str:
+    return s.generate_tab.status.value
+
+
+def test_parameters_flow_from_the_panel_to_the_backend() -> None:
+    backend = FakeBackend(side=64)
+    s = Studio(backend)
+    _generate(s, "two red kites", model="dall-e-2", size="512x512", n=2)
+    (request,) = backend.requests
+    assert isinstance(request, GenerateRequest)
+    assert (request.prompt, request.model, request.size, request.n) == (
+        "two red kites",
+        "dall-e-2",
+        "512x512",
+        2,
+    )
+    assert len(s.grid.tiles) == 2 and all(tile.is_filled for tile in s.grid.tiles)
+    assert "2 images" in _status(s) and "ipyimagegen-ok" in _status(s)
+
+
+def test_gpt_image_options_reach_the_backend() -> None:
+    backend = FakeBackend(side=64)
+    s = Studio(backend)
+    _generate(
+        s,
+        model="gpt-image-1",
+        quality="low",
+        background="transparent",
+        output_format="webp",
+        output_compression=50,
+    )
+    (request,) = backend.requests
+    assert (request.quality, request.background, request.output_format, request.output_compression) == (
+        "low",
+        "transparent",
+        "webp",
+        50,
+    )
+    assert request.style is None
+
+
+def test_dalle3_n4_is_served_by_four_concurrent_requests() -> None:
+    barrier = threading.Barrier(4, timeout=WAIT_S)  # only passes when all four run at once
+    backend = FakeBackend(side=64, barrier=barrier)
+    s = Studio(backend)
+    assert "4 requests in parallel" not in s.generate_tab.params.n_note.value
+    s.generate_tab.params.model = "dall-e-3"
+    s.generate_tab.params.n = 4
+    assert "4 requests in parallel" in s.generate_tab.params.n_note.value
+    _generate(s)
+    assert not barrier.broken
+    assert [r.n for r in backend.requests] == [1, 1, 1, 1]
+    assert len(s.grid.images) == 4
+    assert [tile.label_text().split(" · ")[-1] for tile in s.grid.tiles] == ["1/4", "2/4", "3/4", "4/4"]
+    assert (s.runner.done, s.runner.total) == (4, 4)
+
+
+def test_clicking_generate_returns_while_the_backend_is_blocked() -> None:
+    gate = threading.Event()
+    backend = FakeBackend(side=64, gate=gate)
+    s = Studio(backend)
+    tab = s.generate_tab
+    tab.prompt_box.value = "a slow painting"
+    tab.controls.run_button.click()  # returns: the call runs in the worker thread
+    assert backend.calls_started.acquire(timeout=WAIT_S)
+    assert s.runner.busy
+    assert tab.controls.run_button.disabled and not tab.controls.cancel_button.disabled
+    assert len(s.grid.tiles) == 1 and not s.grid.tiles[0].is_filled  # the placeholder is there already
+    tab.controls.run_button.click()  # disabled in the browser; a programmatic click is refused
+    assert len(backend.requests) == 1
+    gate.set()
+    assert s.runner.wait(WAIT_S)
+    assert not tab.controls.run_button.disabled and tab.controls.cancel_button.disabled
+    assert s.grid.tiles[0].is_filled
+
+
+def test_progress_shows_images_done_of_total() -> None:
+    release = threading.Event()
+    calls = itertools.count()
+    backend = FakeBackend(side=64, gate=lambda request: None if next(calls) == 0 else release)
+    s = Studio(backend)
+    tab = s.generate_tab
+    tab.params.model = "dall-e-3"
+    tab.params.n = 3
+    tab.prompt_box.value = "three owls"
+    tab.controls.run_button.click()
+    wait_for(lambda: tab.controls.progress.value.startswith("1 of 3 · "))  # one call is through
+    assert tab.controls.bar.value == 1 and tab.controls.bar.max == 3
+    release.set()
+    assert s.runner.wait(WAIT_S)
+    assert (s.runner.done, s.runner.total) == (3, 3)
+    assert tab.controls.progress.value == "" and "3 images in" in _status(s)  # idle: the status says it
+
+
+ERRORS = [
+    (
+        ContentPolicyError(
+            "Your request was rejected by the safety system.",
+            status_code=400,
+            code="content_policy_violation",
+        ),
+        "Rephrase the prompt",
+    ),
+    (AuthenticationError("Incorrect API key provided.", status_code=401), "OPENAI_API_KEY"),
+    (RateLimitError("Rate limit reached.", status_code=429, retry_after=20), "try again in 20 s"),
+    (APIConnectionError("Could not connect to http://127.0.0.1:9/v1."), "Check the network"),
+    (RuntimeError("kaboom"), "RuntimeError: kaboom"),
+]
+
+
+@pytest.mark.parametrize(("error", "advice"), ERRORS, ids=[type(e).__name__ for e, _ in ERRORS])
+def test_errors_show_what_to_do_and_the_studio_works_on(
+    error: Exception, advice: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "sk-test-secret-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    backend = FakeBackend(side=64, fail=error)
+    s = Studio(backend)
+    with caplog.at_level(logging.ERROR):
+        _generate(s, n=2)
+    status = _status(s)
+    assert advice in status and "ipyimagegen-error" in status
+    assert s.grid.tiles == []  # the placeholders went away
+    assert not s.generate_tab.controls.run_button.disabled
+    if isinstance(error, RuntimeError):
+        assert any(record.exc_info for record in caplog.records)  # logged with its traceback
+    assert all(secret not in str(w.get_state()) for w in iter_widgets(s))
+    backend.fail = None
+    _generate(s, n=2)
+    assert len(s.grid.images) == 2 and "ipyimagegen-ok" in _status(s)
+
+
+def test_some_parallel_requests_failing_keeps_the_images_made() -> None:
+    refused = ContentPolicyError("Rejected.", status_code=400, code="content_policy_violation")
+    calls = itertools.count()
+    backend = FakeBackend(side=64, fail=lambda request: refused if next(calls) == 1 else None)
+    s = Studio(backend)
+    _generate(s, model="dall-e-3", n=3)
+    assert len(s.grid.images) == 2 and len(s.grid.tiles) == 2
+    assert "ipyimagegen-warning" in _status(s) and "Rephrase" in _status(s)
+
+
+def test_cancel_returns_to_idle_and_late_results_never_show() -> None:
+    gate = threading.Event()
+    backend = FakeBackend(side=64, gate=gate)
+    s = Studio(backend)
+    tab = s.generate_tab
+    tab.prompt_box.value = "never mind"
+    tab.params.n = 2
+    tab.controls.run_button.click()
+    assert backend.calls_started.acquire(timeout=WAIT_S)
+    tab.controls.cancel_button.click()
+    assert not s.runner.busy and not tab.controls.run_button.disabled
+    assert "Cancelled" in _status(s) and s.grid.tiles == []
+    job = s.runner.job
+    gate.set()  # the backend finishes after the cancel...
+    assert backend.calls_finished.acquire(timeout=WAIT_S)
+    assert job is not None and job.join(WAIT_S)
+    assert s.grid.tiles == []  # ...and nothing is shown
+    assert "Cancelled" in _status(s)
+    _generate(s, "again")
+    assert len(s.grid.images) == 2
+
+
+def test_streamed_partial_images_fill_the_placeholders() -> None:
+    gate = threading.Event()
+    backend = FakeBackend(side=64, gate=gate)
+    s = Studio(backend)
+    tab = s.generate_tab
+    tab.params.model = "gpt-image-1"
+    tab.params.n = 2
+    tab.params.partial_images = 2
+    tab.prompt_box.value = "a city at night"
+    tab.controls.run_button.click()
+    wait_for(lambda: all("preview 2" in tile.label.value for tile in s.grid.tiles))
+    assert len(s.grid.tiles) == 2
+    assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
+    assert backend.requests[0].partial_images == 2
+    gate.set()
+    assert s.runner.wait(WAIT_S)
+    assert all(tile.is_filled and "preview" not in tile.label.value for tile in s.grid.tiles)
+
+
+def test_prompt_over_the_limit_is_refused_with_a_clear_message() -> None:
+    backend = FakeBackend(side=64)
+    s = Studio(backend)
+    s.generate_tab.params.model = "dall-e-2"
+    assert s.generate_tab.prompt_box.limit == 1000
+    s.generate_tab.prompt_box.value = "x" * 1200
+    assert s.generate_tab.generate() is None
+    assert "at most 1000" in _status(s) and backend.requests == [] and s.grid.tiles == []
+    s.generate_tab.prompt_box.value = "   "
+    s.generate_tab.controls.run_button.click()
+    assert "prompt is empty" in _status(s)
+
+
+def test_ctrl_enter_in_the_prompt_generates() -> None:
+    backend = FakeBackend(side=64)
+    s = Studio(backend)
+    shortcut = s.generate_tab.prompt_box.shortcut
+    assert shortcut is not None
+    shortcut._handle_message(shortcut, {"event": "submit", "value": "typed and sent"}, [])
+    assert s.runner.wait(WAIT_S)
+    assert backend.requests[0].prompt == "typed and sent"
+
+
+class _Receiver(widgets.HTML):
+    """A stand-in Edit tab: any widget with use_image(image) receives routed images."""
+
+    def __init__(self) -> None:
+        super().__init__("edit tab")
+        self.received: list[GeneratedImage] = []
+
+    def use_image(self, image: GeneratedImage) -> None:
+        self.received.append(image)
+
+
+def test_tile_actions_are_routed_to_the_tabs() -> None:
+    s = Studio(FakeBackend(side=64))
+    _generate(s, "a green door", n=2)
+    routed: list[GeneratedImage] = []
+    s.on_variations(routed.append)
+    tile = s.grid.tiles[1]
+    tile.variations_button.click()
+    assert routed == [tile.image] and "coming soon" in s.grid.notice.value
+    receiver = _Receiver()
+    placeholder = s.tab("Edit")
+    s.set_tab("Edit", receiver)
+    assert placeholder.comm is None and list(s.tabs.titles) == ["Generate", "Edit", "Variations", "History"]
+    tile.edit_button.click()
+    assert receiver.received == [tile.image] and s.tabs.selected_index == 1
+    s.generate_tab.prompt_box.value = ""
+    tile.use_prompt_button.click()
+    assert s.generate_tab.prompt_box.value == "a green door" and s.tabs.selected_index == 0
+
+
+def test_saved_state_carries_thumbnails_not_full_images() -> None:
+    backend = FakeBackend(side=512)
+    s = Studio(backend)
+    for k in range(3):
+        _generate(s, f"texture study {k}", n=2)
+    images = s.grid.images
+    assert len(images) == 6
+    full = sum(len(image.data) for image in images)
+    assert state_bytes(s) < full / 5
+    pictures = [w for w in iter_widgets(s) if isinstance(w, widgets.Image)]
+    assert len(pictures) == 6
+    assert all(len(p.value) * 10 < len(images[0].data) for p in pictures)
+    s.grid.tiles[0].enlarge_button.click()
+    assert any(bytes(w.value) == images[0].data for w in iter_widgets(s) if isinstance(w, widgets.Image))
+    s.grid.preview_close.click()
+    assert state_bytes(s) < full / 5
+
+
+class _Gallery:
+    """Records saves, and what the grid showed at the moment of each save."""
+
+    def __init__(self, grid_images: Any, fail: bool = False) -> None:
+        self.grid_images = grid_images
+        self.fail = fail
+        self.saved: list[tuple[ImagesResponse, int]] = []
+
+    def save_response(self, response: ImagesResponse, parent_id: Any = None) -> list[int]:
+        if self.fail:
+            raise OSError("disk full")
+        self.saved.append((response, len(self.grid_images())))
+        return list(range(len(response.data)))
+
+
+def test_results_are_saved_to_the_gallery_before_they_are_shown() -> None:
+    s = Studio(FakeBackend(side=64))
+    gallery = _Gallery(lambda: s.grid.images)
+    s.generate_tab.gallery = gallery
+    _generate(s, n=2)
+    ((response, shown_at_save),) = gallery.saved
+    assert shown_at_save == 0 and s.grid.images == response.data
+
+
+def test_a_gallery_failure_still_shows_the_images_and_says_so() -> None:
+    s = Studio(FakeBackend(side=64), gallery=_Gallery(lambda: [], fail=True))
+    _generate(s, n=1)
+    assert len(s.grid.images) == 1
+    assert "could not be saved to the gallery" in _status(s) and "ipyimagegen-warning" in _status(s)
+
+
+def test_the_studio_says_which_backend_it_uses_and_how_to_go_online() -> None:
+    assert "fake" in Studio(FakeBackend()).header.value
+    s = studio()  # no key, no server: the preview engine, and the header says how to go online
+    assert isinstance(s.backend, PreviewEngine)
+    assert "ipyimagegen-backend" in s.header._dom_classes
+    assert "OPENAI_API_KEY" in s.header.value and "ipyimagegen-offline" in s.header.value
+    for css in ("ipyimagegen-studio",):
+        assert css in s._dom_classes
+    assert "ipyimagegen-generate" in s.generate_tab.controls.run_button._dom_classes
+    assert "ipyimagegen-cancel" in s.generate_tab.controls.cancel_button._dom_classes
+    assert "ipyimagegen-status" in s.generate_tab.status._dom_classes
+    assert not any(isinstance(w, widgets.Password) for w in iter_widgets(s))
+    assert [type(s.tab(t)).__name__ for t in ("Edit", "Variations", "History")] == ["HTML"] * 3
+
+
+def test_the_preview_engine_drives_the_studio_end_to_end() -> None:
+    s = Studio(PreviewEngine())
+    _generate(s, "a red fox in snow", model="dall-e-3", n=2)
+    first, second = s.grid.images
+    assert first.data != second.data  # two parallel requests, two different pictures
+    tile = s.grid.tiles[0]
+    revised = tile.image.revised_prompt
+    assert revised and revised != "a red fox in snow"  # dall-e-3 rewrites prompts; the tile shows it
+    assert tile.prompt == revised and html.escape(revised, quote=True) in tile.prompt_html.value
+    assert len(tile.picture.value) * 3 < len(tile.image.data)
+
+
+class HeldPreviewEngine(PreviewEngine):
+    """The preview engine, holding its results until the test releases them (previews stream at once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def _generate(self, request: GenerateRequest, hooks: Any) -> ImagesResponse:
+        response = super()._generate(request, hooks)
+        assert self.release.wait(WAIT_S)
+        return response
+
+
+def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
+    engine = HeldPreviewEngine()
+    s = Studio(engine)
+    tab = s.generate_tab
+    tab.params.model = "gpt-image-1"
+    tab.params.n = 2
+    tab.params.partial_images = 2
+    tab.prompt_box.value = "a city at night"
+    tab.controls.run_button.click()
+    wait_for(lambda: all("preview 2" in tile.label.value for tile in s.grid.tiles))
+    assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
+    engine.release.set()
+    assert s.runner.wait(WAIT_S)
+    assert len(s.grid.tiles) == 2 and all(tile.is_filled for tile in s.grid.tiles)
+    assert all("preview" not in tile.label.value for tile in s.grid.tiles)
