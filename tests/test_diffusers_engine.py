@@ -347,3 +347,41 @@ def test_variations_follow_a_seed_and_the_strength(engine: DiffusersEngine) -> N
     # A low strength runs only the last steps of the schedule (at least one).
     assert [p.total for p in steps[0.2]] == [1]
     assert [p.total for p in steps[1.0]] == [STEPS] * STEPS
+
+
+# --- in the studio and behind the server ---------------------------------------------------------
+
+
+def test_the_studio_offers_the_checkpoint_sizes_and_generates(engine: DiffusersEngine) -> None:
+    from ipyimagegen.widgets.studio import Studio
+
+    studio = Studio(engine)
+    params = studio.generate_tab.params
+    assert params.model == engine.model_name
+    assert params.size == "64x64"  # the checkpoint's native size, not 1024x1024
+    assert "1024x1024" not in params.spec.sizes
+    studio.generate_tab.prompt_box.textarea.value = "a red ball on grass"
+    params.n = 2
+    studio.generate_tab.controls.run_button.click()
+    assert studio.runner.wait(60)
+    tiles = studio.grid.tiles
+    assert len(tiles) == 2 and all(tile.is_filled for tile in tiles)
+    assert {image.size for image in studio.grid.images} == {(64, 64)}
+
+
+def test_the_server_serves_the_checkpoint_to_the_official_client(engine: DiffusersEngine) -> None:
+    import base64
+
+    import openai
+
+    from ipyimagegen.server.app import make_app
+    from ipyimagegen.server.runner import ServerThread
+
+    with ServerThread(make_app(engine)).start() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        made = client.images.generate(model=engine.model_name, prompt="a red ball", size="64x64", n=1)
+        varied = client.images.create_variation(
+            model=engine.model_name, image=("ball.png", gradient_png(64, 64), "image/png"), n=2, size="64x64"
+        )
+    assert Image.open(io.BytesIO(base64.b64decode(made.data[0].b64_json))).size == (64, 64)
+    assert len(varied.data) == 2

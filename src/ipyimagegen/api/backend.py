@@ -11,7 +11,16 @@ import time
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
-from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS, model_spec, models_for, size_allowed
+from ..models import (
+    DEFAULT_MODEL,
+    EDITS,
+    GENERATIONS,
+    VARIATIONS,
+    ModelSpec,
+    model_spec,
+    models_for,
+    size_allowed,
+)
 from .errors import UnsupportedError
 from .types import (
     CallHooks,
@@ -69,6 +78,10 @@ class BaseBackend:
     def supports_streaming(self, model: str) -> bool:
         return False
 
+    def spec_for(self, model: str) -> ModelSpec:
+        """What ``model`` accepts on this backend (sizes, n, options): the capability table's entry."""
+        return model_spec(model)
+
     def model_for(self, endpoint: str, size: str | None = None) -> str:
         """The default model for an endpoint (the first offered when the default does not serve it).
 
@@ -76,13 +89,13 @@ class BaseBackend:
         model that does (as the Images API picks dall-e-2 for a 256x256 request without a model).
         """
         offered = self.models(endpoint)
-        default = self.default_model if model_spec(self.default_model).serves(endpoint) else None
+        default = self.default_model if self.spec_for(self.default_model).serves(endpoint) else None
         if default not in offered:
             default = offered[0] if offered else None
         if default is None:
             raise UnsupportedError(f"{self.name} does not do {endpoint}.")
-        if size is not None and not size_allowed(model_spec(default), size):
-            return next((name for name in offered if size_allowed(model_spec(name), size)), default)
+        if size is not None and not size_allowed(self.spec_for(default), size):
+            return next((name for name in offered if size_allowed(self.spec_for(name), size)), default)
         return default
 
     # -- one request in, one response out ---------------------------------------------------
@@ -149,7 +162,7 @@ class BaseBackend:
 
         hooks = _split_hooks(options)
         model = model or self.model_for(EDITS, options.get("size"))
-        spec = model_spec(model)
+        spec = self.spec_for(model)
         sources = list(image) if isinstance(image, (list, tuple)) else [image]
         images = [prepare_input_image(src, spec, size=options.get("size"), fit=fit) for src in sources]
         prepared_mask = None if mask is None else prepare_mask(mask, images[0], source=sources[0], fit=fit)
@@ -164,7 +177,7 @@ class BaseBackend:
 
         hooks = _split_hooks(options)
         model = model or self.model_for(VARIATIONS, options.get("size"))
-        prepared = prepare_input_image(image, model_spec(model), size=options.get("size"), fit=fit)
+        prepared = prepare_input_image(image, self.spec_for(model), size=options.get("size"), fit=fit)
         return self.run(VariationRequest(image=prepared, model=model, **options), hooks)
 
 

@@ -16,6 +16,7 @@ import secrets
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,7 +34,7 @@ from ..api.types import (
     VariationRequest,
 )
 from ..imaging import mask_from_png, open_image, to_png
-from ..models import ENDPOINTS, GENERATIONS, MODELS, parse_size
+from ..models import ENDPOINTS, GENERATIONS, MODELS, ModelSpec, model_spec, parse_size
 
 if TYPE_CHECKING:
     import torch
@@ -376,6 +377,18 @@ class DiffusersEngine(BaseBackend):
     def models(self, endpoint: str = GENERATIONS) -> list[str]:
         """The loaded model, for every endpoint."""
         return [self.model_name] if endpoint in ENDPOINTS else []
+
+    def spec_for(self, model: str) -> ModelSpec:
+        """Sizes around the checkpoint's native resolution (the default), so the studio offers what it draws well."""
+        spec = model_spec(model)
+        if model != self.model_name:
+            return spec
+        native, block = self.native_size, self.vae_scale_factor
+        wide = _round_down(native * 3 // 2, block)
+        sides = sorted({max(block, _round_down(native // 2, block)), native, wide, 2 * native})
+        squares = tuple(f"{side}x{side}" for side in sides)
+        sizes = (*squares, f"{wide}x{native}", f"{native}x{wide}")
+        return replace(spec, sizes=sizes, default_size=f"{native}x{native}")
 
     # -- sizes ---------------------------------------------------------------------------------
 

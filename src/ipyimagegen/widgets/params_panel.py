@@ -119,7 +119,8 @@ class ParamsPanel(widgets.VBox):
 
     @property
     def spec(self) -> ModelSpec:
-        return model_spec(self.model)
+        spec_for = getattr(self.backend, "spec_for", None)
+        return spec_for(self.model) if callable(spec_for) else model_spec(self.model)
 
     @property
     def requests_needed(self) -> int:
