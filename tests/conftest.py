@@ -18,7 +18,12 @@ _CONFIG_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see no real key or endpoint unless they set one."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests see no real key or endpoint unless they set one, and a default gallery of their own.
+
+    A studio opened without a gallery argument saves to ``$IPYIMAGEGEN_GALLERY``: a fresh temporary
+    folder per test (made only when a gallery is opened), never the repository.
+    """
     for name in _CONFIG_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(tmp_path_factory.mktemp("default") / "ipyimagegen-gallery"))

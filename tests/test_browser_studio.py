@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from browser import browser_page, require_chromium, voila, write_notebook
+from browser import browser_page, loaded_images, require_chromium, voila, write_notebook
 
 pytestmark = pytest.mark.browser
 
 N_IMAGES = 3
-TILE_IMAGES = ".ipyimagegen-tile img.ipyimagegen-tile-image"
+GENERATE_TAB = ".ipyimagegen-studio .ipyimagegen-generate-tab"
+TILE_IMAGES = ".ipyimagegen-results .ipyimagegen-tile img.ipyimagegen-tile-image"
 
 STUDIO_CELL = textwrap.dedent(
     f"""
@@ -25,12 +26,6 @@ STUDIO_CELL = textwrap.dedent(
 )
 
 
-def _loaded_images(page: object) -> int:
-    return page.evaluate(  # type: ignore[attr-defined]
-        f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).filter(i => i.complete && i.naturalWidth > 0).length"
-    )
-
-
 def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> None:
     require_chromium()
     from playwright.sync_api import expect
@@ -38,12 +33,12 @@ def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> 
     notebook = write_notebook(tmp_path / "studio.ipynb", STUDIO_CELL)
     with voila(notebook, tmp_path) as url, browser_page() as (page, console):
         page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-        prompt = page.locator(".ipyimagegen-prompt textarea")
+        prompt = page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea")
         prompt.wait_for(state="visible", timeout=60_000)
         assert "preview engine" in page.locator(".ipyimagegen-backend").inner_text().lower()
 
         prompt.fill("a lighthouse on a cliff at dusk")
-        page.locator(".ipyimagegen-generate").click()
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-generate").click()
         page.wait_for_function(
             f"document.querySelectorAll({TILE_IMAGES!r}).length === {N_IMAGES}", timeout=30_000
         )
@@ -51,8 +46,10 @@ def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> 
             f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).every(i => i.complete && i.naturalWidth > 0)",
             timeout=30_000,
         )
-        assert _loaded_images(page) == N_IMAGES
-        expect(page.locator(".ipyimagegen-status")).to_contain_text("images in", timeout=30_000)
+        assert loaded_images(page, TILE_IMAGES) == (N_IMAGES, N_IMAGES)
+        expect(page.locator(f"{GENERATE_TAB} .ipyimagegen-status")).to_contain_text(
+            "images in", timeout=30_000
+        )
         page.screenshot(path=str(tmp_path / "studio-generated.png"), full_page=True)
 
         prompt.fill("a fox in the snow")
@@ -62,7 +59,7 @@ def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> 
             f" === {2 * N_IMAGES}",
             timeout=30_000,
         )
-        expect(page.locator(".ipyimagegen-tile .ipyimagegen-tile-prompt").first).to_contain_text(
+        expect(page.locator(".ipyimagegen-results .ipyimagegen-tile-prompt").first).to_contain_text(
             "fox"
         )  # newest first
         page.locator(".ipyimagegen-enlarge").first.click()

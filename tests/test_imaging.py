@@ -462,6 +462,24 @@ def test_prepare_mask_sources() -> None:
         assert set(np.unique(_prepared_alpha(prepared))) == {0, 255}
 
 
+def test_a_mask_file_already_in_the_api_form_is_sent_as_it_is() -> None:
+    image = InputImage.from_bytes(encoded(Image.new("RGB", (40, 30))))
+    regenerate = np.zeros((30, 40), bool)
+    regenerate[5:10, 20:35] = True
+    rgba = np.dstack([np.full((30, 40, 3), 90, np.uint8), np.where(regenerate, 0, 255).astype(np.uint8)])
+    ready = encoded(Image.fromarray(rgba), optimize=True)  # not how ipyimagegen would encode it
+    assert imaging.prepare_mask(ready, image).data == ready  # no decode-and-encode round trip
+    assert imaging.prepare_mask(InputImage.from_bytes(ready, "mask"), image).data == ready
+    soft = rgba.copy()
+    soft[0, 0, 3] = 100  # partly transparent: the API keeps it, so it is made exact
+    prepared = imaging.prepare_mask(encoded(Image.fromarray(soft)), image)
+    assert set(np.unique(_prepared_alpha(prepared))) == {0, 255}
+    alpha = _prepared_alpha(prepared)
+    assert alpha[0, 0] == 0 and np.array_equal(alpha[1:], rgba[1:, :, 3])
+    other_size = imaging.prepare_mask(ready, InputImage.from_bytes(encoded(Image.new("RGB", (80, 60)))))
+    assert other_size.data != ready and _prepared_alpha(other_size).shape == (60, 80)
+
+
 def test_prepare_mask_follows_the_crop_of_its_image() -> None:
     source = Image.fromarray(pattern(300, 200))
     regenerate = np.zeros((200, 300), bool)

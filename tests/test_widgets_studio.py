@@ -207,12 +207,14 @@ def test_streamed_partial_images_fill_the_placeholders() -> None:
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
-    wait_for(lambda: all("preview 2" in tile.label.value for tile in s.grid.tiles))
-    assert len(s.grid.tiles) == 2
+    # Both placeholders must be there: all() of no tiles is true, so a failed job would pass unseen.
+    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.label.value for t in s.grid.tiles))
+    assert s.runner.busy, tab.status.value  # held at the gate, not failed
     assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
     assert backend.requests[0].partial_images == 2
     gate.set()
     assert s.runner.wait(WAIT_S)
+    assert len(s.grid.tiles) == 2, tab.status.value
     assert all(tile.is_filled and "preview" not in tile.label.value for tile in s.grid.tiles)
 
 
@@ -257,7 +259,8 @@ def test_tile_actions_are_routed_to_the_tabs() -> None:
     s.on_variations(routed.append)
     tile = s.grid.tiles[1]
     tile.variations_button.click()
-    assert routed == [tile.image] and "coming soon" in s.grid.notice.value
+    assert routed == [tile.image] and s.tabs.selected_index == 2
+    assert s.tab("Variations").prepared is not None
     receiver = _Receiver()
     placeholder = s.tab("Edit")
     s.set_tab("Edit", receiver)
@@ -279,7 +282,8 @@ def test_saved_state_carries_thumbnails_not_full_images() -> None:
     full = sum(len(image.data) for image in images)
     assert state_bytes(s) < full / 5
     pictures = [w for w in iter_widgets(s) if isinstance(w, widgets.Image)]
-    assert len(pictures) == 6
+    assert len([w for w in iter_widgets(s.grid) if isinstance(w, widgets.Image)]) == 6
+    assert len(pictures) == 12  # the History tab shows the same six, as the gallery's thumbnails
     assert all(len(p.value) * 10 < len(images[0].data) for p in pictures)
     s.grid.tiles[0].enlarge_button.click()
     assert any(bytes(w.value) == images[0].data for w in iter_widgets(s) if isinstance(w, widgets.Image))
@@ -330,7 +334,11 @@ def test_the_studio_says_which_backend_it_uses_and_how_to_go_online() -> None:
     assert "ipyimagegen-cancel" in s.generate_tab.controls.cancel_button._dom_classes
     assert "ipyimagegen-status" in s.generate_tab.status._dom_classes
     assert not any(isinstance(w, widgets.Password) for w in iter_widgets(s))
-    assert [type(s.tab(t)).__name__ for t in ("Edit", "Variations", "History")] == ["HTML"] * 3
+    assert [type(s.tab(t)).__name__ for t in ("Edit", "Variations", "History")] == [
+        "EditTab",
+        "VariationsTab",
+        "HistoryBrowser",
+    ]
 
 
 def test_the_preview_engine_drives_the_studio_end_to_end() -> None:
@@ -367,7 +375,7 @@ def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
-    wait_for(lambda: all("preview 2" in tile.label.value for tile in s.grid.tiles))
+    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.label.value for t in s.grid.tiles))
     assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
     engine.release.set()
     assert s.runner.wait(WAIT_S)

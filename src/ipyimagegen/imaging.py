@@ -626,17 +626,34 @@ def _source_size(source: Any) -> tuple[int, int] | None:
         return None
 
 
+def _is_api_mask(data: bytes, size: tuple[int, int]) -> bool:
+    """Whether a mask file already is what the API wants, so that it can be sent as it is: an 8-bit
+    RGBA PNG of ``size`` whose every pixel is fully transparent (regenerate) or fully opaque."""
+    png_rgba_8bit = len(data) > 25 and data[24] == 8 and data[25] == 6
+    if not png_rgba_8bit or _png_header_size(data) != size:
+        return False
+    try:
+        alpha = np.asarray(_load(_open_lazy(data)).getchannel("A"))
+    except ImageInputError:
+        return False
+    return bool(((alpha == 0) | (alpha == 255)).all())
+
+
 def prepare_mask(mask: Any, image: InputImage, *, source: Any = None, fit: str = "crop") -> InputImage:
     """A mask PNG for ``image``: RGBA, the image's size, alpha 0 exactly where to regenerate.
 
     ``mask`` is a boolean/uint8 array (True or nonzero = regenerate), or a PNG (bytes, path, PIL
     image) whose transparent pixels mark the area to regenerate. A mask the size of ``source``
     (the image before :func:`prepare_input_image`) gets the same crop or padding and scaling as
-    the image did; a mask of another size is scaled to the image.
+    the image did; a mask of another size is scaled to the image. A mask file that already is
+    the API's (an RGBA PNG the image's size, each pixel fully transparent or opaque) is kept as it is.
     """
     _check_fit(fit)
-    regenerate = _mask_array(mask.data if isinstance(mask, InputImage) else mask)
+    raw = mask.data if isinstance(mask, InputImage) else mask
     target = image_size(image.data)
+    if isinstance(raw, (bytes, bytearray)) and _is_api_mask(bytes(raw), target):
+        return InputImage(data=bytes(raw), filename="mask.png", mime_type="image/png")
+    regenerate = _mask_array(raw)
     mask_size = (regenerate.shape[1], regenerate.shape[0])
     image_was_squared = target[0] == target[1] and mask_size[0] != mask_size[1]
     if image_was_squared and source is not None and _source_size(source) == mask_size:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -64,7 +65,9 @@ _REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
 _OUTPUT_FIELDS = ("output_format", "background", "size", "quality")
 
 
+@cache
 def _user_agent() -> str:
+    """``ipyimagegen/VERSION``, looked up once: reading package metadata takes about a millisecond."""
     try:
         return f"ipyimagegen/{version('ipyimagegen')}"
     except PackageNotFoundError:  # pragma: no cover - running from a source tree

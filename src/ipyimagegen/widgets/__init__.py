@@ -4,6 +4,7 @@ Widgets hold no business logic: they read state from traitlets and call a Backen
 worker thread (:class:`JobRunner`), so the kernel stays responsive.
 """
 
+from .edit_tab import EditTab
 from .generate_tab import GenerateTab
 from .history import HistoryBrowser
 from .job_controls import JobControls
@@ -12,9 +13,11 @@ from .params_panel import ParamsPanel
 from .prompt_box import PromptBox
 from .result_grid import ResultBatch, ResultGrid, ResultTile
 from .studio import Studio, studio
+from .variations_tab import VariationsTab
 from .worker import Job, JobRunner
 
 __all__ = [
+    "EditTab",
     "GenerateTab",
     "HistoryBrowser",
     "Job",
@@ -27,5 +30,6 @@ __all__ = [
     "ResultGrid",
     "ResultTile",
     "Studio",
+    "VariationsTab",
     "studio",
 ]

@@ -15,9 +15,10 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
-from ..api.errors import ImagesError, ValidationError, describe_error
+from ..api.errors import ValidationError, describe_error
 from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, GenerateRequest, ImagesResponse
+from .edit_tab import save_to_gallery
 from .job_controls import JobControls
 from .params_panel import ParamsPanel
 from .prompt_box import PromptBox
@@ -87,17 +88,7 @@ class GenerateTab(widgets.VBox):
         """Runs in the worker thread: the call, then the gallery, before anything is shown."""
         response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
         hooks.check_cancelled()
-        if self.gallery is not None:
-            try:
-                self.gallery.save_response(response)
-            except Exception as exc:
-                log.exception("could not save the results to the gallery")
-                response.errors.append(
-                    ImagesError(
-                        f"The images could not be saved to the gallery ({type(exc).__name__}: {exc}).",
-                        hint="They are shown below: use Save on a tile to keep one.",
-                    )
-                )
+        save_to_gallery(self.gallery, response, parent_id=None)
         return response
 
     def _show(self, batch: ResultBatch, response: ImagesResponse) -> None:

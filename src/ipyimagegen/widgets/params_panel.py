@@ -7,6 +7,7 @@ background removes JPEG from the formats, compression shows for JPEG and WebP on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,6 +21,17 @@ from ..models import GENERATIONS, ModelSpec, model_spec, parse_size, size_allowe
 LABEL_WIDTH = "110px"
 CONTROL_WIDTH = "320px"
 N_MAX = 10
+SETTINGS_ORDER = (
+    "size",
+    "quality",
+    "style",
+    "background",  # before output_format: a transparent background takes JPEG away
+    "output_format",
+    "output_compression",
+    "n",
+    "partial_images",
+)
+"""The order in which :meth:`ParamsPanel.apply` sets parameters, after the model."""
 
 
 def size_label(size: str) -> str:
@@ -145,6 +157,29 @@ class ParamsPanel(widgets.VBox):
             output_compression=self.output_compression if compressible else None,
             partial_images=self.partial_images if streaming and self.partial_images else None,
         )
+
+    def apply(self, settings: Mapping[str, Any]) -> list[str]:
+        """Set the parameters in ``settings`` (model first); returns the names of those skipped.
+
+        A value the backend or the chosen model does not take is skipped, and that parameter
+        keeps its current value. Keys that are not parameters of this panel are ignored.
+        """
+        skipped: list[str] = []
+        model = settings.get("model")
+        if model and model != self.model:
+            try:
+                self.model = model
+            except TraitError:
+                skipped.append("model")
+        for name in SETTINGS_ORDER:
+            value = settings.get(name)
+            if value is None or getattr(self, name) == value:
+                continue
+            try:
+                setattr(self, name, value)
+            except TraitError:
+                skipped.append(name)
+        return skipped
 
     # -- validation: only what the chosen model takes ------------------------------------------
 

@@ -14,13 +14,17 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
+from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from .style import THUMBNAIL_SIDE, TILE_WIDTH_PX
+
+if TYPE_CHECKING:
+    from .compare import ComparePanel
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,16 @@ class ResultTile(widgets.VBox):
             "Use prompt", "reply", "Put this prompt in the prompt box", "ipyimagegen-use-prompt"
         )
         self.delete_button.disabled = False
+        self.select_box = widgets.Checkbox(
+            value=False,
+            description="",
+            indent=False,
+            disabled=True,
+            tooltip="Select for Compare",
+            layout=widgets.Layout(width="20px", flex="0 0 auto", margin="0 4px 0 0"),
+        )
+        self.select_box.add_class("ipyimagegen-select")
+        self.select_box.observe(lambda _change: grid._selection_changed(), "value")
         self.enlarge_button.on_click(lambda _b: grid.enlarge(self))
         self.save_button.on_click(lambda _b: grid.save(self))
         self.delete_button.on_click(lambda _b: grid.remove(self))
@@ -112,8 +126,11 @@ class ResultTile(widgets.VBox):
             ],
             layout=widgets.Layout(width="100%"),
         )
+        caption = widgets.HBox(
+            [self.select_box, self.label], layout=widgets.Layout(width="100%", align_items="center")
+        )
         super().__init__(
-            [self.slot, self.prompt_html, self.label, actions],
+            [self.slot, self.prompt_html, caption, actions],
             layout=widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto"),
         )
         self.add_class("ipyimagegen-tile")
@@ -122,6 +139,11 @@ class ResultTile(widgets.VBox):
     @property
     def is_filled(self) -> bool:
         return self.image is not None
+
+    @property
+    def selected(self) -> bool:
+        """Ticked for Compare (only a tile with its image can be)."""
+        return self.image is not None and self.select_box.value
 
     @property
     def prompt(self) -> str:
@@ -148,7 +170,13 @@ class ResultTile(widgets.VBox):
         self.image = image
         self._set_picture(image.data)
         self._show_text(self.prompt, "")
-        for button in (self.enlarge_button, self.save_button, self.edit_button, self.variations_button):
+        for button in (
+            self.enlarge_button,
+            self.save_button,
+            self.edit_button,
+            self.variations_button,
+            self.select_box,
+        ):
             button.disabled = False
         self.use_prompt_button.disabled = not self.prompt
 
@@ -218,6 +246,7 @@ class ResultBatch:
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
             self.grid._relayout()
+        self.grid._filled_handlers(response)
 
     def discard(self) -> None:
         """Remove every tile that has no result (after an error or a cancel)."""
@@ -230,7 +259,9 @@ class ResultGrid(widgets.VBox):
     """Thumbnail tiles of results, newest request first, with a shared preview area above them.
 
     ``on_edit``, ``on_variations`` and ``on_use_prompt`` register ``callback(image)`` for the
-    tile actions "Edit", "Variations" and "Prompt" (the latter with the prompt text).
+    tile actions "Edit", "Variations" and "Prompt" (the latter with the prompt text);
+    ``on_filled`` registers ``callback(response)`` for every response shown. Ticking two or
+    more tiles enables "Compare": a contact sheet of those images, with "Save PDF".
     """
 
     def __init__(self, *, save_dir: str | Path | None = None) -> None:
@@ -241,6 +272,8 @@ class ResultGrid(widgets.VBox):
         self._edit_handlers = CallbackDispatcher()
         self._variations_handlers = CallbackDispatcher()
         self._use_prompt_handlers = CallbackDispatcher()
+        self._filled_handlers = CallbackDispatcher()
+        self.comparison: ComparePanel | None = None
         self._preview_image: widgets.Image | None = None
         self._previewed: ResultTile | None = None
         self.notice = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -257,9 +290,23 @@ class ResultGrid(widgets.VBox):
             layout=widgets.Layout(display="none", width="100%"),
         )
         self.preview.add_class("ipyimagegen-preview")
+        self.compare_button = widgets.Button(
+            description="Compare",
+            icon="th-large",
+            tooltip="Tick two or more images to compare them in one sheet",
+            disabled=True,
+            layout=widgets.Layout(width="auto"),
+        )
+        self.compare_button.add_class("ipyimagegen-compare-button")
+        self.compare_button.on_click(lambda _b: self.compare())
+        self.toolbar = widgets.HBox([self.compare_button], layout=widgets.Layout(display="none"))
+        self.compare_slot = widgets.Box(layout=widgets.Layout(width="100%"))
         self.tiles_box = widgets.Box(layout=widgets.Layout(flex_flow="row wrap", width="100%"))
         self.tiles_box.add_class("ipyimagegen-grid")
-        super().__init__([self.notice, self.preview, self.tiles_box], layout=widgets.Layout(width="100%"))
+        super().__init__(
+            [self.notice, self.toolbar, self.compare_slot, self.preview, self.tiles_box],
+            layout=widgets.Layout(width="100%"),
+        )
         self.add_class("ipyimagegen-results")
 
     # -- what is shown ---------------------------------------------------------------------
@@ -272,6 +319,11 @@ class ResultGrid(widgets.VBox):
     def images(self) -> list[GeneratedImage]:
         """The images shown, in display order."""
         return [tile.image for tile in self.tiles if tile.image is not None]
+
+    @property
+    def selected_tiles(self) -> list[ResultTile]:
+        """The tiles ticked for Compare, in display order."""
+        return [tile for tile in self.tiles if tile.selected]
 
     def start(self, request: ImageRequest | None, total: int | None = None) -> ResultBatch:
         """Show ``total`` (default ``request.n``) placeholder tiles for a new request, first in the grid."""
@@ -307,6 +359,13 @@ class ResultGrid(widgets.VBox):
 
     def _relayout(self) -> None:
         self.tiles_box.children = tuple(tile for batch in self._batches for tile in batch.tiles)
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        count = len(self.selected_tiles)
+        self.compare_button.disabled = count < 2
+        self.compare_button.description = f"Compare ({count})" if count else "Compare"
+        self.toolbar.layout.display = None if any(tile.is_filled for tile in self.tiles) else "none"
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -328,6 +387,38 @@ class ResultGrid(widgets.VBox):
             f"<div><b>{html.escape(details)}</b></div><div>{html.escape(tile.prompt)}</div>"
         )
         self.preview.layout.display = None
+
+    def compare(self, tiles: list[ResultTile] | None = None) -> ComparePanel | None:
+        """A contact sheet of the ticked tiles' images (or of ``tiles``), shown above the grid."""
+        from .compare import ComparePanel
+
+        chosen = [tile for tile in (tiles if tiles is not None else self.selected_tiles) if tile.image]
+        if len(chosen) < 2:
+            self.show_notice("Tick two or more images to compare them.", "warning")
+            return None
+        try:
+            panel = ComparePanel(
+                [tile.image for tile in chosen], [tile.prompt for tile in chosen], save_dir=self.save_dir
+            )
+        except Exception as exc:
+            log.exception("could not make the comparison sheet")
+            self.show_notice(f"Could not make the comparison: {html.escape(describe_error(exc))}", "error")
+            return None
+        self.close_compare()
+        panel.on_close(self._compare_closed)
+        self.comparison = panel
+        self.compare_slot.children = (panel,)
+        return panel
+
+    def close_compare(self) -> None:
+        """Close the comparison sheet, if one is shown."""
+        if self.comparison is not None:
+            self.comparison.dispose()
+
+    def _compare_closed(self, panel: ComparePanel) -> None:
+        if self.comparison is panel:
+            self.comparison = None
+            self.compare_slot.children = ()
 
     def close_preview(self) -> None:
         """Hide the preview and free the full image."""
@@ -378,6 +469,10 @@ class ResultGrid(widgets.VBox):
     def on_use_prompt(self, callback: Callable[[str], Any], remove: bool = False) -> None:
         """``callback(prompt)`` when a tile's "Prompt" is clicked (to put it back in the prompt box)."""
         self._use_prompt_handlers.register_callback(callback, remove=remove)
+
+    def on_filled(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
+        """``callback(response)`` after a response's images are shown (from whichever tab made them)."""
+        self._filled_handlers.register_callback(callback, remove=remove)
 
     def _fire(self, dispatcher: CallbackDispatcher, tile: ResultTile) -> None:
         if tile.image is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,13 @@ from ..api.backend import Backend
 from ..api.types import GeneratedImage
 from ..backends import default_backend, describe_backend
 from ..engines.preview import PreviewEngine
+from .edit_tab import EditTab
 from .generate_tab import GenerateTab
+from .history import HistoryBrowser
 from .result_grid import ResultGrid
+from .studio_gallery import history_tab, open_gallery, settings_of
 from .style import style_widget
+from .variations_tab import VariationsTab
 from .worker import JobRunner
 
 TAB_TITLES = ("Generate", "Edit", "Variations", "History")
@@ -37,9 +42,12 @@ def coming_soon(title: str) -> widgets.HTML:
 class Studio(widgets.VBox):
     """The composite image studio. ``ipyimagegen.studio()`` makes one on the default backend.
 
-    ``gallery``: an object with ``save_response(response, parent_id=None)``; every result is
-    saved there before it is shown. ``save_dir``: where a tile's Save writes (default: the
-    gallery's folder when it has one, else the current folder).
+    ``gallery``: where every result is saved before it is shown, and what the History tab
+    browses. By default the gallery folder (``$IPYIMAGEGEN_GALLERY``, else
+    ``./ipyimagegen-gallery``); a path opens the gallery there; ``False`` saves nothing; or any
+    object with ``save_response(response, parent_id=None)``. ``save_dir``: where a tile's Save
+    and Compare's Save PDF write (default: the gallery's folder when it has one, else the
+    current folder).
     """
 
     def __init__(
@@ -48,6 +56,8 @@ class Studio(widgets.VBox):
         if backend is None:
             backend = default_backend()
         self.backend = backend
+        self._owns_gallery = gallery is None or isinstance(gallery, (str, PathLike))
+        gallery, gallery_problem = open_gallery(gallery)
         self.gallery = gallery
         self.runner = JobRunner()
         folder = save_dir if save_dir is not None else _gallery_folder(gallery)
@@ -55,8 +65,15 @@ class Studio(widgets.VBox):
         self.header = widgets.HTML(self._header_html())
         self.header.add_class("ipyimagegen-backend")
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
+        self.edit_tab = EditTab(backend, self.runner, self.grid, gallery=gallery)
+        self.variations_tab = VariationsTab(backend, self.runner, self.grid, gallery=gallery)
         self.tabs = widgets.Tab(
-            children=[self.generate_tab, *(coming_soon(title) for title in TAB_TITLES[1:])],
+            children=[
+                self.generate_tab,
+                self.edit_tab,
+                self.variations_tab,
+                history_tab(gallery, gallery_problem),
+            ],
             titles=TAB_TITLES,
         )
         self._edit_handlers = CallbackDispatcher()
@@ -64,8 +81,53 @@ class Studio(widgets.VBox):
         self.grid.on_use_prompt(self.use_prompt)
         self.grid.on_edit(lambda image: self._route("Edit", image, self._edit_handlers))
         self.grid.on_variations(lambda image: self._route("Variations", image, self._variations_handlers))
+        self.grid.on_filled(lambda _response: self.refresh_history())
+        history = self.tab("History")
+        if isinstance(history, HistoryBrowser):
+            history.on_reuse(self.reuse_settings)
+            history.on_edit(lambda item: self._route("Edit", item, self._edit_handlers))
+            history.on_variations(lambda item: self._route("Variations", item, self._variations_handlers))
+        if gallery_problem:
+            self.grid.show_notice(gallery_problem, "warning")
         super().__init__([style_widget(), self.header, self.tabs, self.grid])
         self.add_class("ipyimagegen-studio")
+
+    # -- the gallery -------------------------------------------------------------------------
+
+    @property
+    def history(self) -> HistoryBrowser | None:
+        """The History tab's browser (None when there is no gallery to browse)."""
+        history = self.tab("History")
+        return history if isinstance(history, HistoryBrowser) else None
+
+    def refresh_history(self) -> None:
+        """Show newly saved images in the History tab (called after every result is shown)."""
+        if self.history is not None:
+            self.history.refresh()
+
+    def reuse_settings(self, item: Any) -> list[str]:
+        """Put a saved image's prompt and parameters in the Generate tab and show it.
+
+        Returns the parameters skipped because the backend or model does not take them.
+        """
+        tab = self.generate_tab
+        skipped = tab.params.apply(settings_of(item))
+        if item.prompt:
+            tab.prompt_box.value = item.prompt
+        parts = [f"Settings of {item.id} are in the form"]
+        if not item.prompt:
+            parts.append("it had no prompt, so the prompt box is as it was")
+        if skipped:
+            parts.append(f"{tab.params.model} does not take its {', '.join(skipped)}, so those are unchanged")
+        tab.controls.show_status("; ".join(parts) + ".", "warning" if skipped else "info")
+        self.select("Generate")
+        return skipped
+
+    def close(self) -> None:
+        """Close the studio's widgets, and the gallery it opened itself."""
+        super().close()
+        if self._owns_gallery and self.gallery is not None:
+            self.gallery.close()
 
     # -- tabs --------------------------------------------------------------------------------
 

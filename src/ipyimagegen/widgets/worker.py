@@ -92,6 +92,12 @@ class JobRunner(HasTraits):
     elapsed_s = Float(0.0, help="Seconds since the current job started.")
     job = Instance(Job, allow_none=True, help="The current (or last) job.")
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Traits change from the kernel, worker and timer threads; one lock orders those changes
+        # (traitlets' hold_trait_notifications is not thread-safe).
+        self._traits_lock = threading.RLock()
+
     def start(
         self,
         work: Callable[[CallHooks], Any],
@@ -120,7 +126,7 @@ class JobRunner(HasTraits):
             on_partial=on_partial,
             on_cancel=on_cancel,
         )
-        with self.hold_trait_notifications():
+        with self._traits_lock:
             self.job = job
             self.done = 0
             self.total = total
@@ -201,8 +207,8 @@ class JobRunner(HasTraits):
                     log.exception("job %d: the error callback failed too", job.id)
 
     def _idle(self, job: Job) -> None:
-        if self.job is job:
-            with self.hold_trait_notifications():
+        with self._traits_lock:
+            if self.job is job:
                 self.elapsed_s = job.elapsed_s
                 self.busy = False
 
@@ -212,7 +218,7 @@ class JobRunner(HasTraits):
                 self._deliver(job, job.on_partial, partial)
 
     def _progress(self, job: Job, progress: Progress) -> None:
-        with job.lock:
+        with job.lock, self._traits_lock:
             if not job.cancelled and self.job is job:
                 self.done = progress.done
                 if progress.total:
@@ -220,5 +226,6 @@ class JobRunner(HasTraits):
 
     def _tick(self, job: Job) -> None:
         while job.state == "running" and not job.cancel_event.wait(TICK_S):
-            if job.state == "running" and self.job is job:
-                self.elapsed_s = job.elapsed_s
+            with self._traits_lock:
+                if job.state == "running" and self.job is job:
+                    self.elapsed_s = job.elapsed_s

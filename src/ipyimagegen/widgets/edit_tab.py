@@ -1,0 +1,568 @@
+"""The Edit tab: an input image, a painted mask, a prompt, and the edited images in the grid.
+
+The image comes from an upload, from Python (:meth:`EditTab.use_image`) or from a result's
+"Edit". It is prepared for the chosen model at once (dall-e-2: a square RGBA PNG under 4 MB,
+cropped or padded; gpt-image models: the file as it is when they accept it) and the painter
+shows exactly what will be sent, with a line giving its size, format and bytes. Outpainting
+places the image in a larger frame whose empty border becomes the area to fill.
+
+Bad input never costs the user their work: a refused upload or mask leaves the image and the
+painting as they were, and a failed call keeps the painting for another try.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from ipywidgets import CallbackDispatcher
+from PIL import Image
+
+from ..api.backend import Backend
+from ..api.errors import ImageInputError, ImagesError, ValidationError, describe_error
+from ..api.parallel import run_parallel, validate_parallel
+from ..api.types import CallHooks, EditRequest, ImagesResponse, InputImage
+from ..imaging import FITS, mask_from_png, open_image, outpaint_frame, prepare_input_image, prepare_mask
+from ..models import EDITS, ModelSpec, parse_size
+from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
+from .job_controls import JobControls
+from .mask_model import resize_mask
+from .mask_painter import MaskPainter
+from .params_panel import LABEL_WIDTH, ParamsPanel
+from .prompt_box import PromptBox
+from .result_grid import ResultBatch, ResultGrid
+from .worker import Job, JobRunner
+
+log = logging.getLogger(__name__)
+
+NOTHING_PAINTED = "Nothing is painted, so there is nothing to change."
+PAINT_FIRST = "Paint the area to change first (or click Fill all to rework the whole picture)."
+NO_IMAGE = "No image yet."
+NO_IMAGE_HINT = "Upload an image, click Edit on a result, or call use_image(...)."
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What will be sent: the image file, the picture the painter shows, and the outpainting border."""
+
+    input: InputImage
+    picture: Image.Image
+    border: np.ndarray | None
+    note: str
+
+
+def _row(label: str, *controls: widgets.Widget) -> widgets.HBox:
+    caption = widgets.Label(label, layout=widgets.Layout(width=LABEL_WIDTH, flex="0 0 auto"))
+    return widgets.HBox(
+        [caption, *controls], layout=widgets.Layout(align_items="center", flex_flow="row wrap")
+    )
+
+
+def frame_sizes(spec: ModelSpec) -> list[str]:
+    """The model's fixed sizes (``auto`` left out): the frames outpainting offers."""
+    out = []
+    for size in spec.sizes:
+        try:
+            parse_size(size)
+        except ValueError:
+            continue
+        out.append(size)
+    return out
+
+
+class EditTab(widgets.VBox):
+    """Edit an image where the mask is painted. ``on_result(callback)`` gets each response shown."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        runner: JobRunner,
+        grid: ResultGrid,
+        *,
+        gallery: Any = None,
+        max_workers: int = 4,
+        max_display_size: int = 512,
+        max_file_bytes: int = MAX_FILE_BYTES,
+    ) -> None:
+        self.backend = backend
+        self.runner = runner
+        self.grid = grid
+        self.gallery = gallery
+        self.max_workers = max_workers
+        self._result_handlers = CallbackDispatcher()
+        self._loaded: LoadedImage | None = None
+        self._prepared: Prepared | None = None
+        self._prepared_key: tuple[Any, ...] | None = None
+        self._references: list[LoadedImage] = []
+        self._warning = ""
+        self.offered = list(backend.models(EDITS))
+
+        self.upload = ImageUpload(
+            "Upload image", max_bytes=max_file_bytes, css_class="ipyimagegen-edit-upload"
+        )
+        self.mask_upload = ImageUpload(
+            "Import mask", max_bytes=max_file_bytes, css_class="ipyimagegen-mask-upload"
+        )
+        self.reference_upload = ImageUpload(
+            "Add reference images",
+            multiple=True,
+            max_bytes=max_file_bytes,
+            css_class="ipyimagegen-reference-upload",
+        )
+        self.references_label = widgets.HTML()
+        self.clear_references_button = widgets.Button(
+            description="Remove references", icon="times", layout=widgets.Layout(width="auto")
+        )
+        self.fit_control = widgets.ToggleButtons(
+            options=[("Crop to square", "crop"), ("Pad to square", "pad")],
+            tooltips=["Keep the centre square", "Keep everything; the padding is transparent"],
+            style={"button_width": "auto"},
+        )
+        self.fit_control.add_class("ipyimagegen-fit")
+        self.outpaint_control = widgets.Checkbox(
+            value=False, description="Place the image in a larger frame", indent=False
+        )
+        self.outpaint_control.add_class("ipyimagegen-outpaint")
+        self.frame_control = widgets.Dropdown(layout=widgets.Layout(width="160px"))
+        self.scale_control = widgets.FloatSlider(
+            value=0.75, min=0.2, max=1.0, step=0.05, description="Image scale",
+            readout_format=".0%", continuous_update=False, style={"description_width": "initial"},
+        )  # fmt: skip
+        self.painter = MaskPainter(max_display_size=max_display_size)
+        self.summary = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.summary.add_class("ipyimagegen-edit-summary")
+
+        self.params = ParamsPanel(backend, endpoint=EDITS)
+        self.prompt_box = PromptBox(
+            limit=self.params.spec.prompt_max, placeholder="Describe what the painted area should show…"
+        )
+        self.controls = JobControls(runner, run_label="Edit", run_class="ipyimagegen-edit-run")
+
+        self.rows = {
+            "input": _row("Image", self.upload, self.mask_upload),
+            "fit": _row("Square", self.fit_control),
+            "outpaint": _row("Outpaint", self.outpaint_control, self.frame_control, self.scale_control),
+            "references": _row(
+                "References", self.reference_upload, self.references_label, self.clear_references_button
+            ),
+        }
+        super().__init__(
+            [*self.rows.values(), self.painter, self.summary, self.prompt_box, self.params, self.controls],
+            layout=widgets.Layout(width="100%"),
+        )
+        self.add_class("ipyimagegen-edit-tab")
+
+        self.upload.on_image(self._uploaded)
+        self.upload.on_error(lambda message: self.controls.show_status(message, "error"))
+        self.mask_upload.on_image(lambda loaded: self._import_mask(loaded.data or loaded.image))
+        self.mask_upload.on_error(lambda message: self.controls.show_status(message, "error"))
+        self.reference_upload.on_image(self._add_reference_from_upload)
+        self.reference_upload.on_error(lambda message: self.controls.show_status(message, "error"))
+        self.clear_references_button.on_click(lambda _b: self.clear_references())
+        self.params.observe(lambda _change: self._model_changed(), "model")
+        self.params.observe(lambda _change: self._refresh(), "size")
+        self.fit_control.observe(lambda _change: self._refresh(), "value")
+        self.outpaint_control.observe(lambda _change: self._outpaint_changed(), "value")
+        self.frame_control.observe(lambda _change: self._refresh(), "value")
+        self.scale_control.observe(lambda _change: self._refresh(), "value")
+        self.painter.on_change(lambda _painter: self._show_summary())
+        self.prompt_box.on_submit(lambda _box: self.edit())
+        self.controls.on_run(self.edit)
+        self._model_changed()
+        if not self.offered:
+            self.controls.show_status(self._unsupported_message(), "error")
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> widgets.HTML:
+        return self.controls.status
+
+    @property
+    def fit(self) -> str:
+        return self.fit_control.value
+
+    @fit.setter
+    def fit(self, value: str) -> None:
+        if value not in FITS:
+            raise ValueError(f"fit must be 'crop' or 'pad', got {value!r}")
+        self.fit_control.value = value
+
+    @property
+    def prepared(self) -> Prepared | None:
+        """The image as it will be sent (``None`` before an image is chosen)."""
+        return self._prepared
+
+    @property
+    def references(self) -> list[LoadedImage]:
+        return list(self._references)
+
+    def on_result(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
+        self._result_handlers.register_callback(callback, remove=remove)
+
+    # -- input -------------------------------------------------------------------------------
+
+    def use_image(self, source: Any) -> None:
+        """Edit ``source``: a path, bytes, PIL image, array, a result (GeneratedImage) or gallery item.
+
+        Raises :class:`ImageInputError` (and says so in the status line) when it is not a usable
+        image; the current image and painting are then kept.
+        """
+        try:
+            loaded = load_image(source, max_bytes=self.upload.max_bytes)
+            self._load(loaded)
+        except ImageInputError as exc:
+            self.controls.show_status(describe_error(exc), "error")
+            raise
+
+    def use_mask(self, mask: Any) -> None:
+        """Use an existing mask: a bool array (True = change) or a PNG whose transparent pixels mark it.
+
+        It must be the size of the image shown, or of the original image. Raises
+        :class:`ImageInputError` (shown in the status line) otherwise; the painting is kept.
+        """
+        self._import_mask(mask, quiet=False)
+
+    def add_reference(self, source: Any) -> None:
+        """Add an extra input image (gpt-image models take up to 16 in all; the mask applies to the first)."""
+        try:
+            self._add_reference(load_image(source, max_bytes=self.upload.max_bytes))
+        except ImageInputError as exc:
+            self.controls.show_status(describe_error(exc), "error")
+            raise
+
+    def clear_references(self) -> None:
+        self._references.clear()
+        self._show_references()
+        self._show_summary()
+
+    def _uploaded(self, loaded: LoadedImage) -> None:
+        try:
+            self._load(loaded)
+        except ImageInputError as exc:
+            self.controls.show_status(f"{loaded.name}: {describe_error(exc)}", "error")
+        else:
+            self.controls.show_status(f"Loaded {loaded.name}: paint the area to change.", "info")
+
+    def _load(self, loaded: LoadedImage) -> None:
+        """Prepare ``loaded`` for the model, then (only if that worked) show it with an empty mask."""
+        prepared = self._prepare(loaded)
+        self._loaded = loaded
+        self._show(prepared, carry_mask=False)
+
+    def _import_mask(self, mask: Any, quiet: bool = True) -> None:
+        try:
+            self._apply_mask(mask)
+        except ImageInputError as exc:
+            self.controls.show_status(f"The mask was not used: {describe_error(exc)}", "error")
+            if not quiet:
+                raise
+        else:
+            self.controls.show_status(
+                f"Mask imported: {self.painter.painted_fraction:.1%} of the image marked to change.", "info"
+            )
+
+    def _apply_mask(self, mask: Any) -> None:
+        if self._prepared is None or self._loaded is None:
+            raise ImageInputError(NO_IMAGE, hint="Choose the image first, then its mask.")
+        array = self._mask_array(mask)
+        shown = self._prepared.picture.size
+        original = self._loaded.image.size
+        size = (array.shape[1], array.shape[0])
+        if size == shown:
+            self.painter.set_mask(array)
+        elif size == original and self._prepared.border is None:
+            fitted = prepare_mask(array, self._prepared.input, source=self._loaded.image, fit=self.fit)
+            self.painter.set_mask(resize_mask(mask_from_png(fitted.data, threshold=1), *shown))
+        else:
+            raise ImageInputError(
+                f"The mask is {size[0]}x{size[1]} but the image is {shown[0]}x{shown[1]}"
+                + (f" ({original[0]}x{original[1]} before preparing)" if original != shown else "")
+                + ": they must be the same size.",
+                hint="Use a mask made for this image, or paint one here.",
+            )
+
+    @staticmethod
+    def _mask_array(mask: Any) -> np.ndarray:
+        if isinstance(mask, np.ndarray) and mask.ndim == 2:
+            return mask.astype(bool) if mask.dtype == bool else mask > (0.5 if mask.dtype.kind == "f" else 0)
+        return mask_from_png(mask, threshold=1)
+
+    def _add_reference_from_upload(self, loaded: LoadedImage) -> None:
+        try:
+            self._add_reference(loaded)
+        except ImageInputError as exc:
+            self.controls.show_status(describe_error(exc), "error")
+
+    def _add_reference(self, loaded: LoadedImage) -> None:
+        spec = self.params.spec
+        room = spec.max_input_images - 1 - len(self._references)
+        if room <= 0:
+            raise ImageInputError(
+                f"{spec.name} takes at most {spec.max_input_images} input image(s) in all.",
+                hint="Remove references first, or choose a gpt-image model."
+                if spec.max_input_images == 1
+                else "Remove references first.",
+            )
+        self._references.append(loaded)
+        self._show_references()
+        self._show_summary()
+
+    # -- preparing what will be sent -----------------------------------------------------------
+
+    def _key(self) -> tuple[Any, ...]:
+        spec = self.params.spec
+        square = spec.needs_square_png_input
+        outpaint = (
+            (self.frame_control.value, self.scale_control.value) if self.outpaint_control.value else None
+        )
+        return (
+            id(self._loaded),
+            square,
+            self.params.size if square else None,
+            self.fit if square else None,
+            spec.max_input_bytes,
+            spec.input_mime_types,
+            outpaint,
+        )
+
+    def _prepare(self, loaded: LoadedImage) -> Prepared:
+        """The file to send for ``loaded`` with the current model and choices (nothing shown yet)."""
+        spec = self.params.spec
+        original = loaded.image.size
+        border = None
+        if self.outpaint_control.value and self.frame_control.value:
+            frame_w, frame_h = parse_size(self.frame_control.value)
+            fits = min(frame_w / original[0], frame_h / original[1])
+            framed, border = outpaint_frame(
+                loaded.image, (frame_w, frame_h), scale=fits * self.scale_control.value
+            )
+            prepared = prepare_input_image(framed, spec, size=self.params.size, fit=self.fit)
+            note = f"the image at {self.scale_control.value:.0%} of a {frame_w}×{frame_h} frame; the border is to fill"
+        else:
+            prepared = prepare_input_image(loaded.source, spec, size=self.params.size, fit=self.fit)
+            note = (
+                "the file as it is"
+                if prepared.data == loaded.data
+                else "encoded as " + prepared.mime_type[6:].upper()
+            )
+        picture = open_image(prepared.data)
+        if border is None and spec.needs_square_png_input and original[0] != original[1]:
+            note = f"{'cropped' if self.fit == 'crop' else 'padded'} to a square from {original[0]}×{original[1]}"
+        elif border is None and picture.size != original:
+            note = f"scaled from {original[0]}×{original[1]}"
+        if border is not None and border.shape != (picture.height, picture.width):
+            border = resize_mask(border, picture.width, picture.height)
+        return Prepared(prepared, picture, border, note)
+
+    def _show(self, prepared: Prepared, carry_mask: bool) -> None:
+        """Show ``prepared`` in the painter; keep what was painted when the picture only changed size."""
+        old_mask = self.painter.mask if carry_mask else None
+        was_framed = self._prepared is not None and self._prepared.border is not None
+        self._prepared = prepared
+        self._prepared_key = self._key()
+        self.painter.set_image(prepared.picture)
+        width, height = prepared.picture.size
+        if prepared.border is not None:
+            self.painter.set_mask(prepared.border)
+        elif old_mask is not None and old_mask.any() and not was_framed:
+            self.painter.set_mask(resize_mask(old_mask, width, height))
+        self._show_summary()
+
+    def _refresh(self) -> None:
+        """Prepare again after a change of model, size, fit or frame (only when it changes what is sent)."""
+        if self._loaded is None or self._key() == self._prepared_key:
+            return
+        try:
+            prepared = self._prepare(self._loaded)
+        except (ImageInputError, ValueError) as exc:
+            self.controls.show_status(describe_error(exc), "error")
+            return
+        self._show(prepared, carry_mask=True)
+
+    def _outpaint_changed(self) -> None:
+        self.frame_control.layout.display = None if self.outpaint_control.value else "none"
+        self.scale_control.layout.display = None if self.outpaint_control.value else "none"
+        self._refresh()
+
+    def _model_changed(self) -> None:
+        spec = self.params.spec
+        self.prompt_box.limit = spec.prompt_max
+        self.rows["fit"].layout.display = None if spec.needs_square_png_input else "none"
+        self.rows["references"].layout.display = None if spec.max_input_images > 1 else "none"
+        sizes = frame_sizes(spec)
+        current = self.frame_control.value
+        self.frame_control.options = sizes
+        if sizes:
+            self.frame_control.value = current if current in sizes else sizes[-1]
+        self.rows["outpaint"].layout.display = None if sizes else "none"
+        self._outpaint_changed()
+        self._show_references()
+
+    def _show_references(self) -> None:
+        count = len(self._references)
+        spec = self.params.spec
+        if count == 0:
+            text = f"none (up to {spec.max_input_images - 1} more images to draw from)"
+        else:
+            names = ", ".join(ref.name for ref in self._references)
+            text = f"{count}: {names}"
+        self.references_label.value = f"<span>{_escape(text)}</span>"
+        self.clear_references_button.layout.display = None if count else "none"
+
+    def _show_summary(self) -> None:
+        prepared = self._prepared
+        if prepared is None:
+            self.summary.value = ""
+            return
+        spec = self.params.spec
+        data = prepared.input
+        width, height = prepared.picture.size
+        kind = data.mime_type.split("/")[-1].upper()
+        alpha = " RGBA" if prepared.picture.mode == "RGBA" else ""
+        text = (
+            f"Sends a {width}×{height} {kind}{alpha} image, {size_text(len(data.data))} "
+            f"(limit {size_text(spec.max_input_bytes)}) — {prepared.note}; "
+            f"mask: {self.painter.painted_fraction:.1%} to change"
+        )
+        if self._references and spec.max_input_images > 1:
+            text += f"; plus {len(self._references)} reference image(s)"
+        elif self._references:
+            text += (
+                f"; the {len(self._references)} reference image(s) are left out: {spec.name} takes one image"
+            )
+        self.summary.value = f'<span class="ipyimagegen-note">{_escape(text)}.</span>'
+
+    # -- the edit ------------------------------------------------------------------------------
+
+    def request(self) -> EditRequest:
+        """The edit request for the current image, mask, prompt and parameters.
+
+        Raises :class:`ImageInputError` when there is no image or nothing is painted, and
+        :class:`ValidationError` when the model cannot take the request.
+        """
+        if not self.offered:
+            raise ValidationError(self._unsupported_message())
+        if self._prepared is None or self._loaded is None:
+            raise ImageInputError(NO_IMAGE, hint=NO_IMAGE_HINT)
+        mask = self.painter.mask
+        if mask is None or not mask.any():
+            raise ImageInputError(NOTHING_PAINTED, hint=PAINT_FIRST)
+        spec = self.params.spec
+        base = self.params.request(self.prompt_box.value)
+        images = [self._prepared.input]
+        if spec.max_input_images > 1:
+            images += [
+                prepare_input_image(ref.source, spec, size=base.size, fit=self.fit)
+                for ref in self._references
+            ]
+        mask_file = prepare_mask(mask, self._prepared.input)
+        return EditRequest(
+            images=images,
+            mask=mask_file,
+            prompt=base.prompt,
+            model=base.model,
+            n=base.n,
+            size=base.size,
+            quality=base.quality,
+            background=base.background,
+            output_format=base.output_format,
+            output_compression=base.output_compression,
+            partial_images=base.partial_images,
+        )
+
+    def edit(self) -> Job | None:
+        """Start the edit; returns the job, or None if it was refused (the reason is in the status)."""
+        if self.runner.busy:
+            self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
+            return None
+        try:
+            request = self.request()
+            validate_parallel(request)
+        except (ValidationError, ImageInputError) as exc:
+            self.controls.show_error(exc)
+            return None
+        mask = self.painter.mask
+        self._warning = (
+            "The whole image is painted, so all of it is made anew. "
+            if mask is not None and mask.all()
+            else ""
+        )
+        parent_id = self._loaded.parent_id if self._loaded is not None else None
+        batch = self.grid.start(request)
+        job = self.controls.start(
+            lambda hooks: self._make(request, parent_id, hooks),
+            total=request.n,
+            label=f"#{batch.number}",
+            on_result=lambda response: self._show_result(batch, response),
+            on_error=lambda _exc: batch.discard(),
+            on_partial=batch.show_partial,
+            on_cancel=batch.discard,
+        )
+        if self._warning:
+            self.controls.show_status(self._warning + "Working…", "warning")
+        return job
+
+    def _make(self, request: EditRequest, parent_id: str | None, hooks: CallHooks) -> ImagesResponse:
+        """Runs in the worker thread: the call, then the gallery, before anything is shown."""
+        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
+        hooks.check_cancelled()
+        save_to_gallery(self.gallery, response, parent_id)
+        return response
+
+    def _show_result(self, batch: ResultBatch, response: ImagesResponse) -> None:
+        batch.fill(response)
+        show_summary(self.controls, response, prefix=self._warning)
+        self._result_handlers(response)
+
+    def _unsupported_message(self) -> str:
+        name = getattr(self.backend, "name", type(self.backend).__name__)
+        return (
+            f"{name} does not edit images. Use a backend that does (OpenAI, or the offline preview engine)."
+        )
+
+
+def save_to_gallery(gallery: Any, response: ImagesResponse, parent_id: str | None) -> None:
+    """Save a response (input images and mask go with it); a failure is added to ``response.errors``.
+
+    Each saved image gets its gallery id in ``metadata["gallery_id"]``, so an edit or variation
+    made from it later records where it came from.
+    """
+    if gallery is None:
+        return
+    try:
+        items = gallery.save_response(response, parent_id=parent_id)
+    except Exception as exc:
+        log.exception("could not save the results to the gallery")
+        response.errors.append(
+            ImagesError(
+                f"The images could not be saved to the gallery ({type(exc).__name__}: {exc}).",
+                hint="They are shown below: use Save on a tile to keep one.",
+            )
+        )
+        return
+    for image, item in zip(response.data, items or (), strict=False):
+        item_id = getattr(item, "id", None)
+        if isinstance(item_id, str):
+            image.metadata["gallery_id"] = item_id
+
+
+def show_summary(controls: JobControls, response: ImagesResponse, prefix: str = "") -> None:
+    """``2 images in 0.3 s.`` in the status line, or what went wrong with some of them."""
+    made = len(response.data)
+    summary = f"{prefix}{made} image{'s' if made != 1 else ''} in {response.elapsed_s:.1f} s"
+    if response.errors:
+        first = response.errors[0]
+        others = f" (and {len(response.errors) - 1} more)" if len(response.errors) > 1 else ""
+        controls.show_status(f"{summary}. Not everything worked{others}: {describe_error(first)}", "warning")
+    else:
+        controls.show_status(summary + ".", "warning" if prefix else "ok")
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)

@@ -1,0 +1,146 @@
+"""Picking an input image: a file upload that checks what it reads, and sources from Python.
+
+:class:`ImageUpload` wraps an ipywidgets ``FileUpload``: each uploaded file is size-checked
+and decoded at once (so a non-image or damaged file is refused with a message before it can
+replace anything), then the bytes are cleared from the widget, so they are not saved in the
+notebook. :func:`load_image` turns any source a tab accepts (a path, bytes, PIL image, array,
+a result's :class:`GeneratedImage`, a gallery item) into a :class:`LoadedImage`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from ipywidgets import CallbackDispatcher
+from PIL import Image
+
+from ..api.errors import ImageInputError, describe_error
+from ..api.types import GeneratedImage, InputImage
+from ..imaging import encoded_bytes, open_image, source_name
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+"""The largest file an upload reads (the gpt-image models' own input limit)."""
+
+ACCEPT = ".png,.jpg,.jpeg,.webp,image/png,image/jpeg,image/webp"
+"""The file types the upload button offers."""
+
+
+def size_text(n: int) -> str:
+    """``2.1 MB``, ``340 KB``, ``512 bytes``."""
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+@dataclass
+class LoadedImage:
+    """An input image, decoded: the picture, its file bytes when it came as a file, and where from."""
+
+    image: Image.Image = field(repr=False)
+    name: str = "image"
+    data: bytes | None = field(default=None, repr=False)
+    parent_id: str | None = None
+
+    @property
+    def source(self) -> Any:
+        """What to prepare for a model: the original file where there is one (kept as it is if it fits)."""
+        if self.data is not None:
+            return InputImage.from_bytes(self.data, self.name)
+        return self.image
+
+
+def _gallery_id(source: Any) -> str | None:
+    if isinstance(source, GeneratedImage):
+        value = source.metadata.get("gallery_id")
+        return value if isinstance(value, str) else None
+    value = getattr(source, "id", None)
+    return value if isinstance(value, str) and hasattr(source, "input_ids") else None
+
+
+def check_file_size(data: bytes, name: str, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Raise :class:`ImageInputError` when a file is larger than ``max_bytes``."""
+    if len(data) > max_bytes:
+        raise ImageInputError(
+            f"{name} is {size_text(len(data))}; the largest image file accepted is {size_text(max_bytes)}.",
+            hint="Scale it down or save it as JPEG or WebP, then upload it again.",
+        )
+
+
+def load_image(source: Any, *, max_bytes: int = MAX_FILE_BYTES) -> LoadedImage:
+    """Decode any accepted source; raises :class:`ImageInputError` with what to do when it is not usable.
+
+    Accepted: a path, bytes, a binary file object, a PIL image, a numpy array, an
+    :class:`InputImage`, a result's :class:`GeneratedImage` or a gallery item (anything with
+    image bytes in ``.data``), or an upload entry.
+    """
+    if source is None:
+        raise ImageInputError("No image given.", hint="Pass a path, bytes, a PIL image or an array.")
+    parent_id = _gallery_id(source)
+    if isinstance(source, GeneratedImage) or (hasattr(source, "input_ids") and hasattr(source, "data")):
+        name = f"{getattr(source, 'id', None) or 'result'}"
+        source = source.data
+    else:
+        name = source_name(source)
+    if isinstance(source, (Image.Image, np.ndarray)):
+        return LoadedImage(open_image(source), name=name, parent_id=parent_id)
+    data = encoded_bytes(source)
+    check_file_size(data, name, max_bytes)
+    return LoadedImage(open_image(data), name=name, data=data, parent_id=parent_id)
+
+
+class ImageUpload(widgets.HBox):
+    """An upload button for one image (or several, ``multiple=True``) that never keeps the bytes.
+
+    ``on_image(callback)`` gets a :class:`LoadedImage` for each file that decodes;
+    ``on_error(callback)`` gets a message (plain text) for a file that does not. Either way the
+    upload widget's value is cleared once read.
+    """
+
+    def __init__(
+        self,
+        description: str = "Upload image",
+        *,
+        multiple: bool = False,
+        max_bytes: int = MAX_FILE_BYTES,
+        css_class: str = "ipyimagegen-upload",
+    ) -> None:
+        self.max_bytes = max_bytes
+        self._image_handlers = CallbackDispatcher()
+        self._error_handlers = CallbackDispatcher()
+        self.upload = widgets.FileUpload(
+            accept=ACCEPT,
+            multiple=multiple,
+            description=description,
+            icon="upload",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.upload.add_class(css_class)
+        self.upload.observe(self._uploaded, "value")
+        super().__init__([self.upload], layout=widgets.Layout(align_items="center"))
+
+    def on_image(self, callback: Callable[[LoadedImage], Any], remove: bool = False) -> None:
+        self._image_handlers.register_callback(callback, remove=remove)
+
+    def on_error(self, callback: Callable[[str], Any], remove: bool = False) -> None:
+        self._error_handlers.register_callback(callback, remove=remove)
+
+    def _uploaded(self, change: dict[str, Any]) -> None:
+        entries = list(change["new"] or ())
+        if not entries:
+            return
+        self.upload.value = ()  # the bytes leave the widget (and the saved notebook) at once
+        for entry in entries:
+            name = str(entry.get("name") or "upload") if isinstance(entry, dict) else "upload"
+            try:
+                loaded = load_image(entry, max_bytes=self.max_bytes)
+            except ImageInputError as exc:
+                self._error_handlers(f"{name}: {describe_error(exc)}")
+                continue
+            loaded.name = name
+            self._image_handlers(loaded)

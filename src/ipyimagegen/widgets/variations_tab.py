@@ -1,0 +1,235 @@
+"""The Variations tab: images like an input image (dall-e-2 semantics), shown in the studio's grid.
+
+The image comes from an upload, from Python (:meth:`VariationsTab.use_image`) or from a
+result's "Variations". It is prepared for the model at once (a square PNG under 4 MB, cropped
+or padded) and a thumbnail and a line show what will be sent. A backend that makes no
+variations says so here instead of failing later.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+from ipywidgets import CallbackDispatcher
+
+from ..api.backend import Backend
+from ..api.errors import ImageInputError, ValidationError, describe_error
+from ..api.parallel import run_parallel, validate_parallel
+from ..api.types import CallHooks, ImagesResponse, InputImage, VariationRequest
+from ..imaging import FITS, image_size, prepare_input_image, thumbnail
+from ..models import VARIATIONS
+from .edit_tab import NO_IMAGE, NO_IMAGE_HINT, save_to_gallery, show_summary
+from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
+from .job_controls import JobControls
+from .params_panel import LABEL_WIDTH, ParamsPanel
+from .result_grid import ResultBatch, ResultGrid
+from .worker import Job, JobRunner
+
+PREVIEW_SIDE_PX = 192
+
+
+class VariationsTab(widgets.VBox):
+    """Make variations of an image. ``on_result(callback)`` gets each response shown."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        runner: JobRunner,
+        grid: ResultGrid,
+        *,
+        gallery: Any = None,
+        max_workers: int = 4,
+        max_file_bytes: int = MAX_FILE_BYTES,
+    ) -> None:
+        self.backend = backend
+        self.runner = runner
+        self.grid = grid
+        self.gallery = gallery
+        self.max_workers = max_workers
+        self._result_handlers = CallbackDispatcher()
+        self._loaded: LoadedImage | None = None
+        self._prepared: InputImage | None = None
+        self.offered = list(backend.models(VARIATIONS))
+
+        self.upload = ImageUpload(
+            "Upload image", max_bytes=max_file_bytes, css_class="ipyimagegen-variations-upload"
+        )
+        self.fit_control = widgets.ToggleButtons(
+            options=[("Crop to square", "crop"), ("Pad to square", "pad")],
+            tooltips=["Keep the centre square", "Keep everything; the padding is transparent"],
+            style={"button_width": "auto"},
+        )
+        self.fit_control.add_class("ipyimagegen-fit")
+        self.preview: widgets.Image | None = None  # made when there is an image to show
+        self.preview_slot = widgets.Box()
+        self.summary = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.summary.add_class("ipyimagegen-variations-summary")
+        self.params = ParamsPanel(backend, endpoint=VARIATIONS)
+        self.controls = JobControls(runner, run_label="Variations", run_class="ipyimagegen-variations-run")
+        caption = widgets.Label("Image", layout=widgets.Layout(width=LABEL_WIDTH, flex="0 0 auto"))
+        self.input_row = widgets.HBox(
+            [caption, self.upload, self.fit_control],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        super().__init__(
+            [self.input_row, self.preview_slot, self.summary, self.params, self.controls],
+            layout=widgets.Layout(width="100%"),
+        )
+        self.add_class("ipyimagegen-variations-tab")
+
+        self.upload.on_image(self._uploaded)
+        self.upload.on_error(lambda message: self.controls.show_status(message, "error"))
+        self.fit_control.observe(lambda _change: self._refresh(), "value")
+        self.params.observe(lambda _change: self._refresh(), ["model", "size"])
+        self.controls.on_run(self.make_variations)
+        if not self.offered:
+            self.controls.run_button.disabled = True
+            self.controls.show_status(self._unsupported_message(), "error")
+
+    @property
+    def status(self) -> widgets.HTML:
+        return self.controls.status
+
+    @property
+    def fit(self) -> str:
+        return self.fit_control.value
+
+    @fit.setter
+    def fit(self, value: str) -> None:
+        if value not in FITS:
+            raise ValueError(f"fit must be 'crop' or 'pad', got {value!r}")
+        self.fit_control.value = value
+
+    @property
+    def prepared(self) -> InputImage | None:
+        """The image file as it will be sent (``None`` before an image is chosen)."""
+        return self._prepared
+
+    def on_result(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
+        self._result_handlers.register_callback(callback, remove=remove)
+
+    # -- input -------------------------------------------------------------------------------
+
+    def use_image(self, source: Any) -> None:
+        """Make variations of ``source``: a path, bytes, PIL image, array, a result or gallery item.
+
+        Raises :class:`ImageInputError` (and says so in the status line) when it is not a usable
+        image; the current image is then kept.
+        """
+        try:
+            self._load(load_image(source, max_bytes=self.upload.max_bytes))
+        except ImageInputError as exc:
+            self.controls.show_status(describe_error(exc), "error")
+            raise
+
+    def _uploaded(self, loaded: LoadedImage) -> None:
+        try:
+            self._load(loaded)
+        except ImageInputError as exc:
+            self.controls.show_status(f"{loaded.name}: {describe_error(exc)}", "error")
+        else:
+            self.controls.show_status(f"Loaded {loaded.name}.", "info")
+
+    def _load(self, loaded: LoadedImage) -> None:
+        prepared = self._prepare(loaded)
+        self._loaded = loaded
+        self._show(prepared)
+
+    def _prepare(self, loaded: LoadedImage) -> InputImage:
+        size = self.params.size or None
+        return prepare_input_image(loaded.source, self.params.spec, size=size, fit=self.fit)
+
+    def _refresh(self) -> None:
+        if self._loaded is None:
+            return
+        try:
+            self._show(self._prepare(self._loaded))
+        except (ImageInputError, ValueError) as exc:
+            self.controls.show_status(describe_error(exc), "error")
+
+    def _show(self, prepared: InputImage) -> None:
+        self._prepared = prepared
+        small, mime = thumbnail(prepared.data, max_side=PREVIEW_SIDE_PX)
+        if self.preview is None:
+            self.preview = widgets.Image(
+                value=small,
+                format=mime.split("/")[-1],
+                layout=widgets.Layout(max_width=f"{PREVIEW_SIDE_PX}px"),
+            )
+            self.preview.add_class("ipyimagegen-variations-input")
+            self.preview_slot.children = (self.preview,)
+        else:
+            self.preview.format = mime.split("/")[-1]
+            self.preview.value = small
+        width, height = image_size(prepared.data)
+        assert self._loaded is not None
+        original = self._loaded.image.size
+        if original[0] != original[1] and width == height:
+            how = f"{'cropped' if self.fit == 'crop' else 'padded'} to a square from {original[0]}×{original[1]}"
+        elif original != (width, height):
+            how = f"scaled from {original[0]}×{original[1]}"
+        else:
+            how = "as it is"
+        kind = prepared.mime_type.split("/")[-1].upper()
+        text = (
+            f"Sends a {width}×{height} {kind} image, {size_text(len(prepared.data))} "
+            f"(limit {size_text(self.params.spec.max_input_bytes)}) — {how}."
+        )
+        self.summary.value = f'<span class="ipyimagegen-note">{html.escape(text)}</span>'
+
+    # -- the call ------------------------------------------------------------------------------
+
+    def request(self) -> VariationRequest:
+        """The variation request for the current image and parameters."""
+        if not self.offered:
+            raise ValidationError(self._unsupported_message())
+        if self._prepared is None:
+            raise ImageInputError(NO_IMAGE, hint=NO_IMAGE_HINT.replace("Edit", "Variations"))
+        return VariationRequest(
+            image=self._prepared, model=self.params.model, n=self.params.n, size=self.params.size or None
+        )
+
+    def make_variations(self) -> Job | None:
+        """Start making variations; returns the job, or None if refused (the reason is in the status)."""
+        if self.runner.busy:
+            self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
+            return None
+        try:
+            request = self.request()
+            validate_parallel(request)
+        except (ValidationError, ImageInputError) as exc:
+            self.controls.show_error(exc)
+            return None
+        parent_id = self._loaded.parent_id if self._loaded is not None else None
+        batch = self.grid.start(request)
+        return self.controls.start(
+            lambda hooks: self._make(request, parent_id, hooks),
+            total=request.n,
+            label=f"#{batch.number}",
+            on_result=lambda response: self._show_result(batch, response),
+            on_error=lambda _exc: batch.discard(),
+            on_partial=batch.show_partial,
+            on_cancel=batch.discard,
+        )
+
+    def _make(self, request: VariationRequest, parent_id: str | None, hooks: CallHooks) -> ImagesResponse:
+        """Runs in the worker thread: the call, then the gallery, before anything is shown."""
+        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
+        hooks.check_cancelled()
+        save_to_gallery(self.gallery, response, parent_id)
+        return response
+
+    def _show_result(self, batch: ResultBatch, response: ImagesResponse) -> None:
+        batch.fill(response)
+        show_summary(self.controls, response)
+        self._result_handlers(response)
+
+    def _unsupported_message(self) -> str:
+        name = getattr(self.backend, "name", type(self.backend).__name__)
+        return (
+            f"{name} does not make variations (only dall-e-2 does, on OpenAI). "
+            "Use the Edit tab, or a backend that offers variations."
+        )

@@ -1,0 +1,80 @@
+"""Helpers for the Edit and Variations tab tests: a preview engine that records what it receives,
+upload entries as a browser sends them, and a way to paint a stroke as the mouse does."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ipyimagegen.api.backend import BaseBackend
+from ipyimagegen.api.types import CallHooks, EditRequest, ImagesResponse, VariationRequest
+from ipyimagegen.engines.preview import PreviewEngine
+
+
+class RecordingPreviewEngine(PreviewEngine):
+    """The preview engine, keeping every request; an edit's mask is also written to ``mask_path``."""
+
+    def __init__(self, mask_path: str | Path | None = None) -> None:
+        self.mask_path = Path(mask_path) if mask_path is not None else None
+        self.requests: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
+        with self._lock:
+            self.requests.append(request)
+        if self.mask_path is not None and request.mask is not None:
+            self.mask_path.write_bytes(request.mask.data)
+        return super()._edit(request, hooks)
+
+    def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
+        with self._lock:
+            self.requests.append(request)
+        return super()._create_variation(request, hooks)
+
+
+class GenerationsOnlyBackend(BaseBackend):
+    """A backend that offers no edits and no variations (as some compatible servers)."""
+
+    name = "generations-only server"
+
+    def models(self, endpoint: str = "generations") -> list[str]:
+        return ["gpt-image-1"] if endpoint == "generations" else []
+
+
+def upload_entry(name: str, data: bytes) -> dict[str, Any]:
+    """One file as an ipywidgets 8 ``FileUpload`` holds it after a browser upload."""
+    return {
+        "name": name,
+        "type": "",
+        "size": len(data),
+        "content": memoryview(data),
+        "last_modified": datetime(2024, 1, 1, tzinfo=timezone.utc),
+    }
+
+
+def picture(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
+    """An RGB array with texture (so edits and crops can be told apart)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 90)], axis=-1)
+    return np.clip(base + rng.integers(0, 40, size=(height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def drag(painter: Any, points: list[tuple[float, float]]) -> None:
+    """A mouse stroke through ``points`` (canvas pixels), as the canvas reports it."""
+    painter._on_mouse_down(*points[0])
+    for point in points[1:]:
+        painter._on_mouse_move(*point)
+    painter._on_mouse_up(*points[-1])

@@ -1,0 +1,274 @@
+"""The studio with its gallery: results on disk before they are shown, History, reuse, lineage and Compare."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+from PIL import Image
+
+from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
+from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.gallery import Gallery, GalleryItem
+from ipyimagegen.widgets.compare import ComparePanel
+from ipyimagegen.widgets.history import HistoryBrowser
+from ipyimagegen.widgets.params_panel import ParamsPanel
+from ipyimagegen.widgets.studio import Studio, studio
+from widget_helpers import WAIT_S, FakeBackend, make_png
+
+
+def _generate(s: Studio, prompt: str, **params: Any) -> None:
+    tab = s.generate_tab
+    tab.prompt_box.value = prompt
+    for name, value in params.items():
+        setattr(tab.params, name, value)
+    tab.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+    assert "ipyimagegen-ok" in tab.status.value, tab.status.value
+
+
+class OrderCheckingGallery(Gallery):
+    """A real gallery that records, at each save, whether the files exist and what the grid shows."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.grid: Any = None
+        self.checks: list[tuple[bool, int]] = []
+
+    def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> list[GalleryItem]:
+        items = super().save_response(response, parent_id=parent_id)
+        filled = sum(tile.is_filled for tile in self.grid.tiles)
+        self.checks.append((all(item.path.is_file() for item in items), filled))
+        return items
+
+
+def test_results_are_on_disk_before_the_tiles_are_filled_and_a_new_gallery_lists_them(tmp_path: Path) -> None:
+    gallery = OrderCheckingGallery(tmp_path / "gallery")
+    s = Studio(PreviewEngine(), gallery=gallery)
+    gallery.grid = s.grid
+    _generate(s, "a lighthouse at dusk", model="dall-e-2", size="256x256", n=2)
+    _generate(s, "a harbour in fog", model="dall-e-2", size="256x256", n=1)
+    assert gallery.checks == [(True, 0), (True, 2)]  # saved first, then shown
+    assert len(s.grid.images) == 3
+    assert s.grid.save_dir == gallery.root
+
+    assert [tile.item.prompt for tile in s.history.tiles] == ["a harbour in fog"] + [
+        "a lighthouse at dusk"
+    ] * 2
+    gallery.close()
+    with Gallery(tmp_path / "gallery") as reopened:  # as after a kernel restart
+        browser = HistoryBrowser(reopened)
+        assert [tile.item.prompt for tile in browser.tiles] == [
+            "a harbour in fog",
+            "a lighthouse at dusk",
+            "a lighthouse at dusk",
+        ]
+        on_disk = sorted(path.name for path in (tmp_path / "gallery" / "images").iterdir())
+        assert on_disk == sorted(tile.item.path.name for tile in browser.tiles)
+        assert {Image.open(tile.item.path).size for tile in browser.tiles} == {(256, 256)}
+
+
+def test_studio_opens_the_default_gallery_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "from-env"
+    monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(folder))
+    s = studio()  # the preview engine: no key in the tests
+    assert isinstance(s.gallery, Gallery) and s.gallery.root == folder.resolve()
+    assert isinstance(s.tab("History"), HistoryBrowser)
+    _generate(s, "a paper boat", model="dall-e-2", size="256x256")
+    assert len(list((folder / "images").glob("*.png"))) == 1
+    assert s.grid.notice.value == ""
+    s.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        s.gallery.count()  # the studio closes the gallery it opened
+
+
+def test_without_the_environment_the_gallery_is_next_to_the_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IPYIMAGEGEN_GALLERY")
+    monkeypatch.chdir(tmp_path)
+    s = Studio(FakeBackend(side=64))
+    assert s.gallery.root == (tmp_path / "ipyimagegen-gallery").resolve()
+    s.close()
+
+
+def test_gallery_false_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    default = Path(os.environ["IPYIMAGEGEN_GALLERY"])
+    s = Studio(FakeBackend(side=64), gallery=False)
+    _generate(s, "not kept", n=2)
+    assert len(s.grid.images) == 2 and s.gallery is None
+    assert not default.exists() and list(tmp_path.iterdir()) == []
+    history = s.tab("History")
+    assert not isinstance(history, HistoryBrowser) and "gallery=False" in history.value
+    s.grid.tiles[0].save_button.click()  # Save still works: into the current folder
+    assert len(list(tmp_path.glob("ipyimagegen-*.png"))) == 1
+
+
+def test_a_gallery_that_cannot_be_opened_leaves_a_working_studio_and_a_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(blocker / "gallery"))
+    s = Studio(FakeBackend(side=64))
+    assert s.gallery is None
+    notice = s.grid.notice.value
+    assert "Could not open the gallery" in notice and "IPYIMAGEGEN_GALLERY" in notice
+    assert "ipyimagegen-warning" in notice
+    assert "Could not open the gallery" in s.tab("History").value
+    _generate(s, "still works")
+    assert len(s.grid.images) == 1
+
+
+def test_a_folder_without_permission_leaves_a_working_studio_and_a_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the user may not write to (simulated: as root every folder is writable)."""
+    real_mkdir = Path.mkdir
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.is_relative_to(tmp_path / "locked"):
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(tmp_path / "locked" / "gallery"))
+    s = Studio(FakeBackend(side=64))
+    assert s.gallery is None and "Could not open the gallery" in s.grid.notice.value
+    assert "Permission denied" in s.grid.notice.value
+    _generate(s, "still works")
+    assert len(s.grid.images) == 1
+
+
+def test_reuse_settings_fills_the_generate_tab(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    _generate(s, "a tall tower", model="dall-e-3", size="1024x1792", quality="hd", style="natural")
+    params = s.generate_tab.params
+    params.model = "dall-e-2"
+    params.n = 3
+    s.generate_tab.prompt_box.value = "something else"
+    s.select("History")
+    (tile,) = s.history.tiles
+    tile.reuse_button.click()
+    assert s.tabs.selected_index == 0
+    assert s.generate_tab.prompt_box.value == "a tall tower"
+    assert (params.model, params.size, params.quality, params.style, params.n) == (
+        "dall-e-3",
+        "1024x1792",
+        "hd",
+        "natural",
+        1,
+    )
+    assert tile.item.id in s.generate_tab.status.value
+
+
+def test_reuse_skips_values_the_model_does_not_take_and_says_so(tmp_path: Path) -> None:
+    s = Studio(FakeBackend(side=64), gallery=tmp_path / "gallery")
+    request = GenerateRequest(prompt="made elsewhere", model="my-local-model", size="640x640", style="vivid")
+    item = s.gallery.save(GeneratedImage(data=make_png(64, 1), request=request))
+    s.generate_tab.params.model = "gpt-image-1"
+    skipped = s.reuse_settings(item)
+    assert skipped == ["model", "size", "style"]
+    assert (
+        s.generate_tab.params.model == "gpt-image-1" and s.generate_tab.prompt_box.value == "made elsewhere"
+    )
+    status = s.generate_tab.status.value
+    assert "does not take its model, size, style" in status and "ipyimagegen-warning" in status
+
+
+def test_params_panel_apply_sets_what_the_model_takes() -> None:
+    panel = ParamsPanel(FakeBackend())
+    skipped = panel.apply(
+        {"model": "gpt-image-1", "size": "1536x1024", "quality": "low", "background": "transparent",
+         "output_format": "jpeg", "n": 4, "style": "vivid", "seed": 7}
+    )  # fmt: skip
+    assert skipped == ["style", "output_format"]  # gpt-image has no style; JPEG has no transparency
+    assert (panel.model, panel.size, panel.quality, panel.background, panel.n) == (
+        "gpt-image-1",
+        "1536x1024",
+        "low",
+        "transparent",
+        4,
+    )
+    assert panel.output_format == "png"
+
+
+def test_history_actions_go_to_the_tabs_and_lineage_shows_the_parent(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    _generate(s, "a red kite", model="dall-e-2", size="256x256")
+    (original,) = s.history.tiles
+    original.variations_button.click()  # from the History tab...
+    assert s.tabs.selected_index == s.tabs.titles.index("Variations")
+    s.variations_tab.params.n = 1
+    s.variations_tab.make_variations()
+    assert s.runner.wait(WAIT_S)
+    s.grid.tiles[0].edit_button.click()  # ...and from a result tile
+    assert s.tabs.selected_index == s.tabs.titles.index("Edit")
+    s.select("History")
+    s.history.tiles[0].edit_button.click()
+    assert s.tabs.selected_index == s.tabs.titles.index("Edit")
+
+    variation = s.history.tiles[0]  # the newest: the variation, saved with its parent
+    assert variation.item.endpoint == "variations" and variation.item.parent_id == original.item.id
+    variation.lineage_button.click()
+    assert s.history.lineage.layout.display is None
+    assert "1 step from its first image" in s.history.lineage_title.value
+    steps = [w for w in s.history.lineage_steps.children if isinstance(w, widgets.VBox)]
+    assert len(steps) == 2 and "a red kite" in steps[0].children[1].value
+
+
+def test_compare_two_ticked_tiles_shows_a_sheet_and_saves_a_pdf(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    _generate(s, "a blue heron", model="dall-e-2", size="256x256", n=1)
+    _generate(s, "a grey heron", model="dall-e-2", size="256x256", n=2)
+    grid = s.grid
+    assert grid.toolbar.layout.display is None and grid.compare_button.disabled
+    first, second, third = grid.tiles
+    first.select_box.value = True
+    assert grid.compare_button.disabled  # one is not a comparison
+    third.select_box.value = True
+    assert not grid.compare_button.disabled and grid.compare_button.description == "Compare (2)"
+    grid.compare_button.click()
+    panel = grid.comparison
+    assert isinstance(panel, ComparePanel) and grid.compare_slot.children == (panel,)
+    image_axes = [ax for ax in panel.figure.axes if ax.images]
+    assert len(image_axes) == 2
+    assert [ax.get_title() for ax in image_axes] == ["a grey heron", "a blue heron"]
+    assert bytes(panel.picture.value).startswith(b"\x89PNG")
+    width, _height = Image.open(io.BytesIO(bytes(panel.picture.value))).size
+    assert width <= 1200  # a modest size, not the full-resolution figure
+
+    panel.save_button.click()
+    path = panel.saved_path
+    assert path is not None and path.parent == s.gallery.root and path.suffix == ".pdf"
+    assert path.read_bytes().startswith(b"%PDF") and str(path) in panel.notice.value
+    panel.close_button.click()
+    assert grid.comparison is None and grid.compare_slot.children == ()
+    assert second.selected is False
+
+
+def test_compare_needs_two_images_and_removed_tiles_leave_the_selection(tmp_path: Path) -> None:
+    s = Studio(FakeBackend(side=64), gallery=False)
+    _generate(s, "pair", n=2)
+    grid = s.grid
+    for tile in grid.tiles:
+        tile.select_box.value = True
+    assert not grid.compare_button.disabled
+    grid.remove(grid.tiles[0])
+    assert grid.compare_button.disabled and grid.compare() is None
+    assert "Tick two or more" in grid.notice.value
+    with pytest.raises(ValueError, match="at least 2 images"):
+        ComparePanel([grid.images[0]], ["one"])
+
+
+def test_a_placeholder_cannot_be_ticked() -> None:
+    s = Studio(FakeBackend(side=64), gallery=False)
+    batch = s.grid.start(None, total=1)
+    assert batch.tiles[0].select_box.disabled and s.grid.toolbar.layout.display == "none"
