@@ -2,13 +2,12 @@
 
 The tiny model (randomly initialised, built in a temporary folder) measures the engine's own
 overhead and how it scales with size; ``--checkpoint DIR`` also measures a real diffusers folder
-(or single file) at its native size. Run: ``python -m bench.diffusers_bench [--quick]
-[--checkpoint DIR]``.
+(or single file) at its native size. Run: ``python -m bench --only diffusers [--quick]
+[--checkpoint DIR]``. The figures have no goal: they depend on the hardware, which they name.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import platform
@@ -24,8 +23,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ipyimagegen.engines.diffusers_engine import DiffusersEngine
 
+from .report import Figure, Options, say
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 TINY_STEPS = 4
 CHECKPOINT_QUICK_STEPS = 4
@@ -75,7 +79,11 @@ def _seconds(action: Callable[[], object], repeats: int) -> list[float]:
 
 def _line(label: str, samples: list[float], per: int = 1) -> str:
     median = statistics.median(samples) / per
-    return f"  {label:<40} {median:8.3f} s/image   (median of {len(samples)}, best {min(samples) / per:.3f})"
+    return f"{label:<40} {median:8.3f} s/image   (median of {len(samples)}, best {min(samples) / per:.3f})"
+
+
+def _short_device(engine: DiffusersEngine) -> str:
+    return f"{engine.device}, {str(engine.dtype).removeprefix('torch.')}"
 
 
 def _load(model: str | Path, **options: Any) -> tuple[DiffusersEngine, float]:
@@ -86,15 +94,17 @@ def _load(model: str | Path, **options: Any) -> tuple[DiffusersEngine, float]:
     return engine, time.perf_counter() - started
 
 
-def bench_tiny(quick: bool) -> None:
-    """The tiny model at 64 and 256 px: generate (1 and 4 images), edit and variation."""
+def bench_tiny(quick: bool) -> list[Figure]:
+    """The tiny model at 64 and 256 px: generate (1 and 4 images), edit and variation (generate only when quick)."""
     repeats = 2 if quick else 5
     with tempfile.TemporaryDirectory(prefix="ipyimagegen-bench-") as folder:
+        _silence_libraries()
         model_dir = _tiny_pipeline_module().build_tiny_pipeline(Path(folder) / "tiny-sd")
         engine, load_s = _load(model_dir, steps=TINY_STEPS)
-    print(f"tiny random model, {TINY_STEPS} steps: {_device_line(engine)}")
-    print(f"  {'load (from disk, to device)':<40} {load_s:8.3f} s")
+    say(f"tiny random model, {TINY_STEPS} steps: {_device_line(engine)}")
+    say(f"{'load (from disk, to device)':<40} {load_s:8.3f} s")
     engine.generate(prompt="warm up", size="64x64", seed=0)
+    figures = []
     for side in (64, 256):
         size = f"{side}x{side}"
         image = engine.generate(prompt="a lighthouse at dusk", size=size, seed=1)[0]
@@ -108,20 +118,45 @@ def bench_tiny(quick: bool) -> None:
             )
             for n in counts
         ]
-        cases += [
-            (
-                f"edit {size}, n=1",
-                partial(engine.edit, image=image.data, mask=mask, prompt="a boat", size=size, seed=3),
-                1,
-            ),
-            (
-                f"variation {size}, n=1",
-                partial(engine.create_variation, image=image.data, size=size, seed=4),
-                1,
-            ),
-        ]
+        cases += (
+            []
+            if quick
+            else [
+                (
+                    f"edit {size}, n=1",
+                    partial(engine.edit, image=image.data, mask=mask, prompt="a boat", size=size, seed=3),
+                    1,
+                ),
+                (
+                    f"variation {size}, n=1",
+                    partial(engine.create_variation, image=image.data, size=size, seed=4),
+                    1,
+                ),
+            ]
+        )
         for label, action, per in cases:
-            print(_line(label, _seconds(action, repeats), per))
+            measured = _seconds(action, repeats)
+            say(_line(label, measured, per))
+            if label == f"generate {size}, n=1":
+                figures.append(
+                    Figure(
+                        f"diffusers tiny model {size}, {_short_device(engine)}",
+                        statistics.median(measured),
+                        "s/image",
+                    )
+                )
+    return figures
+
+
+def _silence_libraries() -> None:
+    """No progress bars or advice from the model libraries in the benchmark's output."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _centre_mask(side: int) -> object:
@@ -132,37 +167,47 @@ def _centre_mask(side: int) -> object:
     return mask
 
 
-def bench_checkpoint(checkpoint: str, quick: bool) -> None:
+def bench_checkpoint(checkpoint: str, quick: bool) -> list[Figure]:
     """A real checkpoint at its native size with its default steps (a few steps in quick mode)."""
     engine, load_s = _load(checkpoint)
     steps = min(engine.steps, CHECKPOINT_QUICK_STEPS) if quick else engine.steps
     extra = {"steps": steps}
     side = engine.native_size
-    print(f"{engine.name}, {steps} steps at {side}x{side}: {_device_line(engine)}")
-    print(f"  {'load (from disk, to device)':<40} {load_s:8.3f} s")
+    say(f"{engine.name}, {steps} steps at {side}x{side}: {_device_line(engine)}")
+    say(f"{'load (from disk, to device)':<40} {load_s:8.3f} s")
     warm = _seconds(lambda: engine.generate(prompt="warm up", seed=0, extra=extra), 1)
-    print(f"  {'first image (warm-up)':<40} {warm[0]:8.3f} s")
+    say(f"{'first image (warm-up)':<40} {warm[0]:8.3f} s")
     samples = _seconds(
         lambda: engine.generate(prompt="a lighthouse at dusk", seed=1, extra=extra), 1 if quick else 3
     )
-    print(_line("generate, n=1", samples))
-    print(f"  {'per denoising step':<40} {statistics.median(samples) / steps:8.3f} s/step (incl. text + VAE)")
+    say(_line("generate, n=1", samples))
+    say(f"{'per denoising step':<40} {statistics.median(samples) / steps:8.3f} s/step (incl. text + VAE)")
+    return [
+        Figure(
+            f"diffusers {Path(checkpoint).name} {side}x{side}, {steps} steps, {_short_device(engine)}",
+            statistics.median(samples),
+            "s/image",
+        )
+    ]
 
 
-def main(quick: bool = False, checkpoint: str | None = None) -> None:
+def main(quick: bool = False, checkpoint: str | None = None) -> list[Figure]:
     """Print load time and seconds per image for the tiny model, and for ``checkpoint`` if given."""
     import diffusers
     import torch
 
-    print(f"DiffusersEngine benchmark: torch {torch.__version__}, diffusers {diffusers.__version__}")
-    bench_tiny(quick)
+    say(f"torch {torch.__version__}, diffusers {diffusers.__version__}")
+    figures = bench_tiny(quick)
     if checkpoint:
-        bench_checkpoint(checkpoint, quick)
+        figures += bench_checkpoint(checkpoint, quick)
+    return figures
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
-    parser.add_argument("--checkpoint", metavar="DIR", help="also measure this local model folder or file")
-    arguments = parser.parse_args()
-    main(quick=arguments.quick, checkpoint=arguments.checkpoint)
+def run(options: Options) -> list[Figure]:
+    missing = [
+        name for name in ("torch", "diffusers", "transformers") if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        say(f'skipped: needs {", ".join(missing)} (pip install "ipyimagegen[local]")')
+        return []
+    return main(quick=options.quick, checkpoint=options.checkpoint)

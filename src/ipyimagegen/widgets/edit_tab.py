@@ -139,7 +139,7 @@ class EditTab(widgets.VBox):
 
         self.params = ParamsPanel(backend, endpoint=EDITS)
         self.prompt_box = PromptBox(
-            limit=self.params.spec.prompt_max, placeholder="Describe what the painted area should show…"
+            limit=self.params.spec.prompt_max, placeholder="Describe the whole new picture, painted area included…"
         )
         self.controls = JobControls(runner, run_label="Edit", run_class="ipyimagegen-edit-run")
 

@@ -1,0 +1,72 @@
+"""The benchmark suite runs end to end: ``python -m bench --quick`` prints every figure with its goal.
+
+Benchmarks are not timed tests: this checks that each one runs and reports, never its numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 240  # about 45 s on an idle 2-core machine; the margin is for a busy one
+
+#: One table line per figure: (name, goal), as the table prints them.
+FIGURES = [
+    (r"client generate: OpenAIClient vs openai, ms/call", r"goal ratio <= 1\.00"),
+    (r"client edit: OpenAIClient vs openai, ms/call", r"goal ratio <= 1\.00"),
+    (r"client variation: OpenAIClient vs openai, ms/call", r"goal ratio <= 1\.00"),
+    (r"studio: click to grid, n=4 1024x1024, minus backend", r"goal < 100 ms"),
+    (r"grid KB per 1024x1024 result vs full PNG Image", r"goal ratio <= 0\.1"),
+    (r"Enlarge click sends the full image", r"goal >= \d+ KB"),
+    (r"parallel fill dall-e-3 n=4 vs one request \(0\.3 s\)", r"goal ratio <= 1\.30"),
+    (r"mask painter: mouse move at 1024x1024, p95", r"goal < 5\.00 ms"),
+    (r"mask painter: mask_png export, median", r"goal < 50\.0 ms"),
+    (r"gallery: save and index a 1024x1024 result, median", r"goal < 20\.0 ms"),
+    (r"gallery: open 200 items, first history page \(cold\)", r"goal < 1\.00 s"),
+    (r"memory: peak RSS above baseline, 20 generations", r"goal < 300 MB"),
+    (r"preview engine: generate 256x256", r"goal < 10\.0 ms"),
+    (r"preview engine: generate 1024x1024", r"goal < 100 ms"),
+]
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """One quick run of the whole suite."""
+    scratch = tmp_path_factory.mktemp("bench")
+    environment = {**os.environ, "TMPDIR": str(scratch)}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_the_quick_run_exits_0_and_prints_each_figure_with_its_goal(
+    quick_run: subprocess.CompletedProcess[str],
+) -> None:
+    assert quick_run.returncode == 0, quick_run.stdout[-3000:] + quick_run.stderr[-3000:]
+    output = quick_run.stdout
+    assert "CRASHED" not in output
+    assert re.search(r"^Machine: .+, \d+ cores .+ GiB RAM", output, re.MULTILINE)
+    assert re.search(r"^Python 3\.\d+", output, re.MULTILINE) and re.search(r"^OS: ", output, re.MULTILINE)
+    for name, goal in FIGURES:
+        line = rf"^{name} +{NUMBER} \S+ .*{goal} +(PASS|MISS)$"
+        assert re.search(line, output, re.MULTILINE), f"no figure line for {name!r} with {goal!r}"
+    ratios = re.findall(rf"vs {NUMBER} \S+ +({NUMBER})x ", output)
+    assert len(ratios) == 5 and all(float(r) > 0 for r in ratios)  # client x3, bytes, parallel
+    summary = re.search(r"^(\d+) figures: (\d+) PASS, (\d+) MISS, (\d+) informational$", output, re.MULTILINE)
+    assert summary is not None
+    total, passed, missed, informational = map(int, summary.groups())
+    assert total == passed + missed + informational >= len(FIGURES)
