@@ -57,7 +57,7 @@ def child(generations: int) -> dict[str, float]:
         for _ in range(generations):
             wall, inside, _click = generate_once(studio, backend)
         peak, end = _peak_rss(), _current_rss()
-        shown, saved = len(studio.grid.images), len(gallery)
+        shown, saved = studio.grid.filled_count(), len(gallery)
         studio.close()
     return {
         "baseline_mb": baseline / MB,

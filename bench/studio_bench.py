@@ -30,14 +30,14 @@ GOAL_MS = 100.0
 def generate_once(studio: Studio, backend: InstantBackend) -> tuple[float, float, float]:
     """Click Generate and wait for the grid: (wall, backend, click-to-return) seconds."""
     backend.busy_s = 0.0
-    shown = len(studio.grid.images)
+    shown = studio.grid.filled_count()
     started = time.perf_counter()
     studio.generate_tab.controls.run_button.click()
     returned = time.perf_counter()
     if not studio.runner.wait(WAIT_S):
         raise RuntimeError(f"The studio did not finish a generation within {WAIT_S:g} s.")
     wall = time.perf_counter() - started
-    made = len(studio.grid.images) - shown
+    made = studio.grid.filled_count() - shown
     if made != studio.generate_tab.params.n:
         raise RuntimeError(f"The grid shows {made} new images, not {studio.generate_tab.params.n}.")
     return wall, backend.busy_s, returned - started

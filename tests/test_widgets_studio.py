@@ -281,6 +281,8 @@ def test_saved_state_carries_thumbnails_not_full_images() -> None:
     assert len(images) == 6
     full = sum(len(image.data) for image in images)
     assert state_bytes(s) < full / 5
+    assert len([w for w in iter_widgets(s) if isinstance(w, widgets.Image)]) == 6  # History fills when opened
+    s.select("History")
     pictures = [w for w in iter_widgets(s) if isinstance(w, widgets.Image)]
     assert len([w for w in iter_widgets(s.grid) if isinstance(w, widgets.Image)]) == 6
     assert len(pictures) == 12  # the History tab shows the same six, as the gallery's thumbnails

@@ -56,6 +56,8 @@ def test_results_are_on_disk_before_the_tiles_are_filled_and_a_new_gallery_lists
     assert len(s.grid.images) == 3
     assert s.grid.save_dir == gallery.root
 
+    assert s.history.tiles == []  # the History tab is filled when it is opened
+    s.select("History")
     assert [tile.item.prompt for tile in s.history.tiles] == ["a harbour in fog"] + [
         "a lighthouse at dusk"
     ] * 2
@@ -202,8 +204,9 @@ def test_params_panel_apply_sets_what_the_model_takes() -> None:
 
 def test_history_actions_go_to_the_tabs_and_lineage_shows_the_parent(tmp_path: Path) -> None:
     s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    s.select("History")
     _generate(s, "a red kite", model="dall-e-2", size="256x256")
-    (original,) = s.history.tiles
+    (original,) = s.history.tiles  # the open History tab shows a result at once
     original.variations_button.click()  # from the History tab...
     assert s.tabs.selected_index == s.tabs.titles.index("Variations")
     s.variations_tab.params.n = 1
@@ -272,3 +275,50 @@ def test_a_placeholder_cannot_be_ticked() -> None:
     s = Studio(FakeBackend(side=64), gallery=False)
     batch = s.grid.start(None, total=1)
     assert batch.tiles[0].select_box.disabled and s.grid.toolbar.layout.display == "none"
+
+
+def test_each_result_is_decoded_once_for_the_grid_and_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipyimagegen import imaging
+
+    decoded: list[int] = []
+    real_thumbnail = imaging.thumbnail
+
+    def counting_thumbnail(source: Any, max_side: int = 256) -> tuple[bytes, str]:
+        decoded.append(max_side)
+        return real_thumbnail(source, max_side=max_side)
+
+    monkeypatch.setattr(imaging, "thumbnail", counting_thumbnail)
+    s = Studio(FakeBackend(side=512), gallery=tmp_path / "gallery")
+    _generate(s, "three pears", model="dall-e-2", size="512x512", n=3)
+    s.select("History")
+    assert len(s.history.tiles) == 3 and all(tile.picture is not None for tile in s.grid.tiles)
+    assert len(decoded) == 3
+    kept = sorted(path.name for path in (tmp_path / "gallery" / "thumbnails").iterdir())
+    assert kept == sorted(f"{tile.item.id}-256.jpg" for tile in s.history.tiles)
+
+
+def test_tiles_keep_thumbnails_and_read_full_images_back_from_the_gallery(tmp_path: Path) -> None:
+    s = Studio(FakeBackend(side=512), gallery=tmp_path / "gallery")
+    _generate(s, "two lemons", model="dall-e-2", size="512x512", n=2)
+    first, second = s.grid.tiles
+    assert first._image is None and first._stored_at is not None  # no full bytes held in memory
+    full = first._stored_at.read_bytes()
+    first.enlarge_button.click()
+    assert bytes(s.grid._preview_image.value) == full
+    assert s.grid.images[0].data == full and s.grid.images[0].prompt == "two lemons"
+    edited: list[GeneratedImage] = []
+    s.grid.on_edit(edited.append)
+    second._stored_at.unlink()  # the file deleted behind the studio's back
+    second.edit_button.click()
+    assert edited == [] and "no longer in the gallery" in s.grid.notice.value
+    assert second.is_filled and second.picture is not None  # the tile still shows its thumbnail
+
+
+def test_without_a_gallery_tiles_keep_the_full_images(tmp_path: Path) -> None:
+    backend = FakeBackend(side=64)
+    s = Studio(backend, gallery=False)
+    _generate(s, "one plum", model="dall-e-2", size="256x256")
+    (tile,) = s.grid.tiles
+    assert tile._stored_at is None and tile.image is not None and tile.image.data == make_png(64, 0)

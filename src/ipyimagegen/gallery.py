@@ -634,7 +634,24 @@ class Gallery:
             atomic_write(_sidecar(path), _json(document).encode("utf-8"))
             atomic_write(path, data)
         self._insert(document, f"images/{path.name}")
-        return GalleryItem.from_document(document, path, self.root)
+        item = GalleryItem.from_document(document, path, self.root)
+        self.keep_thumbnails(item.id, image)
+        return item
+
+    def keep_thumbnails(self, item_id: str, image: GeneratedImage) -> None:
+        """Store the thumbnails the image has made, so that the History tab need not decode it again.
+
+        They are a cache (remade from the image when missing), so they are renamed into place
+        without waiting for the disk.
+        """
+        made = getattr(image, "made_thumbnails", None)
+        for side, (data, mime) in (made() if callable(made) else {}).items():
+            extension = EXTENSION_BY_MIME.get(mime)
+            if extension in _THUMBNAIL_EXTENSIONS:
+                path = self.thumbnails_dir / f"{item_id}-{side}.{extension}"
+                temporary = _temporary_name(path)
+                temporary.write_bytes(data)
+                os.replace(temporary, path)
 
     def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> list[GalleryItem]:
         """Save every image of a response (see :meth:`save`)."""

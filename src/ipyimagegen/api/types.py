@@ -143,6 +143,22 @@ class GeneratedImage:
     url: str | None = None
     request: ImageRequest | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
+    _thumbnails: dict[int, tuple[bytes, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def thumbnail(self, max_side: int = 256) -> tuple[bytes, str]:
+        """Small display bytes and their MIME type, made once per size (the grid and the gallery share them)."""
+        made = self._thumbnails.get(max_side)
+        if made is None:
+            from ..imaging import thumbnail
+
+            made = self._thumbnails[max_side] = thumbnail(self.data, max_side=max_side)
+        return made
+
+    def made_thumbnails(self) -> dict[int, tuple[bytes, str]]:
+        """The thumbnails made so far, by size."""
+        return dict(self._thumbnails)
 
     @property
     def prompt(self) -> str | None:

@@ -24,7 +24,7 @@ from ipywidgets import CallbackDispatcher
 from PIL import Image
 
 from ..api.backend import Backend
-from ..api.errors import ImageInputError, ImagesError, ValidationError, describe_error
+from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, EditRequest, ImagesResponse, InputImage
 from ..imaging import FITS, mask_from_png, open_image, outpaint_frame, prepare_input_image, prepare_mask
@@ -36,6 +36,7 @@ from .mask_painter import MaskPainter
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .prompt_box import PromptBox
 from .result_grid import ResultBatch, ResultGrid
+from .results import save_to_gallery, show_summary
 from .worker import Job, JobRunner
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ class EditTab(widgets.VBox):
 
         self.params = ParamsPanel(backend, endpoint=EDITS)
         self.prompt_box = PromptBox(
-            limit=self.params.spec.prompt_max, placeholder="Describe the whole new picture, painted area included…"
+            limit=self.params.spec.prompt_max,
+            placeholder="Describe the whole new picture, painted area included…",
         )
         self.controls = JobControls(runner, run_label="Edit", run_class="ipyimagegen-edit-run")
 
@@ -525,43 +527,6 @@ class EditTab(widgets.VBox):
         return (
             f"{name} does not edit images. Use a backend that does (OpenAI, or the offline preview engine)."
         )
-
-
-def save_to_gallery(gallery: Any, response: ImagesResponse, parent_id: str | None) -> None:
-    """Save a response (input images and mask go with it); a failure is added to ``response.errors``.
-
-    Each saved image gets its gallery id in ``metadata["gallery_id"]``, so an edit or variation
-    made from it later records where it came from.
-    """
-    if gallery is None:
-        return
-    try:
-        items = gallery.save_response(response, parent_id=parent_id)
-    except Exception as exc:
-        log.exception("could not save the results to the gallery")
-        response.errors.append(
-            ImagesError(
-                f"The images could not be saved to the gallery ({type(exc).__name__}: {exc}).",
-                hint="They are shown below: use Save on a tile to keep one.",
-            )
-        )
-        return
-    for image, item in zip(response.data, items or (), strict=False):
-        item_id = getattr(item, "id", None)
-        if isinstance(item_id, str):
-            image.metadata["gallery_id"] = item_id
-
-
-def show_summary(controls: JobControls, response: ImagesResponse, prefix: str = "") -> None:
-    """``2 images in 0.3 s.`` in the status line, or what went wrong with some of them."""
-    made = len(response.data)
-    summary = f"{prefix}{made} image{'s' if made != 1 else ''} in {response.elapsed_s:.1f} s"
-    if response.errors:
-        first = response.errors[0]
-        others = f" (and {len(response.errors) - 1} more)" if len(response.errors) > 1 else ""
-        controls.show_status(f"{summary}. Not everything worked{others}: {describe_error(first)}", "warning")
-    else:
-        controls.show_status(summary + ".", "warning" if prefix else "ok")
 
 
 def _escape(text: str) -> str:

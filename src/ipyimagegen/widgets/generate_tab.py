@@ -15,14 +15,14 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
-from ..api.errors import ValidationError, describe_error
+from ..api.errors import ValidationError
 from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, GenerateRequest, ImagesResponse
-from .edit_tab import save_to_gallery
 from .job_controls import JobControls
 from .params_panel import ParamsPanel
 from .prompt_box import PromptBox
 from .result_grid import ResultBatch, ResultGrid
+from .results import save_to_gallery, show_summary
 from .worker import Job, JobRunner
 
 log = logging.getLogger(__name__)
@@ -93,16 +93,7 @@ class GenerateTab(widgets.VBox):
 
     def _show(self, batch: ResultBatch, response: ImagesResponse) -> None:
         batch.fill(response)
-        made = len(response.data)
-        summary = f"{made} image{'s' if made != 1 else ''} in {response.elapsed_s:.1f} s"
-        if response.errors:
-            first = response.errors[0]
-            others = f" (and {len(response.errors) - 1} more)" if len(response.errors) > 1 else ""
-            self.controls.show_status(
-                f"{summary}. Not everything worked{others}: {describe_error(first)}", "warning"
-            )
-        else:
-            self.controls.show_status(summary + ".", "ok")
+        show_summary(self.controls, response)
         self._result_handlers(response)
 
     def _model_changed(self) -> None:

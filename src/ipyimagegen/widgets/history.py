@@ -18,7 +18,7 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.errors import describe_error
-from .result_grid import close_tree
+from .result_grid import TileParts, close_tree
 from .style import CSS, THUMBNAIL_SIDE, TILE_WIDTH_PX
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _format_of(mime: str) -> str:
     return mime.split("/", 1)[-1]
 
 
-def _button(description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
+def _toolbar_button(description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
     button = widgets.Button(
         description=description,
         icon=icon,
@@ -67,7 +67,7 @@ def _button(description: str, icon: str, tooltip: str, css: str) -> widgets.Butt
     return button
 
 
-def _picture(gallery: Any, item: Any, side_px: int) -> widgets.Widget:
+def _picture(gallery: Any, item: Any, layout: widgets.Layout) -> widgets.Widget:
     """The item's cached thumbnail, or a placeholder saying why there is none."""
     try:
         data, mime = gallery.thumbnail(item.id, max_side=THUMBNAIL_SIDE)
@@ -75,15 +75,10 @@ def _picture(gallery: Any, item: Any, side_px: int) -> widgets.Widget:
         log.warning("no thumbnail for %s: %s", item.id, exc)
         reason = html.escape(describe_error(exc), quote=True)
         placeholder = widgets.HTML(
-            f'<div class="ipyimagegen-placeholder" title="{reason}">no preview</div>',
-            layout=widgets.Layout(width=f"{side_px}px", height=f"{side_px}px"),
+            f'<div class="ipyimagegen-placeholder" title="{reason}">no preview</div>', layout=layout
         )
         return placeholder
-    picture = widgets.Image(
-        value=data,
-        format=_format_of(mime),
-        layout=widgets.Layout(width=f"{side_px}px", height=f"{side_px}px"),
-    )
+    picture = widgets.Image(value=data, format=_format_of(mime), layout=layout)
     picture.add_class("ipyimagegen-tile-image")
     return picture
 
@@ -94,53 +89,60 @@ class HistoryTile(widgets.VBox):
     def __init__(self, browser: HistoryBrowser, item: Any) -> None:
         self.browser = browser
         self.item = item
-        self.picture = _picture(browser.gallery, item, IMAGE_SIDE_PX)
+        parts = browser.parts
+        self.picture = _picture(browser.gallery, item, parts.picture)
         prompt = _prompt_text(item)
-        self.prompt_html = widgets.HTML(
+        self.prompt_html = parts.html(
             f'<div class="ipyimagegen-tile-prompt" title="{html.escape(prompt, quote=True)}">'
-            f"{html.escape(_short(prompt))}</div>",
-            layout=widgets.Layout(width="100%"),
+            f"{html.escape(_short(prompt))}</div>"
         )
         label = " · ".join(
             part for part in (item.model, item.size, f"{item.created.astimezone():%Y-%m-%d %H:%M}") if part
         )
-        self.label = widgets.HTML(
-            f'<span title="{html.escape(item.id, quote=True)}">{html.escape(label)}</span>',
-            layout=widgets.Layout(width="100%"),
+        self.label = parts.html(
+            f'<span title="{html.escape(item.id, quote=True)}">{html.escape(label)}</span>'
         )
         self.label.add_class("ipyimagegen-tile-label")
-        self.reuse_button = _button(
+        self.reuse_button = parts.action(
             "Reuse settings",
             "reply",
             "Put this image's prompt and settings back in the form",
             "ipyimagegen-reuse",
         )
-        self.lineage_button = _button(
+        self.lineage_button = parts.action(
             "Lineage", "sitemap", "Show the images this one was made from", "ipyimagegen-lineage"
         )
-        self.edit_button = _button("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
-        self.variations_button = _button(
+        self.edit_button = parts.action("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
+        self.variations_button = parts.action(
             "Variations", "clone", "Make variations of this image", "ipyimagegen-variations"
         )
-        self.delete_button = _button("", "trash", "Delete this image from the gallery", "ipyimagegen-delete")
+        self.delete_button = parts.action(
+            "", "trash", "Delete this image from the gallery", "ipyimagegen-delete"
+        )
+        for button in (
+            self.reuse_button,
+            self.lineage_button,
+            self.edit_button,
+            self.variations_button,
+            self.delete_button,
+        ):
+            button.disabled = False
         self.confirming = False
         self.reuse_button.on_click(lambda _b: browser._reuse_handlers(self.item))
         self.edit_button.on_click(lambda _b: browser._edit_handlers(self.item))
         self.variations_button.on_click(lambda _b: browser._variations_handlers(self.item))
         self.lineage_button.on_click(lambda _b: browser.show_lineage(self.item))
         self.delete_button.on_click(lambda _b: self._delete_clicked())
-        row = {"width": "100%", "flex_flow": "row nowrap"}
         actions = widgets.VBox(
             [
-                widgets.HBox([self.reuse_button, self.lineage_button], layout=row),
-                widgets.HBox([self.edit_button, self.variations_button, self.delete_button], layout=row),
+                widgets.HBox([self.reuse_button, self.lineage_button], layout=parts.row),
+                widgets.HBox(
+                    [self.edit_button, self.variations_button, self.delete_button], layout=parts.row
+                ),
             ],
-            layout=widgets.Layout(width="100%"),
+            layout=parts.full_width,
         )
-        super().__init__(
-            [self.picture, self.prompt_html, self.label, actions],
-            layout=widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto"),
-        )
+        super().__init__([self.picture, self.prompt_html, self.label, actions], layout=parts.tile)
         self.add_class("ipyimagegen-tile")
         self.add_class("ipyimagegen-history-tile")
 
@@ -155,7 +157,7 @@ class HistoryTile(widgets.VBox):
         self.browser.delete(self.item)
 
     def dispose(self) -> None:
-        close_tree(self)
+        close_tree(self, keep=self.browser.parts.all)
 
 
 class HistoryBrowser(widgets.VBox):
@@ -176,6 +178,7 @@ class HistoryBrowser(widgets.VBox):
         self._lock = threading.RLock()
         self._quiet = False
         self._tiles: dict[str, HistoryTile] = {}
+        self.parts = TileParts()
         self._lineage_parts: list[widgets.Widget] = []
         self._lineage_ids: set[str] = set()
         self._reuse_handlers = CallbackDispatcher()
@@ -190,10 +193,14 @@ class HistoryBrowser(widgets.VBox):
             options=[("All models", ALL_MODELS)], value=ALL_MODELS, layout=widgets.Layout(width="200px")
         )
         self.model_filter.add_class("ipyimagegen-history-model")
-        self.refresh_button = _button("", "refresh", "Reload the gallery", "ipyimagegen-history-refresh")
+        self.refresh_button = _toolbar_button(
+            "", "refresh", "Reload the gallery", "ipyimagegen-history-refresh"
+        )
         self.refresh_button.layout.flex = "0 0 auto"
-        self.prev_button = _button("Prev", "chevron-left", "Newer images", "ipyimagegen-history-prev")
-        self.next_button = _button("Next", "chevron-right", "Older images", "ipyimagegen-history-next")
+        self.prev_button = _toolbar_button("Prev", "chevron-left", "Newer images", "ipyimagegen-history-prev")
+        self.next_button = _toolbar_button(
+            "Next", "chevron-right", "Older images", "ipyimagegen-history-next"
+        )
         for button in (self.prev_button, self.next_button):
             button.layout.flex = "0 0 auto"
         self.page_label = widgets.HTML()
@@ -203,7 +210,7 @@ class HistoryBrowser(widgets.VBox):
         self.empty_note = widgets.HTML()
         self.empty_note.add_class("ipyimagegen-history-empty")
         self.lineage_title = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
-        self.lineage_close = _button(
+        self.lineage_close = _toolbar_button(
             "Close", "times", "Close the lineage", "ipyimagegen-history-lineage-close"
         )
         self.lineage_close.layout.flex = "0 0 auto"
@@ -377,7 +384,8 @@ class HistoryBrowser(widgets.VBox):
             f'<div class="ipyimagegen-history-lineage-step" title="{html.escape(prompt, quote=True)}">'
             f"{html.escape(what)}: {html.escape(_short(prompt, 40))}</div>"
         )
-        step = widgets.VBox([_picture(self.gallery, item, LINEAGE_SIDE_PX), caption])
+        side = f"{LINEAGE_SIDE_PX}px"
+        step = widgets.VBox([_picture(self.gallery, item, widgets.Layout(width=side, height=side)), caption])
         step.add_class("ipyimagegen-history-lineage-item")
         return step
 

@@ -11,13 +11,16 @@ import html
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
@@ -47,28 +50,56 @@ def _short(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def close_tree(root: widgets.Widget) -> None:
-    """Close a widget, the widgets it contains, and their layout and style widgets."""
+def close_tree(root: widgets.Widget, keep: Container[widgets.Widget] = ()) -> None:
+    """Close a widget, the widgets it contains, and their layout and style widgets (but those in ``keep``)."""
     stack: list[widgets.Widget] = [root]
     while stack:
         widget = stack.pop()
         stack.extend(child for child in getattr(widget, "children", ()) if isinstance(child, widgets.Widget))
         for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-            if isinstance(part, widgets.Widget):
+            if isinstance(part, widgets.Widget) and part not in keep:
                 part.close()
         widget.close()
 
 
-def _action(description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
-    button = widgets.Button(
-        description=description,
-        icon=icon,
-        tooltip=tooltip,
-        disabled=True,
-        layout=widgets.Layout(width="auto", flex="1 1 auto", margin="1px"),
-    )
-    button.add_class(css)
-    return button
+class TileParts:
+    """Layout and style widgets that every tile of a grid shares.
+
+    A tile is some twenty widgets; giving each its own Layout and Style would more than double
+    the widgets (and the messages to the browser) per result.
+    """
+
+    def __init__(self) -> None:
+        self.action_layout = widgets.Layout(width="auto", flex="1 1 auto", margin="1px")
+        self.button_style = widgets.ButtonStyle()
+        self.full_width = widgets.Layout(width="100%")
+        self.html_style = HTMLStyle()
+        self.picture = widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px")
+        self.row = widgets.Layout(width="100%", flex_flow="row nowrap")
+        self.caption = widgets.Layout(width="100%", align_items="center")
+        self.checkbox = widgets.Layout(width="20px", flex="0 0 auto", margin="0 4px 0 0")
+        self.checkbox_style = CheckboxStyle()
+        self.tile = widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto")
+        self.all = [part for part in vars(self).values() if isinstance(part, widgets.Widget)]
+
+    def html(self, value: str = "") -> widgets.HTML:
+        return widgets.HTML(value, layout=self.full_width, style=self.html_style)
+
+    def action(self, description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
+        button = widgets.Button(
+            description=description,
+            icon=icon,
+            tooltip=tooltip,
+            disabled=True,
+            layout=self.action_layout,
+            style=self.button_style,
+        )
+        button.add_class(css)
+        return button
+
+    def close(self) -> None:
+        for part in self.all:
+            part.close()
 
 
 class ResultTile(widgets.VBox):
@@ -82,23 +113,29 @@ class ResultTile(widgets.VBox):
         self.request = request
         self.index = index
         self.total = total
-        self.image: GeneratedImage | None = None
+        self._details: GeneratedImage | None = None  # the result without its bytes
+        self._image: GeneratedImage | None = None  # the result, when it is kept in memory
+        self._stored_at: Path | None = None  # else its file in the gallery
         self.picture: widgets.Image | None = None
+        parts = grid.parts
         self.slot = widgets.Box(
-            [widgets.HTML('<div class="ipyimagegen-placeholder">waiting…</div>', layout={"width": "100%"})],
-            layout=widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px"),
+            [parts.html('<div class="ipyimagegen-placeholder">waiting…</div>')], layout=parts.picture
         )
-        self.prompt_html = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.label = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.prompt_html = parts.html()
+        self.label = parts.html()
         self.label.add_class("ipyimagegen-tile-label")
-        self.enlarge_button = _action("Enlarge", "search-plus", "Show the full image", "ipyimagegen-enlarge")
-        self.save_button = _action("Save", "download", "Save the full image to a file", "ipyimagegen-save")
-        self.delete_button = _action("", "trash", "Remove from view", "ipyimagegen-delete")
-        self.edit_button = _action("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
-        self.variations_button = _action(
+        self.enlarge_button = parts.action(
+            "Enlarge", "search-plus", "Show the full image", "ipyimagegen-enlarge"
+        )
+        self.save_button = parts.action(
+            "Save", "download", "Save the full image to a file", "ipyimagegen-save"
+        )
+        self.delete_button = parts.action("", "trash", "Remove from view", "ipyimagegen-delete")
+        self.edit_button = parts.action("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
+        self.variations_button = parts.action(
             "Variations", "clone", "Make variations of this image", "ipyimagegen-variations"
         )
-        self.use_prompt_button = _action(
+        self.use_prompt_button = parts.action(
             "Use prompt", "reply", "Put this prompt in the prompt box", "ipyimagegen-use-prompt"
         )
         self.delete_button.disabled = False
@@ -108,7 +145,8 @@ class ResultTile(widgets.VBox):
             indent=False,
             disabled=True,
             tooltip="Select for Compare",
-            layout=widgets.Layout(width="20px", flex="0 0 auto", margin="0 4px 0 0"),
+            layout=parts.checkbox,
+            style=parts.checkbox_style,
         )
         self.select_box.add_class("ipyimagegen-select")
         self.select_box.observe(lambda _change: grid._selection_changed(), "value")
@@ -118,37 +156,47 @@ class ResultTile(widgets.VBox):
         self.edit_button.on_click(lambda _b: grid._fire(grid._edit_handlers, self))
         self.variations_button.on_click(lambda _b: grid._fire(grid._variations_handlers, self))
         self.use_prompt_button.on_click(lambda _b: grid._fire(grid._use_prompt_handlers, self))
-        row = {"width": "100%", "flex_flow": "row nowrap"}
         actions = widgets.VBox(
             [
-                widgets.HBox([self.enlarge_button, self.save_button, self.use_prompt_button], layout=row),
-                widgets.HBox([self.edit_button, self.variations_button, self.delete_button], layout=row),
+                widgets.HBox(
+                    [self.enlarge_button, self.save_button, self.use_prompt_button], layout=parts.row
+                ),
+                widgets.HBox(
+                    [self.edit_button, self.variations_button, self.delete_button], layout=parts.row
+                ),
             ],
-            layout=widgets.Layout(width="100%"),
+            layout=parts.full_width,
         )
-        caption = widgets.HBox(
-            [self.select_box, self.label], layout=widgets.Layout(width="100%", align_items="center")
-        )
-        super().__init__(
-            [self.slot, self.prompt_html, caption, actions],
-            layout=widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto"),
-        )
+        caption = widgets.HBox([self.select_box, self.label], layout=parts.caption)
+        super().__init__([self.slot, self.prompt_html, caption, actions], layout=parts.tile)
         self.add_class("ipyimagegen-tile")
         self._show_text(getattr(request, "prompt", None) or "", "waiting")
 
     @property
     def is_filled(self) -> bool:
-        return self.image is not None
+        return self._details is not None
+
+    @property
+    def image(self) -> GeneratedImage | None:
+        """The full result; read back from the gallery when it is kept there (None if that file is gone)."""
+        if self._image is not None or self._stored_at is None or self._details is None:
+            return self._image
+        try:
+            data = self._stored_at.read_bytes()
+        except OSError as exc:
+            log.warning("could not read %s back from the gallery: %s", self._stored_at, exc)
+            return None
+        return replace(self._details, data=data)
 
     @property
     def selected(self) -> bool:
         """Ticked for Compare (only a tile with its image can be)."""
-        return self.image is not None and self.select_box.value
+        return self.is_filled and self.select_box.value
 
     @property
     def prompt(self) -> str:
-        if self.image is not None and self.image.prompt:
-            return self.image.prompt
+        if self._details is not None and self._details.prompt:
+            return self._details.prompt
         return getattr(self.request, "prompt", None) or ""
 
     def label_text(self) -> str:
@@ -162,13 +210,16 @@ class ResultTile(widgets.VBox):
 
     def show_preview(self, partial: PartialImage) -> None:
         """A streamed partial image: shown in place of the placeholder until the result comes."""
-        if self.image is None:
-            self._set_picture(partial.data)
+        if not self.is_filled:
+            self._set_picture(*_thumbnail(partial.data))
             self._show_text(self.prompt, f"preview {partial.partial_index + 1}")
 
     def fill(self, image: GeneratedImage) -> None:
-        self.image = image
-        self._set_picture(image.data)
+        """Show a result. When the gallery has its file, the tile keeps the thumbnail, not the bytes."""
+        self._details = replace(image, data=b"")
+        self._stored_at = self.grid.stored_file(image)
+        self._image = None if self._stored_at is not None else image
+        self._set_picture(*image.thumbnail(THUMBNAIL_SIDE))
         self._show_text(self.prompt, "")
         for button in (
             self.enlarge_button,
@@ -182,22 +233,21 @@ class ResultTile(widgets.VBox):
 
     def dispose(self) -> None:
         """Close this tile and every widget in it (the thumbnail included)."""
-        close_tree(self)
+        close_tree(self, keep=self.grid.parts.all)
         self.picture = None
 
-    def _set_picture(self, data: bytes) -> None:
-        small, mime = _thumbnail(data)
+    def _set_picture(self, small: bytes, mime: str) -> None:
         if self.picture is None:
             self.picture = widgets.Image(
                 value=small,
                 format=_image_format(mime),
-                layout=widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px"),
+                layout=self.grid.parts.picture,
             )
             self.picture.add_class("ipyimagegen-tile-image")
             old = self.slot.children
             self.slot.children = (self.picture,)
             for child in old:
-                close_tree(child)
+                close_tree(child, keep=self.grid.parts.all)
         else:
             self.picture.format = _image_format(mime)
             self.picture.value = small
@@ -267,6 +317,8 @@ class ResultGrid(widgets.VBox):
     def __init__(self, *, save_dir: str | Path | None = None) -> None:
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.lock = threading.RLock()
+        self.gallery: Any = None  # where results are kept: tiles then hold thumbnails, not full images
+        self.parts = TileParts()
         self._batches: list[ResultBatch] = []
         self._numbers = itertools.count(1)
         self._edit_handlers = CallbackDispatcher()
@@ -317,8 +369,12 @@ class ResultGrid(widgets.VBox):
 
     @property
     def images(self) -> list[GeneratedImage]:
-        """The images shown, in display order."""
-        return [tile.image for tile in self.tiles if tile.image is not None]
+        """The images shown, in display order (those kept in the gallery are read back from disk)."""
+        return [image for image in (tile.image for tile in self.tiles if tile.is_filled) if image is not None]
+
+    def filled_count(self) -> int:
+        """How many tiles show a result (without reading any image)."""
+        return sum(tile.is_filled for tile in self.tiles)
 
     @property
     def selected_tiles(self) -> list[ResultTile]:
@@ -371,7 +427,7 @@ class ResultGrid(widgets.VBox):
 
     def enlarge(self, tile: ResultTile) -> None:
         """Show the tile's full image in the preview area (the only place the full bytes go)."""
-        image = tile.image
+        image = self._full_image(tile)
         if image is None:
             return
         old = self._preview_image
@@ -433,7 +489,7 @@ class ResultGrid(widgets.VBox):
 
     def save(self, tile: ResultTile, folder: str | Path | None = None) -> Path | None:
         """Write the tile's full image to a file; say where, with a download link."""
-        image = tile.image
+        image = self._full_image(tile)
         if image is None:
             return None
         target = Path(folder) if folder is not None else (self.save_dir or Path.cwd())
@@ -475,9 +531,36 @@ class ResultGrid(widgets.VBox):
         self._filled_handlers.register_callback(callback, remove=remove)
 
     def _fire(self, dispatcher: CallbackDispatcher, tile: ResultTile) -> None:
-        if tile.image is None:
+        if dispatcher is self._use_prompt_handlers:
+            dispatcher(tile.prompt)
             return
-        dispatcher(tile.prompt if dispatcher is self._use_prompt_handlers else tile.image)
+        image = self._full_image(tile)
+        if image is not None:
+            dispatcher(image)
+
+    def _full_image(self, tile: ResultTile) -> GeneratedImage | None:
+        """The tile's image for an action, or None with a notice saying why there is none."""
+        if not tile.is_filled:
+            return None
+        image = tile.image
+        if image is None:
+            self.show_notice(
+                "This image's file is no longer in the gallery (deleted or moved), so it cannot be "
+                "opened: remove the tile, or make the image again.",
+                "error",
+            )
+        return image
+
+    def stored_file(self, image: GeneratedImage) -> Path | None:
+        """The file of ``image`` in the grid's gallery, when it was saved there."""
+        item_id = image.metadata.get("gallery_id")
+        if self.gallery is None or not isinstance(item_id, str):
+            return None
+        try:
+            path = Path(self.gallery.get(item_id).path)
+        except Exception:
+            return None
+        return path if path.is_file() else None
 
 
 def _unique_path(folder: Path, tile: ResultTile, image: GeneratedImage) -> Path:

@@ -62,6 +62,7 @@ class Studio(widgets.VBox):
         self.runner = JobRunner()
         folder = save_dir if save_dir is not None else _gallery_folder(gallery)
         self.grid = ResultGrid(save_dir=folder)
+        self.grid.gallery = gallery
         self.header = widgets.HTML(self._header_html())
         self.header.add_class("ipyimagegen-backend")
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
@@ -81,7 +82,9 @@ class Studio(widgets.VBox):
         self.grid.on_use_prompt(self.use_prompt)
         self.grid.on_edit(lambda image: self._route("Edit", image, self._edit_handlers))
         self.grid.on_variations(lambda image: self._route("Variations", image, self._variations_handlers))
-        self.grid.on_filled(lambda _response: self.refresh_history())
+        self._history_stale = False
+        self.grid.on_filled(lambda _response: self._results_saved())
+        self.tabs.observe(self._tab_selected, "selected_index")
         history = self.tab("History")
         if isinstance(history, HistoryBrowser):
             history.on_reuse(self.reuse_settings)
@@ -101,9 +104,21 @@ class Studio(widgets.VBox):
         return history if isinstance(history, HistoryBrowser) else None
 
     def refresh_history(self) -> None:
-        """Show newly saved images in the History tab (called after every result is shown)."""
+        """Show newly saved images in the History tab."""
+        self._history_stale = False
         if self.history is not None:
             self.history.refresh()
+
+    def _results_saved(self) -> None:
+        """New results are in the gallery: the History tab shows them now if it is open, else when opened."""
+        if self.tabs.selected_index == self._index("History"):
+            self.refresh_history()
+        else:
+            self._history_stale = True
+
+    def _tab_selected(self, change: dict[str, Any]) -> None:
+        if self._history_stale and change["new"] == self._index("History"):
+            self.refresh_history()
 
     def reuse_settings(self, item: Any) -> list[str]:
         """Put a saved image's prompt and parameters in the Generate tab and show it.

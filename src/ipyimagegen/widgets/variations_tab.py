@@ -21,11 +21,12 @@ from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, ImagesResponse, InputImage, VariationRequest
 from ..imaging import FITS, image_size, prepare_input_image, thumbnail
 from ..models import VARIATIONS
-from .edit_tab import NO_IMAGE, NO_IMAGE_HINT, save_to_gallery, show_summary
+from .edit_tab import NO_IMAGE, NO_IMAGE_HINT
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
 from .job_controls import JobControls
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .result_grid import ResultBatch, ResultGrid
+from .results import save_to_gallery, show_summary
 from .worker import Job, JobRunner
 
 PREVIEW_SIDE_PX = 192

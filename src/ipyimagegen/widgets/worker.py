@@ -8,11 +8,14 @@ once; whatever the cancelled call produces later is dropped, never delivered.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from traitlets import Bool, Float, HasTraits, Instance, Int
@@ -77,6 +80,29 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job(#{self.id}, {self.label!r}, {self.state}, {self.elapsed_s:.1f} s)"
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on other C libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Give freed memory back to the system (glibc only; a fraction of a millisecond).
+
+    A job decodes and encodes megabytes of pixels in several threads; glibc keeps what they
+    free in per-thread arenas, so without this a long session's memory grows with every image
+    although the toolkit holds only thumbnails.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class JobRunner(HasTraits):
@@ -175,6 +201,8 @@ class JobRunner(HasTraits):
             self._finish(job, error=exc)
         else:
             self._finish(job, result=result)
+        finally:
+            release_free_memory()
 
     def _finish(self, job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
         with job.lock:

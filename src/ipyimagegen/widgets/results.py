@@ -1,0 +1,90 @@
+"""What happens to a response between the backend and the grid: thumbnails, the gallery, the summary.
+
+Runs in the worker thread for every tab (Generate, Edit, Variations), so each result is on
+disk before it is shown, and each image is decoded once for its thumbnail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from ..api.errors import ImagesError, describe_error
+from ..api.types import GeneratedImage, ImagesResponse
+from .job_controls import JobControls
+from .style import THUMBNAIL_SIDE
+
+log = logging.getLogger(__name__)
+
+
+_THUMBNAIL_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _thumbnail_pool() -> ThreadPoolExecutor:
+    """One pool for the whole kernel: the same few threads decode every result (fresh threads per
+    result would each leave a malloc arena of decoded pixels behind)."""
+    global _THUMBNAIL_POOL
+    with _POOL_LOCK:
+        if _THUMBNAIL_POOL is None:
+            workers = max(1, min(4, os.cpu_count() or 1))
+            _THUMBNAIL_POOL = ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="ipyimagegen-thumbnail"
+            )
+        return _THUMBNAIL_POOL
+
+
+def _thumbnails_in_background(images: Sequence[GeneratedImage]) -> list[Future[Any]]:
+    """Start making the grid's thumbnails of ``images``, side by side (Pillow decodes outside the GIL).
+
+    The images keep them: the grid shows them and the gallery stores them for the History tab,
+    so each image is decoded once.
+    """
+    pool = _thumbnail_pool()
+    return [pool.submit(image.thumbnail, THUMBNAIL_SIDE) for image in images]
+
+
+def save_to_gallery(gallery: Any, response: ImagesResponse, parent_id: str | None) -> None:
+    """Make the thumbnails and save a response (input images and mask go with it) to the gallery.
+
+    Both run at once; a failure to save is added to ``response.errors``. Each saved image gets
+    its gallery id in ``metadata["gallery_id"]``, so an edit or variation made from it later
+    records where it came from.
+    """
+    thumbnails = _thumbnails_in_background(response.data)
+    try:
+        items = [] if gallery is None else gallery.save_response(response, parent_id=parent_id)
+    except Exception as exc:
+        log.exception("could not save the results to the gallery")
+        response.errors.append(
+            ImagesError(
+                f"The images could not be saved to the gallery ({type(exc).__name__}: {exc}).",
+                hint="They are shown below: use Save on a tile to keep one.",
+            )
+        )
+        items = []
+    finally:
+        wait(thumbnails)
+    keep_thumbnails = getattr(gallery, "keep_thumbnails", None)
+    for image, item in zip(response.data, items or (), strict=False):
+        item_id = getattr(item, "id", None)
+        if isinstance(item_id, str):
+            image.metadata["gallery_id"] = item_id
+            if callable(keep_thumbnails):
+                keep_thumbnails(item_id, image)
+
+
+def show_summary(controls: JobControls, response: ImagesResponse, prefix: str = "") -> None:
+    """``2 images in 0.3 s.`` in the status line, or what went wrong with some of them."""
+    made = len(response.data)
+    summary = f"{prefix}{made} image{'s' if made != 1 else ''} in {response.elapsed_s:.1f} s"
+    if response.errors:
+        first = response.errors[0]
+        others = f" (and {len(response.errors) - 1} more)" if len(response.errors) > 1 else ""
+        controls.show_status(f"{summary}. Not everything worked{others}: {describe_error(first)}", "warning")
+    else:
+        controls.show_status(summary + ".", "warning" if prefix else "ok")
