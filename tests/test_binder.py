@@ -100,8 +100,8 @@ def binder_environment(venv: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(PIP_TIMEOUT_S + NOTEBOOK_TIMEOUT_S + 120)
-def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
+@pytest.mark.timeout(PIP_TIMEOUT_S + 4 * NOTEBOOK_TIMEOUT_S + 120)
+def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     repo = copy_of_repository(tmp_path / "repo")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -143,3 +143,22 @@ def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
     studio = next(cell for cell in code if "ig.studio()" in cell.source)
     assert any(WIDGET_VIEW in out.get("data", {}) for out in studio.outputs), "the studio showed no widget"
     assert (notebook.parent / "ipyimagegen-output" / "fox.png").is_file()
+
+    for other in sorted((repo / "notebooks").glob("*.ipynb")):
+        if other == notebook:
+            continue
+        executed = tmp_path / f"executed-{other.name}"
+        run(
+            python,
+            "-c",
+            RUN_NOTEBOOK,
+            str(other),
+            str(executed),
+            KERNEL_NAME,
+            cwd=other.parent,
+            timeout=NOTEBOOK_TIMEOUT_S,
+        )
+        cells = [cell for cell in nbformat.read(executed, as_version=4).cells if cell.cell_type == "code"]
+        errors = [out for cell in cells for out in cell.outputs if out.output_type == "error"]
+        assert not errors, f"{other.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+        assert all(cell.execution_count for cell in cells), f"{other.name}: not every cell ran"

@@ -281,7 +281,9 @@ def test_lab_studio_edits_the_area_painted_with_the_mouse(page: tuple[Any, Conso
         arg=[RESULT_IMAGES, total],
         timeout=30_000,
     )
-    expect(browser_page.locator(f"{STUDIO} .ipyimagegen-tile-prompt").first).to_contain_text(EDIT_PROMPT)
+    expect(
+        browser_page.locator(f"{STUDIO} .ipyimagegen-results .ipyimagegen-tile-prompt").first
+    ).to_contain_text(EDIT_PROMPT)
 
     report = lab_run_code(
         browser_page, EDIT_REPORT.format(count=studio_cell.execution_count, prompt=EDIT_PROMPT)

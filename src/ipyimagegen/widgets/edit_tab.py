@@ -14,29 +14,26 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from ipywidgets import CallbackDispatcher
 from PIL import Image
 
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
-from ..api.parallel import run_parallel, validate_parallel
-from ..api.types import CallHooks, EditRequest, ImagesResponse, InputImage
+from ..api.types import EditRequest, InputImage
 from ..imaging import FITS, mask_from_png, open_image, outpaint_frame, prepare_input_image, prepare_mask
 from ..models import EDITS, ModelSpec, parse_size
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
+from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .mask_model import resize_mask
 from .mask_painter import MaskPainter
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .prompt_box import PromptBox
-from .result_grid import ResultBatch, ResultGrid
-from .results import save_to_gallery, show_summary
+from .result_grid import ResultGrid
 from .worker import Job, JobRunner
 
 log = logging.getLogger(__name__)
@@ -76,7 +73,7 @@ def frame_sizes(spec: ModelSpec) -> list[str]:
     return out
 
 
-class EditTab(widgets.VBox):
+class EditTab(ImagesTab):
     """Edit an image where the mask is painted. ``on_result(callback)`` gets each response shown."""
 
     def __init__(
@@ -90,17 +87,11 @@ class EditTab(widgets.VBox):
         max_display_size: int = 512,
         max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
-        self.backend = backend
-        self.runner = runner
-        self.grid = grid
-        self.gallery = gallery
-        self.max_workers = max_workers
-        self._result_handlers = CallbackDispatcher()
+        self._connect(backend, runner, grid, gallery, max_workers)
         self._loaded: LoadedImage | None = None
         self._prepared: Prepared | None = None
         self._prepared_key: tuple[Any, ...] | None = None
         self._references: list[LoadedImage] = []
-        self._warning = ""
         self.offered = list(backend.models(EDITS))
 
         self.upload = ImageUpload(
@@ -182,10 +173,6 @@ class EditTab(widgets.VBox):
     # -- state -------------------------------------------------------------------------------
 
     @property
-    def status(self) -> widgets.HTML:
-        return self.controls.status
-
-    @property
     def fit(self) -> str:
         return self.fit_control.value
 
@@ -203,9 +190,6 @@ class EditTab(widgets.VBox):
     @property
     def references(self) -> list[LoadedImage]:
         return list(self._references)
-
-    def on_result(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
-        self._result_handlers.register_callback(callback, remove=remove)
 
     # -- input -------------------------------------------------------------------------------
 
@@ -480,47 +464,11 @@ class EditTab(widgets.VBox):
 
     def edit(self) -> Job | None:
         """Start the edit; returns the job, or None if it was refused (the reason is in the status)."""
-        if self.runner.busy:
-            self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
-            return None
-        try:
-            request = self.request()
-            validate_parallel(request)
-        except (ValidationError, ImageInputError) as exc:
-            self.controls.show_error(exc)
-            return None
         mask = self.painter.mask
-        self._warning = (
-            "The whole image is painted, so all of it is made anew. "
-            if mask is not None and mask.all()
-            else ""
-        )
+        whole = mask is not None and bool(mask.all())
+        notice = "The whole image is painted, so all of it is made anew. " if whole else ""
         parent_id = self._loaded.parent_id if self._loaded is not None else None
-        batch = self.grid.start(request)
-        job = self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks),
-            total=request.n,
-            label=f"#{batch.number}",
-            on_result=lambda response: self._show_result(batch, response),
-            on_error=lambda _exc: batch.discard(),
-            on_partial=batch.show_partial,
-            on_cancel=batch.discard,
-        )
-        if self._warning:
-            self.controls.show_status(self._warning + "Working…", "warning")
-        return job
-
-    def _make(self, request: EditRequest, parent_id: str | None, hooks: CallHooks) -> ImagesResponse:
-        """Runs in the worker thread: the call, then the gallery, before anything is shown."""
-        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
-        hooks.check_cancelled()
-        save_to_gallery(self.gallery, response, parent_id)
-        return response
-
-    def _show_result(self, batch: ResultBatch, response: ImagesResponse) -> None:
-        batch.fill(response)
-        show_summary(self.controls, response, prefix=self._warning)
-        self._result_handlers(response)
+        return self.start(self.request, parent_id=parent_id, notice=notice)
 
     def _unsupported_message(self) -> str:
         name = getattr(self.backend, "name", type(self.backend).__name__)

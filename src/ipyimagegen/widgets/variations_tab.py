@@ -9,30 +9,27 @@ variations says so here instead of failing later.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
-from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
-from ..api.parallel import run_parallel, validate_parallel
-from ..api.types import CallHooks, ImagesResponse, InputImage, VariationRequest
+from ..api.types import InputImage, VariationRequest
 from ..imaging import FITS, image_size, prepare_input_image, thumbnail
 from ..models import VARIATIONS
 from .edit_tab import NO_IMAGE, NO_IMAGE_HINT
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
+from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .params_panel import LABEL_WIDTH, ParamsPanel
-from .result_grid import ResultBatch, ResultGrid
-from .results import save_to_gallery, show_summary
+from .result_grid import ResultGrid
 from .worker import Job, JobRunner
 
 PREVIEW_SIDE_PX = 192
 
 
-class VariationsTab(widgets.VBox):
+class VariationsTab(ImagesTab):
     """Make variations of an image. ``on_result(callback)`` gets each response shown."""
 
     def __init__(
@@ -45,12 +42,7 @@ class VariationsTab(widgets.VBox):
         max_workers: int = 4,
         max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
-        self.backend = backend
-        self.runner = runner
-        self.grid = grid
-        self.gallery = gallery
-        self.max_workers = max_workers
-        self._result_handlers = CallbackDispatcher()
+        self._connect(backend, runner, grid, gallery, max_workers)
         self._loaded: LoadedImage | None = None
         self._prepared: InputImage | None = None
         self.offered = list(backend.models(VARIATIONS))
@@ -91,10 +83,6 @@ class VariationsTab(widgets.VBox):
             self.controls.show_status(self._unsupported_message(), "error")
 
     @property
-    def status(self) -> widgets.HTML:
-        return self.controls.status
-
-    @property
     def fit(self) -> str:
         return self.fit_control.value
 
@@ -108,9 +96,6 @@ class VariationsTab(widgets.VBox):
     def prepared(self) -> InputImage | None:
         """The image file as it will be sent (``None`` before an image is chosen)."""
         return self._prepared
-
-    def on_result(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
-        self._result_handlers.register_callback(callback, remove=remove)
 
     # -- input -------------------------------------------------------------------------------
 
@@ -195,38 +180,8 @@ class VariationsTab(widgets.VBox):
 
     def make_variations(self) -> Job | None:
         """Start making variations; returns the job, or None if refused (the reason is in the status)."""
-        if self.runner.busy:
-            self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
-            return None
-        try:
-            request = self.request()
-            validate_parallel(request)
-        except (ValidationError, ImageInputError) as exc:
-            self.controls.show_error(exc)
-            return None
         parent_id = self._loaded.parent_id if self._loaded is not None else None
-        batch = self.grid.start(request)
-        return self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks),
-            total=request.n,
-            label=f"#{batch.number}",
-            on_result=lambda response: self._show_result(batch, response),
-            on_error=lambda _exc: batch.discard(),
-            on_partial=batch.show_partial,
-            on_cancel=batch.discard,
-        )
-
-    def _make(self, request: VariationRequest, parent_id: str | None, hooks: CallHooks) -> ImagesResponse:
-        """Runs in the worker thread: the call, then the gallery, before anything is shown."""
-        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
-        hooks.check_cancelled()
-        save_to_gallery(self.gallery, response, parent_id)
-        return response
-
-    def _show_result(self, batch: ResultBatch, response: ImagesResponse) -> None:
-        batch.fill(response)
-        show_summary(self.controls, response)
-        self._result_handlers(response)
+        return self.start(self.request, parent_id=parent_id)
 
     def _unsupported_message(self) -> str:
         name = getattr(self.backend, "name", type(self.backend).__name__)

@@ -1,0 +1,91 @@
+"""What the Generate, Edit and Variations tabs share: one backend call at a time in the studio's
+runner, its results saved to the gallery, then shown in the grid, and a summary in the status line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+from ipywidgets import CallbackDispatcher
+
+from ..api.backend import Backend
+from ..api.errors import ImageInputError, ValidationError
+from ..api.parallel import run_parallel, validate_parallel
+from ..api.types import CallHooks, ImageRequest, ImagesResponse
+from .job_controls import JobControls
+from .result_grid import ResultBatch, ResultGrid
+from .results import save_to_gallery, show_summary
+from .worker import Job, JobRunner
+
+
+class ImagesTab(widgets.VBox):
+    """A tab that asks the backend for images.
+
+    A subclass calls :meth:`_connect` first in its constructor, makes ``self.controls`` (its
+    Run/Cancel buttons and status line) and starts jobs with :meth:`start`. ``on_result(callback)``
+    gets each :class:`ImagesResponse` once it is shown.
+    """
+
+    controls: JobControls
+
+    def _connect(
+        self, backend: Backend, runner: JobRunner, grid: ResultGrid, gallery: Any, max_workers: int
+    ) -> None:
+        """The backend to call, the runner to call it in, the grid to show results and the gallery to keep them."""
+        self.backend = backend
+        self.runner = runner
+        self.grid = grid
+        self.gallery = gallery
+        self.max_workers = max_workers
+        self._result_handlers = CallbackDispatcher()
+
+    @property
+    def status(self) -> widgets.HTML:
+        return self.controls.status
+
+    def on_result(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
+        self._result_handlers.register_callback(callback, remove=remove)
+
+    def start(
+        self, make_request: Callable[[], ImageRequest], *, parent_id: str | None = None, notice: str = ""
+    ) -> Job | None:
+        """Check the request at once, show placeholder tiles and run the call in the worker thread.
+
+        Returns the job, or None when the request is refused (the reason is in the status line).
+        ``notice`` (a warning) stays in front of the status while the job runs and after it.
+        """
+        if self.runner.busy:
+            self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
+            return None
+        try:
+            request = make_request()
+            validate_parallel(request)
+        except (ValidationError, ImageInputError) as exc:
+            self.controls.show_error(exc)
+            return None
+        batch = self.grid.start(request)
+        job = self.controls.start(
+            lambda hooks: self._make(request, parent_id, hooks),
+            total=request.n,
+            label=f"#{batch.number}",
+            on_result=lambda response: self._show_results(batch, response, notice),
+            on_error=lambda _exc: batch.discard(),
+            on_partial=batch.show_partial,
+            on_cancel=batch.discard,
+        )
+        if notice:
+            self.controls.show_status(notice + "Working…", "warning")
+        return job
+
+    def _make(self, request: ImageRequest, parent_id: str | None, hooks: CallHooks) -> ImagesResponse:
+        """Runs in the worker thread: the call, then the gallery, before anything is shown."""
+        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
+        hooks.check_cancelled()
+        save_to_gallery(self.gallery, response, parent_id)
+        return response
+
+    def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:
+        batch.fill(response)
+        show_summary(self.controls, response, prefix=notice)
+        self._result_handlers(response)
