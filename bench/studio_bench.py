@@ -1,7 +1,7 @@
 """Toolkit overhead per generation in the studio: from the Generate click to the grid updated.
 
 The studio runs as it does by default (every result saved to its gallery, here in a temporary
-folder, and the History tab refreshed) on an in-process backend that answers at once with fresh
+folder; the Generate tab open, so the History tab refreshes when it is opened) on an in-process backend that answers at once with fresh
 copies of a stored 1024x1024 model-like PNG; the time spent inside the backend is measured and
 subtracted. Widgets
 send through recording comms, so serializing their messages costs what it costs in a kernel.
