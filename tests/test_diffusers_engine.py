@@ -369,6 +369,28 @@ def test_the_studio_offers_the_checkpoint_sizes_and_generates(engine: DiffusersE
     assert {image.size for image in studio.grid.images} == {(64, 64)}
 
 
+def test_the_studio_edits_and_varies_with_the_checkpoint(engine: DiffusersEngine, tmp_path: Path) -> None:
+    from ipyimagegen.widgets.studio import Studio
+
+    studio = Studio(engine, gallery=tmp_path / "gallery")
+    source = gradient_png(64, 64)
+    studio.edit_tab.use_image(source)
+    studio.edit_tab.painter.set_mask(disc_mask(64, 64, 32, 32, 12))
+    studio.edit_tab.prompt_box.value = "a red ball"
+    assert studio.edit_tab.edit() is not None
+    assert studio.runner.wait(60)
+    (edited,) = studio.grid.images
+    inside = disc_mask(64, 64, 32, 32, 16)
+    assert edited.size == (64, 64)
+    assert np.array_equal(pixels(edited.data)[~inside][:, :3], pixels(source)[~inside][:, :3])
+    studio.grid.tiles[0].variations_button.click()  # "make variations" of the edit
+    studio.variations_tab.params.n = 2
+    assert studio.variations_tab.make_variations() is not None
+    assert studio.runner.wait(60)
+    assert len(studio.grid.images) == 3, studio.variations_tab.status.value
+    assert studio.gallery.get(studio.grid.images[0].metadata["gallery_id"]).parent_id is not None
+
+
 def test_the_server_serves_the_checkpoint_to_the_official_client(engine: DiffusersEngine) -> None:
     import base64
 
