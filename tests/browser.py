@@ -201,13 +201,20 @@ def _wait_for_lab_api(url: str, token: str, process: subprocess.Popen[bytes]) ->
     raise TimeoutError(f"jupyter lab did not answer at {url} after {STARTUP_TIMEOUT_S:.0f} s")
 
 
-@contextlib.contextmanager
-def jupyter_lab(root: Path, home: Path) -> Iterator[LabServer]:
-    """Serve ``root`` with JupyterLab on a free port, with fresh Jupyter folders under ``home``;
-    yields the :class:`LabServer` and stops it (and its kernels) after.
+@dataclass(frozen=True)
+class NotebookServer(LabServer):
+    """A running Notebook 7 server: each notebook opens in a page of its own."""
 
-    ``window.jupyterapp`` is exposed, so tests drive the app through its commands.
-    """
+    def notebook_url(self, path: str, workspace: str = "") -> str:
+        """The URL of ``path``'s notebook page (Notebook 7 has no workspaces: ``workspace`` is unused)."""
+        return f"{self.url}notebooks/{path}?token={self.token}"
+
+
+@contextlib.contextmanager
+def _jupyter_app(executable: str, app_class: str, root: Path, home: Path) -> Iterator[tuple[str, str]]:
+    """Serve ``root`` with a JupyterLab-based app (``jupyter-lab`` or ``jupyter-notebook``) on a
+    free port, with fresh Jupyter folders and the test settings under ``home``; yields its URL
+    and token and stops it (and its kernels) after. ``window.jupyterapp`` is exposed."""
     env = jupyter_env(home)
     labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
@@ -217,21 +224,40 @@ def jupyter_lab(root: Path, home: Path) -> Iterator[LabServer]:
     port = free_port()
     token = os.urandom(16).hex()
     command = [
-        str(Path(sys.executable).with_name("jupyter-lab")),
+        str(Path(sys.executable).with_name(executable)),
         "--no-browser",
         "--allow-root",
         "--ip=127.0.0.1",
         f"--port={port}",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.workspaces_dir={workspaces}",
-        "--LabApp.expose_app_in_browser=True",
+        f"--{app_class}.workspaces_dir={workspaces}",
+        f"--{app_class}.expose_app_in_browser=True",
     ]
-    with _server(command, root, env, home / "lab.log") as process:
+    with _server(command, root, env, home / f"{executable}.log") as process:
         url = f"http://127.0.0.1:{port}/"
         wait_for_port(port, process)
         _wait_for_lab_api(url, token, process)
+        yield url, token
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path, home: Path) -> Iterator[LabServer]:
+    """Serve ``root`` with JupyterLab on a free port, with fresh Jupyter folders under ``home``;
+    yields the :class:`LabServer` and stops it (and its kernels) after.
+
+    ``window.jupyterapp`` is exposed, so tests drive the app through its commands.
+    """
+    with _jupyter_app("jupyter-lab", "LabApp", root, home) as (url, token):
         yield LabServer(url, token, root)
+
+
+@contextlib.contextmanager
+def jupyter_notebook(root: Path, home: Path) -> Iterator[NotebookServer]:
+    """Serve ``root`` with Notebook 7 (``jupyter notebook``) like :func:`jupyter_lab`; the
+    ``lab_*`` helpers drive its pages too (it is built on JupyterLab)."""
+    with _jupyter_app("jupyter-notebook", "JupyterNotebookApp", root, home) as (url, token):
+        yield NotebookServer(url, token, root)
 
 
 @dataclass

@@ -322,3 +322,15 @@ def test_without_a_gallery_tiles_keep_the_full_images(tmp_path: Path) -> None:
     _generate(s, "one plum", model="dall-e-2", size="256x256")
     (tile,) = s.grid.tiles
     assert tile._stored_at is None and tile.image is not None and tile.image.data == make_png(64, 0)
+
+
+def test_compare_says_when_a_ticked_image_was_deleted_from_the_gallery(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    _generate(s, "a lighthouse", model="dall-e-2", size="256x256", n=2)
+    for tile in s.grid.tiles:
+        tile.select_box.value = True
+    assert s.grid.compare_button.description == "Compare (2)"
+    s.select("History")
+    s.history.delete(s.history.tiles[0].item)
+    assert s.grid.compare() is None
+    assert "1 of the 2 ticked images no longer has a file in the gallery" in s.grid.notice.value

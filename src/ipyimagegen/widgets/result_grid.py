@@ -448,13 +448,24 @@ class ResultGrid(widgets.VBox):
         """A contact sheet of the ticked tiles' images (or of ``tiles``), shown above the grid."""
         from .compare import ComparePanel
 
-        chosen = [tile for tile in (tiles if tiles is not None else self.selected_tiles) if tile.image]
+        ticked = tiles if tiles is not None else self.selected_tiles
+        found = [(tile, tile.image) for tile in ticked]  # each image is read back from the gallery once
+        chosen = [(tile, image) for tile, image in found if image is not None]
         if len(chosen) < 2:
-            self.show_notice("Tick two or more images to compare them.", "warning")
+            missing = len(found) - len(chosen)
+            gone = (
+                f" {missing} of the {len(found)} ticked images no longer {'has' if missing == 1 else 'have'}"
+                " a file in the gallery (deleted or moved): tick others, or make them again."
+                if missing
+                else ""
+            )
+            self.show_notice(f"Tick two or more images to compare them.{gone}", "warning")
             return None
         try:
             panel = ComparePanel(
-                [tile.image for tile in chosen], [tile.prompt for tile in chosen], save_dir=self.save_dir
+                [image for _tile, image in chosen],
+                [tile.prompt for tile, _image in chosen],
+                save_dir=self.save_dir,
             )
         except Exception as exc:
             log.exception("could not make the comparison sheet")
