@@ -40,8 +40,8 @@ CSS = """
   font-size: 12px; line-height: 1.3; height: 2.6em; overflow: hidden;
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; word-break: break-word;
 }
-.ipyimagegen-tile-label { font-size: 11px; color: var(--jp-ui-font-color2, #666); white-space: nowrap;
-  overflow: hidden; text-overflow: ellipsis; }
+.ipyimagegen-tile-label { font-size: 11px; color: var(--jp-ui-font-color2, #666); white-space: normal;
+  line-height: 1.3; overflow-wrap: anywhere; }
 .ipyimagegen-tile .jupyter-button { font-size: 12px; padding: 0 4px; }
 .ipyimagegen-preview { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; padding: 6px; }
 .ipyimagegen-preview img { max-width: 100%; max-height: 80vh; width: auto; height: auto; }
