@@ -8,6 +8,7 @@ import pytest
 from edit_helpers import GenerationsOnlyBackend, RecordingPreviewEngine, picture, png_bytes, upload_entry
 from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import VariationRequest
+from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.imaging import image_size, open_image
 from ipyimagegen.widgets.result_grid import ResultGrid
@@ -98,3 +99,18 @@ def test_variations_from_a_tile_are_saved_with_their_parent(tmp_path) -> None:
     children = [item for item in gallery.items() if item.endpoint == "variations"]
     assert len(children) == 2 and all(c.parent_id == parent.id and c.input_ids for c in children)
     assert len(s.grid.tiles) == 3
+
+
+def test_variations_default_to_the_size_of_a_square_image_and_say_they_have_no_prompt() -> None:
+    s = Studio(PreviewEngine(), gallery=False)
+    source = PreviewEngine().generate(prompt="a cat on a sofa", model="dall-e-2", size="512x512")[0]
+    s.variations_tab.use_image(source)
+    assert s.variations_tab.params.size == "512x512"
+    s.variations_tab.params.n = 2
+    assert s.variations_tab.make_variations() is not None
+    assert s.runner.wait(30)
+    assert {image.size for image in s.grid.images} == {(512, 512)}
+    assert all("a variation (no prompt)" in tile.prompt_html.value for tile in s.grid.tiles)
+    s.variations_tab.use_image(PreviewEngine().generate(prompt="a dog", model="dall-e-2", size="256x256")[0])
+    assert s.variations_tab.params.size == "256x256"
+    assert image_size(s.variations_tab.prepared.data) == (256, 256)

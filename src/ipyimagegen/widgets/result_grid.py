@@ -253,10 +253,12 @@ class ResultTile(widgets.VBox):
             self.picture.value = small
 
     def _show_text(self, prompt: str, state: str) -> None:
-        full = html.escape(prompt, quote=True)
-        self.prompt_html.value = (
-            f'<div class="ipyimagegen-tile-prompt" title="{full}">{html.escape(_short(prompt))}</div>'
-        )
+        if prompt:
+            full = html.escape(prompt, quote=True)
+            text = f'<div class="ipyimagegen-tile-prompt" title="{full}">{html.escape(_short(prompt))}</div>'
+        else:  # variations have no prompt
+            text = '<div class="ipyimagegen-tile-prompt ipyimagegen-no-prompt">a variation (no prompt)</div>'
+        self.prompt_html.value = text
         label = self.label_text() + (f" · {state}" if state else "")
         self.label.value = f'<span title="{html.escape(label, quote=True)}">{html.escape(label)}</span>'
 

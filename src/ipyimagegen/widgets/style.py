@@ -40,6 +40,7 @@ CSS = """
   font-size: 12px; line-height: 1.3; height: 2.6em; overflow: hidden;
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; word-break: break-word;
 }
+.ipyimagegen-no-prompt { font-style: italic; color: var(--jp-ui-font-color2, #666); }
 .ipyimagegen-tile-label { font-size: 11px; color: var(--jp-ui-font-color2, #666); white-space: normal;
   line-height: 1.3; overflow-wrap: anywhere; }
 .ipyimagegen-tile .jupyter-button { font-size: 12px; padding: 0 4px; }

@@ -45,6 +45,7 @@ class VariationsTab(ImagesTab):
         self._connect(backend, runner, grid, gallery, max_workers)
         self._loaded: LoadedImage | None = None
         self._prepared: InputImage | None = None
+        self._quiet = False  # True while the tab itself changes the size
         self.offered = list(backend.models(VARIATIONS))
 
         self.upload = ImageUpload(
@@ -120,16 +121,30 @@ class VariationsTab(ImagesTab):
             self.controls.show_status(f"Loaded {loaded.name}.", "info")
 
     def _load(self, loaded: LoadedImage) -> None:
-        prepared = self._prepare(loaded)
+        """Prepare a new image; variations default to its own size when the model makes that size."""
+        same_size = self._size_of(loaded)
+        prepared = self._prepare(loaded, same_size)
         self._loaded = loaded
+        if same_size is not None and same_size != self.params.size:
+            self._quiet = True
+            try:
+                self.params.size = same_size
+            finally:
+                self._quiet = False
         self._show(prepared)
 
-    def _prepare(self, loaded: LoadedImage) -> InputImage:
-        size = self.params.size or None
+    def _size_of(self, loaded: LoadedImage) -> str | None:
+        """The image's own size, when it is square and one the model makes."""
+        width, height = loaded.image.size
+        size = f"{width}x{height}"
+        return size if width == height and size in self.params.spec.sizes else None
+
+    def _prepare(self, loaded: LoadedImage, size: str | None = None) -> InputImage:
+        size = size or self.params.size or None
         return prepare_input_image(loaded.source, self.params.spec, size=size, fit=self.fit)
 
     def _refresh(self) -> None:
-        if self._loaded is None:
+        if self._loaded is None or self._quiet:
             return
         try:
             self._show(self._prepare(self._loaded))
