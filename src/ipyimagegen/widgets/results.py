@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import cache
 from typing import Any
 
 from ..api.errors import ImagesError, describe_error
@@ -21,21 +21,12 @@ from .style import THUMBNAIL_SIDE
 log = logging.getLogger(__name__)
 
 
-_THUMBNAIL_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
+@cache
 def _thumbnail_pool() -> ThreadPoolExecutor:
     """One pool for the whole kernel: the same few threads decode every result (fresh threads per
     result would each leave a malloc arena of decoded pixels behind)."""
-    global _THUMBNAIL_POOL
-    with _POOL_LOCK:
-        if _THUMBNAIL_POOL is None:
-            workers = max(1, min(4, os.cpu_count() or 1))
-            _THUMBNAIL_POOL = ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="ipyimagegen-thumbnail"
-            )
-        return _THUMBNAIL_POOL
+    workers = max(1, min(4, os.cpu_count() or 1))
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ipyimagegen-thumbnail")
 
 
 def _thumbnails_in_background(images: Sequence[GeneratedImage]) -> list[Future[Any]]:
