@@ -24,9 +24,9 @@ from PIL import Image
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage
-from ..imaging import FITS, mask_from_png, open_image, outpaint_frame, prepare_input_image, prepare_mask
+from ..imaging import mask_from_png, open_image, outpaint_frame, prepare_input_image, prepare_mask
 from ..models import EDITS, ModelSpec, parse_size
-from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
+from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .mask_model import resize_mask
@@ -73,7 +73,7 @@ def frame_sizes(spec: ModelSpec) -> list[str]:
     return out
 
 
-class EditTab(ImagesTab):
+class EditTab(ImagesTab, SquareFit):
     """Edit an image where the mask is painted. ``on_result(callback)`` gets each response shown."""
 
     def __init__(
@@ -110,12 +110,7 @@ class EditTab(ImagesTab):
         self.clear_references_button = widgets.Button(
             description="Remove references", icon="times", layout=widgets.Layout(width="auto")
         )
-        self.fit_control = widgets.ToggleButtons(
-            options=[("Crop to square", "crop"), ("Pad to square", "pad")],
-            tooltips=["Keep the centre square", "Keep everything; the padding is transparent"],
-            style={"button_width": "auto"},
-        )
-        self.fit_control.add_class("ipyimagegen-fit")
+        self.fit_control = self.fit_toggle()
         self.outpaint_control = widgets.Checkbox(
             value=False, description="Place the image in a larger frame", indent=False
         )
@@ -171,16 +166,6 @@ class EditTab(ImagesTab):
             self.controls.show_status(self._unsupported_message(), "error")
 
     # -- state -------------------------------------------------------------------------------
-
-    @property
-    def fit(self) -> str:
-        return self.fit_control.value
-
-    @fit.setter
-    def fit(self, value: str) -> None:
-        if value not in FITS:
-            raise ValueError(f"fit must be 'crop' or 'pad', got {value!r}")
-        self.fit_control.value = value
 
     @property
     def prepared(self) -> Prepared | None:

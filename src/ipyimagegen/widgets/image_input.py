@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..api.errors import ImageInputError, describe_error
 from ..api.types import GeneratedImage, InputImage
-from ..imaging import encoded_bytes, open_image, source_name
+from ..imaging import FITS, encoded_bytes, open_image, source_name
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """The largest file an upload reads (the gpt-image models' own input limit)."""
@@ -144,3 +144,29 @@ class ImageUpload(widgets.HBox):
                 continue
             loaded.name = name
             self._image_handlers(loaded)
+
+
+class SquareFit:
+    """How a tab makes a non-square image square for dall-e-2: a Crop/Pad toggle and ``fit``."""
+
+    fit_control: widgets.ToggleButtons
+
+    @staticmethod
+    def fit_toggle() -> widgets.ToggleButtons:
+        toggle = widgets.ToggleButtons(
+            options=[("Crop to square", "crop"), ("Pad to square", "pad")],
+            tooltips=["Keep the centre square", "Keep everything; the padding is transparent"],
+            style={"button_width": "auto"},
+        )
+        toggle.add_class("ipyimagegen-fit")
+        return toggle
+
+    @property
+    def fit(self) -> str:
+        return self.fit_control.value
+
+    @fit.setter
+    def fit(self, value: str) -> None:
+        if value not in FITS:
+            raise ValueError(f"fit must be 'crop' or 'pad', got {value!r}")
+        self.fit_control.value = value

@@ -16,10 +16,10 @@ import ipywidgets as widgets
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import InputImage, VariationRequest
-from ..imaging import FITS, image_size, prepare_input_image, thumbnail
+from ..imaging import image_size, prepare_input_image, thumbnail
 from ..models import VARIATIONS
 from .edit_tab import NO_IMAGE, NO_IMAGE_HINT
-from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, load_image, size_text
+from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .params_panel import LABEL_WIDTH, ParamsPanel
@@ -29,7 +29,7 @@ from .worker import Job, JobRunner
 PREVIEW_SIDE_PX = 192
 
 
-class VariationsTab(ImagesTab):
+class VariationsTab(ImagesTab, SquareFit):
     """Make variations of an image. ``on_result(callback)`` gets each response shown."""
 
     def __init__(
@@ -51,12 +51,7 @@ class VariationsTab(ImagesTab):
         self.upload = ImageUpload(
             "Upload image", max_bytes=max_file_bytes, css_class="ipyimagegen-variations-upload"
         )
-        self.fit_control = widgets.ToggleButtons(
-            options=[("Crop to square", "crop"), ("Pad to square", "pad")],
-            tooltips=["Keep the centre square", "Keep everything; the padding is transparent"],
-            style={"button_width": "auto"},
-        )
-        self.fit_control.add_class("ipyimagegen-fit")
+        self.fit_control = self.fit_toggle()
         self.preview: widgets.Image | None = None  # made when there is an image to show
         self.preview_slot = widgets.Box()
         self.summary = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -82,16 +77,6 @@ class VariationsTab(ImagesTab):
         if not self.offered:
             self.controls.run_button.disabled = True
             self.controls.show_status(self._unsupported_message(), "error")
-
-    @property
-    def fit(self) -> str:
-        return self.fit_control.value
-
-    @fit.setter
-    def fit(self, value: str) -> None:
-        if value not in FITS:
-            raise ValueError(f"fit must be 'crop' or 'pad', got {value!r}")
-        self.fit_control.value = value
 
     @property
     def prepared(self) -> InputImage | None:
