@@ -391,6 +391,7 @@ def test_the_studio_edits_and_varies_with_the_checkpoint(engine: DiffusersEngine
     assert studio.gallery.get(studio.grid.images[0].metadata["gallery_id"]).parent_id is not None
 
 
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks create_variation so
 def test_the_server_serves_the_checkpoint_to_the_official_client(engine: DiffusersEngine) -> None:
     import base64
 
