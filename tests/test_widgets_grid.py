@@ -196,3 +196,10 @@ def test_a_placeholder_removed_while_waiting_stays_removed() -> None:
     batch.fill(_response(request))
     assert [tile.index for tile in grid.tiles] == [0, 2]
     assert all(tile.is_filled for tile in grid.tiles)
+
+
+def test_a_single_image_request_is_labelled_without_a_count() -> None:
+    grid = ResultGrid()
+    grid.start(_request(n=1))
+    (tile,) = grid.tiles
+    assert tile.label_text() == "#1 · gpt-image-1.5 · 1024x1024"

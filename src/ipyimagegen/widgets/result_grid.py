@@ -200,12 +200,13 @@ class ResultTile(widgets.VBox):
         return getattr(self.request, "prompt", None) or ""
 
     def label_text(self) -> str:
-        """``#3 · gpt-image-1.5 · 1024x1024 · 2/4``."""
+        """``#3 · gpt-image-1.5 · 1024x1024 · 2/4`` (no ``1/1`` for a request of one image)."""
         request = self.request
         parts = [f"#{self.number}"]
         if request is not None:
             parts += [request.model, request.size or "auto"]
-        parts.append(f"{self.index + 1}/{self.total}")
+        if self.total > 1:
+            parts.append(f"{self.index + 1}/{self.total}")
         return " · ".join(parts)
 
     def show_preview(self, partial: PartialImage) -> None:
