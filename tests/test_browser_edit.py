@@ -88,3 +88,54 @@ def test_paint_with_the_mouse_then_edit(tmp_path: Path) -> None:
     assert mask[row, path_columns].all()  # the dragged path is transparent
     assert not mask[:20].any() and not mask[-20:].any()  # far from it, nothing is
     assert 0.01 < mask.mean() < 0.5
+
+
+UPLOAD_CELL = textwrap.dedent(
+    """
+    from ipyimagegen.engines.preview import PreviewEngine
+    from ipyimagegen.widgets import Studio
+
+    s = Studio(PreviewEngine())
+    s.select("Edit")
+    s
+    """
+)
+
+
+def test_upload_a_photo_then_a_file_that_is_not_an_image(tmp_path: Path) -> None:
+    """Upload through the browser's file chooser: the tab shows what will be sent; a bad file says so
+    and the photo stays; the upload widget holds no bytes afterwards (its count is back to 0)."""
+    require_chromium()
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    photo = tmp_path / "holiday.jpg"
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(photo, quality=90)
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("these are my notes, not a picture")
+    notebook = write_notebook(tmp_path / "upload.ipynb", UPLOAD_CELL)
+    with voila(notebook, tmp_path) as url, browser_page() as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        upload_button = page.locator(".ipyimagegen-edit-upload").first
+        upload_button.wait_for(state="visible", timeout=60_000)
+        summary = page.locator(".ipyimagegen-edit-summary")
+        status = page.locator(".ipyimagegen-edit-tab .ipyimagegen-status")
+
+        def upload(path: Path) -> None:  # the button opens the browser's file chooser
+            with page.expect_file_chooser() as chooser:
+                upload_button.click()
+            chooser.value.set_files(str(path))
+
+        upload(photo)
+        expect(summary).to_contain_text("640×480", timeout=30_000)
+        expect(upload_button).to_contain_text("(0)", timeout=30_000)  # read, then cleared
+        canvas = page.locator(".ipyimagegen-edit-tab .ipyimagegen-mask-canvas").first
+        assert canvas.bounding_box()["width"] > 100
+
+        upload(not_an_image)
+        expect(status).to_contain_text("notes.png", timeout=30_000)
+        expect(status).to_contain_text("text", timeout=30_000)  # says what the file is
+        expect(summary).to_contain_text("640×480")  # the photo is still the one to edit
+        expect(upload_button).to_contain_text("(0)", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+        assert console.relevant() == [], console.relevant()
