@@ -383,3 +383,18 @@ def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
     assert s.runner.wait(WAIT_S)
     assert len(s.grid.tiles) == 2 and all(tile.is_filled for tile in s.grid.tiles)
     assert all("preview" not in tile.label.value for tile in s.grid.tiles)
+
+
+def test_tabs_are_made_when_first_opened() -> None:
+    s = Studio(FakeBackend(side=64), gallery=False)
+    shown = len(list(iter_widgets(s)))  # what the browser is sent for a new studio
+    assert shown < 250, shown  # the Edit tab alone is some 200 widgets
+    edit_index = s.tabs.titles.index("Edit")
+    assert type(s.tabs.children[edit_index]).__name__ != "EditTab"
+    s.select("Edit")  # as a click on the tab does
+    assert type(s.tabs.children[edit_index]).__name__ == "EditTab"
+    assert s.tabs.selected_index == edit_index
+    _generate(s, "a green door")
+    s.grid.tiles[0].variations_button.click()  # routing makes the Variations tab too
+    assert s.variations_tab.prepared is not None and s.tabs.selected_index == 2
+    assert len(list(iter_widgets(s))) > shown + 250

@@ -56,7 +56,8 @@ def test_results_are_on_disk_before_the_tiles_are_filled_and_a_new_gallery_lists
     assert len(s.grid.images) == 3
     assert s.grid.save_dir == gallery.root
 
-    assert s.history.tiles == []  # the History tab is filled when it is opened
+    history_index = s.tabs.titles.index("History")
+    assert not isinstance(s.tabs.children[history_index], HistoryBrowser)  # made when first opened
     s.select("History")
     assert [tile.item.prompt for tile in s.history.tiles] == ["a harbour in fog"] + [
         "a lighthouse at dusk"

@@ -32,11 +32,9 @@ from .worker import JobRunner
 TAB_TITLES = ("Generate", "Edit", "Variations", "History")
 
 
-def coming_soon(title: str) -> widgets.HTML:
-    """A placeholder for a tab that is not there yet."""
-    box = widgets.HTML(f"<div>The {html.escape(title)} tab is coming soon.</div>", layout={"width": "100%"})
-    box.add_class("ipyimagegen-coming-soon")
-    return box
+def _unopened_tab() -> widgets.HTML:
+    """What stands in a tab until it is first opened (then its widgets are made)."""
+    return widgets.HTML('<div class="ipyimagegen-placeholder">Opening…</div>')
 
 
 class Studio(widgets.VBox):
@@ -48,6 +46,9 @@ class Studio(widgets.VBox):
     object with ``save_response(response, parent_id=None)``. ``save_dir``: where a tile's Save
     and Compare's Save PDF write (default: the gallery's folder when it has one, else the
     current folder).
+
+    The Edit, Variations and History tabs are made when they are first opened (or used from
+    Python), so a new studio sends the browser a fraction of its widgets.
     """
 
     def __init__(
@@ -66,16 +67,13 @@ class Studio(widgets.VBox):
         self.header = widgets.HTML(self._header_html())
         self.header.add_class("ipyimagegen-backend")
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
-        self.edit_tab = EditTab(backend, self.runner, self.grid, gallery=gallery)
-        self.variations_tab = VariationsTab(backend, self.runner, self.grid, gallery=gallery)
+        self._unopened: dict[str, Callable[[], widgets.Widget]] = {
+            "Edit": lambda: EditTab(backend, self.runner, self.grid, gallery=gallery),
+            "Variations": lambda: VariationsTab(backend, self.runner, self.grid, gallery=gallery),
+            "History": lambda: self._make_history(gallery_problem),
+        }
         self.tabs = widgets.Tab(
-            children=[
-                self.generate_tab,
-                self.edit_tab,
-                self.variations_tab,
-                history_tab(gallery, gallery_problem),
-            ],
-            titles=TAB_TITLES,
+            children=[self.generate_tab, *(_unopened_tab() for _ in TAB_TITLES[1:])], titles=TAB_TITLES
         )
         self._edit_handlers = CallbackDispatcher()
         self._variations_handlers = CallbackDispatcher()
@@ -85,17 +83,21 @@ class Studio(widgets.VBox):
         self._history_stale = False
         self.grid.on_filled(lambda _response: self._results_saved())
         self.tabs.observe(self._tab_selected, "selected_index")
-        history = self.tab("History")
-        if isinstance(history, HistoryBrowser):
-            history.on_reuse(self.reuse_settings)
-            history.on_edit(lambda item: self._route("Edit", item, self._edit_handlers))
-            history.on_variations(lambda item: self._route("Variations", item, self._variations_handlers))
         if gallery_problem:
             self.grid.show_notice(gallery_problem, "warning")
         super().__init__([style_widget(), self.header, self.tabs, self.grid])
         self.add_class("ipyimagegen-studio")
 
     # -- the gallery -------------------------------------------------------------------------
+
+    def _make_history(self, problem: str) -> widgets.Widget:
+        history = history_tab(self.gallery, problem)
+        if isinstance(history, HistoryBrowser):
+            history.on_reuse(self.reuse_settings)
+            history.on_edit(lambda item: self._route("Edit", item, self._edit_handlers))
+            history.on_variations(lambda item: self._route("Variations", item, self._variations_handlers))
+        self._history_stale = False  # a new browser lists the gallery as it is now
+        return history
 
     @property
     def history(self) -> HistoryBrowser | None:
@@ -111,13 +113,20 @@ class Studio(widgets.VBox):
 
     def _results_saved(self) -> None:
         """New results are in the gallery: the History tab shows them now if it is open, else when opened."""
+        if "History" in self._unopened:
+            return  # it lists the gallery when it is made
         if self.tabs.selected_index == self._index("History"):
             self.refresh_history()
         else:
             self._history_stale = True
 
     def _tab_selected(self, change: dict[str, Any]) -> None:
-        if self._history_stale and change["new"] == self._index("History"):
+        index = change["new"]
+        if index is None:
+            return
+        title = self.tabs.titles[index]
+        self.tab(title)  # made now if it is opened for the first time
+        if title == "History" and self._history_stale:
             self.refresh_history()
 
     def reuse_settings(self, item: Any) -> list[str]:
@@ -146,12 +155,24 @@ class Studio(widgets.VBox):
 
     # -- tabs --------------------------------------------------------------------------------
 
+    @property
+    def edit_tab(self) -> EditTab:
+        return self.tab("Edit")  # type: ignore[return-value]
+
+    @property
+    def variations_tab(self) -> VariationsTab:
+        return self.tab("Variations")  # type: ignore[return-value]
+
     def tab(self, title: str) -> widgets.Widget:
-        """The widget of the tab called ``title``."""
+        """The widget of the tab called ``title`` (made now if the tab was never opened)."""
+        make = self._unopened.get(title)
+        if make is not None:
+            self.set_tab(title, make())
         return self.tabs.children[self._index(title)]
 
     def set_tab(self, title: str, widget: widgets.Widget) -> None:
         """Put ``widget`` in the tab called ``title`` (the widget it replaces is closed)."""
+        self._unopened.pop(title, None)
         index = self._index(title)
         old = self.tabs.children[index]
         children = list(self.tabs.children)
