@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ipyimagegen.engines.diffusers_engine import DiffusersEngine
 
-from .report import Figure, Options, say
+from .report import Figure, Options, cpu_model, say
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -45,16 +45,6 @@ def _tiny_pipeline_module() -> ModuleType:
     return module
 
 
-def _processor_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _device_line(engine: DiffusersEngine) -> str:
     import torch
 
@@ -64,7 +54,7 @@ def _device_line(engine: DiffusersEngine) -> str:
     elif device.startswith("mps"):
         hardware = f"Apple GPU ({platform.machine()})"
     else:
-        hardware = f"{_processor_name()}, {torch.get_num_threads()} torch threads"
+        hardware = f"{cpu_model()}, {torch.get_num_threads()} torch threads"
     return f"device {device} ({hardware}), dtype {engine.dtype}"
 
 
