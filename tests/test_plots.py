@@ -190,3 +190,9 @@ def test_one_value_may_be_given_without_a_list_and_the_result_shows_itself(engin
     result = prompt_matrix("a fig", {"size": "256x256"}, engine, base={"model": "dall-e-2"})
     assert result.column_labels == ["size=256x256"] and len(result.figure.axes) == 1
     assert result._repr_png_().startswith(b"\x89PNG")
+
+
+def test_matrix_runs_on_the_default_backend_when_none_is_given() -> None:
+    result = prompt_matrix(["a fox"], over={"size": ["256x256", "512x512"]}, base={"model": "dall-e-2"})
+    assert result.errors == {}  # no key in the environment: the offline preview engine made them
+    assert [result.cells[(0, 0)].size, result.cells[(0, 1)].size] == [(256, 256), (512, 512)]

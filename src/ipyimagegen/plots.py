@@ -257,7 +257,7 @@ def _check_matrix(prompts: list[str], over: Mapping[str, Sequence[Any]], base: M
 def prompt_matrix(
     prompts: str | Sequence[str],
     over: Mapping[str, Sequence[Any]],
-    backend: Backend,
+    backend: Backend | None = None,
     *,
     n: int = 1,
     base: Mapping[str, Any] | None = None,
@@ -271,8 +271,13 @@ def prompt_matrix(
     parameter's values, for each prompt; columns = the second's). ``base`` holds the other request
     parameters. Cells run in parallel, at most ``max_workers`` at a time; each result is saved to
     ``gallery`` as it comes, and ``on_result(cell)`` is called in this thread as each cell finishes.
-    A failed cell shows its error in the figure; the other cells are not affected.
+    A failed cell shows its error in the figure; the other cells are not affected. Without a
+    ``backend``, the default one (see :func:`ipyimagegen.default_backend`).
     """
+    if backend is None:
+        from .backends import default_backend
+
+        backend = default_backend()
     prompt_list = [prompts] if isinstance(prompts, str) else list(prompts)
     base = dict(base or {})
     over = {
