@@ -642,13 +642,14 @@ class Gallery:
         """Store the thumbnails the image has made, so that the History tab need not decode it again.
 
         They are a cache (remade from the image when missing), so they are renamed into place
-        without waiting for the disk.
+        without waiting for the disk; one already kept is not written again.
         """
-        made = getattr(image, "made_thumbnails", None)
-        for side, (data, mime) in (made() if callable(made) else {}).items():
+        for side, (data, mime) in image.made_thumbnails().items():
             extension = EXTENSION_BY_MIME.get(mime)
             if extension in _THUMBNAIL_EXTENSIONS:
                 path = self.thumbnails_dir / f"{item_id}-{side}.{extension}"
+                if path.exists():
+                    continue
                 temporary = _temporary_name(path)
                 temporary.write_bytes(data)
                 os.replace(temporary, path)
