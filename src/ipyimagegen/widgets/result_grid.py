@@ -97,10 +97,6 @@ class TileParts:
         button.add_class(css)
         return button
 
-    def close(self) -> None:
-        for part in self.all:
-            part.close()
-
 
 class ResultTile(widgets.VBox):
     """One image of a request: a placeholder until the image (or a streamed preview) arrives."""
