@@ -44,7 +44,7 @@ class GenerationsOnlyBackend(BaseBackend):
     name = "generations-only server"
 
     def models(self, endpoint: str = "generations") -> list[str]:
-        return ["gpt-image-1"] if endpoint == "generations" else []
+        return ["gpt-image-2.5-flare"] if endpoint == "generations" else []
 
 
 def upload_entry(name: str, data: bytes) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Tests queue :class:`Reply` objects (answered in order, one per request) and read back
 :class:`RecordedRequest` objects: method, path, headers and the raw body, with helpers to
 parse JSON and multipart bodies. Paths registered with :meth:`FakeImagesAPI.serve_file`
-are answered with fixed bytes (result URLs to download).
+are answered with fixed bytes (result URLs to download). ``GET .../models`` is answered from
+:attr:`FakeImagesAPI.model_list` (404 while it is None) and counted apart, in ``model_list_calls``.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class FakeImagesAPI:
         self.requests: list[RecordedRequest] = []
         self._replies: deque[Reply] = deque()
         self._files: dict[str, tuple[bytes, str]] = {}
+        self.model_list: list[dict[str, Any]] | None = None
+        self.model_list_calls = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -173,6 +176,14 @@ def _make_handler(api: FakeImagesAPI) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
+            if self.command == "GET" and self.path.split("?")[0].endswith("/models"):
+                api.model_list_calls += 1
+                listed = api.model_list
+                if listed is None:
+                    self._send(Reply(status=404, body={"error": {"message": "no model list", "code": None}}))
+                else:
+                    self._send(Reply(body={"object": "list", "data": listed}))
+                return
             with api._lock:
                 api.requests.append(RecordedRequest(self.command, self.path, headers, body))
             if self.command == "GET" and self.path in api._files:

@@ -32,11 +32,13 @@ from ipyimagegen.api import (
     GenerateRequest,
     InputImage,
     InternalServerError,
+    ModelShutDownError,
     NotFoundError,
     PartialImage,
     PermissionDeniedError,
     RateLimitError,
     VariationRequest,
+    describe_error,
 )
 from ipyimagegen.api.client import AzureOpenAIClient, OpenAIClient
 
@@ -228,7 +230,7 @@ def test_the_public_api_gets_no_seed(api: FakeImagesAPI, monkeypatch: pytest.Mon
     api.reply(Reply(body=images_body(png())))
 
     with OpenAIClient(session=session) as client:
-        client.generate(prompt="a cat", model="gpt-image-1", seed=5)
+        client.generate(prompt="a cat", model="gpt-image-2", seed=5)
         assert client.name == "OpenAI (api.openai.com)"
 
     sent = api.requests[0]
@@ -775,17 +777,52 @@ def test_streaming_is_offered_for_gpt_image_models_only(client: OpenAIClient) ->
 def test_azure_url_api_version_and_key_header(api: FakeImagesAPI) -> None:
     api.reply(Reply(body=images_body(png())))
     client = AzureOpenAIClient(
-        endpoint=api.root, deployment="gpt-image-1", api_version="2025-04-01-preview", api_key=KEY
+        endpoint=api.root, deployment="gpt-image-2", api_version="2025-04-01-preview", api_key=KEY
     )
 
     client.generate(prompt="a cat", n=1)
 
     sent = api.requests[0]
-    assert sent.path == "/openai/deployments/gpt-image-1/images/generations?api-version=2025-04-01-preview"
+    assert sent.path == "/openai/deployments/gpt-image-2/images/generations?api-version=2025-04-01-preview"
     assert sent.headers["api-key"] == KEY
     assert "authorization" not in sent.headers
-    assert sent.json()["model"] == "gpt-image-1"
-    assert KEY not in repr(client) and "gpt-image-1" in client.name
+    assert sent.json()["model"] == "gpt-image-2" and "response_format" not in sent.json()
+    assert KEY not in repr(client) and "gpt-image-2" in client.name
+
+
+def test_azure_v1_route_takes_the_deployment_as_the_model(api: FakeImagesAPI) -> None:
+    api.reply(Reply(body=images_body(png())), Reply(body=images_body(png())))
+    client = AzureOpenAIClient(endpoint=api.root, deployment="images-prod", api_key=KEY)
+
+    client.generate(prompt="a cat", quality="xhigh")  # an unknown deployment name runs a GPT image model
+    client.edit(image=png(), prompt="a cat at night")
+
+    first, second = api.requests
+    assert first.path == "/openai/v1/images/generations" and "api-version" not in first.path
+    assert first.json()["model"] == "images-prod" and "response_format" not in first.json()
+    assert second.path == "/openai/v1/images/edits" and second.fields()["model"] == "images-prod"
+    assert client.route == "v1" and client.models("variations") == []
+
+
+def test_azure_refuses_a_shut_down_model_before_sending(api: FakeImagesAPI) -> None:
+    client = AzureOpenAIClient(endpoint=api.root, deployment="dall-e-3", api_key=KEY)
+
+    with pytest.raises(ModelShutDownError, match="dall-e-3 was shut down on 2026-05-12") as caught:
+        client.generate(prompt="a cat")
+
+    assert caught.value.replacements and api.requests == []
+    assert client.models("generations") == []
+
+
+def test_azure_ad_token_from_the_environment(api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_AD_TOKEN", "entra-from-env")
+    api.reply(Reply(body=images_body(png())))
+    client = AzureOpenAIClient(endpoint=api.root, deployment="gpt-image-2.6-flare")
+
+    client.generate(prompt="a cat")
+
+    assert api.requests[0].headers["authorization"] == "Bearer entra-from-env"
+    assert "entra-from-env" not in repr(client)
 
 
 def test_azure_from_the_environment_with_an_entra_token(
@@ -795,7 +832,7 @@ def test_azure_from_the_environment_with_an_entra_token(
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "images-prod")
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
     api.reply(Reply(body=images_body(png())))
-    client = AzureOpenAIClient(azure_ad_token=lambda: "entra-token", default_model="dall-e-3")
+    client = AzureOpenAIClient(azure_ad_token=lambda: "entra-token", default_model="gpt-image-2.5-flare")
 
     client.generate(prompt="a cat")
 
@@ -803,7 +840,8 @@ def test_azure_from_the_environment_with_an_entra_token(
     assert sent.path == "/openai/deployments/images-prod/images/generations?api-version=2024-10-21"
     assert sent.headers["authorization"] == "Bearer entra-token"
     assert "api-key" not in sent.headers
-    assert client.models("generations") == ["dall-e-3"] and client.models("edits") == []
+    assert client.models("generations") == ["gpt-image-2.5-flare"] == client.models("edits")
+    assert client.models("variations") == []
 
 
 def test_azure_content_filter_is_a_content_policy_error(api: FakeImagesAPI) -> None:
@@ -818,12 +856,29 @@ def test_azure_content_filter_is_a_content_policy_error(api: FakeImagesAPI) -> N
         }
     }
     api.reply(Reply(status=400, body=body, headers={"apim-request-id": "azure-req"}))
-    client = AzureOpenAIClient(endpoint=api.root, deployment="dall-e-3", api_key=KEY, max_retries=0)
+    client = AzureOpenAIClient(endpoint=api.root, deployment="gpt-image-2", api_key=KEY, max_retries=0)
 
     with pytest.raises(ContentPolicyError) as caught:
         client.generate(prompt="a cat")
 
     assert caught.value.request_id == "azure-req"
+
+
+def test_azure_content_filter_code_on_the_images_route(api: FakeImagesAPI) -> None:
+    body = {
+        "error": {
+            "code": "contentFilter",
+            "message": "Your request was rejected as a result of our safety system.",
+            "inner_error": {"code": "ResponsibleAIPolicyViolation"},
+        }
+    }
+    api.reply(Reply(status=400, body=body))
+    client = AzureOpenAIClient(endpoint=api.root, deployment="gpt-image-2", api_key=KEY, max_retries=0)
+
+    with pytest.raises(ContentPolicyError) as caught:
+        client.edit(image=png(), prompt="a cat")
+
+    assert caught.value.code == "contentFilter" and "Rephrase" in describe_error(caught.value)
 
 
 def test_azure_needs_an_endpoint_a_deployment_and_a_credential() -> None:

@@ -16,7 +16,7 @@ from ipyimagegen.api.errors import CancelledError, ConfigurationError, Validatio
 from ipyimagegen.api.types import CallHooks, GenerateRequest, PartialImage, Progress
 from ipyimagegen.backends import PREVIEW_DESCRIPTION, backend_kind, default_backend, describe_backend
 from ipyimagegen.engines.preview import SOFTWARE, PreviewEngine, render_scene
-from ipyimagegen.models import MODELS, models_for
+from ipyimagegen.models import MODELS, live_models
 
 PROMPT = "a white siamese cat at night under the moon"
 
@@ -142,7 +142,8 @@ def test_the_offline_label_in_metadata_and_file(engine: PreviewEngine) -> None:
 
 
 def test_every_model_is_offered_and_unknown_ones_accepted(engine: PreviewEngine) -> None:
-    assert engine.models() == models_for("generations") and set(engine.models()) <= set(MODELS)
+    assert engine.models() == [*live_models("generations"), "dall-e-3", "dall-e-2"]
+    assert set(engine.models()) <= set(MODELS) and "gpt-image-1" not in engine.models()
     assert engine.models("variations") == ["dall-e-2"]
     assert engine.offline is True
     assert isinstance(engine, Backend)

@@ -242,7 +242,7 @@ def test_n_and_size_reach_the_request_and_the_grid() -> None:
 def test_gpt_image_sends_reference_images_after_the_masked_one() -> None:
     backend = RecordingPreviewEngine()
     tab = _tab(backend)
-    tab.params.model = "gpt-image-1"
+    tab.params.model = "gpt-image-2.5-flare"
     tab.use_image(picture(96, 64))
     tab.add_reference(picture(40, 40, seed=1))
     tab.reference_upload.upload.value = (upload_entry("ref.png", png_bytes(picture(30, 30, seed=2))),)
@@ -316,8 +316,8 @@ def test_a_backend_without_edits_says_so() -> None:
 
 def test_the_studio_offers_only_models_that_edit() -> None:
     tab = Studio(RecordingPreviewEngine()).edit_tab
-    assert "dall-e-3" not in tab.params.model_control.options
-    assert "dall-e-2" in tab.params.model_control.options
+    assert "dall-e-3" not in tab.params.offered_models
+    assert "dall-e-2" in tab.params.offered_models
     tab.params.model = "dall-e-2"
     assert tab.prompt_box.limit == 1000 and tab.rows["references"].layout.display == "none"
     assert tab.rows["fit"].layout.display is None

@@ -7,7 +7,7 @@ import pytest
 from traitlets import TraitError
 
 from ipyimagegen.api.validation import validate_request
-from ipyimagegen.models import models_for
+from ipyimagegen.models import DEFAULT_MODEL, MODELS, live_models
 from ipyimagegen.widgets.params_panel import ParamsPanel
 from widget_helpers import FakeBackend
 
@@ -23,8 +23,11 @@ def panel() -> ParamsPanel:
 
 
 def test_models_come_from_the_backend_and_default_to_its_default(panel: ParamsPanel) -> None:
-    assert list(panel.model_control.options) == models_for("generations")
-    assert panel.model == "gpt-image-1.5"
+    offered = [value for _label, value in panel.model_control.options]
+    assert offered == panel.backend.models("generations")
+    assert offered[: len(live_models("generations"))] == live_models("generations")
+    assert "dall-e-2" in offered and "gpt-image-1" not in offered  # the original API, not a shut-down model
+    assert panel.model == DEFAULT_MODEL
 
 
 def test_dalle3_offers_its_sizes_and_style_and_hides_gpt_image_options(panel: ParamsPanel) -> None:
@@ -40,8 +43,9 @@ def test_dalle3_offers_its_sizes_and_style_and_hides_gpt_image_options(panel: Pa
 
 
 def test_gpt_image_offers_background_format_and_streaming(panel: ParamsPanel) -> None:
-    panel.model = "gpt-image-1"
-    assert _values(panel.size_control) == ["1024x1024", "1536x1024", "1024x1536", "auto"]
+    panel.model = "gpt-image-2.5-flare"
+    assert _values(panel.size_control) == list(MODELS["gpt-image-2"].sizes)
+    assert {"1024x1024", "3840x2160", "auto"} <= set(_values(panel.size_control))
     for shown in ("quality", "background", "output_format", "partial_images"):
         assert panel.is_shown(shown), shown
     assert not panel.is_shown("style")
@@ -62,11 +66,12 @@ def test_a_size_the_new_model_lacks_falls_back_to_its_default(panel: ParamsPanel
     panel.model = "dall-e-2"
     assert panel.size == "1024x1024" and panel.size_control.value == "1024x1024"
     panel.size = "512x512"
-    panel.model = "gpt-image-1"
+    panel.model = "gpt-image-2.5-flare"
     assert panel.size == "1024x1024"
 
 
 def test_transparent_background_excludes_jpeg(panel: ParamsPanel) -> None:
+    panel.model = "gpt-image-2.5-flare"
     panel.output_format = "jpeg"
     assert panel.is_shown("output_compression")
     panel.background_control.value = "transparent"
@@ -120,15 +125,15 @@ def test_count_above_the_model_limit_notes_parallel_requests(panel: ParamsPanel)
     assert "4 requests in parallel" in panel.n_note.value
     panel.n = 1
     assert panel.n_note.value == ""
-    panel.model = "gpt-image-1"
+    panel.model = "gpt-image-2.5-flare"
     panel.n = 10
     assert panel.n_note.value == ""
 
 
 def test_streaming_is_offered_only_when_the_backend_streams() -> None:
-    panel = ParamsPanel(FakeBackend(streaming=False), model="gpt-image-1")
+    panel = ParamsPanel(FakeBackend(streaming=False), model="gpt-image-2.5-flare")
     assert not panel.is_shown("partial_images")
-    streaming = ParamsPanel(FakeBackend(), model="gpt-image-1")
+    streaming = ParamsPanel(FakeBackend(), model="gpt-image-2.5-flare")
     streaming.partial_control.value = 2
     assert streaming.request("x").partial_images == 2
     streaming.model = "dall-e-3"
@@ -137,7 +142,7 @@ def test_streaming_is_offered_only_when_the_backend_streams() -> None:
 
 def test_every_request_the_panel_builds_is_valid() -> None:
     panel = ParamsPanel(FakeBackend())
-    for model in models_for("generations"):
+    for _label, model in panel.model_control.options:
         panel.model = model
         for size in _values(panel.size_control):
             panel.size = size

@@ -58,7 +58,7 @@ def test_gpt_image_options_reach_the_backend() -> None:
     s = Studio(backend)
     _generate(
         s,
-        model="gpt-image-1",
+        model="gpt-image-2.5-flare",
         quality="low",
         background="transparent",
         output_format="webp",
@@ -202,7 +202,7 @@ def test_streamed_partial_images_fill_the_placeholders() -> None:
     backend = FakeBackend(side=64, gate=gate)
     s = Studio(backend)
     tab = s.generate_tab
-    tab.params.model = "gpt-image-1"
+    tab.params.model = "gpt-image-2.5-flare"
     tab.params.n = 2
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"
@@ -372,7 +372,7 @@ def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
     engine = HeldPreviewEngine()
     s = Studio(engine)
     tab = s.generate_tab
-    tab.params.model = "gpt-image-1"
+    tab.params.model = "gpt-image-2.5-flare"
     tab.params.n = 2
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"

@@ -176,11 +176,12 @@ def test_reuse_skips_values_the_model_does_not_take_and_says_so(tmp_path: Path) 
     s = Studio(FakeBackend(side=64), gallery=tmp_path / "gallery")
     request = GenerateRequest(prompt="made elsewhere", model="my-local-model", size="640x640", style="vivid")
     item = s.gallery.save(GeneratedImage(data=make_png(64, 1), request=request))
-    s.generate_tab.params.model = "gpt-image-1"
+    s.generate_tab.params.model = "gpt-image-2.5-flare"
     skipped = s.reuse_settings(item)
     assert skipped == ["model", "size", "style"]
     assert (
-        s.generate_tab.params.model == "gpt-image-1" and s.generate_tab.prompt_box.value == "made elsewhere"
+        s.generate_tab.params.model == "gpt-image-2.5-flare"
+        and s.generate_tab.prompt_box.value == "made elsewhere"
     )
     status = s.generate_tab.status.value
     assert "does not take its model, size, style" in status and "ipyimagegen-warning" in status
@@ -189,12 +190,12 @@ def test_reuse_skips_values_the_model_does_not_take_and_says_so(tmp_path: Path) 
 def test_params_panel_apply_sets_what_the_model_takes() -> None:
     panel = ParamsPanel(FakeBackend())
     skipped = panel.apply(
-        {"model": "gpt-image-1", "size": "1536x1024", "quality": "low", "background": "transparent",
+        {"model": "gpt-image-2.5-flare", "size": "1536x1024", "quality": "low", "background": "transparent",
          "output_format": "jpeg", "n": 4, "style": "vivid", "seed": 7}
     )  # fmt: skip
     assert skipped == ["style", "output_format"]  # gpt-image has no style; JPEG has no transparency
     assert (panel.model, panel.size, panel.quality, panel.background, panel.n) == (
-        "gpt-image-1",
+        "gpt-image-2.5-flare",
         "1536x1024",
         "low",
         "transparent",

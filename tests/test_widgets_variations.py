@@ -30,7 +30,7 @@ def _run(tab: VariationsTab) -> None:
 def test_variations_make_n_tiles_of_the_chosen_size() -> None:
     backend = RecordingPreviewEngine()
     tab = _tab(backend)
-    assert list(tab.params.model_control.options) == ["dall-e-2"]
+    assert tab.params.offered_models == ["dall-e-2"]
     tab.use_image(picture(300, 200))
     tab.params.size = "256x256"
     tab.params.n = 3

@@ -741,3 +741,12 @@ def b64decode(text: str | bytes) -> bytes:
         raise ImageInputError(
             f"The text is not valid base64 ({exc}).", hint="Check the copied text."
         ) from exc
+
+
+def prepare_markup(markup: Any, image: InputImage) -> InputImage:
+    """A markup PNG for ``image`` (GPT Image 2.5 and later): drawings over transparency, the image's size."""
+    overlay = open_image(markup).convert("RGBA")
+    target = image_size(image.data)
+    if overlay.size != target:
+        overlay = overlay.resize(target, Image.Resampling.LANCZOS)
+    return InputImage(data=to_png(overlay), filename="markup.png", mime_type="image/png")

@@ -1,14 +1,24 @@
-"""The model capability table: one place that says what each Images API model accepts.
+"""The model catalogue: what each Images API model accepts, when it lives and what it costs.
 
-It drives request validation in :mod:`ipyimagegen.api` and the choices the widgets offer.
-A model name that is not in the table (a compatible server's own model) is allowed and
-gets basic checks only.
+The facts live in ``catalogue.json`` beside this module, read once: one entry per model,
+with its family, snapshots, endpoints, sizes, options, lifecycle and prices. The catalogue
+drives validation in :mod:`ipyimagegen.api`, the server's checks and the choices the widgets
+offer; a backend narrows it to what it serves.
+
+A name the catalogue does not know follows its family's rules when the name says the family
+(``gpt-image-*`` and ``chatgpt-image-*``: base64 only, streaming allowed); any other name
+gets basic rules with bounded sizes (a compatible server's own model).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import cache
+from importlib import resources
+from typing import Any
 
 GENERATIONS = "generations"
 EDITS = "edits"
@@ -16,6 +26,44 @@ VARIATIONS = "variations"
 ENDPOINTS = (GENERATIONS, EDITS, VARIATIONS)
 
 MB = 1024 * 1024
+
+GPT_IMAGE = "gpt-image"
+DALL_E = "dall-e"
+CUSTOM = "custom"
+
+_NOT_INHERITED = ("snapshots", "lifecycle", "title", "refused", "extends")
+_GPT_IMAGE_NAME = re.compile(r"^(gpt-image|chatgpt-image)-", re.IGNORECASE)
+
+
+def today() -> date:
+    """Today in UTC: the day lifecycles are measured against."""
+    return datetime.now(timezone.utc).date()
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """When a model came, when it was deprecated, when it shuts down, and what replaces it."""
+
+    released: date | None = None
+    deprecated: date | None = None
+    shutdown: date | None = None
+    replacements: tuple[str, ...] = ()
+
+    def is_shut_down(self, on: date | None = None) -> bool:
+        """True from the shutdown date on (a model is gone on the day it shuts down)."""
+        return self.shutdown is not None and self.shutdown <= (on or today())
+
+    def shuts_down_later(self, on: date | None = None) -> bool:
+        return self.shutdown is not None and self.shutdown > (on or today())
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD prices: per million tokens (GPT image models) or per image by quality and size (DALL-E)."""
+
+    per_million_tokens: dict[str, float] = field(default_factory=dict)
+    per_image: dict[str, float] = field(default_factory=dict)
+    read_on: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,17 +84,30 @@ class ModelSpec:
     output_formats: tuple[str, ...] = ()
     output_compression: bool = False
     response_formats: tuple[str, ...] = ()
+    moderations: tuple[str, ...] = ()
+    input_fidelities: tuple[str, ...] = ()
+    complexities: tuple[str, ...] = ()
+    markup: bool = False
     partial_images_max: int = 0
     max_input_images: int = 1
     max_input_bytes: int = 4 * MB
     input_mime_types: tuple[str, ...] = ("image/png",)
     needs_square_png_input: bool = False
+    mask_guidance_only: bool = False
     returns_revised_prompt: bool = False
     custom_sizes: bool = False  # any WxH within the limits below is accepted
     custom_size_multiple: int = 16
+    custom_size_min_edge: int = 16
     custom_size_max_edge: int = 3840
     custom_size_min_pixels: int = 655_360
+    custom_size_max_pixels: int = 8_294_400
     custom_size_max_ratio: float = 3.0
+    title: str = ""
+    snapshot_of: str | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    prices: Prices | None = None
+    refused: dict[str, str] = field(default_factory=dict)  # "param=value" -> why the model refuses it
+    known: bool = True  # False: made from family rules for a name the catalogue does not know
     notes: tuple[str, ...] = field(default=())
 
     def serves(self, endpoint: str) -> bool:
@@ -54,106 +115,200 @@ class ModelSpec:
 
     @property
     def is_gpt_image(self) -> bool:
-        return self.family == "gpt-image"
+        return self.family == GPT_IMAGE
+
+    @property
+    def streams(self) -> bool:
+        return self.partial_images_max > 0
+
+    def size_rule(self) -> str:
+        """The custom-size rule in words, for error messages."""
+        if not self.custom_sizes:
+            return ""
+        multiple = (
+            f"both sides multiples of {self.custom_size_multiple}, " if self.custom_size_multiple > 1 else ""
+        )
+        return (
+            f"{multiple}long edge at most {self.custom_size_max_edge}, ratio within "
+            f"1:{self.custom_size_max_ratio:g} to {self.custom_size_max_ratio:g}:1, "
+            f"{self.custom_size_min_pixels:,} to {self.custom_size_max_pixels:,} pixels"
+        )
 
 
-_GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
-_GPT_IMAGE_COMMON = dict(
-    family="gpt-image",
-    endpoints=frozenset({GENERATIONS, EDITS}),
-    sizes=_GPT_IMAGE_SIZES,
-    default_size="1024x1024",
-    n_max=10,
-    prompt_max=32000,
-    qualities=("auto", "low", "medium", "high"),
-    default_quality="auto",
-    backgrounds=("auto", "transparent", "opaque"),
-    output_formats=("png", "jpeg", "webp"),
-    output_compression=True,
-    partial_images_max=3,
-    max_input_images=16,
-    max_input_bytes=50 * MB,
-    input_mime_types=("image/png", "image/jpeg", "image/webp"),
-)
-
-MODELS: dict[str, ModelSpec] = {
-    "dall-e-2": ModelSpec(
-        name="dall-e-2",
-        family="dall-e",
-        endpoints=frozenset({GENERATIONS, EDITS, VARIATIONS}),
-        sizes=("256x256", "512x512", "1024x1024"),
-        default_size="1024x1024",
-        n_max=10,
-        prompt_max=1000,
-        qualities=("standard",),
-        default_quality="standard",
-        response_formats=("b64_json", "url"),
-        needs_square_png_input=True,
-    ),
-    "dall-e-3": ModelSpec(
-        name="dall-e-3",
-        family="dall-e",
-        endpoints=frozenset({GENERATIONS}),
-        sizes=("1024x1024", "1792x1024", "1024x1792"),
-        default_size="1024x1024",
-        n_max=1,
-        prompt_max=4000,
-        qualities=("standard", "hd"),
-        default_quality="standard",
-        styles=("vivid", "natural"),
-        response_formats=("b64_json", "url"),
-        returns_revised_prompt=True,
-    ),
-    "gpt-image-1": ModelSpec(name="gpt-image-1", **_GPT_IMAGE_COMMON),  # type: ignore[arg-type]
-    "gpt-image-1-mini": ModelSpec(name="gpt-image-1-mini", **_GPT_IMAGE_COMMON),  # type: ignore[arg-type]
-    "gpt-image-1.5": ModelSpec(name="gpt-image-1.5", **_GPT_IMAGE_COMMON),  # type: ignore[arg-type]
-    "gpt-image-2": ModelSpec(
-        name="gpt-image-2",
-        **{  # type: ignore[arg-type]
-            **_GPT_IMAGE_COMMON,
-            "sizes": (
-                *_GPT_IMAGE_SIZES[:3],
-                "2048x2048",
-                "2048x1152",
-                "1152x2048",
-                "3840x2160",
-                "2160x3840",
-                "auto",
-            ),
-            "custom_sizes": True,
-        },
-    ),
-}
-
-DEFAULT_MODEL = "gpt-image-1.5"
+# -- reading the catalogue ---------------------------------------------------------------------
 
 
-def model_spec(name: str) -> ModelSpec:
-    """The spec of a known model, or a permissive one for a model the table does not know."""
-    spec = MODELS.get(name)
-    if spec is not None:
-        return spec
-    return ModelSpec(
-        name=name,
-        family="custom",
-        endpoints=frozenset(ENDPOINTS),
-        sizes=("256x256", "512x512", "1024x1024"),
-        default_size="1024x1024",
-        n_max=10,
-        prompt_max=32000,
-        response_formats=("b64_json", "url"),
-        max_input_images=16,
-        max_input_bytes=50 * MB,
-        input_mime_types=("image/png", "image/jpeg", "image/webp"),
+@cache
+def catalogue() -> dict[str, Any]:
+    """The catalogue file as data (read once)."""
+    text = resources.files(__package__).joinpath("catalogue.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _lifecycle(entry: dict[str, Any] | None) -> Lifecycle:
+    entry = entry or {}
+    return Lifecycle(
+        released=_date(entry.get("released")),
+        deprecated=_date(entry.get("deprecated")),
+        shutdown=_date(entry.get("shutdown")),
+        replacements=tuple(entry.get("replacements", ())),
     )
 
 
+def _resolved_entry(name: str, models: dict[str, Any], families: dict[str, Any]) -> dict[str, Any]:
+    """A model's entry with its family's defaults and the model it extends filled in."""
+    entry = models[name]
+    parent = entry.get("extends")
+    if parent:
+        base = {k: v for k, v in _resolved_entry(parent, models, families).items() if k not in _NOT_INHERITED}
+    else:
+        base = dict(families[entry["family"]])
+    return {**base, **entry}
+
+
+_TUPLES = (
+    "sizes",
+    "qualities",
+    "styles",
+    "backgrounds",
+    "output_formats",
+    "response_formats",
+    "moderations",
+    "input_fidelities",
+    "complexities",
+    "input_mime_types",
+)
+_SCALARS = (
+    "default_quality",
+    "output_compression",
+    "markup",
+    "partial_images_max",
+    "max_input_images",
+    "needs_square_png_input",
+    "mask_guidance_only",
+    "returns_revised_prompt",
+    "custom_sizes",
+    "custom_size_multiple",
+    "custom_size_min_edge",
+    "custom_size_max_edge",
+    "custom_size_min_pixels",
+    "custom_size_max_pixels",
+    "custom_size_max_ratio",
+    "title",
+)
+
+
+def _spec(
+    name: str, entry: dict[str, Any], *, snapshot_of: str | None = None, known: bool = True
+) -> ModelSpec:
+    prices = entry.get("prices")
+    options: dict[str, Any] = {key: tuple(entry[key]) for key in _TUPLES if key in entry}
+    options.update({key: entry[key] for key in _SCALARS if key in entry})
+    if "max_input_bytes_mb" in entry:
+        options["max_input_bytes"] = int(entry["max_input_bytes_mb"] * MB)
+    sizes = options.pop("sizes", ("1024x1024",))
+    return ModelSpec(
+        name=name,
+        family=entry["family"],
+        endpoints=frozenset(entry.get("endpoints", (GENERATIONS,))),
+        sizes=sizes,
+        default_size=entry.get("default_size", sizes[0]),
+        n_max=int(entry.get("n_max", 1)),
+        prompt_max=int(entry.get("prompt_max", 32000)),
+        snapshot_of=snapshot_of,
+        lifecycle=_lifecycle(entry.get("lifecycle")),
+        prices=Prices(
+            per_million_tokens=dict(prices.get("per_million_tokens", {})),
+            per_image=dict(prices.get("per_image", {})),
+            read_on=str(catalogue().get("prices_read", "")),
+        )
+        if prices
+        else None,
+        refused=dict(entry.get("refused", {})),
+        known=known,
+        **options,
+    )
+
+
+@cache
+def _all_specs() -> dict[str, ModelSpec]:
+    data = catalogue()
+    models, families = data["models"], data["families"]
+    specs: dict[str, ModelSpec] = {}
+    for name in models:
+        entry = _resolved_entry(name, models, families)
+        specs[name] = _spec(name, entry)
+        for snapshot in entry.get("snapshots", ()):
+            specs[snapshot] = _spec(snapshot, entry, snapshot_of=name)
+    return specs
+
+
+MODELS: dict[str, ModelSpec] = dict(_all_specs())
+"""Every model the catalogue knows, live or retired, snapshots included, in catalogue order."""
+
+DEFAULT_MODEL: str = catalogue()["recommended"]["openai"]
+"""The model OpenAI's backends use when none is named: the catalogue's recommendation."""
+
+
+def recommended_model(kind: str) -> str:
+    """The catalogue's recommended model for a kind of backend (``openai``, ``azure``, ``preview``...)."""
+    return str(catalogue()["recommended"].get(kind, DEFAULT_MODEL))
+
+
+def family_of(name: str) -> str:
+    """The family a model name belongs to, for known and unknown names alike."""
+    spec = MODELS.get(name)
+    if spec is not None:
+        return spec.family
+    return GPT_IMAGE if _GPT_IMAGE_NAME.match(name) else CUSTOM
+
+
+@cache
+def _unknown_spec(name: str) -> ModelSpec:
+    families = catalogue()["families"]
+    family = family_of(name)
+    entry = dict(families[family], family=family)
+    if (
+        family == GPT_IMAGE
+    ):  # an unknown GPT image model: the family's rules, with every size rule it might take
+        newest = _resolved_entry(recommended_model("openai"), catalogue()["models"], families)
+        for key in ("sizes", "qualities", "complexities", "custom_sizes", "markup"):
+            entry[key] = newest.get(key, entry.get(key))
+        for key in (k for k in newest if k.startswith("custom_size_")):
+            entry[key] = newest[key]
+        entry["backgrounds"] = families[GPT_IMAGE]["backgrounds"]
+        entry["output_formats"] = newest.get("output_formats", entry["output_formats"])
+    return _spec(name, entry, known=False)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec of a known model, or one made from its family's rules for a name the catalogue does not know."""
+    spec = MODELS.get(name)
+    return spec if spec is not None else _unknown_spec(name)
+
+
 def models_for(endpoint: str) -> list[str]:
-    """Names of the known models that serve an endpoint, in table order."""
-    return [name for name, spec in MODELS.items() if spec.serves(endpoint)]
+    """Names of the catalogued models (not snapshots) that serve an endpoint, live or retired, in catalogue order."""
+    return [name for name, spec in MODELS.items() if spec.serves(endpoint) and spec.snapshot_of is None]
 
 
-_SIZE_RE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+def live_models(endpoint: str, on: date | None = None) -> list[str]:
+    """The catalogued models (not snapshots) that serve an endpoint and are not shut down ``on`` (today)."""
+    return [name for name in models_for(endpoint) if not MODELS[name].lifecycle.is_shut_down(on)]
+
+
+def is_image_model_name(name: str) -> bool:
+    """Whether a name from a model list (``GET /v1/models``) is an Images API model."""
+    return name in MODELS or bool(_GPT_IMAGE_NAME.match(name)) or name.startswith("dall-e-")
+
+
+# -- sizes -------------------------------------------------------------------------------------
+
+_SIZE_RE = re.compile(r"^([1-9]\d{0,4})x([1-9]\d{0,4})$")
 
 
 def parse_size(size: str) -> tuple[int, int]:
@@ -165,24 +320,22 @@ def parse_size(size: str) -> tuple[int, int]:
 
 
 def size_allowed(spec: ModelSpec, size: str) -> bool:
+    """Whether ``spec`` takes ``size``: one of its sizes, or within its custom-size rule."""
     if size in spec.sizes:
         return True
-    if spec.family == "custom":
-        try:
-            parse_size(size)
-        except ValueError:
-            return size == "auto"
+    if spec.family == CUSTOM and size == "auto":
         return True
-    if spec.custom_sizes:
-        try:
-            width, height = parse_size(size)
-        except ValueError:
-            return False
-        return (
-            width % spec.custom_size_multiple == 0
-            and height % spec.custom_size_multiple == 0
-            and max(width, height) <= spec.custom_size_max_edge
-            and width * height >= spec.custom_size_min_pixels
-            and max(width, height) / min(width, height) <= spec.custom_size_max_ratio
-        )
-    return False
+    if not spec.custom_sizes:
+        return False
+    try:
+        width, height = parse_size(size)
+    except ValueError:
+        return False
+    return (
+        width % spec.custom_size_multiple == 0
+        and height % spec.custom_size_multiple == 0
+        and min(width, height) >= spec.custom_size_min_edge
+        and max(width, height) <= spec.custom_size_max_edge
+        and spec.custom_size_min_pixels <= width * height <= spec.custom_size_max_pixels
+        and max(width, height) / min(width, height) <= spec.custom_size_max_ratio
+    )

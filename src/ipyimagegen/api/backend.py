@@ -7,30 +7,52 @@ images for the chosen model, and call :meth:`BaseBackend.run`.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import (
+    DALL_E,
     DEFAULT_MODEL,
     EDITS,
     GENERATIONS,
     VARIATIONS,
     ModelSpec,
+    live_models,
     model_spec,
     models_for,
     size_allowed,
 )
+from ..pricing import estimate_cost
 from .errors import UnsupportedError
 from .types import (
+    Background,
     CallHooks,
+    Complexity,
     EditRequest,
     GenerateRequest,
     ImageRequest,
     ImagesResponse,
+    InputFidelity,
+    Moderation,
+    OutputFormat,
+    PartialImage,
+    Progress,
+    Quality,
+    ResponseFormat,
+    Style,
     VariationRequest,
 )
-from .validation import validate_request
+from .validation import check_lifecycle, validate_request
+
+VARIATION_PROMPT = (
+    "A variation of this image: keep its subject, composition and framing, and vary the details, "
+    "colours, lighting and texture."
+)
+"""What an edit-made variation asks for; the user's words are added after it."""
 
 
 @runtime_checkable
@@ -70,10 +92,31 @@ class BaseBackend:
     name: str = "backend"
     offline: bool = False
     default_model: str = DEFAULT_MODEL
+    enforces_shutdowns: bool = False
+    """True where a model past its shutdown date is refused before sending (OpenAI, Azure)."""
 
     def models(self, endpoint: str = GENERATIONS) -> list[str]:
-        """The models to offer for an endpoint."""
-        return models_for(endpoint)
+        """The models to offer for an endpoint: the live catalogue, then the original API (DALL-E 2 and 3)."""
+        live = live_models(endpoint)
+        classic = [name for name in models_for(endpoint) if model_spec(name).family == DALL_E]
+        return live + [name for name in classic if name not in live]
+
+    def shutdown_date(self, model: str) -> date | None:
+        """When ``model`` shuts down on this backend (None: no date known)."""
+        spec = self.spec_for(model)
+        if spec.lifecycle.shutdown is None and spec.snapshot_of:
+            return model_spec(spec.snapshot_of).lifecycle.shutdown
+        return spec.lifecycle.shutdown
+
+    def check_shutdown(self, spec: ModelSpec) -> None:
+        """Refuse a model past its shutdown date on this backend (:class:`ModelShutDownError`), before sending."""
+        if self.enforces_shutdowns:
+            check_lifecycle(spec, shutdown=self.shutdown_date(spec.name))
+
+    def serves_variations(self, model: str | None = None) -> bool:
+        """Whether ``POST /images/variations`` is served here (by ``model``, or by any model)."""
+        offered = self.models(VARIATIONS)
+        return bool(offered) if model is None else model in offered
 
     def supports_streaming(self, model: str) -> bool:
         return False
@@ -102,7 +145,8 @@ class BaseBackend:
 
     def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse:
         hooks = hooks or CallHooks()
-        validate_request(request)
+        spec = validate_request(request)
+        self.check_shutdown(spec)
         hooks.check_cancelled()
         started = time.perf_counter()
         if isinstance(request, GenerateRequest):
@@ -118,10 +162,26 @@ class BaseBackend:
         response.request = request
         response.backend = response.backend or self.name
         response.model = response.model or request.model
+        if response.cost is None:
+            response.cost = estimate_cost(
+                request.model,
+                usage=response.usage,
+                n=len(response.data),
+                size=request.size,
+                quality=getattr(request, "quality", None),
+                billed=not self.offline,
+            )
+        share = len(response.data) or 1
         for image in response.data:
             image.request = request
             image.metadata.setdefault("backend", response.backend)
             image.metadata.setdefault("model", request.model)
+            if response.cost is not None:
+                image.metadata.setdefault(
+                    "cost", {**response.cost.to_dict(), "usd": response.cost.usd / share}
+                )
+            if response.usage:
+                image.metadata.setdefault("usage", {**response.usage, "images": share})
         return response
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
@@ -135,11 +195,58 @@ class BaseBackend:
 
     # -- keyword conveniences --------------------------------------------------------------
 
-    def generate(self, *, prompt: str, model: str | None = None, **options: Any) -> ImagesResponse:
-        """Make images from a prompt. Options are the API's (n, size, quality, style...)."""
-        hooks = _split_hooks(options)
-        model = model or self.model_for(GENERATIONS, options.get("size"))
-        request = GenerateRequest(prompt=prompt, model=model, **options)
+    def generate(
+        self,
+        *,
+        prompt: str,
+        model: str | None = None,
+        n: int = 1,
+        size: str | None = None,
+        quality: Quality | None = None,
+        style: Style | None = None,
+        background: Background | None = None,
+        output_format: OutputFormat | None = None,
+        output_compression: int | None = None,
+        moderation: Moderation | None = None,
+        complexity: Complexity | None = None,
+        frame_count: int | None = None,
+        frame_duration_ms: int | None = None,
+        svg: dict[str, Any] | None = None,
+        partial_images: int | None = None,
+        response_format: ResponseFormat | None = None,
+        safety_identifier: str | None = None,
+        user: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        on_partial: Callable[[PartialImage], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> ImagesResponse:
+        """Make images from a prompt, with the Images API's parameters (those the model takes)."""
+        hooks = CallHooks(on_partial=on_partial, on_progress=on_progress, cancel=cancel, timeout=timeout)
+        request = GenerateRequest(
+            prompt=prompt,
+            model=model or self.model_for(GENERATIONS, size),
+            n=n,
+            size=size,
+            quality=quality,
+            style=style,
+            background=background,
+            output_format=output_format,
+            output_compression=output_compression,
+            moderation=moderation,
+            complexity=complexity,
+            frame_count=frame_count,
+            frame_duration_ms=frame_duration_ms,
+            svg=svg,
+            partial_images=partial_images,
+            response_format=response_format,
+            safety_identifier=safety_identifier,
+            user=user,
+            seed=seed,
+            extra=dict(extra or {}),
+        )
         return self.run(request, hooks)
 
     def edit(
@@ -148,25 +255,72 @@ class BaseBackend:
         image: Any,
         prompt: str,
         mask: Any = None,
+        markup: Any = None,
         model: str | None = None,
         fit: str = "crop",
-        **options: Any,
+        n: int = 1,
+        size: str | None = None,
+        quality: Quality | None = None,
+        background: Background | None = None,
+        output_format: OutputFormat | None = None,
+        output_compression: int | None = None,
+        input_fidelity: InputFidelity | None = None,
+        complexity: Complexity | None = None,
+        frame_count: int | None = None,
+        frame_duration_ms: int | None = None,
+        svg: dict[str, Any] | None = None,
+        partial_images: int | None = None,
+        response_format: ResponseFormat | None = None,
+        safety_identifier: str | None = None,
+        user: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        on_partial: Callable[[PartialImage], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
     ) -> ImagesResponse:
-        """Edit an image (or several, for gpt-image models): the mask's transparent area is remade.
+        """Edit an image (or several, for GPT image models): the mask's transparent area is remade.
 
-        ``image`` and ``mask`` may be paths, bytes, file objects, PIL images or arrays (a boolean
-        mask array is True where to regenerate). They are prepared for the model: for dall-e-2 a
-        square RGBA PNG (``fit`` = "crop" or "pad") at the requested size.
+        ``image``, ``mask`` and ``markup`` may be paths, bytes, file objects, PIL images or arrays
+        (a boolean mask array is True where to regenerate). They are prepared for the model: for
+        dall-e-2 a square RGBA PNG (``fit`` = "crop" or "pad") at the requested size.
         """
-        from ..imaging import prepare_input_image, prepare_mask
+        from ..imaging import prepare_input_image, prepare_markup, prepare_mask
 
-        hooks = _split_hooks(options)
-        model = model or self.model_for(EDITS, options.get("size"))
+        hooks = CallHooks(on_partial=on_partial, on_progress=on_progress, cancel=cancel, timeout=timeout)
+        model = model or self.model_for(EDITS, size)
         spec = self.spec_for(model)
         sources = list(image) if isinstance(image, (list, tuple)) else [image]
-        images = [prepare_input_image(src, spec, size=options.get("size"), fit=fit) for src in sources]
+        images = [prepare_input_image(src, spec, size=size, fit=fit) for src in sources]
         prepared_mask = None if mask is None else prepare_mask(mask, images[0], source=sources[0], fit=fit)
-        request = EditRequest(images=images, mask=prepared_mask, prompt=prompt, model=model, **options)
+        prepared_markup = None
+        if markup is not None:
+            prepared_markup = prepare_markup(markup, images[0])
+        request = EditRequest(
+            images=images,
+            mask=prepared_mask,
+            markup=prepared_markup,
+            prompt=prompt,
+            model=model,
+            n=n,
+            size=size,
+            quality=quality,
+            background=background,
+            output_format=output_format,
+            output_compression=output_compression,
+            input_fidelity=input_fidelity,
+            complexity=complexity,
+            frame_count=frame_count,
+            frame_duration_ms=frame_duration_ms,
+            svg=svg,
+            partial_images=partial_images,
+            response_format=response_format,
+            safety_identifier=safety_identifier,
+            user=user,
+            seed=seed,
+            extra=dict(extra or {}),
+        )
         return self.run(request, hooks)
 
     def create_variation(
@@ -179,6 +333,32 @@ class BaseBackend:
         model = model or self.model_for(VARIATIONS, options.get("size"))
         prepared = prepare_input_image(image, self.spec_for(model), size=options.get("size"), fit=fit)
         return self.run(VariationRequest(image=prepared, model=model, **options), hooks)
+
+    def vary(
+        self, *, image: Any, prompt: str = "", model: str | None = None, fit: str = "crop", **options: Any
+    ) -> ImagesResponse:
+        """Images like ``image``: real variations where this backend serves them, else edits of the whole image.
+
+        Where no model serves ``/images/variations`` (OpenAI today), the current edit model remakes
+        the whole picture from :data:`VARIATION_PROMPT` plus ``prompt`` (the user's words); such
+        results say so in their metadata (``variation_method: "edit"``).
+        """
+        if model is None and self.serves_variations():
+            model = self.model_for(VARIATIONS, options.get("size"))
+        if model is not None and self.serves_variations(model) and model_spec(model).serves(VARIATIONS):
+            if prompt.strip():
+                raise UnsupportedError(
+                    f"{model} makes variations without a prompt: leave the words out, or pick an edit model."
+                )
+            response = self.create_variation(image=image, model=model, fit=fit, **options)
+            method = "variations"
+        else:
+            words = f"{VARIATION_PROMPT} {prompt.strip()}".strip()
+            response = self.edit(image=image, prompt=words, model=model, fit=fit, **options)
+            method = "edit"
+        for result in response.data:
+            result.metadata["variation_method"] = method
+        return response
 
 
 def with_seed(request: ImageRequest, seed: int | None, n: int) -> ImageRequest:

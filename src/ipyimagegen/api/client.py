@@ -11,16 +11,30 @@ import base64
 import binascii
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import date
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from ..models import EDITS, GENERATIONS, VARIATIONS, model_spec
+from ..models import (
+    EDITS,
+    GENERATIONS,
+    GPT_IMAGE,
+    VARIATIONS,
+    ModelSpec,
+    is_image_model_name,
+    live_models,
+    model_spec,
+    recommended_model,
+)
+from ..models import today as _today
 from .backend import BaseBackend
 from .config import (
     DEFAULT_TIMEOUT,
@@ -38,7 +52,9 @@ from .errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ConfigurationError,
     ContentPolicyError,
+    UnsupportedError,
     error_from_response,
     parse_error_body,
 )
@@ -56,13 +72,16 @@ from .types import (
     VariationRequest,
     sniff_mime_type,
 )
+from .validation import check_lifecycle
 
 __all__ = ["AzureOpenAIClient", "OpenAIClient"]
 
 log = logging.getLogger("ipyimagegen.api")
 
 _REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
-_OUTPUT_FIELDS = ("output_format", "background", "size", "quality")
+_OUTPUT_FIELDS = ("output_format", "background", "size", "quality", "safety_identifier")
+MODEL_LIST_TIMEOUT = (5.0, 10.0)
+"""``GET /models`` is asked once per client, briefly: a slow list must not hold up the studio."""
 
 
 @cache
@@ -78,9 +97,38 @@ def _form_value(value: Any) -> str:
     """A parameter as a multipart form field."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list)):
+    if isinstance(value, list):
         return json.dumps(value)
     return str(value)
+
+
+def form_fields(name: str, value: Any) -> list[tuple[str, str]]:
+    """A parameter as multipart fields: an object becomes ``name[key]`` fields (``svg[model]``)."""
+    if isinstance(value, dict):
+        return [
+            pair
+            for key, item in value.items()
+            if item is not None
+            for pair in form_fields(f"{name}[{key}]", item)
+        ]
+    return [(name, _form_value(value))]
+
+
+def _shutdown_dates(payload: Any) -> dict[str, date | None] | None:
+    """``{model id: shutdown date or None}`` from a ``GET /models`` answer (None if it is not one)."""
+    items = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        return None
+    found: dict[str, date | None] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        when = item.get("shutdown_date")
+        try:
+            found[item["id"]] = date.fromisoformat(when) if isinstance(when, str) and when else None
+        except ValueError:
+            found[item["id"]] = None
+    return found
 
 
 def _request_id(response: requests.Response) -> str | None:
@@ -155,44 +203,28 @@ class OpenAIClient(BaseBackend):
         default_headers: dict[str, str] | None = None,
         default_model: str | None = None,
         sleep: Callable[[float], None] | None = None,
+        follow_shutdowns: bool | None = None,
+        _settings: OpenAISettings | None = None,
+        _secrets: tuple[Any, ...] = (),
     ) -> None:
-        settings = OpenAISettings.resolve(
+        settings = _settings or OpenAISettings.resolve(
             api_key=api_key, base_url=base_url, organization=organization, project=project
         )
         self._settings = settings
-        self.base_url = settings.base_url
-        self._setup(
-            secrets=[settings.api_key],
-            timeout=timeout,
-            max_retries=max_retries,
-            session=session,
-            default_headers=default_headers,
-            default_model=default_model,
-            sleep=sleep,
-        )
-        host = host_of(self.base_url)
-        self.name = f"OpenAI ({host})" if settings.is_public_api else f"Images API at {host}"
-
-    def _setup(
-        self,
-        *,
-        secrets: list[Any],
-        timeout: float | tuple[float, float] | None,
-        max_retries: int,
-        session: requests.Session | None,
-        default_headers: dict[str, str] | None,
-        default_model: str | None,
-        sleep: Callable[[float], None] | None,
-    ) -> None:
-        """What every client needs, whatever the service."""
-        self._secrets = [s for s in secrets if isinstance(s, str) and s]
+        self.base_url = getattr(self, "base_url", None) or settings.base_url
+        self._secrets = [s for s in (settings.api_key, *_secrets) if isinstance(s, str) and s]
         self.timeout: Timeout = as_timeout(timeout)
         self.retry = RetryPolicy(max_retries=max_retries, sleep=sleep)
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self.default_headers = dict(default_headers or {})
-        if default_model:
-            self.default_model = default_model
+        self._follow_shutdowns = settings.is_public_api if follow_shutdowns is None else follow_shutdowns
+        self.default_model = default_model or recommended_model("openai")
+        self._listed: dict[str, date | None] | None = None
+        self._listed_asked = False
+        self._list_lock = threading.Lock()
+        host = host_of(self.base_url)
+        self.name = f"OpenAI ({host})" if settings.is_public_api else f"Images API at {host}"
 
     # -- what subclasses change --------------------------------------------------------------
 
@@ -200,6 +232,83 @@ class OpenAIClient(BaseBackend):
     def sends_seed(self) -> bool:
         """Compatible and local servers honour ``seed``; OpenAI's own API rejects it."""
         return not self._settings.is_public_api
+
+    @property
+    def enforces_shutdowns(self) -> bool:  # type: ignore[override]
+        """OpenAI's own models shut down on the catalogue's dates; a compatible server decides for itself."""
+        return self._follow_shutdowns
+
+    # -- which models, and until when -------------------------------------------------------
+
+    def listed_models(self) -> dict[str, date | None] | None:
+        """``GET /models``, asked once: model ids and their ``shutdown_date`` (None if it did not answer)."""
+        with self._list_lock:
+            if not self._listed_asked:
+                self._listed_asked = True
+                self._listed = self._fetch_model_list()
+            return self._listed
+
+    def refresh_models(self) -> None:
+        """Ask ``GET /models`` again on the next look-up (models come and go)."""
+        with self._list_lock:
+            self._listed_asked = False
+            self._listed = None
+
+    def _fetch_model_list(self) -> dict[str, date | None] | None:
+        try:
+            response = self.session.get(
+                self.models_url(),
+                headers=self._api_headers(),
+                timeout=MODEL_LIST_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            log.debug("GET models failed: %s", self._redact(_root_reason(exc)))
+            return None
+        with response:
+            if not _succeeded(response):
+                log.debug("GET models answered HTTP %d", response.status_code)
+                return None
+            try:
+                return _shutdown_dates(response.json())
+            except ValueError:
+                return None
+
+    def models_url(self) -> str:
+        return f"{self.base_url}/models"
+
+    def models(self, endpoint: str = GENERATIONS) -> list[str]:
+        """The image models to offer: OpenAI's live ones that ``GET /models`` lists (with its shutdown dates),
+        or a compatible server's own list; the catalogue's live models where there is no list."""
+        listed = self.listed_models()
+        if listed is None:
+            return live_models(endpoint) if self._follow_shutdowns else super().models(endpoint)
+        alive = {
+            name
+            for name, end in listed.items()
+            if is_image_model_name(name) and not (end and end <= _today())
+        }
+        if self._follow_shutdowns:
+            known = [name for name in live_models(endpoint) if name in alive]
+            new = [
+                name
+                for name in listed
+                if name in alive and not model_spec(name).known and model_spec(name).serves(endpoint)
+            ]
+            return known + new or live_models(endpoint)
+        return [name for name in listed if name in alive and self.spec_for(name).serves(endpoint)]
+
+    def shutdown_date(self, model: str) -> date | None:
+        """``GET /models``'s shutdown date where it gives one (it overrides the catalogue's), else the catalogue's."""
+        listed = self._listed if self._listed_asked else None
+        if listed is not None and listed.get(model) is not None:
+            return listed[model]
+        return super().shutdown_date(model) if self._follow_shutdowns else None
+
+    def check_shutdown(self, spec: ModelSpec) -> None:
+        end = self.shutdown_date(spec.name)
+        if end is not None:
+            check_lifecycle(spec, shutdown=end)
 
     def endpoint_url(self, endpoint: str) -> str:
         """The URL of ``generations``, ``edits`` or ``variations``."""
@@ -222,8 +331,8 @@ class OpenAIClient(BaseBackend):
     # -- the Backend protocol ----------------------------------------------------------------
 
     def supports_streaming(self, model: str) -> bool:
-        """gpt-image models can stream partial images while they work."""
-        return model_spec(model).is_gpt_image
+        """GPT image models can stream partial images while they work."""
+        return self.spec_for(model).streams
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
         streaming = self._streams(request, hooks)
@@ -237,6 +346,8 @@ class OpenAIClient(BaseBackend):
         files = [(field, image.as_file_tuple()) for image in request.images]
         if request.mask is not None:
             files.append(("mask", request.mask.as_file_tuple()))
+        if request.markup is not None:
+            files.append(("markup", request.markup.as_file_tuple()))
         return self._call_multipart(EDITS, request, hooks, streaming, files)
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
@@ -259,8 +370,8 @@ class OpenAIClient(BaseBackend):
         partial_images = params.pop("partial_images", None)
         if not self.sends_seed:
             params.pop("seed", None)
-        if model_spec(request.model).is_gpt_image:
-            params.pop("response_format", None)  # gpt-image models always answer base64
+        if self.spec_for(request.model).family == GPT_IMAGE:
+            params.pop("response_format", None)  # GPT image models always answer base64 and refuse the field
         else:
             params["response_format"] = request.response_format or "b64_json"
         if streaming:
@@ -276,7 +387,8 @@ class OpenAIClient(BaseBackend):
         streaming: bool,
         files: list[tuple[str, tuple[str, bytes, str]]],
     ) -> ImagesResponse:
-        fields = [(name, _form_value(value)) for name, value in self._parameters(request, streaming).items()]
+        parameters = self._parameters(request, streaming).items()
+        fields = [pair for name, value in parameters for pair in form_fields(name, value)]
         return self._call(self.endpoint_url(endpoint), request, hooks, streaming, data=fields, files=files)
 
     def _call(
@@ -544,9 +656,15 @@ class AzureOpenAIClient(OpenAIClient):
     """The Images API of one Azure OpenAI deployment.
 
     Settings come from the arguments, else ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_DEPLOYMENT``,
-    ``OPENAI_API_VERSION`` and ``AZURE_OPENAI_API_KEY``. Instead of a key, ``azure_ad_token``
-    may be a Microsoft Entra ID token, or a function that returns a fresh one. ``default_model``
-    names the model the deployment runs when the deployment's name is not that model's name.
+    ``OPENAI_API_VERSION``, ``AZURE_OPENAI_API_KEY`` and ``AZURE_OPENAI_AD_TOKEN``. Instead of a
+    key, ``azure_ad_token`` may be a Microsoft Entra ID token, or a function that returns a fresh
+    one. ``default_model`` names the model the deployment runs when the deployment's name is not
+    that model's name.
+
+    ``route``: ``"v1"`` calls ``{endpoint}/openai/v1/images/...`` with the deployment as the
+    model; ``"deployments"`` calls ``{endpoint}/openai/deployments/{deployment}/images/...?api-version=``.
+    By default an API version (argument or ``OPENAI_API_VERSION``) chooses the deployments route,
+    and none the v1 route.
     """
 
     def __init__(
@@ -557,6 +675,7 @@ class AzureOpenAIClient(OpenAIClient):
         api_version: str | None = None,
         api_key: str | None = None,
         azure_ad_token: str | TokenProvider | None = None,
+        route: Literal["v1", "deployments"] | None = None,
         timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
         max_retries: int = 2,
         session: requests.Session | None = None,
@@ -571,16 +690,27 @@ class AzureOpenAIClient(OpenAIClient):
             api_key=api_key,
             azure_ad_token=azure_ad_token,
         )
+        if route is None:
+            route = "deployments" if settings.api_version_given else "v1"
+        if route not in ("v1", "deployments"):
+            raise ConfigurationError(f"route must be 'v1' or 'deployments', got {route!r}.")
         self._azure = settings
-        self.base_url = f"{settings.endpoint}/openai/deployments/{settings.deployment}"
-        self._setup(
-            secrets=[settings.api_key, settings.azure_ad_token],
+        self.route = route
+        if route == "v1":
+            self.base_url = f"{settings.endpoint}/openai/v1"
+        else:
+            self.base_url = f"{settings.endpoint}/openai/deployments/{settings.deployment}"
+        secret = settings.azure_ad_token if isinstance(settings.azure_ad_token, str) else None
+        super().__init__(
             timeout=timeout,
             max_retries=max_retries,
             session=session,
             default_headers=default_headers,
             default_model=default_model or settings.deployment,
             sleep=sleep,
+            follow_shutdowns=True,
+            _settings=OpenAISettings(base_url=self.base_url, api_key=settings.api_key),
+            _secrets=(secret,),
         )
         self.name = f"Azure OpenAI ({host_of(settings.endpoint)}, deployment {settings.deployment})"
 
@@ -588,11 +718,38 @@ class AzureOpenAIClient(OpenAIClient):
     def sends_seed(self) -> bool:
         return False
 
+    def spec_for(self, model: str) -> ModelSpec:
+        """A deployment named other than its model runs a GPT image model (Azure serves no other now)."""
+        spec = model_spec(model)
+        if spec.known or spec.is_gpt_image:
+            return spec
+        return replace(model_spec("gpt-image-deployment"), name=model)
+
     def models(self, endpoint: str = GENERATIONS) -> list[str]:
-        """A deployment runs one model."""
-        return [self.default_model] if model_spec(self.default_model).serves(endpoint) else []
+        """A deployment runs one model: offered while it serves the endpoint and is not shut down."""
+        spec = self.spec_for(self.default_model)
+        if not spec.serves(endpoint) or spec.lifecycle.is_shut_down():
+            return []
+        return [self.default_model]
+
+    def model_for(self, endpoint: str, size: str | None = None) -> str:
+        """The deployment's model (a shut-down one is refused with its replacement when the call is made)."""
+        if not self.spec_for(self.default_model).serves(endpoint):
+            raise UnsupportedError(f"{self.name} does not do {endpoint}.")
+        return self.default_model
+
+    def listed_models(self) -> dict[str, date | None] | None:
+        return None  # a deployment's model is named by its owner; there is no list to ask
+
+    def _parameters(self, request: ImageRequest, streaming: bool) -> dict[str, Any]:
+        params = super()._parameters(request, streaming)
+        if self.route == "v1":
+            params["model"] = self._azure.deployment  # the v1 route takes the deployment as the model
+        return params
 
     def endpoint_url(self, endpoint: str) -> str:
+        if self.route == "v1":
+            return f"{self.base_url}/images/{endpoint}"
         return f"{self.base_url}/images/{endpoint}?api-version={self._azure.api_version}"
 
     def _auth_headers(self) -> dict[str, str]:
@@ -605,7 +762,8 @@ class AzureOpenAIClient(OpenAIClient):
 
     def _describe_settings(self) -> str:
         credential = "api_key set" if self._azure.api_key else "azure_ad_token set"
+        version = f", api_version={self._azure.api_version!r}" if self.route == "deployments" else ""
         return (
             f"endpoint={safe_url(self._azure.endpoint)!r}, deployment={self._azure.deployment!r}, "
-            f"api_version={self._azure.api_version!r}, {credential}"
+            f"route={self.route!r}{version}, {credential}"
         )

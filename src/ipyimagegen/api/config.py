@@ -131,6 +131,7 @@ class AzureSettings:
     api_version: str
     api_key: str | None = field(default=None, repr=False)
     azure_ad_token: str | TokenProvider | None = field(default=None, repr=False)
+    api_version_given: bool = False  # an API version was asked for (argument or OPENAI_API_VERSION)
 
     @classmethod
     def resolve(
@@ -142,8 +143,8 @@ class AzureSettings:
         api_key: str | None = None,
         azure_ad_token: str | TokenProvider | None = None,
     ) -> AzureSettings:
-        """Arguments, else ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_DEPLOYMENT``, ``OPENAI_API_VERSION``
-        and ``AZURE_OPENAI_API_KEY``."""
+        """Arguments, else ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_DEPLOYMENT``, ``OPENAI_API_VERSION``,
+        ``AZURE_OPENAI_API_KEY`` and ``AZURE_OPENAI_AD_TOKEN``."""
         endpoint = endpoint or env("AZURE_OPENAI_ENDPOINT")
         if not endpoint:
             raise ConfigurationError(
@@ -157,17 +158,20 @@ class AzureSettings:
                 "(the name of your image model deployment)."
             )
         key = (api_key or "").strip() or env("AZURE_OPENAI_API_KEY")
-        if key is None and azure_ad_token is None:
+        token = azure_ad_token if azure_ad_token is not None else env("AZURE_OPENAI_AD_TOKEN")
+        if key is None and token is None:
             raise ConfigurationError(
                 "No Azure OpenAI credentials: set AZURE_OPENAI_API_KEY or pass api_key=..., "
-                "or pass azure_ad_token= (a token or a function that returns one)."
+                "or set AZURE_OPENAI_AD_TOKEN or pass azure_ad_token= (a token or a function that returns one)."
             )
+        version = api_version or env("OPENAI_API_VERSION")
         return cls(
             endpoint=_checked_url(endpoint, "endpoint"),
             deployment=deployment,
-            api_version=api_version or env("OPENAI_API_VERSION") or AZURE_API_VERSION,
+            api_version=version or AZURE_API_VERSION,
             api_key=key,
-            azure_ad_token=azure_ad_token,
+            azure_ad_token=token,
+            api_version_given=version is not None,
         )
 
     def ad_token(self) -> str | None:

@@ -36,6 +36,23 @@ class ValidationError(ImagesError, ValueError):
         self.param = param
 
 
+class ModelShutDownError(ValidationError):
+    """The model is past its shutdown date on this service; ``replacements`` name what to use."""
+
+    def __init__(self, model: str, shutdown: str, replacements: tuple[str, ...] = ()) -> None:
+        instead = " or ".join(replacements) if replacements else "a current model"
+        super().__init__(
+            f"{model} was shut down on {shutdown}: use {instead} instead.",
+            param="model",
+            hint=f"Choose {instead} in the model list, or pass model={replacements[0]!r}."
+            if replacements
+            else "Choose another model in the model list.",
+        )
+        self.model = model
+        self.shutdown = shutdown
+        self.replacements = replacements
+
+
 class ImageInputError(ImagesError, ValueError):
     """An input image or mask that cannot be used (not an image, corrupt, too large...)."""
 
@@ -201,8 +218,8 @@ def _is_content_policy(error: dict[str, Any]) -> bool:
     code = str(error.get("code") or "")
     if code in CONTENT_POLICY_CODES:
         return True
-    # Azure OpenAI reports its content filter in innererror.
-    inner = error.get("innererror")
+    # Azure OpenAI reports its content filter in innererror (inner_error on the images routes).
+    inner = error.get("innererror") or error.get("inner_error")
     return isinstance(inner, dict) and str(inner.get("code") or "") in {
         "ResponsibleAIPolicyViolation",
         "content_filter",

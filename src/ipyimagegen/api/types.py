@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
 from .errors import CancelledError
@@ -22,8 +22,33 @@ from .errors import CancelledError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
-EXTENSION_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+    from ..pricing import CostEstimate
+
+Quality = Literal["auto", "low", "medium", "high", "xhigh", "max", "standard", "hd"]
+Background = Literal["auto", "transparent", "opaque"]
+OutputFormat = Literal["png", "jpeg", "webp", "gif", "svg"]
+Moderation = Literal["auto", "low"]
+InputFidelity = Literal["high", "low"]
+Complexity = Literal["low", "medium", "high"]
+Style = Literal["vivid", "natural"]
+ResponseFormat = Literal["url", "b64_json"]
+"""The values the Images API takes today; which model takes which is the catalogue's to say."""
+
+MIME_BY_FORMAT = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "svg": "image/svg+xml",
+}
+EXTENSION_BY_MIME = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/svg+xml": "svg",
+}
 
 
 def sniff_mime_type(data: bytes) -> str:
@@ -34,6 +59,11 @@ def sniff_mime_type(data: bytes) -> str:
         return "image/jpeg"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "image/svg+xml"
     return "application/octet-stream"
 
 
@@ -71,7 +101,8 @@ class _RequestBase:
     n: int = 1
     size: str | None = None
     response_format: str | None = None
-    user: str | None = None
+    user: str | None = None  # deprecated by the API: safety_identifier takes precedence
+    safety_identifier: str | None = None
     seed: int | None = None  # honoured by the local engines; not an OpenAI parameter
     extra: dict[str, Any] = field(default_factory=dict)  # extra body fields for compatible servers
 
@@ -79,7 +110,7 @@ class _RequestBase:
         """The non-empty API parameters of this request (no images), for display and metadata."""
         out: dict[str, Any] = {}
         for name in (f.name for f in fields(self)):  # fields() leaves out the ClassVar endpoint
-            if name in ("images", "image", "mask", "extra"):
+            if name in ("images", "image", "mask", "markup", "extra"):
                 continue
             value = getattr(self, name)
             if value is not None and value != {}:
@@ -100,22 +131,35 @@ class GenerateRequest(_RequestBase):
     output_format: str | None = None
     output_compression: int | None = None
     moderation: str | None = None
+    complexity: str | None = None
+    frame_count: int | None = None
+    frame_duration_ms: int | None = None
+    svg: dict[str, Any] | None = None
     partial_images: int | None = None
 
 
 @dataclass
 class EditRequest(_RequestBase):
-    """``POST /images/edits``: the mask (alpha 0 = regenerate) applies to the first image."""
+    """``POST /images/edits``: the mask (alpha 0 = regenerate) applies to the first image.
+
+    ``markup`` (GPT Image 2.5 and later) is a transparent PNG drawn over the first image to
+    guide the edit; it cannot be combined with a mask.
+    """
 
     endpoint: ClassVar[str] = EDITS
     images: list[InputImage] = field(default_factory=list)
     prompt: str = ""
     mask: InputImage | None = None
+    markup: InputImage | None = None
     quality: str | None = None
     background: str | None = None
     output_format: str | None = None
     output_compression: int | None = None
     input_fidelity: str | None = None
+    complexity: str | None = None
+    frame_count: int | None = None
+    frame_duration_ms: int | None = None
+    svg: dict[str, Any] | None = None
     partial_images: int | None = None
 
 
@@ -204,6 +248,7 @@ class ImagesResponse:
     elapsed_s: float = 0.0
     request_id: str | None = None
     usage: dict[str, Any] | None = None
+    cost: CostEstimate | None = None  # estimated from the catalogue's prices and the usage
     errors: list[Exception] = field(default_factory=list, repr=False)  # failed parts of a parallel call
 
     def __len__(self) -> int:

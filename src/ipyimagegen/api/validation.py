@@ -6,9 +6,10 @@ Every message names the field and the values allowed, so the user knows what to 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 
-from ..models import ModelSpec, model_spec, models_for, size_allowed
-from .errors import ValidationError
+from ..models import CUSTOM, ModelSpec, live_models, model_spec, models_for, size_allowed, today
+from .errors import ModelShutDownError, ValidationError
 from .types import EditRequest, GenerateRequest, ImageRequest, InputImage, VariationRequest
 
 
@@ -16,15 +17,45 @@ def _choices(values: Iterable[str]) -> str:
     return ", ".join(repr(v) for v in values)
 
 
+def _takers(param: str, value: str) -> list[str]:
+    """Live catalogued models that take ``param=value``."""
+    field_name = {"background": "backgrounds", "quality": "qualities", "output_format": "output_formats"}.get(
+        param
+    )
+    if field_name is None:
+        return []
+    return [name for name in live_models("generations") if value in getattr(model_spec(name), field_name)]
+
+
 def _check_choice(spec: ModelSpec, param: str, value: str | None, allowed: Sequence[str]) -> None:
-    if value is None or spec.family == "custom":
+    if value is None or spec.family == CUSTOM:
         return
+    if not isinstance(value, str):
+        raise ValidationError(f"{param} must be a string, got {value!r}.", param=param)
+    if value in allowed:
+        return
+    why = spec.refused.get(f"{param}={value}")
+    others = [name for name in _takers(param, value) if name != spec.name]
+    instead = f" Models that take it: {_choices(others)}." if others else ""
+    if why:
+        raise ValidationError(f"{spec.name} does not take {param}={value!r}: {why}.{instead}", param=param)
     if not allowed:
-        raise ValidationError(f"{spec.name} does not take {param!r} (got {value!r}).", param=param)
-    if value not in allowed:
         raise ValidationError(
-            f"{param} must be one of {_choices(allowed)} for {spec.name}, got {value!r}.", param=param
+            f"{spec.name} does not take {param!r} (got {value!r}): leave it unset.{instead}", param=param
         )
+    raise ValidationError(
+        f"{param} must be one of {_choices(allowed)} for {spec.name}, got {value!r}.{instead}", param=param
+    )
+
+
+def check_lifecycle(spec: ModelSpec, *, shutdown: date | None = None, on: date | None = None) -> None:
+    """Raise :class:`ModelShutDownError` if ``spec`` is past its shutdown date (or ``shutdown``, which overrides it)."""
+    lifecycle = spec.lifecycle
+    if spec.snapshot_of and lifecycle.shutdown is None:
+        lifecycle = model_spec(spec.snapshot_of).lifecycle
+    end = shutdown or lifecycle.shutdown
+    if end is not None and end <= (on or today()):
+        raise ModelShutDownError(spec.name, end.isoformat(), lifecycle.replacements)
 
 
 def _check_prompt(spec: ModelSpec, prompt: str) -> None:
@@ -52,11 +83,16 @@ def _check_common(spec: ModelSpec, request: ImageRequest) -> None:
             "(ask for more with parallel requests: ipyimagegen.run_parallel).",
             param="n",
         )
-    if request.size is not None and not size_allowed(spec, request.size):
+    if request.size is not None and not (isinstance(request.size, str) and size_allowed(spec, request.size)):
+        rule = f", or any size with {spec.size_rule()}" if spec.custom_sizes else ""
         raise ValidationError(
-            f"size must be one of {_choices(spec.sizes)} for {spec.name}, got {request.size!r}.",
+            f"size must be one of {_choices(spec.sizes)}{rule} for {spec.name}, got {request.size!r}.",
             param="size",
         )
+    for name in ("user", "safety_identifier"):
+        value = getattr(request, name)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{name} must be a string, got {value!r}.", param=name)
     if request.response_format is not None:
         if spec.is_gpt_image:
             raise ValidationError(
@@ -64,6 +100,50 @@ def _check_common(spec: ModelSpec, request: ImageRequest) -> None:
                 param="response_format",
             )
         _check_choice(spec, "response_format", request.response_format, spec.response_formats)
+
+
+def _check_animation(spec: ModelSpec, request: GenerateRequest | EditRequest) -> None:
+    """GIF and SVG output, and the parameters that go only with them."""
+    output_format = request.output_format
+    if output_format != "gif":
+        for name in ("frame_count", "frame_duration_ms"):
+            if getattr(request, name) is not None:
+                raise ValidationError(f"{name} goes with output_format='gif' only.", param=name)
+    else:
+        if request.frame_count is not None and (
+            not isinstance(request.frame_count, int) or not 2 <= request.frame_count <= 16
+        ):
+            raise ValidationError(
+                f"frame_count must be a whole number from 2 to 16, got {request.frame_count!r}.",
+                param="frame_count",
+            )
+        duration = request.frame_duration_ms
+        if duration is not None and (not isinstance(duration, int) or not 0 <= duration <= 655_350):
+            raise ValidationError(
+                f"frame_duration_ms must be a whole number from 0 to 655350, got {duration!r}.",
+                param="frame_duration_ms",
+            )
+    if output_format != "svg" and request.svg is not None:
+        raise ValidationError("svg goes with output_format='svg' only.", param="svg")
+    if output_format == "svg":
+        if request.n != 1:
+            raise ValidationError(
+                f"SVG output makes one image per request (n=1), got n={request.n}.", param="n"
+            )
+        svg = request.svg
+        if svg is not None and not (isinstance(svg, dict) and isinstance(svg.get("model"), str)):
+            raise ValidationError("svg must be an object with a 'model' (the SVG author).", param="svg")
+    if output_format in ("gif", "svg"):
+        if request.partial_images:
+            raise ValidationError(
+                f"{output_format.upper()} output does not stream partial images.", param="partial_images"
+            )
+        if request.output_compression is not None:
+            raise ValidationError(
+                f"{output_format.upper()} output takes no output_compression.", param="output_compression"
+            )
+    if output_format == "gif" and isinstance(request, EditRequest) and request.mask is not None:
+        raise ValidationError("GIF output cannot be combined with a mask.", param="mask")
 
 
 def _check_output(
@@ -87,7 +167,7 @@ def _check_output(
                 f"output_compression must be a whole number from 0 to 100, got {output_compression!r}.",
                 param="output_compression",
             )
-        if output_format in (None, "png") and spec.family != "custom":
+        if output_format not in ("jpeg", "webp") and spec.family != "custom":
             raise ValidationError(
                 "output_compression applies to output_format 'jpeg' or 'webp' only.",
                 param="output_compression",
@@ -151,13 +231,33 @@ def _check_mask(image: InputImage, mask: InputImage) -> None:
         )
 
 
+def _check_markup(spec: ModelSpec, request: EditRequest) -> None:
+    if request.markup is None:
+        return
+    if spec.family != CUSTOM and not spec.markup:
+        raise ValidationError(f"{spec.name} does not take a markup image.", param="markup")
+    if request.mask is not None:
+        raise ValidationError("Send a mask or a markup image, not both.", param="markup")
+    from ..imaging import image_size
+
+    if request.markup.mime_type != "image/png":
+        raise ValidationError("The markup must be a PNG with transparent pixels.", param="markup")
+    if image_size(request.markup.data) != image_size(request.images[0].data):
+        raise ValidationError("The markup must be the same size as the first image.", param="markup")
+
+
 def validate_request(request: ImageRequest) -> ModelSpec:
     """Raise :class:`ValidationError` if ``request`` cannot be sent; return the model's spec."""
+    if not isinstance(request.model, str) or not request.model.strip():
+        raise ValidationError(f"model must be a model name, got {request.model!r}.", param="model")
     spec = model_spec(request.model)
     _check_common(spec, request)
     if isinstance(request, GenerateRequest):
         _check_prompt(spec, request.prompt)
         _check_choice(spec, "style", request.style, spec.styles)
+        _check_choice(spec, "moderation", request.moderation, spec.moderations)
+        _check_choice(spec, "complexity", request.complexity, spec.complexities)
+        _check_animation(spec, request)
         _check_output(
             spec,
             request.quality,
@@ -179,6 +279,10 @@ def validate_request(request: ImageRequest) -> ModelSpec:
             _check_input(spec, image, "input image", "image")
         if request.mask is not None:
             _check_mask(request.images[0], request.mask)
+        _check_markup(spec, request)
+        _check_choice(spec, "input_fidelity", request.input_fidelity, spec.input_fidelities)
+        _check_choice(spec, "complexity", request.complexity, spec.complexities)
+        _check_animation(spec, request)
         _check_output(
             spec,
             request.quality,

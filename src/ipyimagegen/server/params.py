@@ -24,6 +24,7 @@ from ..api.types import (
 from .errors import ErrorReply, bad_request
 
 MAX_INPUT_PIXELS = 36_000_000  # 6000 x 6000: more is refused before an engine decodes it
+UPLOAD_MIME_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 _COMMON: dict[str, type] = {
     "model": str,
@@ -172,7 +173,7 @@ def input_image(data: bytes, filename: str, param: str) -> InputImage:
     """An uploaded file as an :class:`InputImage`, if its bytes are a PNG, JPEG or WebP image."""
     if not data:
         raise bad_request(f"The '{param}' file is empty.", param, code="invalid_image")
-    if sniff_mime_type(data) == "application/octet-stream":
+    if sniff_mime_type(data) not in UPLOAD_MIME_TYPES:
         raise bad_request(
             f"The '{param}' file ({filename!r}) is not a PNG, JPEG or WebP image.",
             param,

@@ -445,6 +445,8 @@ class EditTab(ImagesTab, SquareFit):
             output_format=base.output_format,
             output_compression=base.output_compression,
             partial_images=base.partial_images,
+            complexity=base.complexity,
+            **self.params.edit_options(),
         )
 
     def edit(self) -> Job | None:

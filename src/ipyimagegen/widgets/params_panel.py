@@ -16,7 +16,7 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 from ..api.backend import Backend
 from ..api.parallel import requests_needed
 from ..api.types import GenerateRequest
-from ..models import GENERATIONS, ModelSpec, model_spec, parse_size, size_allowed
+from ..models import EDITS, GENERATIONS, ModelSpec, model_spec, parse_size, size_allowed, today
 
 LABEL_WIDTH = "110px"
 CONTROL_WIDTH = "320px"
@@ -30,6 +30,9 @@ SETTINGS_ORDER = (
     "output_compression",
     "n",
     "partial_images",
+    "moderation",
+    "complexity",
+    "input_fidelity",
 )
 """The order in which :meth:`ParamsPanel.apply` sets parameters, after the model."""
 
@@ -54,6 +57,19 @@ def _dropdown() -> widgets.Dropdown:
     return widgets.Dropdown(layout=widgets.Layout(width=CONTROL_WIDTH))
 
 
+DEFAULT_CHOICE = ("model's default", "")
+"""The first choice of an optional parameter: send nothing, the model decides."""
+PANEL_LEFT_OUT_FORMATS = ("svg",)
+"""Output formats the API takes that the studio does not offer (its grid shows raster images)."""
+
+
+def model_label(backend: Backend, model: str) -> str:
+    """A model's name, with its shutdown date when one is ahead."""
+    when = getattr(backend, "shutdown_date", None)
+    end = when(model) if callable(when) else None
+    return f"{model} (shuts down {end.isoformat()})" if end is not None and end > today() else model
+
+
 class ParamsPanel(widgets.VBox):
     """The request parameters for generations. ``request(prompt)`` builds the request.
 
@@ -70,6 +86,9 @@ class ParamsPanel(widgets.VBox):
     output_format = Unicode(None, allow_none=True, help="gpt-image output format: png, jpeg, webp.")
     output_compression = Int(100, help="0-100, for jpeg and webp output.")
     partial_images = Int(0, help="Partial previews streamed per image (0 = off).")
+    moderation = Unicode(None, allow_none=True, help="GPT image moderation: auto or low (generations).")
+    complexity = Unicode(None, allow_none=True, help="Planning effort (GPT Image 2.6): low, medium, high.")
+    input_fidelity = Unicode(None, allow_none=True, help="How closely edits keep input details: high or low.")
 
     _syncing = False  # True while the panel itself sets controls: their changes are not user choices
 
@@ -78,7 +97,9 @@ class ParamsPanel(widgets.VBox):
         self.endpoint = endpoint
         self._models = list(backend.models(endpoint)) or [model or "dall-e-2"]
         self.model_control = _dropdown()
-        self.model_control.options = self._models
+        self.model_control.options = [(model_label(backend, name), name) for name in self._models]
+        self.model_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
+        self.model_note.add_class("ipyimagegen-note")
         self.size_control = _dropdown()
         self.n_control = widgets.BoundedIntText(
             value=1, min=1, max=N_MAX, layout=widgets.Layout(width="80px")
@@ -93,9 +114,15 @@ class ParamsPanel(widgets.VBox):
             value=100, min=0, max=100, layout=widgets.Layout(width=CONTROL_WIDTH)
         )
         self.partial_control = _dropdown()
+        self.moderation_control = _dropdown()
+        self.complexity_control = _dropdown()
+        self.fidelity_control = _dropdown()
 
         self.rows = {
-            "model": _row("Model", self.model_control),
+            "model": _row(
+                "Model",
+                widgets.HBox([self.model_control, self.model_note], layout={"align_items": "center"}),
+            ),
             "size": _row("Size", self.size_control),
             "n": _row(
                 "Images", widgets.HBox([self.n_control, self.n_note], layout={"align_items": "center"})
@@ -106,6 +133,9 @@ class ParamsPanel(widgets.VBox):
             "output_format": _row("Format", self.format_control),
             "output_compression": _row("Compression", self.compression_control),
             "partial_images": _row("Previews", self.partial_control),
+            "moderation": _row("Moderation", self.moderation_control),
+            "complexity": _row("Complexity", self.complexity_control),
+            "input_fidelity": _row("Fidelity", self.fidelity_control),
         }
         super().__init__(list(self.rows.values()))
         self.add_class("ipyimagegen-params")
@@ -120,14 +150,24 @@ class ParamsPanel(widgets.VBox):
             "output_format": self.format_control,
             "output_compression": self.compression_control,
             "partial_images": self.partial_control,
+            "moderation": self.moderation_control,
+            "complexity": self.complexity_control,
+            "input_fidelity": self.fidelity_control,
         }
         for name, control in self._controls.items():
-            control.observe(lambda change, name=name: self._control_changed(name, change["new"]), "value")
+            control.observe(
+                lambda change, name=name: self._control_changed(name, change["new"] or None), "value"
+            )
         start = model if model in self._models else self._default_model()
         self.set_trait("model", start)
         self._apply_model()
 
     # -- state -----------------------------------------------------------------------------
+
+    @property
+    def offered_models(self) -> list[str]:
+        """The model names the panel offers, in order."""
+        return list(self._models)
 
     @property
     def spec(self) -> ModelSpec:
@@ -144,7 +184,7 @@ class ParamsPanel(widgets.VBox):
         spec = self.spec
         output_format = self.output_format if spec.output_formats else None
         compressible = spec.output_compression and output_format in ("jpeg", "webp")
-        streaming = self._streaming_allowed(spec)
+        streaming = self._streaming_allowed(spec) and output_format not in ("gif", "svg")
         return GenerateRequest(
             prompt=prompt,
             model=self.model,
@@ -156,6 +196,15 @@ class ParamsPanel(widgets.VBox):
             output_format=output_format,
             output_compression=self.output_compression if compressible else None,
             partial_images=self.partial_images if streaming and self.partial_images else None,
+            moderation=self.moderation if spec.moderations and self.endpoint == GENERATIONS else None,
+            complexity=self.complexity if spec.complexities else None,
+        )
+
+    def edit_options(self) -> dict[str, str]:
+        """The edit-only parameters chosen (input_fidelity), for the Edit tab's request."""
+        spec = self.spec
+        return (
+            {"input_fidelity": self.input_fidelity} if spec.input_fidelities and self.input_fidelity else {}
         )
 
     def apply(self, settings: Mapping[str, Any]) -> list[str]:
@@ -232,6 +281,18 @@ class ParamsPanel(widgets.VBox):
             raise TraitError("A transparent background needs png or webp: JPEG has no transparency.")
         return value
 
+    @validate("moderation")
+    def _check_moderation(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_choice("moderation", proposal["value"], self.spec.moderations)
+
+    @validate("complexity")
+    def _check_complexity(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_choice("complexity", proposal["value"], self.spec.complexities)
+
+    @validate("input_fidelity")
+    def _check_fidelity(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_choice("input_fidelity", proposal["value"], self.spec.input_fidelities)
+
     @validate("output_compression")
     def _check_compression(self, proposal: dict[str, Any]) -> int:
         value = proposal["value"]
@@ -265,7 +326,17 @@ class ParamsPanel(widgets.VBox):
         self._show("output_format", self.output_format)
         self._refresh_visibility()
 
-    @observe("size", "n", "quality", "style", "output_compression", "partial_images")
+    @observe(
+        "size",
+        "n",
+        "quality",
+        "style",
+        "output_compression",
+        "partial_images",
+        "moderation",
+        "complexity",
+        "input_fidelity",
+    )
     def _value_changed(self, change: dict[str, Any]) -> None:
         self._show(change["name"], change["new"])
         if change["name"] == "n":
@@ -282,6 +353,8 @@ class ParamsPanel(widgets.VBox):
 
     def _show(self, name: str, value: Any) -> None:
         control = self._controls[name]
+        if name in ("complexity", "input_fidelity") and value is None:
+            value = ""  # the "model's default" choice
         if control.value != value and value is not None:
             previous, self._syncing = self._syncing, True
             try:
@@ -345,14 +418,40 @@ class ParamsPanel(widgets.VBox):
             options = [("off", 0)] + [(f"{k} per image", k) for k in range(1, limit + 1)]
             self._set_options(self.partial_control, options, partial)
             self.set_trait("partial_images", partial)
+
+            moderation = self.moderation if self.moderation in spec.moderations else None
+            moderation = moderation or (spec.moderations[0] if spec.moderations else None)
+            self._set_options(self.moderation_control, list(spec.moderations), moderation)
+            self.set_trait("moderation", moderation)
+            for name, control, allowed in (
+                ("complexity", self.complexity_control, spec.complexities),
+                ("input_fidelity", self.fidelity_control, spec.input_fidelities),
+            ):
+                kept = getattr(self, name) if getattr(self, name) in allowed else None
+                self._set_options(control, [DEFAULT_CHOICE, *((v, v) for v in allowed)], kept or "")
+                self.set_trait(name, kept)
+            self._refresh_model_note()
         finally:
             self._syncing = False
         self._refresh_formats()
         self._refresh_note()
 
+    def _refresh_model_note(self) -> None:
+        when = getattr(self.backend, "shutdown_date", None)
+        end = when(self.model) if callable(when) else None
+        if end is not None and end > today():
+            instead = " or ".join(self.spec.lifecycle.replacements) or "a newer model"
+            self.model_note.value = f"shuts down on {end.isoformat()}: move to {instead}"
+        else:
+            self.model_note.value = ""
+
     def _refresh_formats(self) -> None:
         spec = self.spec
-        formats = [f for f in spec.output_formats if not (f == "jpeg" and self.background == "transparent")]
+        formats = [
+            f
+            for f in spec.output_formats
+            if f not in PANEL_LEFT_OUT_FORMATS and not (f == "jpeg" and self.background == "transparent")
+        ]
         value = self.output_format if self.output_format in formats else (formats[0] if formats else None)
         self._set_options(self.format_control, formats, value)
         if value != self.output_format:
@@ -367,7 +466,10 @@ class ParamsPanel(widgets.VBox):
             "background": bool(spec.backgrounds),
             "output_format": bool(spec.output_formats),
             "output_compression": spec.output_compression and self.output_format in ("jpeg", "webp"),
-            "partial_images": self._streaming_allowed(spec),
+            "partial_images": self._streaming_allowed(spec) and self.output_format not in ("gif", "svg"),
+            "moderation": bool(spec.moderations) and self.endpoint == GENERATIONS,
+            "complexity": bool(spec.complexities),
+            "input_fidelity": bool(spec.input_fidelities) and self.endpoint == EDITS,
         }
         for name, visible in shown.items():
             self.rows[name].layout.display = None if visible else "none"
