@@ -33,6 +33,7 @@ from ..api.types import (
     VariationRequest,
 )
 from ..models import model_spec, parse_size
+from ..pricing import estimated_usage, resolved_quality
 
 SOFTWARE = "ipyimagegen offline preview engine"
 LABEL = "offline preview"
@@ -529,6 +530,7 @@ class PreviewEngine(BaseBackend):
         return ImagesResponse(data=results, backend=self.name, model=request.model)
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
+        _check_format(request)
         size = output_size(request.size, request.model)
         base_seed = request.seed if request.seed is not None else prompt_seed(request.prompt)
 
@@ -546,6 +548,7 @@ class PreviewEngine(BaseBackend):
             return picture if draw_size == size else picture.resize(size, Image.Resampling.BILINEAR)
 
         response = self._each(request, hooks, base_seed, make)
+        _report_usage(response, request, size, [])
         if model_spec(request.model).returns_revised_prompt:
             revised = f"{request.prompt.rstrip(' .')}, {_EMBELLISHMENTS[prompt_seed(request.prompt) % 4]}."
             for image in response.data:
@@ -553,6 +556,7 @@ class PreviewEngine(BaseBackend):
         return response
 
     def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
+        _check_format(request)
         source = imaging.open_image(request.images[0].data).convert("RGBA")
         if request.mask is not None:
             regenerate = imaging.mask_from_png(request.mask.data, threshold=1)
@@ -585,7 +589,9 @@ class PreviewEngine(BaseBackend):
                 out[regenerate] = fill[regenerate]
             return Image.fromarray(out)
 
-        return self._each(request, hooks, base_seed, make)
+        response = self._each(request, hooks, base_seed, make)
+        _report_usage(response, request, size, [imaging.image_size(image.data) for image in request.images])
+        return response
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
         assert request.image is not None  # validation made sure
@@ -609,6 +615,38 @@ class PreviewEngine(BaseBackend):
             return Image.fromarray(_warped(np.dstack([rgb, np.asarray(alpha)]), rng))
 
         return self._each(request, hooks, base_seed, make)
+
+
+def _check_format(request: GenerateRequest | EditRequest) -> None:
+    if request.output_format in ("gif", "svg"):
+        raise ValidationError(
+            f"The offline preview engine makes PNG, JPEG and WebP images, not {request.output_format.upper()}: "
+            "choose output_format 'png', 'jpeg' or 'webp'.",
+            param="output_format",
+            hint="GIF and SVG output come from OpenAI's GPT Image 2.6 models.",
+        )
+
+
+def _report_usage(
+    response: ImagesResponse,
+    request: GenerateRequest | EditRequest,
+    size: tuple[int, int],
+    input_sizes: list[tuple[int, int]],
+) -> None:
+    """Usage in the API's shape (GPT image models), and the quality used, as OpenAI reports them."""
+    spec = model_spec(request.model)
+    quality = resolved_quality(spec, request.quality)
+    response.usage = estimated_usage(
+        request.model,
+        prompt=request.prompt,
+        size=f"{size[0]}x{size[1]}",
+        quality=quality,
+        n=len(response.data),
+        input_sizes=input_sizes,
+    )
+    if spec.is_gpt_image:
+        for image in response.data:
+            image.metadata["quality"] = quality
 
 
 def _fitted(

@@ -210,7 +210,7 @@ class ImagesServer:
             raise bad_request(
                 "Send this endpoint's parameters and image files as multipart/form-data.", None, code=None
             )
-        async with request.form(max_files=len(files) * 16 + 1, max_fields=len(params) + 1) as form:
+        async with request.form(max_files=len(files) * 16 + 1, max_fields=len(params) + 4) as form:
             parts = await read_form(form, files, params)
         return parse(parts, model)
 

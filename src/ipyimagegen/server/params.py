@@ -7,6 +7,7 @@ model, by :func:`ipyimagegen.api.validation.validate_request`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ _COMMON: dict[str, type] = {
     "size": str,
     "response_format": str,
     "user": str,
+    "safety_identifier": str,
     "seed": int,
 }
 _OUTPUT: dict[str, type] = {
@@ -41,14 +43,19 @@ _OUTPUT: dict[str, type] = {
     "output_compression": int,
     "partial_images": int,
     "stream": bool,
+    "complexity": str,
+    "frame_count": int,
+    "frame_duration_ms": int,
+    "svg": dict,
 }
 GENERATION_PARAMS: dict[str, type] = {**_COMMON, **_OUTPUT, "prompt": str, "style": str, "moderation": str}
 EDIT_PARAMS: dict[str, type] = {**_COMMON, **_OUTPUT, "prompt": str, "input_fidelity": str}
 VARIATION_PARAMS: dict[str, type] = dict(_COMMON)
-EDIT_FILES = ("image", "image[]", "mask")
+EDIT_FILES = ("image", "image[]", "mask", "markup")
+_OBJECT_FIELD = re.compile(r"^([a-z_]+)((?:\[[a-z_]+\])+)$")
 VARIATION_FILES = ("image",)
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object"}
 
 
 @dataclass
@@ -101,6 +108,10 @@ def _from_json(name: str, value: Any, expected: type) -> Any:
 
 
 def _from_form(name: str, value: str, expected: type) -> Any:
+    if expected is dict:
+        raise bad_request(
+            f"Send '{name}' as form fields such as '{name}[model]', not as one text field.", name
+        )
     if expected is int:
         try:
             return int(value.strip())
@@ -121,8 +132,31 @@ def _check_names(
 ) -> None:
     known = set(allowed).union(*extra)
     for name in names:
-        if name not in known:
+        if name not in known and _object_root(name) not in known:
             raise bad_request(f"Unknown parameter: '{name}'.", name, code="unknown_parameter")
+
+
+def _object_root(name: str) -> str | None:
+    """``svg`` for a form field ``svg[model]`` or ``svg[reasoning][effort]`` (None for a plain name)."""
+    match = _OBJECT_FIELD.match(name)
+    return match.group(1) if match else None
+
+
+def _object_fields(fields: dict[str, str], params: dict[str, type]) -> dict[str, Any]:
+    """Form fields such as ``svg[model]`` folded into objects (``{"svg": {"model": ...}}``)."""
+    objects: dict[str, Any] = {}
+    for name in [n for n in fields if _object_root(n)]:
+        root = _object_root(name)
+        if params.get(root or "") is not dict:
+            raise bad_request(f"Unknown parameter: '{name}'.", name, code="unknown_parameter")
+        keys = re.findall(r"\[([a-z_]+)\]", name)
+        node = objects.setdefault(root, {})
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise bad_request(f"'{name}' conflicts with another field.", name)
+        node[keys[-1]] = fields.pop(name)
+    return objects
 
 
 def _require(values: dict[str, Any], name: str) -> None:
@@ -166,7 +200,9 @@ async def read_form(form: FormData, file_fields: tuple[str, ...], params: dict[s
 
 
 def _typed_fields(parts: FormParts, params: dict[str, type]) -> dict[str, Any]:
-    return {name: _from_form(name, value, params[name]) for name, value in parts.fields.items()}
+    fields = dict(parts.fields)
+    objects = _object_fields(fields, params)
+    return {**{name: _from_form(name, value, params[name]) for name, value in fields.items()}, **objects}
 
 
 def input_image(data: bytes, filename: str, param: str) -> InputImage:
@@ -190,13 +226,16 @@ def parse_edit(parts: FormParts, default_model: str) -> ParsedCall:
         raise bad_request("Missing required parameter: 'image'.", "image", code="missing_required_parameter")
     _require(values, "prompt")
     masks = parts.files.get("mask", [])
-    if len(masks) > 1:
-        raise bad_request("Send one 'mask' (it applies to the first image).", "mask")
+    markups = parts.files.get("markup", [])
+    for name, sent in (("mask", masks), ("markup", markups)):
+        if len(sent) > 1:
+            raise bad_request(f"Send one '{name}' (it applies to the first image).", name)
     stream = _split_stream(values)
     values["model"] = values.get("model") or default_model
     request = EditRequest(
         images=[input_image(data, filename, "image") for filename, data in uploads],
         mask=input_image(masks[0][1], masks[0][0], "mask") if masks else None,
+        markup=input_image(markups[0][1], markups[0][0], "markup") if markups else None,
         **values,
     )
     return ParsedCall(request, stream)
@@ -218,7 +257,8 @@ def parse_variation(parts: FormParts, default_model: str) -> ParsedCall:
 def _uploads(request: ImageRequest) -> list[tuple[str, InputImage]]:
     if isinstance(request, EditRequest):
         found = [("image", image) for image in request.images]
-        return found + ([("mask", request.mask)] if request.mask is not None else [])
+        extra = [(name, getattr(request, name)) for name in ("mask", "markup")]
+        return found + [(name, image) for name, image in extra if image is not None]
     if isinstance(request, VariationRequest) and request.image is not None:
         return [("image", request.image)]
     return []

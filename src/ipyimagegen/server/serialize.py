@@ -11,8 +11,15 @@ from typing import Any
 
 from ..api.types import EditRequest, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..models import model_spec
+from ..pricing import resolved_quality
 
-_FORMAT_BY_MIME = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+_FORMAT_BY_MIME = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/svg+xml": "svg",
+}
 _ZERO_USAGE = {
     "input_tokens": 0,
     "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
@@ -39,13 +46,19 @@ def output_details(request: ImageRequest, image: GeneratedImage | PartialImage) 
     """
     reported = image.metadata if isinstance(image, GeneratedImage) else {}
     asked_background = getattr(request, "background", None)
-    return {
+    used_quality = resolved_quality(model_spec(request.model), getattr(request, "quality", None))
+    details = {
         "output_format": reported.get("output_format") or _FORMAT_BY_MIME.get(image.mime_type, "png"),
         "size": reported.get("size") or _pixel_size(image.data) or request.size,
-        "quality": reported.get("quality") or getattr(request, "quality", None) or "auto",
+        "quality": reported.get("quality") if reported.get("quality") not in (None, "auto") else used_quality,
         "background": reported.get("background")
-        or ("transparent" if asked_background == "transparent" else "opaque"),
+        if reported.get("background") not in (None, "auto")
+        else ("transparent" if asked_background == "transparent" else "opaque"),
     }
+    identifier = request.safety_identifier or request.user
+    if identifier:
+        details["safety_identifier"] = identifier  # the effective one, as the API echoes it
+    return details
 
 
 def images_payload(
