@@ -343,9 +343,16 @@ class ImagesServer:
             names += [name for name in self.backend.models(endpoint) if name not in names]
         return names
 
-    @staticmethod
-    def _model_object(name: str) -> dict[str, Any]:
-        return {"id": name, "object": "model", "created": 0, "owned_by": "ipyimagegen"}
+    def _model_object(self, name: str) -> dict[str, Any]:
+        when = getattr(self.backend, "shutdown_date", None)
+        end = when(name) if callable(when) else None
+        return {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "ipyimagegen",
+            "shutdown_date": end.isoformat() if end is not None else None,
+        }
 
     async def list_models(self, request: Request) -> Response:
         await self._authenticate(request)
