@@ -75,11 +75,11 @@ def test_run_without_an_image_says_what_to_do() -> None:
 
 def test_a_backend_without_variations_says_so() -> None:
     tab = _tab(GenerationsOnlyBackend())
-    assert "does not make variations" in tab.status.value
+    assert "makes neither variations nor edits" in tab.status.value
     tab.use_image(picture(64, 64))
     tab.controls.run_button.click()
     tab.make_variations()
-    assert "does not make variations" in tab.status.value and tab.grid.tiles == []
+    assert "makes neither variations nor edits" in tab.status.value and tab.grid.tiles == []
 
 
 def test_variations_from_a_tile_are_saved_with_their_parent(tmp_path) -> None:
@@ -114,3 +114,37 @@ def test_variations_default_to_the_size_of_a_square_image_and_say_they_have_no_p
     s.variations_tab.use_image(PreviewEngine().generate(prompt="a dog", model="dall-e-2", size="256x256")[0])
     assert s.variations_tab.params.size == "256x256"
     assert image_size(s.variations_tab.prepared.data) == (256, 256)
+
+
+class NoVariationsEngine(RecordingPreviewEngine):
+    """Like OpenAI today: generations and edits, but no model serves variations."""
+
+    def models(self, endpoint: str = "generations") -> list[str]:
+        return [] if endpoint == "variations" else [m for m in super().models(endpoint) if m.startswith("gpt")]
+
+
+def test_where_no_model_serves_variations_they_are_edits_of_the_whole_picture(tmp_path) -> None:
+    backend = NoVariationsEngine()
+    gallery = Gallery.open(tmp_path / "gallery")
+    tab = VariationsTab(backend, JobRunner(), ResultGrid(), gallery=gallery)
+    assert tab.by_edit and tab.params.offered_models == backend.models("edits")
+    assert tab.params.model == "gpt-image-2.6-flare" and "makes them as edits" in tab.method_note.value
+    assert tab.words.layout.display is None and not tab.controls.run_button.disabled
+    tab.use_image(picture(300, 200))
+    tab.words.value = "in autumn colours"
+    tab.params.n = 2
+    _run(tab)
+    (request,) = backend.requests
+    assert request.endpoint == "edits" and request.mask is None and request.model == "gpt-image-2.6-flare"
+    assert request.prompt.startswith("A variation of this image") and request.prompt.endswith("in autumn colours")
+    assert len(tab.grid.tiles) == 2 and all(t.is_filled for t in tab.grid.tiles)
+    saved = gallery.items()
+    assert len(saved) == 2 and {item.metadata["details"]["variation_method"] for item in saved} == {"edit"}
+
+
+def test_real_variations_are_labelled_so() -> None:
+    tab = _tab()
+    assert not tab.by_edit and tab.words.layout.display == "none"
+    tab.use_image(picture(64, 64))
+    _run(tab)
+    assert {t.image.metadata["variation_method"] for t in tab.grid.tiles} == {"variations"}

@@ -102,7 +102,9 @@ class BaseBackend:
         return live + [name for name in classic if name not in live]
 
     def shutdown_date(self, model: str) -> date | None:
-        """When ``model`` shuts down on this backend (None: no date known)."""
+        """When ``model`` shuts down on this backend (None: no date known, or it serves the model on)."""
+        if not self.enforces_shutdowns:
+            return None
         spec = self.spec_for(model)
         if spec.lifecycle.shutdown is None and spec.snapshot_of:
             return model_spec(spec.snapshot_of).lifecycle.shutdown

@@ -48,12 +48,18 @@ class ImagesTab(widgets.VBox):
         self._result_handlers.register_callback(callback, remove=remove)
 
     def start(
-        self, make_request: Callable[[], ImageRequest], *, parent_id: str | None = None, notice: str = ""
+        self,
+        make_request: Callable[[], ImageRequest],
+        *,
+        parent_id: str | None = None,
+        notice: str = "",
+        labels: dict[str, Any] | None = None,
     ) -> Job | None:
         """Check the request at once, show placeholder tiles and run the call in the worker thread.
 
         Returns the job, or None when the request is refused (the reason is in the status line).
         ``notice`` (a warning) stays in front of the status while the job runs and after it.
+        ``labels`` go into every result's metadata (and so into the gallery).
         """
         if self.runner.busy:
             self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
@@ -66,7 +72,7 @@ class ImagesTab(widgets.VBox):
             return None
         batch = self.grid.start(request)
         job = self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks),
+            lambda hooks: self._make(request, parent_id, hooks, labels or {}),
             total=request.n,
             label=f"#{batch.number}",
             on_result=lambda response: self._show_results(batch, response, notice),
@@ -78,10 +84,14 @@ class ImagesTab(widgets.VBox):
             self.controls.show_status(notice + "Working…", "warning")
         return job
 
-    def _make(self, request: ImageRequest, parent_id: str | None, hooks: CallHooks) -> ImagesResponse:
+    def _make(
+        self, request: ImageRequest, parent_id: str | None, hooks: CallHooks, labels: dict[str, Any]
+    ) -> ImagesResponse:
         """Runs in the worker thread: the call, then the gallery, before anything is shown."""
         response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
         hooks.check_cancelled()
+        for image in response.data:
+            image.metadata.update(labels)
         save_to_gallery(self.gallery, response, parent_id)
         return response
 

@@ -1,4 +1,10 @@
-"""The Variations tab: images like an input image (dall-e-2 semantics), shown in the studio's grid.
+"""The Variations tab: images like an input image, shown in the studio's grid.
+
+Where the backend serves ``/images/variations`` (DALL-E 2 semantics: the preview engine, a
+workshop server, a local model) the tab makes real variations. Where no model does (OpenAI
+today) the current edit model remakes the whole picture from a prompt that keeps subject and
+composition and varies the rest, with the user's own words added; the tab says so, and so does
+every result's metadata (``variation_method``).
 
 The image comes from an upload, from Python (:meth:`VariationsTab.use_image`) or from a
 result's "Variations". It is prepared for the model at once (a square PNG under 4 MB, cropped
@@ -13,11 +19,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..api.backend import Backend
+from ..api.backend import VARIATION_PROMPT, Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
-from ..api.types import InputImage, VariationRequest
+from ..api.types import EditRequest, InputImage, VariationRequest
 from ..imaging import image_size, prepare_input_image, thumbnail
-from ..models import VARIATIONS
+from ..models import EDITS, VARIATIONS
 from .edit_tab import NO_IMAGE, NO_IMAGE_HINT
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
@@ -46,7 +52,10 @@ class VariationsTab(ImagesTab, SquareFit):
         self._loaded: LoadedImage | None = None
         self._prepared: InputImage | None = None
         self._quiet = False  # True while the tab itself changes the size
-        self.offered = list(backend.models(VARIATIONS))
+        real = list(backend.models(VARIATIONS))
+        self.by_edit = not real and bool(backend.models(EDITS))
+        """True where no model serves variations: they are made as edits of the whole picture."""
+        self.offered = real or list(backend.models(EDITS))
 
         self.upload = ImageUpload(
             "Upload image", max_bytes=max_file_bytes, css_class="ipyimagegen-variations-upload"
@@ -56,7 +65,14 @@ class VariationsTab(ImagesTab, SquareFit):
         self.preview_slot = widgets.Box()
         self.summary = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.summary.add_class("ipyimagegen-variations-summary")
-        self.params = ParamsPanel(backend, endpoint=VARIATIONS)
+        self.params = ParamsPanel(backend, endpoint=EDITS if self.by_edit else VARIATIONS)
+        self.words = widgets.Text(
+            placeholder="Words to add (optional), e.g. in autumn colours",
+            layout=widgets.Layout(width="100%", display=None if self.by_edit else "none"),
+        )
+        self.words.add_class("ipyimagegen-variations-words")
+        self.method_note = widgets.HTML(layout=widgets.Layout(display=None if self.by_edit else "none"))
+        self.method_note.add_class("ipyimagegen-variations-method")
         self.controls = JobControls(runner, run_label="Variations", run_class="ipyimagegen-variations-run")
         caption = widgets.Label("Image", layout=widgets.Layout(width=LABEL_WIDTH, flex="0 0 auto"))
         self.input_row = widgets.HBox(
@@ -64,7 +80,15 @@ class VariationsTab(ImagesTab, SquareFit):
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
         super().__init__(
-            [self.input_row, self.preview_slot, self.summary, self.params, self.controls],
+            [
+                self.input_row,
+                self.preview_slot,
+                self.summary,
+                self.method_note,
+                self.words,
+                self.params,
+                self.controls,
+            ],
             layout=widgets.Layout(width="100%"),
         )
         self.add_class("ipyimagegen-variations-tab")
@@ -73,6 +97,8 @@ class VariationsTab(ImagesTab, SquareFit):
         self.upload.on_error(lambda message: self.controls.show_status(message, "error"))
         self.fit_control.observe(lambda _change: self._refresh(), "value")
         self.params.observe(lambda _change: self._refresh(), ["model", "size"])
+        self.params.observe(lambda _change: self._refresh_method(), "model")
+        self._refresh_method()
         self.controls.on_run(self.make_variations)
         if not self.offered:
             self.controls.run_button.disabled = True
@@ -168,24 +194,48 @@ class VariationsTab(ImagesTab, SquareFit):
 
     # -- the call ------------------------------------------------------------------------------
 
-    def request(self) -> VariationRequest:
-        """The variation request for the current image and parameters."""
+    def _refresh_method(self) -> None:
+        if self.by_edit:
+            self.method_note.value = (
+                '<span class="ipyimagegen-note">No model here serves variations, so '
+                f"<b>{html.escape(self.params.model)}</b> makes them as edits of the whole picture: it keeps "
+                "the subject and composition and varies the rest. Add words to steer it.</span>"
+            )
+
+    def request(self) -> VariationRequest | EditRequest:
+        """The variation request for the current image and parameters (an edit where none serves variations)."""
         if not self.offered:
             raise ValidationError(self._unsupported_message())
         if self._prepared is None:
             raise ImageInputError(NO_IMAGE, hint=NO_IMAGE_HINT.replace("Edit", "Variations"))
-        return VariationRequest(
-            image=self._prepared, model=self.params.model, n=self.params.n, size=self.params.size or None
+        if not self.by_edit:
+            return VariationRequest(
+                image=self._prepared, model=self.params.model, n=self.params.n, size=self.params.size or None
+            )
+        base = self.params.request(f"{VARIATION_PROMPT} {self.words.value.strip()}".strip())
+        return EditRequest(
+            images=[self._prepared],
+            prompt=base.prompt,
+            model=base.model,
+            n=base.n,
+            size=base.size,
+            quality=base.quality,
+            background=base.background,
+            output_format=base.output_format,
+            output_compression=base.output_compression,
+            complexity=base.complexity,
+            **self.params.edit_options(),
         )
 
     def make_variations(self) -> Job | None:
         """Start making variations; returns the job, or None if refused (the reason is in the status)."""
         parent_id = self._loaded.parent_id if self._loaded is not None else None
-        return self.start(self.request, parent_id=parent_id)
+        method = "edit" if self.by_edit else "variations"
+        return self.start(self.request, parent_id=parent_id, labels={"variation_method": method})
 
     def _unsupported_message(self) -> str:
         name = getattr(self.backend, "name", type(self.backend).__name__)
         return (
-            f"{name} does not make variations (only dall-e-2 does, on OpenAI). "
-            "Use the Edit tab, or a backend that offers variations."
+            f"{name} makes neither variations nor edits. "
+            "Use a backend that does (OpenAI, a workshop server, or the offline preview engine)."
         )
