@@ -197,5 +197,7 @@ def test_our_own_client_keeps_the_original_api_on_the_server() -> None:
         assert "dall-e-2" in client.models("variations") and client.shutdown_date("dall-e-2") is None
         assert len(client.generate(prompt="a white siamese cat", model="dall-e-2", size="256x256", n=3)) == 3
         assert len(client.vary(image=_png(), n=2)) == 2  # real variations where they are served
-        listed = {entry.id: entry for entry in openai.OpenAI(base_url=running.base_url, api_key="x").models.list()}
+        listed = {
+            entry.id: entry for entry in openai.OpenAI(base_url=running.base_url, api_key="x").models.list()
+        }
         assert listed["dall-e-2"].shutdown_date is None  # type: ignore[attr-defined]

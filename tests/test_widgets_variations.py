@@ -120,7 +120,9 @@ class NoVariationsEngine(RecordingPreviewEngine):
     """Like OpenAI today: generations and edits, but no model serves variations."""
 
     def models(self, endpoint: str = "generations") -> list[str]:
-        return [] if endpoint == "variations" else [m for m in super().models(endpoint) if m.startswith("gpt")]
+        return (
+            [] if endpoint == "variations" else [m for m in super().models(endpoint) if m.startswith("gpt")]
+        )
 
 
 def test_where_no_model_serves_variations_they_are_edits_of_the_whole_picture(tmp_path) -> None:
@@ -136,7 +138,9 @@ def test_where_no_model_serves_variations_they_are_edits_of_the_whole_picture(tm
     _run(tab)
     (request,) = backend.requests
     assert request.endpoint == "edits" and request.mask is None and request.model == "gpt-image-2.6-flare"
-    assert request.prompt.startswith("A variation of this image") and request.prompt.endswith("in autumn colours")
+    assert request.prompt.startswith("A variation of this image") and request.prompt.endswith(
+        "in autumn colours"
+    )
     assert len(tab.grid.tiles) == 2 and all(t.is_filled for t in tab.grid.tiles)
     saved = gallery.items()
     assert len(saved) == 2 and {item.metadata["details"]["variation_method"] for item in saved} == {"edit"}

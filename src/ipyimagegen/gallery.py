@@ -788,6 +788,35 @@ class Gallery:
         with self._lock:
             return int(self.db.execute(f"SELECT count(*) FROM images{where}", values).fetchone()[0])
 
+    def total_cost(
+        self,
+        ids: Iterable[str] | None = None,
+        *,
+        text: str | None = None,
+        model: str | None = None,
+        since: datetime | date | str | float | None = None,
+        until: datetime | date | str | float | None = None,
+        endpoint: str | None = None,
+        billed: bool = True,
+    ) -> float:
+        """The estimated dollars of some items (``ids``, or those :meth:`items` lists with these filters).
+
+        ``billed=False`` sums what offline results would have cost on OpenAI instead.
+        """
+        where, values = self._where(text, model, since, until, endpoint)
+        flag = "json_extract(document, '$.details.cost.billed')"
+        condition = f"{flag} = {1 if billed else 0}"
+        where = f"{where} AND {condition}" if where else f" WHERE {condition}"
+        if ids is not None:
+            chosen = list(ids)
+            if not chosen:
+                return 0.0
+            where += f" AND id IN ({', '.join('?' for _ in chosen)})"
+            values = [*values, *chosen]
+        query = f"SELECT total(json_extract(document, '$.details.cost.usd')) FROM images{where}"
+        with self._lock:
+            return float(self.db.execute(query, values).fetchone()[0])
+
     def models(self) -> list[str]:
         """The models of the saved images, sorted."""
         with self._lock:

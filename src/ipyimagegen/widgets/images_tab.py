@@ -15,7 +15,7 @@ from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, ImageRequest, ImagesResponse
 from .job_controls import JobControls
 from .result_grid import ResultBatch, ResultGrid
-from .results import save_to_gallery, show_summary
+from .results import Spending, save_to_gallery, show_summary
 from .worker import Job, JobRunner
 
 
@@ -38,6 +38,7 @@ class ImagesTab(widgets.VBox):
         self.grid = grid
         self.gallery = gallery
         self.max_workers = max_workers
+        self.spending = Spending()  # a studio shares one between its tabs
         self._result_handlers = CallbackDispatcher()
 
     @property
@@ -97,5 +98,5 @@ class ImagesTab(widgets.VBox):
 
     def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:
         batch.fill(response)
-        show_summary(self.controls, response, prefix=notice)
+        show_summary(self.controls, response, prefix=notice, spending=self.spending)
         self._result_handlers(response)

@@ -440,7 +440,8 @@ class ParamsPanel(widgets.VBox):
         when = getattr(self.backend, "shutdown_date", None)
         end = when(self.model) if callable(when) else None
         if end is not None and end > today():
-            instead = " or ".join(self.spec.lifecycle.replacements) or "a newer model"
+            newest = [name for name in self._models if name != self.model][:1]
+            instead = " or ".join(self.spec.lifecycle.replacements or newest) or "a newer model"
             self.model_note.value = f"shuts down on {end.isoformat()}: move to {instead}"
         else:
             self.model_note.value = ""

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..api.errors import ImagesError, describe_error
 from ..api.types import GeneratedImage, ImagesResponse
+from ..pricing import format_usd
 from .job_controls import JobControls
 from .style import THUMBNAIL_SIDE
 
@@ -69,10 +70,37 @@ def save_to_gallery(gallery: Any, response: ImagesResponse, parent_id: str | Non
                 keep_thumbnails(item_id, image)
 
 
-def show_summary(controls: JobControls, response: ImagesResponse, prefix: str = "") -> None:
-    """``2 images in 0.3 s.`` in the status line, or what went wrong with some of them."""
+class Spending:
+    """The estimated cost of a studio session's results (shared by its tabs)."""
+
+    def __init__(self) -> None:
+        self.usd = 0.0
+        self.would_cost_usd = 0.0  # what the offline engine's results would cost on OpenAI
+        self.prices_read = ""
+
+    def add(self, response: ImagesResponse) -> str:
+        """Count a response; returns the words for the status line (empty when nothing is priced)."""
+        cost = response.cost
+        if cost is None:
+            return ""
+        self.prices_read = cost.prices_read
+        if cost.billed:
+            self.usd += cost.usd
+            total = f"; this session {format_usd(self.usd)}" if self.usd > cost.usd else ""
+        else:
+            self.would_cost_usd += cost.usd
+            total = ""
+        return f" · {cost.label()}{total} (estimate, prices of {cost.prices_read})"
+
+
+def show_summary(
+    controls: JobControls, response: ImagesResponse, prefix: str = "", spending: Spending | None = None
+) -> None:
+    """``2 images in 0.3 s · ≈ $0.08 (estimate…).`` in the status line, or what went wrong with some of them."""
     made = len(response.data)
     summary = f"{prefix}{made} image{'s' if made != 1 else ''} in {response.elapsed_s:.1f} s"
+    if spending is not None:
+        summary += spending.add(response)
     if response.errors:
         first = response.errors[0]
         others = f" (and {len(response.errors) - 1} more)" if len(response.errors) > 1 else ""

@@ -67,9 +67,12 @@ class Studio(widgets.VBox):
         self.header = widgets.HTML(self._header_html())
         self.header.add_class("ipyimagegen-backend")
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
+        self.spending = self.generate_tab.spending
         self._unopened: dict[str, Callable[[], widgets.Widget]] = {
-            "Edit": lambda: EditTab(backend, self.runner, self.grid, gallery=gallery),
-            "Variations": lambda: VariationsTab(backend, self.runner, self.grid, gallery=gallery),
+            "Edit": lambda: self._sharing(EditTab(backend, self.runner, self.grid, gallery=gallery)),
+            "Variations": lambda: self._sharing(
+                VariationsTab(backend, self.runner, self.grid, gallery=gallery)
+            ),
             "History": lambda: self._make_history(gallery_problem),
         }
         self.tabs = widgets.Tab(
@@ -87,6 +90,10 @@ class Studio(widgets.VBox):
             self.grid.show_notice(gallery_problem, "warning")
         super().__init__([style_widget(), self.header, self.tabs, self.grid])
         self.add_class("ipyimagegen-studio")
+
+    def _sharing(self, tab: EditTab | VariationsTab) -> EditTab | VariationsTab:
+        tab.spending = self.spending  # one session total across the tabs
+        return tab
 
     # -- the gallery -------------------------------------------------------------------------
 
