@@ -78,3 +78,14 @@ def test_variations_are_made_as_edits(studio: tuple[Studio, OpenAIToday]) -> Non
     assert made.runner.wait(WAIT_S)
     assert server.calls[-1].path == "/v1/images/edits" and len(made.grid.tiles) == 1
     assert "≈ $" in tab.controls.status.value
+
+
+def test_history_sums_the_cost_of_what_it_lists(studio: tuple[Studio, OpenAIToday]) -> None:
+    made, _server = studio
+    _generate(made, "a white siamese cat")
+    _generate(made, "a black dog")
+    made.tabs.selected_index = 3
+    history = made.history
+    assert "2 images · ≈ $0.064 (estimate)" in history.page_label.value
+    history.search.value = "cat"  # the list follows the search at once
+    assert "1 image · ≈ $0.032 (estimate)" in history.page_label.value

@@ -18,6 +18,7 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.errors import describe_error
+from ..pricing import format_usd
 from .result_grid import TileParts, close_tree
 from .style import CSS, THUMBNAIL_SIDE, TILE_WIDTH_PX
 
@@ -289,13 +290,17 @@ class HistoryBrowser(widgets.VBox):
             try:
                 filters = self._filters()
                 self.total = self.gallery.count(**filters)
+                spent = _total_cost(self.gallery, filters)
                 self.page = min(max(page, 0), self.page_count - 1)
                 items = self.gallery.items(offset=self.page * self.page_size, limit=self.page_size, **filters)
             except Exception as exc:
                 self._show_error("Could not read the gallery", exc)
                 return
             self._show_items(items)
-            self.page_label.value = f"page {self.page + 1} of {self.page_count} · {self.total} image{'s' if self.total != 1 else ''}"
+            self.page_label.value = (
+                f"page {self.page + 1} of {self.page_count} · {self.total} image{'s' if self.total != 1 else ''}"
+                + (f" · ≈ {format_usd(spent)} (estimate)" if spent else "")
+            )
             self.prev_button.disabled = self.page == 0
             self.next_button.disabled = self.page >= self.page_count - 1
             self.status.value = ""
@@ -399,3 +404,9 @@ class HistoryBrowser(widgets.VBox):
             for part in old:
                 close_tree(part)
             self.lineage.layout.display = "none"
+
+
+def _total_cost(gallery: Any, filters: dict[str, Any]) -> float:
+    """The estimated dollars of the images listed (0 for a gallery that keeps no costs)."""
+    total_cost = getattr(gallery, "total_cost", None)
+    return float(total_cost(**filters)) if callable(total_cost) else 0.0
