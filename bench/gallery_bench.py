@@ -29,7 +29,7 @@ OPEN_GOAL_S = 1.0
 def _fill(folder: Path, items: int) -> list[float]:
     """Save ``items`` results; the seconds each save took."""
     data = photo_like_png(1024)
-    request = GenerateRequest(prompt=PROMPT, model="gpt-image-1", size="1024x1024", n=1)
+    request = GenerateRequest(prompt=PROMPT, model="gpt-image-2", size="1024x1024", n=1)
     times = []
     with Gallery(folder) as gallery:
         for index in range(items):

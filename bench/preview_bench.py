@@ -32,12 +32,12 @@ def _cases() -> dict[str, Callable[[], object]]:
         "generate 256x256 (dall-e-2)": lambda: engine.generate(
             prompt=PROMPT, model="dall-e-2", size="256x256"
         ),
-        "generate 1024x1024 (gpt-image-1)": lambda: engine.generate(prompt=PROMPT, model="gpt-image-1"),
+        "generate 1024x1024 (gpt-image-2)": lambda: engine.generate(prompt=PROMPT, model="gpt-image-2"),
         "generate 1536x1024 jpeg": lambda: engine.generate(
-            prompt=PROMPT, model="gpt-image-1", size="1536x1024", output_format="jpeg"
+            prompt=PROMPT, model="gpt-image-2", size="1536x1024", output_format="jpeg"
         ),
         "edit 1024x1024 with a mask": lambda: engine.edit(
-            image=source, mask=regenerate, prompt="a blue bird", model="gpt-image-1"
+            image=source, mask=regenerate, prompt="a blue bird", model="gpt-image-2"
         ),
         "variation 1024x1024": lambda: engine.create_variation(image=source, size="1024x1024"),
         "prepare dall-e-2 input from a 4000x3000 JPEG": lambda: imaging.prepare_input_image(
@@ -61,7 +61,7 @@ def run(options: Options) -> list[Figure]:
         ),
         Figure(
             "preview engine: generate 1024x1024",
-            medians["generate 1024x1024 (gpt-image-1)"],
+            medians["generate 1024x1024 (gpt-image-2)"],
             "ms",
             Goal(LARGE_GOAL_MS),
         ),

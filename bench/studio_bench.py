@@ -22,7 +22,7 @@ from .comms import recording_comms
 from .fixtures import PROMPT, InstantBackend, photo_like_png
 from .report import Figure, Goal, Options, median_ms, say
 
-MODEL, SIZE, N = "gpt-image-1", "1024x1024", 4
+MODEL, SIZE, N = "gpt-image-2", "1024x1024", 4
 WAIT_S = 30.0
 GOAL_MS = 100.0
 

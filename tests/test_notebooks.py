@@ -185,7 +185,7 @@ def test_comparison_notebook_saves_pdfs(run: Callable[[str], Run]) -> None:
     done = run("03-variations-and-comparisons")
     for name in ("variations.pdf", "lighthouse-matrix.pdf"):
         assert (done.cwd / "ipyimagegen-output" / name).read_bytes().startswith(b"%PDF"), name
-    assert "3 variations from dall-e-2" in printed(cell_with(done.nb, "create_variation("))
+    assert "3 variations from dall-e-2 by variations" in printed(cell_with(done.nb, "backend.vary("))
     assert "failed cells: none" in printed(cell_with(done.nb, "failed cells"))
 
 

@@ -16,6 +16,7 @@ import hashlib
 import re
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -32,7 +33,7 @@ from ..api.types import (
     PartialImage,
     VariationRequest,
 )
-from ..models import model_spec, parse_size
+from ..models import ModelSpec, model_spec, parse_size
 from ..pricing import estimated_usage, resolved_quality
 
 SOFTWARE = "ipyimagegen offline preview engine"
@@ -488,6 +489,12 @@ class PreviewEngine(BaseBackend):
 
     def supports_streaming(self, model: str) -> bool:
         return model_spec(model).is_gpt_image
+
+    def spec_for(self, model: str) -> ModelSpec:
+        """The catalogue's entry, narrowed to what this engine draws: PNG, JPEG and WebP."""
+        spec = model_spec(model)
+        drawn = tuple(f for f in spec.output_formats if f not in ("gif", "svg"))
+        return spec if drawn == spec.output_formats else replace(spec, output_formats=drawn)
 
     def _partials(self, request: GenerateRequest | EditRequest, hooks: CallHooks) -> int:
         """How many partial images to stream: only to a listener, and only for models that stream."""
