@@ -69,6 +69,23 @@ RETIRED = (
 )
 
 
+def sample_png(size: tuple[int, int] = (256, 256)) -> bytes:
+    """An opaque picture to upload."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", size, (200, 100, 50, 255)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def sample_mask(size: tuple[int, int] = (256, 256)) -> bytes:
+    """Opaque, with a transparent square in the middle: the area to remake."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    width, height = size
+    mask.paste((0, 0, 0, 0), (width // 4, height // 4, 3 * width // 4, 3 * height // 4))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def _png(size: str) -> bytes:
     width, height = (1024, 1024) if size in ("", "auto") else (int(v) for v in size.split("x"))
     buffer = io.BytesIO()

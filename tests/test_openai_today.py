@@ -3,31 +3,15 @@ retired ones are refused before sending, and ``GET /v1/models`` keeps the list t
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from PIL import Image
 
-from fake_openai import OpenAIToday
+from fake_openai import OpenAIToday, sample_mask, sample_png
 from ipyimagegen.api import ModelShutDownError, PartialImage, ValidationError
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.models import EDITS, GENERATIONS, VARIATIONS, live_models, today
-
-
-def _png(size: tuple[int, int] = (256, 256)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGBA", size, (200, 100, 50, 255)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _mask(size: tuple[int, int] = (256, 256)) -> bytes:
-    mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (64, 64, 192, 192))
-    buffer = io.BytesIO()
-    mask.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -46,7 +30,9 @@ def test_every_live_model_generates_and_edits(openai_today: OpenAIToday, model: 
     client = _client(openai_today)
 
     made = client.generate(prompt="a white siamese cat", model=model, size="1024x1024", n=2)
-    edited = client.edit(image=_png(), mask=_mask(), prompt="a white siamese cat in a hat", model=model)
+    edited = client.edit(
+        image=sample_png(), mask=sample_mask(), prompt="a white siamese cat in a hat", model=model
+    )
 
     assert len(made) == 2 and made[0].size == (1024, 1024) and len(edited) == 1
     sent = openai_today.calls[0].json()
@@ -82,7 +68,7 @@ def test_the_options_a_model_refuses_are_refused_here_first(openai_today: OpenAI
         client.generate(prompt="a logo", model="gpt-image-2", background="transparent")
     assert "gpt-image-2.5-flare" in str(caught.value)
     with pytest.raises(ValidationError, match="input_fidelity"):
-        client.edit(image=_png(), prompt="a cat", model="gpt-image-2", input_fidelity="high")
+        client.edit(image=sample_png(), prompt="a cat", model="gpt-image-2", input_fidelity="high")
     with pytest.raises(ValidationError, match="quality"):
         client.generate(prompt="a cat", model="gpt-image-2", quality="max")
     with pytest.raises(ValidationError, match="complexity"):
@@ -109,7 +95,7 @@ def test_todays_parameters_reach_the_api_as_it_expects(openai_today: OpenAIToday
         safety_identifier="hashed-user-1",
     )
     client.edit(
-        image=[_png(), _png()],
+        image=[sample_png(), sample_png()],
         prompt="the two of them together",
         model="gpt-image-2.5-sunburst",
         quality="max",
@@ -167,7 +153,7 @@ def test_models_come_from_the_list_and_its_shutdown_dates_override_the_catalogue
 def test_variations_on_openai_are_edits_of_the_whole_image(openai_today: OpenAIToday) -> None:
     client = _client(openai_today)
 
-    varied = client.vary(image=_png(), prompt="in autumn colours", n=2)
+    varied = client.vary(image=sample_png(), prompt="in autumn colours", n=2)
 
     call = openai_today.calls[-1]
     assert call.path == "/v1/images/edits" and call.fields()["model"] == "gpt-image-2.6-flare"

@@ -12,27 +12,13 @@ import openai
 import pytest
 from PIL import Image
 
-from fake_openai import OpenAIToday
+from fake_openai import OpenAIToday, sample_mask, sample_png
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.models import EDITS, GENERATIONS, MODELS, model_spec
 from ipyimagegen.server import ServerThread, make_app
 from ipyimagegen.server.upstream import upstream_backend
 
 SERVED = [name for name, spec in MODELS.items() if spec.serves(GENERATIONS)]
-
-
-def _png(size: tuple[int, int] = (256, 256)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGBA", size, (30, 90, 160, 255)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _mask(size: tuple[int, int] = (256, 256)) -> bytes:
-    mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (64, 64, 192, 192))
-    buffer = io.BytesIO()
-    mask.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +48,8 @@ def test_every_catalogue_model_generates_through_the_sdk(sdk: openai.OpenAI, mod
 def test_every_catalogue_model_edits_with_a_mask_through_the_sdk(sdk: openai.OpenAI, model: str) -> None:
     answer = sdk.images.edit(
         model=model,
-        image=("photo.png", _png(), "image/png"),
-        mask=("mask.png", _mask(), "image/png"),
+        image=("photo.png", sample_png(), "image/png"),
+        mask=("mask.png", sample_mask(), "image/png"),
         prompt="the same picture with a red balloon in the middle",
         size="256x256" if model == "dall-e-2" else "1024x1024",
     )
@@ -75,7 +61,9 @@ def test_every_catalogue_model_edits_with_a_mask_through_the_sdk(sdk: openai.Ope
 def test_the_original_api_keeps_working(sdk: openai.OpenAI) -> None:
     made = sdk.images.generate(model="dall-e-2", prompt="a white siamese cat", n=10, size="256x256")
     with pytest.warns(DeprecationWarning):
-        varied = sdk.images.create_variation(image=("cat.png", _png(), "image/png"), n=3, size="512x512")
+        varied = sdk.images.create_variation(
+            image=("cat.png", sample_png(), "image/png"), n=3, size="512x512"
+        )
 
     assert len(made.data) == 10 and len(varied.data) == 3
     assert Image.open(io.BytesIO(base64.b64decode(varied.data[0].b64_json or ""))).size == (512, 512)
@@ -104,7 +92,7 @@ def test_todays_options_are_taken_and_echoed(sdk: openai.OpenAI) -> None:
     assert answer.safety_identifier == "hashed-participant"
     edited = sdk.images.edit(
         model="gpt-image-2.6-sunburst",
-        image=[("a.png", _png(), "image/png"), ("b.png", _png(), "image/png")],
+        image=[("a.png", sample_png(), "image/png"), ("b.png", sample_png(), "image/png")],
         prompt="both of them in one picture",
         complexity="low",
         quality="max",
@@ -141,7 +129,7 @@ def test_bad_options_are_a_400_naming_the_parameter(sdk: openai.OpenAI, options:
 
 
 def test_input_fidelity_is_checked_against_the_model(sdk: openai.OpenAI) -> None:
-    image = ("a.png", _png(), "image/png")
+    image = ("a.png", sample_png(), "image/png")
     for model, value in (("gpt-image-2", "high"), ("gpt-image-1.5", "bogus")):
         with pytest.raises(openai.BadRequestError) as caught:
             sdk.images.edit(model=model, image=image, prompt="a cat", input_fidelity=value)  # type: ignore[arg-type]
@@ -177,7 +165,7 @@ def test_the_proxy_adds_nothing_the_participant_did_not_send(
         assert answer.data and answer.usage is not None and answer.quality == "medium"
     edited = sdk.images.edit(
         model="gpt-image-2.6-flare",
-        image=("a.png", _png(), "image/png"),
+        image=("a.png", sample_png(), "image/png"),
         prompt="a cat",
         stream=True,
         partial_images=1,
@@ -196,7 +184,7 @@ def test_our_own_client_keeps_the_original_api_on_the_server() -> None:
         client = OpenAIClient(base_url=running.base_url, api_key="local", max_retries=0)
         assert "dall-e-2" in client.models("variations") and client.shutdown_date("dall-e-2") is None
         assert len(client.generate(prompt="a white siamese cat", model="dall-e-2", size="256x256", n=3)) == 3
-        assert len(client.vary(image=_png(), n=2)) == 2  # real variations where they are served
+        assert len(client.vary(image=sample_png(), n=2)) == 2  # real variations where they are served
         listed = {
             entry.id: entry for entry in openai.OpenAI(base_url=running.base_url, api_key="x").models.list()
         }

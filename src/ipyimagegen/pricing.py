@@ -168,6 +168,17 @@ def resolved_quality(spec: ModelSpec, quality: str | None) -> str | None:
     return "medium" if quality in (None, "auto") else quality
 
 
+def sum_costs(costs: Sequence[CostEstimate | None]) -> CostEstimate | None:
+    """Several estimates of one kind added up (the parts of a parallel call)."""
+    present = [cost for cost in costs if cost is not None]
+    if not present:
+        return None
+    first = present[0]
+    return CostEstimate(
+        sum(cost.usd for cost in present), first.model, first.basis, first.prices_read, first.billed
+    )
+
+
 def sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     """Several usage records added up, nested details included."""
     present = [u for u in usages if u]

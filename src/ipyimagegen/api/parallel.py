@@ -15,9 +15,9 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import Any
 
 from ..models import model_spec
+from ..pricing import sum_costs, sum_usage
 from .backend import Backend
 from .types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from .validation import validate_request
@@ -172,22 +172,10 @@ def _merge(
         model=first.model or request.model,
         elapsed_s=elapsed_s,
         request_id=first.request_id,
-        usage=_sum_usage([r.usage for r in results.values()]),
+        usage=sum_usage([r.usage for r in results.values()]),
+        cost=sum_costs([r.cost for r in results.values()]),
         errors=[errors[i] for i in sorted(errors)],
     )
-
-
-def _sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Add up the numeric top-level fields of several usage records."""
-    present = [u for u in usages if u]
-    if not present:
-        return None
-    total: dict[str, Any] = {}
-    for usage in present:
-        for key, value in usage.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                total[key] = total.get(key, 0) + value
-    return total
 
 
 __all__ = ["requests_needed", "run_parallel", "split_request", "validate_parallel"]

@@ -425,28 +425,14 @@ class EditTab(ImagesTab, SquareFit):
         if mask is None or not mask.any():
             raise ImageInputError(NOTHING_PAINTED, hint=PAINT_FIRST)
         spec = self.params.spec
-        base = self.params.request(self.prompt_box.value)
         images = [self._prepared.input]
         if spec.max_input_images > 1:
             images += [
-                prepare_input_image(ref.source, spec, size=base.size, fit=self.fit)
+                prepare_input_image(ref.source, spec, size=self.params.size or None, fit=self.fit)
                 for ref in self._references
             ]
-        mask_file = prepare_mask(mask, self._prepared.input)
-        return EditRequest(
-            images=images,
-            mask=mask_file,
-            prompt=base.prompt,
-            model=base.model,
-            n=base.n,
-            size=base.size,
-            quality=base.quality,
-            background=base.background,
-            output_format=base.output_format,
-            output_compression=base.output_compression,
-            partial_images=base.partial_images,
-            complexity=base.complexity,
-            **self.params.edit_options(),
+        return self.params.edit_request(
+            self.prompt_box.value, images, mask=prepare_mask(mask, self._prepared.input)
         )
 
     def edit(self) -> Job | None:

@@ -15,7 +15,7 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 
 from ..api.backend import Backend
 from ..api.parallel import requests_needed
-from ..api.types import GenerateRequest
+from ..api.types import EditRequest, GenerateRequest, InputImage
 from ..models import EDITS, GENERATIONS, ModelSpec, model_spec, parse_size, size_allowed, today
 
 LABEL_WIDTH = "110px"
@@ -200,11 +200,25 @@ class ParamsPanel(widgets.VBox):
             complexity=self.complexity if spec.complexities else None,
         )
 
-    def edit_options(self) -> dict[str, str]:
-        """The edit-only parameters chosen (input_fidelity), for the Edit tab's request."""
-        spec = self.spec
-        return (
-            {"input_fidelity": self.input_fidelity} if spec.input_fidelities and self.input_fidelity else {}
+    def edit_request(
+        self, prompt: str, images: list[InputImage], mask: InputImage | None = None
+    ) -> EditRequest:
+        """The edit of ``images`` (a ``mask`` on the first) for ``prompt`` with the chosen parameters."""
+        base = self.request(prompt)
+        return EditRequest(
+            images=list(images),
+            mask=mask,
+            prompt=base.prompt,
+            model=base.model,
+            n=base.n,
+            size=base.size,
+            quality=base.quality,
+            background=base.background,
+            output_format=base.output_format,
+            output_compression=base.output_compression,
+            partial_images=base.partial_images,
+            complexity=base.complexity,
+            input_fidelity=self.input_fidelity if self.spec.input_fidelities else None,
         )
 
     def apply(self, settings: Mapping[str, Any]) -> list[str]:

@@ -212,20 +212,8 @@ class VariationsTab(ImagesTab, SquareFit):
             return VariationRequest(
                 image=self._prepared, model=self.params.model, n=self.params.n, size=self.params.size or None
             )
-        base = self.params.request(f"{VARIATION_PROMPT} {self.words.value.strip()}".strip())
-        return EditRequest(
-            images=[self._prepared],
-            prompt=base.prompt,
-            model=base.model,
-            n=base.n,
-            size=base.size,
-            quality=base.quality,
-            background=base.background,
-            output_format=base.output_format,
-            output_compression=base.output_compression,
-            complexity=base.complexity,
-            **self.params.edit_options(),
-        )
+        prompt = f"{VARIATION_PROMPT} {self.words.value.strip()}".strip()
+        return self.params.edit_request(prompt, [self._prepared])
 
     def make_variations(self) -> Job | None:
         """Start making variations; returns the job, or None if refused (the reason is in the status)."""
