@@ -195,6 +195,10 @@ class VariationsTab(ImagesTab, SquareFit):
     # -- the call ------------------------------------------------------------------------------
 
     def _refresh_method(self) -> None:
+        square = self.params.spec.needs_square_png_input
+        self.fit_control.layout.display = (
+            None if square else "none"
+        )  # only square inputs are cropped or padded
         if self.by_edit:
             self.method_note.value = (
                 '<span class="ipyimagegen-note">No model here serves variations, so '
