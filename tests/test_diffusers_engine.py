@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ipyimagegen.api.errors import CancelledError, ConfigurationError, ValidationError
 from ipyimagegen.api.types import CallHooks, GenerateRequest, InputImage, Progress, VariationRequest
 from ipyimagegen.engines.diffusers_engine import DiffusersEngine, parse_dtype, sampler_defaults
+from local_models import require_torch
 from tiny_pipeline import build_tiny_pipeline
+
+torch = require_torch()
 
 STEPS = 2
 

@@ -67,4 +67,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .engines.preview import PreviewEngine  # noqa: F401
     from .gallery import Gallery, GalleryItem, read_metadata  # noqa: F401
     from .plots import MatrixResult, contact_sheet, prompt_matrix, save_figure  # noqa: F401
-    from .widgets import GenerateTab, MaskPainter, ResultGrid, Studio, studio  # noqa: F401
+    from .widgets import GenerateTab, MaskPainter, ResultGrid, Studio  # noqa: F401
+    from .widgets.studio import studio  # noqa: F401

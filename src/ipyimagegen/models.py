@@ -142,7 +142,8 @@ class ModelSpec:
 def catalogue() -> dict[str, Any]:
     """The catalogue file as data (read once)."""
     text = resources.files(__package__).joinpath("catalogue.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    data: dict[str, Any] = json.loads(text)
+    return data
 
 
 def _date(value: str | None) -> date | None:

@@ -146,8 +146,8 @@ def _object_fields(fields: dict[str, str], params: dict[str, type]) -> dict[str,
     """Form fields such as ``svg[model]`` folded into objects (``{"svg": {"model": ...}}``)."""
     objects: dict[str, Any] = {}
     for name in [n for n in fields if _object_root(n)]:
-        root = _object_root(name)
-        if params.get(root or "") is not dict:
+        root = _object_root(name) or ""
+        if params.get(root) is not dict:
             raise bad_request(f"Unknown parameter: '{name}'.", name, code="unknown_parameter")
         keys = re.findall(r"\[([a-z_]+)\]", name)
         node = objects.setdefault(root, {})
