@@ -20,7 +20,7 @@ import numpy as np
 
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.api.types import InputImage
-from ipyimagegen.imaging import mask_to_png
+from ipyimagegen.masks import to_png as mask_to_png
 
 from .fixtures import PROMPT, photo_like_png, served
 from .report import RATIO, Figure, Goal, Options, median_ms, say

@@ -44,7 +44,7 @@ def test_paint_with_the_mouse_then_edit(tmp_path: Path) -> None:
     require_chromium()
     from playwright.sync_api import expect
 
-    from ipyimagegen.imaging import mask_from_png
+    from ipyimagegen.imaging import read_mask
 
     mask_path = tmp_path / "received-mask.png"
     notebook = write_notebook(tmp_path / "edit.ipynb", _cell(mask_path))
@@ -80,7 +80,7 @@ def test_paint_with_the_mouse_then_edit(tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "edit-done.png"), full_page=True)
         assert console.relevant() == [], console.relevant()
 
-    mask = mask_from_png(mask_path.read_bytes(), threshold=1)
+    mask = read_mask(mask_path.read_bytes(), "alpha")
     assert mask.shape == (SIDE, SIDE)
     row = SIDE // 2
     scale = SIDE / box["width"]

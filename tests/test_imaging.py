@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ipyimagegen import imaging
+from ipyimagegen import imaging, masks
 from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import InputImage
 from ipyimagegen.models import model_spec
@@ -430,17 +430,17 @@ def test_prepare_input_image_refuses_damaged_originals(png: bytes) -> None:
 
 def test_mask_round_trip_is_exact() -> None:
     mask = np.random.default_rng(7).random((37, 53)) < 0.4
-    data = imaging.mask_to_png(mask)
+    data = masks.to_png(mask)
     image = Image.open(io.BytesIO(data))
     assert image.mode == "RGBA"
     assert set(np.unique(np.asarray(image)[..., 3])) == {0, 255}
-    assert np.array_equal(imaging.mask_from_png(data), mask)
+    assert np.array_equal(imaging.read_mask(data), mask)
 
 
-def test_mask_without_alpha_is_refused(png: bytes) -> None:
+def test_an_alpha_mask_needs_an_alpha_channel(png: bytes) -> None:
     with pytest.raises(ImageInputError, match="no alpha channel") as caught:
-        imaging.mask_from_png(png)
-    assert "transparent" in caught.value.hint
+        imaging.read_mask(png, "alpha")
+    assert "transparent" in str(caught.value) and caught.value.hint
 
 
 def _prepared_alpha(mask: InputImage) -> np.ndarray:
@@ -453,7 +453,7 @@ def test_prepare_mask_sources() -> None:
     image = InputImage.from_bytes(encoded(Image.new("RGB", (40, 30))))
     regenerate = np.zeros((30, 40), bool)
     regenerate[5:10, 20:35] = True
-    as_png = imaging.mask_to_png(regenerate)
+    as_png = masks.to_png(regenerate)
     rgba = np.dstack([np.zeros((30, 40, 3), np.uint8), np.where(regenerate, 0, 255).astype(np.uint8)])
     for source in (regenerate, regenerate.astype(np.uint8) * 9, as_png, Image.open(io.BytesIO(as_png)), rgba):
         prepared = imaging.prepare_mask(source, image)
@@ -471,11 +471,11 @@ def test_a_mask_file_already_in_the_api_form_is_sent_as_it_is() -> None:
     assert imaging.prepare_mask(ready, image).data == ready  # no decode-and-encode round trip
     assert imaging.prepare_mask(InputImage.from_bytes(ready, "mask"), image).data == ready
     soft = rgba.copy()
-    soft[0, 0, 3] = 100  # partly transparent: the API keeps it, so it is made exact
+    soft[0, 0, 3] = 100  # partly transparent: only alpha 0 marks a pixel, so this one is kept
     prepared = imaging.prepare_mask(encoded(Image.fromarray(soft)), image)
     assert set(np.unique(_prepared_alpha(prepared))) == {0, 255}
     alpha = _prepared_alpha(prepared)
-    assert alpha[0, 0] == 0 and np.array_equal(alpha[1:], rgba[1:, :, 3])
+    assert alpha[0, 0] == 255 and np.array_equal(alpha, rgba[:, :, 3])
     other_size = imaging.prepare_mask(ready, InputImage.from_bytes(encoded(Image.new("RGB", (80, 60)))))
     assert other_size.data != ready and _prepared_alpha(other_size).shape == (60, 80)
 

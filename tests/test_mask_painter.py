@@ -344,12 +344,16 @@ def test_set_mask_marks_only_fully_transparent_pixels() -> None:
     assert painter.mask.sum() == 100
 
 
-def test_set_mask_rejects_a_png_without_alpha() -> None:
+def test_set_mask_reads_black_and_white_masks_and_refuses_them_as_alpha() -> None:
     painter = MaskPainter(make_image(64, 64))
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 64)).save(buffer, format="PNG")
+    black_and_white = Image.new("RGB", (64, 64))
+    black_and_white.paste((255, 255, 255), (0, 0, 16, 64))  # white = edit (AUTOMATIC1111, Gradio)
+    black_and_white.save(buffer, format="PNG")
+    painter.set_mask(buffer.getvalue())
+    assert painter.painted_fraction == pytest.approx(0.25) and painter.mask[:, :16].all()
     with pytest.raises(ValueError, match="alpha"):
-        painter.set_mask(buffer.getvalue())
+        painter.set_mask(buffer.getvalue(), convention="alpha")
 
 
 def test_image_png_keeps_the_image() -> None:

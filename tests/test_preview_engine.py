@@ -245,7 +245,7 @@ def test_edit_mask_painted_on_the_original_follows_the_crop(engine: PreviewEngin
     response = engine.edit(image=source, mask=regenerate, prompt="a pond", model="dall-e-2", size="256x256")
     prepared = response.request.images[0]
     after, before = rgba(response[0].data), rgba(prepared.data)
-    kept = imaging.mask_from_png(response.request.mask.data, threshold=1) == 0
+    kept = imaging.read_mask(response.request.mask.data, "alpha") == 0
     assert after.shape == (256, 256, 4)
     assert np.array_equal(after[kept], before[kept]) and not kept.all()
 

@@ -16,7 +16,7 @@ from edit_helpers import (
 from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import EditRequest, GeneratedImage
 from ipyimagegen.gallery import Gallery
-from ipyimagegen.imaging import image_size, mask_from_png, open_image
+from ipyimagegen.imaging import image_size, open_image, read_mask
 from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
@@ -216,7 +216,7 @@ def test_an_edit_changes_only_painted_pixels_and_lands_in_the_grid() -> None:
     assert (
         isinstance(request, EditRequest) and request.model == "dall-e-2" and request.prompt == "a yellow sun"
     )
-    assert np.array_equal(mask_from_png(request.mask.data, threshold=1), painted)
+    assert np.array_equal(read_mask(request.mask.data, "alpha"), painted)
     (tile,) = tab.grid.tiles
     assert tile.is_filled and "ipyimagegen-ok" in _status(tab)
     before = np.asarray(open_image(request.images[0].data).convert("RGB"))
@@ -283,7 +283,7 @@ def test_outpainting_frame_gives_a_border_mask() -> None:
     assert (alpha[mask] == 0).all() and (alpha[~mask] == 255).all()
     _run(tab, "a wide meadow")
     (request,) = backend.requests
-    assert np.array_equal(mask_from_png(request.mask.data, threshold=1), mask)
+    assert np.array_equal(read_mask(request.mask.data, "alpha"), mask)
 
 
 def test_results_are_saved_with_input_mask_and_parent_then_edit_again(tmp_path) -> None:

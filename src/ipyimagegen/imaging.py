@@ -5,8 +5,8 @@ objects, PIL images, numpy arrays and upload widgets' values, loads the whole im
 damaged file fails here, with a clear message, not later), turns it upright from its EXIF
 orientation and gives back an ``RGB`` or ``RGBA`` image.
 
-Masks follow the Images API: in a mask PNG, alpha 0 marks the pixels to regenerate. As numpy
-arrays, masks are boolean and ``True`` means regenerate.
+What a mask means is :mod:`ipyimagegen.masks`'s to say; here masks are read from any source
+and prepared for a model with their image.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any, cast
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from . import masks
 from .api.errors import ImageInputError
 from .api.types import MIME_BY_FORMAT, InputImage, sniff_mime_type
 from .models import ModelSpec, parse_size
@@ -554,65 +555,24 @@ def prepare_input_image(
     return InputImage(data=data, filename=f"{stem}.png", mime_type="image/png")
 
 
-# --- masks -------------------------------------------------------------------------------------
+# --- masks (what they mean, and their framing, is :mod:`ipyimagegen.masks`'s) ----------------------
 
 
-def mask_to_png(mask: np.ndarray) -> bytes:
-    """An RGBA PNG mask from a boolean array: alpha 0 where ``True`` (regenerate), 255 elsewhere."""
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ImageInputError(f"A mask array must be 2-D (height x width), got shape {mask.shape}.")
-    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-    rgba[..., 3] = np.where(mask.astype(bool), 0, 255)
-    return to_png(Image.fromarray(rgba))
-
-
-def mask_from_png(data: Any, threshold: int = 128) -> np.ndarray:
-    """A boolean mask (``True`` = regenerate) from a mask image: alpha below ``threshold``.
-
-    ``threshold=1`` selects exactly the fully transparent pixels, as the Images API does.
-    """
-    image = open_image(data)
-    if image.mode != "RGBA":
-        raise ImageInputError(
-            "The mask has no alpha channel, so it marks nothing to regenerate.",
-            hint="Make the area to regenerate transparent (alpha 0) in a PNG, "
-            "or pass a boolean array (True = regenerate).",
+def read_mask(source: Any, convention: masks.Convention = "auto") -> np.ndarray:
+    """The marked pixels (``True`` = regenerate) of any mask source: an array, or an image file,
+    PIL image or upload read by :func:`open_image` (see :func:`ipyimagegen.masks.from_image`)."""
+    if isinstance(source, InputImage):
+        source = source.data
+    if isinstance(source, np.ndarray) and (source.ndim == 2 or convention == "auto"):
+        return masks.from_array(source)
+    try:
+        return masks.from_image(
+            open_image(source) if not isinstance(source, Image.Image) else source, convention
         )
-    return np.asarray(image.getchannel("A")) < threshold
-
-
-def _mask_array(mask: Any) -> np.ndarray:
-    """The boolean regenerate-array of any mask source."""
-    if isinstance(mask, np.ndarray):
-        if mask.ndim == 2:
-            if np.issubdtype(mask.dtype, np.floating):
-                return mask > 0.5
-            return mask != 0
-        if mask.ndim == 3 and mask.shape[2] == 4:
-            return mask_from_png(mask)
+    except masks.MaskError as exc:
         raise ImageInputError(
-            f"A mask array must be HxW (True or nonzero = regenerate) or HxWx4 RGBA; this one is {mask.shape}."
-        )
-    return mask_from_png(mask)
-
-
-def _resized_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (mask.shape[1], mask.shape[0]) == size:
-        return mask
-    image = Image.fromarray(mask.astype(np.uint8) * 255)
-    return np.asarray(image.resize(size, Image.Resampling.NEAREST)) >= 128
-
-
-def _squared_mask(mask: np.ndarray, fit: str) -> np.ndarray:
-    """The mask cut or padded exactly as :func:`square` cuts or pads the image (padding is kept)."""
-    height, width = mask.shape
-    side, x, y = _square_box(width, height, fit)
-    if fit == "crop":
-        return mask[-y : -y + side, -x : -x + side]
-    out = np.zeros((side, side), dtype=bool)
-    out[y : y + height, x : x + width] = mask
-    return out
+            str(exc), hint="Paint the mask here, or import one made for this image."
+        ) from None
 
 
 def _source_size(source: Any) -> tuple[int, int] | None:
@@ -639,27 +599,48 @@ def _is_api_mask(data: bytes, size: tuple[int, int]) -> bool:
     return bool(((alpha == 0) | (alpha == 255)).all())
 
 
-def prepare_mask(mask: Any, image: InputImage, *, source: Any = None, fit: str = "crop") -> InputImage:
+def input_framing(source_size: tuple[int, int], spec: ModelSpec, size: str | None, fit: str) -> masks.Framing:
+    """How :func:`prepare_input_image` frames a picture of ``source_size`` for ``spec`` (before any
+    shrinking to fit the byte limit): a square cropped or padded and scaled, or the picture as it is."""
+    _check_fit(fit)
+    if not spec.needs_square_png_input:
+        return masks.identity(source_size)
+    side = _square_side(spec, size)
+    squared = masks.square(source_size, fit)  # type: ignore[arg-type]
+    return squared.then(masks.scale_to(squared.size, (side, side)))
+
+
+def prepare_mask(
+    mask: Any,
+    image: InputImage,
+    *,
+    source: Any = None,
+    fit: str = "crop",
+    convention: masks.Convention = "auto",
+) -> InputImage:
     """A mask PNG for ``image``: RGBA, the image's size, alpha 0 exactly where to regenerate.
 
-    ``mask`` is a boolean/uint8 array (True or nonzero = regenerate), or a PNG (bytes, path, PIL
-    image) whose transparent pixels mark the area to regenerate. A mask the size of ``source``
-    (the image before :func:`prepare_input_image`) gets the same crop or padding and scaling as
-    the image did; a mask of another size is scaled to the image. A mask file that already is
-    the API's (an RGBA PNG the image's size, each pixel fully transparent or opaque) is kept as it is.
+    ``mask`` is a boolean/uint8 array (True or nonzero = regenerate), or a mask image: alpha 0
+    marks the area to regenerate, or, in an image with no transparency, white does (``convention``
+    says which). A mask the size of ``source`` (the image before :func:`prepare_input_image`) is
+    cropped or padded and scaled as the image was; a mask of another size is scaled to the image.
+    A mask file that already is the API's (an RGBA PNG the image's size, each pixel fully
+    transparent or opaque) is kept as it is.
     """
     _check_fit(fit)
     raw = mask.data if isinstance(mask, InputImage) else mask
     target = image_size(image.data)
     if isinstance(raw, (bytes, bytearray)) and _is_api_mask(bytes(raw), target):
         return InputImage(data=bytes(raw), filename="mask.png", mime_type="image/png")
-    regenerate = _mask_array(raw)
-    mask_size = (regenerate.shape[1], regenerate.shape[0])
+    marked = read_mask(raw, convention)
+    mask_size = masks.size_of(marked)
+    framing = masks.identity(mask_size)
     image_was_squared = target[0] == target[1] and mask_size[0] != mask_size[1]
     if image_was_squared and source is not None and _source_size(source) == mask_size:
-        regenerate = _squared_mask(regenerate, fit)
-    regenerate = _resized_mask(regenerate, target)
-    return InputImage(data=mask_to_png(regenerate), filename="mask.png", mime_type="image/png")
+        framing = masks.square(mask_size, fit)  # type: ignore[arg-type]
+    if framing.size != target:
+        framing = framing.then(masks.scale_to(framing.size, target))
+    return InputImage(data=masks.to_png(framing.mask(marked)), filename="mask.png", mime_type="image/png")
 
 
 def outpaint_frame(
@@ -673,30 +654,13 @@ def outpaint_frame(
     ``frame_size`` is (width, height) or one side of a square; ``offset`` is where the image's
     top-left corner goes (centred when None). The mask is ``True`` on the empty border.
     """
-    frame_w, frame_h = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
-    if frame_w < 1 or frame_h < 1:
-        raise ValueError(f"frame_size must be positive, got {frame_size!r}")
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
-    image = open_image(source).convert("RGBA")
-    if scale != 1.0:
-        scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(scaled, Image.Resampling.LANCZOS)
-    if image.width > frame_w or image.height > frame_h:
-        fits = min(frame_w / image.width, frame_h / image.height) * scale
-        raise ImageInputError(
-            f"The image ({image.width}x{image.height} after scaling) does not fit in a "
-            f"{frame_w}x{frame_h} frame.",
-            hint=f"Use a larger frame or scale={math.floor(fits * 100) / 100}.",
-        )
-    if offset is None:
-        offset = ((frame_w - image.width) // 2, (frame_h - image.height) // 2)
-    x, y = offset
-    frame = Image.new("RGBA", (frame_w, frame_h), (0, 0, 0, 0))
-    frame.paste(image, (x, y))
-    mask = np.ones((frame_h, frame_w), dtype=bool)
-    mask[max(0, y) : max(0, y + image.height), max(0, x) : max(0, x + image.width)] = False
-    return frame, mask
+    frame = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
+    image = open_image(source)
+    try:
+        framing = masks.outpaint(image.size, frame, scale, offset)
+    except masks.MaskError as exc:
+        raise ImageInputError(str(exc), hint=exc.hint or None) from None
+    return framing.image(image), framing.border()
 
 
 # --- display -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from .. import masks
 from ..api.backend import BaseBackend
 from ..api.errors import CancelledError, ConfigurationError, UnsupportedError, ValidationError
 from ..api.types import (
@@ -33,7 +34,7 @@ from ..api.types import (
     ImagesResponse,
     VariationRequest,
 )
-from ..imaging import mask_from_png, open_image, to_png
+from ..imaging import open_image, read_mask, to_png
 from ..models import ENDPOINTS, GENERATIONS, MODELS, ModelSpec, model_spec, parse_size
 
 if TYPE_CHECKING:
@@ -238,14 +239,6 @@ def _block_mask(regenerate: np.ndarray, block: int) -> Image.Image:
     cells = regenerate.reshape(height // block, block, width // block, block).any(axis=(1, 3))
     full = np.repeat(np.repeat(cells, block, axis=0), block, axis=1)
     return Image.fromarray(full.astype(np.uint8) * 255, mode="L")
-
-
-def _resize_mask(regenerate: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``regenerate`` at ``size`` (width, height); a pixel is kept if any of its source pixels is set."""
-    if (regenerate.shape[1], regenerate.shape[0]) == size:
-        return regenerate
-    image = Image.fromarray(regenerate.astype(np.uint8) * 255, mode="L")
-    return np.asarray(image.resize(size, Image.Resampling.BOX)) > 0
 
 
 def _keep_outside(generated: Image.Image, source: Image.Image, regenerate: np.ndarray) -> Image.Image:
@@ -514,7 +507,7 @@ class DiffusersEngine(BaseBackend):
             )
             images = [image.resize(size, Image.Resampling.LANCZOS) for image in images]
             return self._response(request, images, flags, first_seed, settings)
-        regenerate = _resize_mask(regenerate, size)
+        regenerate = masks.resize(regenerate, size, rule="any")
         settings = self._settings(request.extra)
         settings["strength"] = _number(request.extra, "strength", INPAINT_STRENGTH, 0.01, 1.0)
         images, flags, first_seed = self._sample(
@@ -524,7 +517,7 @@ class DiffusersEngine(BaseBackend):
             hooks,
             prompt=request.prompt,
             image=source.convert("RGB").resize(work_size, Image.Resampling.LANCZOS),
-            mask_image=_block_mask(_resize_mask(regenerate, work_size), self.vae_scale_factor),
+            mask_image=_block_mask(masks.resize(regenerate, work_size, rule="any"), self.vae_scale_factor),
             width=work_size[0],
             height=work_size[1],
             **_enough_steps(settings),
@@ -538,7 +531,7 @@ class DiffusersEngine(BaseBackend):
     def _regenerate_mask(self, request: EditRequest, source: Image.Image) -> np.ndarray | None:
         """True where to repaint: the mask's fully transparent pixels, else the image's own (None if neither)."""
         if request.mask is not None:
-            regenerate = mask_from_png(request.mask.data, threshold=1)
+            regenerate = read_mask(request.mask.data, "alpha")
         elif source.mode == "RGBA" and (np.asarray(source.getchannel("A")) == 0).any():
             regenerate = np.asarray(source.getchannel("A")) == 0
         else:

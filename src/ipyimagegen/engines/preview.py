@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .. import imaging
+from .. import imaging, masks
 from ..api.backend import BaseBackend
 from ..api.errors import ValidationError
 from ..api.types import (
@@ -566,7 +566,7 @@ class PreviewEngine(BaseBackend):
         _check_format(request)
         source = imaging.open_image(request.images[0].data).convert("RGBA")
         if request.mask is not None:
-            regenerate = imaging.mask_from_png(request.mask.data, threshold=1)
+            regenerate = imaging.read_mask(request.mask.data, "alpha")
         else:
             regenerate = np.asarray(source.getchannel("A")) == 0
         blend_all = not regenerate.any() and request.mask is None
@@ -660,16 +660,5 @@ def _fitted(
     source: Image.Image, regenerate: np.ndarray, size: tuple[int, int]
 ) -> tuple[Image.Image, np.ndarray]:
     """The image scaled to fit ``size`` and centred in it; the mask too, with the new border to fill."""
-    scale = min(size[0] / source.width, size[1] / source.height)
-    scaled = (
-        max(1, min(size[0], round(source.width * scale))),
-        max(1, min(size[1], round(source.height * scale))),
-    )
-    offset = ((size[0] - scaled[0]) // 2, (size[1] - scaled[1]) // 2)
-    frame, border = imaging.outpaint_frame(
-        source.resize(scaled, Image.Resampling.LANCZOS), size, offset=offset
-    )
-    placed = Image.fromarray(regenerate.astype(np.uint8) * 255).resize(scaled, Image.Resampling.NEAREST)
-    mask = border.copy()
-    mask[offset[1] : offset[1] + scaled[1], offset[0] : offset[0] + scaled[0]] = np.asarray(placed) >= 128
-    return frame, mask
+    framing = masks.fit_into(source.size, size)
+    return framing.image(source), framing.mask(regenerate, border=True)

@@ -21,15 +21,15 @@ import ipywidgets as widgets
 import numpy as np
 from PIL import Image
 
+from .. import masks
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage
-from ..imaging import mask_from_png, open_image, outpaint_frame, prepare_input_image, prepare_mask
+from ..imaging import input_framing, open_image, prepare_input_image, prepare_mask, read_mask
 from ..models import EDITS, ModelSpec, parse_size
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
 from .job_controls import JobControls
-from .mask_model import resize_mask
 from .mask_painter import MaskPainter
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .prompt_box import PromptBox
@@ -46,10 +46,12 @@ NO_IMAGE_HINT = "Upload an image, click Edit on a result, or call use_image(...)
 
 @dataclass(frozen=True)
 class Prepared:
-    """What will be sent: the image file, the picture the painter shows, and the outpainting border."""
+    """What will be sent: the image file, the picture the painter shows, how the loaded image was
+    framed into that picture (crop, pad, scale, outpainting frame), and the outpainting border."""
 
     input: InputImage
     picture: Image.Image
+    framing: masks.Framing
     border: np.ndarray | None
     note: str
 
@@ -191,13 +193,14 @@ class EditTab(ImagesTab, SquareFit):
             self.controls.show_status(describe_error(exc), "error")
             raise
 
-    def use_mask(self, mask: Any) -> None:
-        """Use an existing mask: a bool array (True = change) or a PNG whose transparent pixels mark it.
+    def use_mask(self, mask: Any, convention: masks.Convention = "auto") -> None:
+        """Use an existing mask: a bool array (True = change), or an image whose transparent pixels
+        mark the area, or, with no transparency, whose white pixels do (``convention`` chooses).
 
-        It must be the size of the image shown, or of the original image. Raises
-        :class:`ImageInputError` (shown in the status line) otherwise; the painting is kept.
+        It must be the size of the image shown, or of the original image (then it is framed as the
+        image is). Raises :class:`ImageInputError` (shown in the status line) otherwise; the painting is kept.
         """
-        self._import_mask(mask, quiet=False)
+        self._import_mask(mask, quiet=False, convention=convention)
 
     def add_reference(self, source: Any) -> None:
         """Add an extra input image (gpt-image models take up to 16 in all; the mask applies to the first)."""
@@ -226,9 +229,9 @@ class EditTab(ImagesTab, SquareFit):
         self._loaded = loaded
         self._show(prepared, carry_mask=False)
 
-    def _import_mask(self, mask: Any, quiet: bool = True) -> None:
+    def _import_mask(self, mask: Any, quiet: bool = True, convention: masks.Convention = "auto") -> None:
         try:
-            self._apply_mask(mask)
+            self._apply_mask(mask, convention)
         except ImageInputError as exc:
             self.controls.show_status(f"The mask was not used: {describe_error(exc)}", "error")
             if not quiet:
@@ -238,18 +241,20 @@ class EditTab(ImagesTab, SquareFit):
                 f"Mask imported: {self.painter.painted_fraction:.1%} of the image marked to change.", "info"
             )
 
-    def _apply_mask(self, mask: Any) -> None:
+    def _apply_mask(self, mask: Any, convention: masks.Convention = "auto") -> None:
         if self._prepared is None or self._loaded is None:
             raise ImageInputError(NO_IMAGE, hint="Choose the image first, then its mask.")
-        array = self._mask_array(mask)
+        array = read_mask(mask, convention)
         shown = self._prepared.picture.size
         original = self._loaded.image.size
-        size = (array.shape[1], array.shape[0])
+        size = masks.size_of(array)
         if size == shown:
             self.painter.set_mask(array)
-        elif size == original and self._prepared.border is None:
-            fitted = prepare_mask(array, self._prepared.input, source=self._loaded.image, fit=self.fit)
-            self.painter.set_mask(resize_mask(mask_from_png(fitted.data, threshold=1), *shown))
+        elif size == original:
+            framed = self._prepared.framing.mask(array)
+            if self._prepared.border is not None:
+                framed |= self._prepared.border
+            self.painter.set_mask(framed)
         else:
             raise ImageInputError(
                 f"The mask is {size[0]}x{size[1]} but the image is {shown[0]}x{shown[1]}"
@@ -257,12 +262,6 @@ class EditTab(ImagesTab, SquareFit):
                 + ": they must be the same size.",
                 hint="Use a mask made for this image, or paint one here.",
             )
-
-    @staticmethod
-    def _mask_array(mask: Any) -> np.ndarray:
-        if isinstance(mask, np.ndarray) and mask.ndim == 2:
-            return mask.astype(bool) if mask.dtype == bool else mask > (0.5 if mask.dtype.kind == "f" else 0)
-        return mask_from_png(mask, threshold=1)
 
     def _add_reference_from_upload(self, loaded: LoadedImage) -> None:
         try:
@@ -305,44 +304,52 @@ class EditTab(ImagesTab, SquareFit):
     def _prepare(self, loaded: LoadedImage) -> Prepared:
         """The file to send for ``loaded`` with the current model and choices (nothing shown yet)."""
         spec = self.params.spec
+        size = self.params.size or None
         original = loaded.image.size
-        border = None
+        outpainting = None
         if self.outpaint_control.value and self.frame_control.value:
-            frame_w, frame_h = parse_size(self.frame_control.value)
-            fits = min(frame_w / original[0], frame_h / original[1])
-            framed, border = outpaint_frame(
-                loaded.image, (frame_w, frame_h), scale=fits * self.scale_control.value
-            )
-            prepared = prepare_input_image(framed, spec, size=self.params.size, fit=self.fit)
-            note = f"the image at {self.scale_control.value:.0%} of a {frame_w}×{frame_h} frame; the border is to fill"
+            frame = parse_size(self.frame_control.value)
+            fits = min(frame[0] / original[0], frame[1] / original[1])
+            try:
+                outpainting = masks.outpaint(original, frame, fits * self.scale_control.value)
+            except masks.MaskError as exc:
+                raise ImageInputError(str(exc), hint=exc.hint or None) from None
+            framed = outpainting.image(loaded.image)
+            prepared = prepare_input_image(framed, spec, size=size, fit=self.fit)
+            framing = outpainting.then(input_framing(framed.size, spec, size, self.fit))
+            note = f"the image at {self.scale_control.value:.0%} of a {frame[0]}×{frame[1]} frame; the border is to fill"
         else:
-            prepared = prepare_input_image(loaded.source, spec, size=self.params.size, fit=self.fit)
+            prepared = prepare_input_image(loaded.source, spec, size=size, fit=self.fit)
+            framing = input_framing(original, spec, size, self.fit)
             note = (
                 "the file as it is"
                 if prepared.data == loaded.data
                 else "encoded as " + prepared.mime_type[6:].upper()
             )
         picture = open_image(prepared.data)
-        if border is None and spec.needs_square_png_input and original[0] != original[1]:
+        if framing.size != picture.size:  # shrunk to fit the model's byte limit
+            framing = framing.then(masks.scale_to(framing.size, picture.size))
+        if outpainting is None and spec.needs_square_png_input and original[0] != original[1]:
             note = f"{'cropped' if self.fit == 'crop' else 'padded'} to a square from {original[0]}×{original[1]}"
-        elif border is None and picture.size != original:
+        elif outpainting is None and picture.size != original:
             note = f"scaled from {original[0]}×{original[1]}"
-        if border is not None and border.shape != (picture.height, picture.width):
-            border = resize_mask(border, picture.width, picture.height)
-        return Prepared(prepared, picture, border, note)
+        border = framing.border() if outpainting is not None else None
+        return Prepared(prepared, picture, framing, border, note)
 
     def _show(self, prepared: Prepared, carry_mask: bool) -> None:
-        """Show ``prepared`` in the painter; keep what was painted when the picture only changed size."""
-        old_mask = self.painter.mask if carry_mask else None
-        was_framed = self._prepared is not None and self._prepared.border is not None
+        """Show ``prepared`` in the painter; what was painted follows the picture through the new framing."""
+        before = self._prepared if carry_mask else None
+        old_mask = self.painter.mask if before is not None else None
         self._prepared = prepared
         self._prepared_key = self._key()
         self.painter.set_image(prepared.picture)
-        width, height = prepared.picture.size
+        mask = None
+        if before is not None and old_mask is not None and old_mask.any():
+            mask = prepared.framing.mask(before.framing.unframe(old_mask))
         if prepared.border is not None:
-            self.painter.set_mask(prepared.border)
-        elif old_mask is not None and old_mask.any() and not was_framed:
-            self.painter.set_mask(resize_mask(old_mask, width, height))
+            mask = prepared.border if mask is None else mask | prepared.border
+        if mask is not None and mask.any():
+            self.painter.set_mask(mask)
         self._show_summary()
 
     def _refresh(self) -> None:

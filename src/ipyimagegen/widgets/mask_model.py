@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 #: A region of the mask as half-open ranges: rows ``y0:y1``, columns ``x0:x1``.
 BBox = tuple[int, int, int, int]
@@ -72,29 +71,6 @@ def paint_rect(
         return None
     mask[row0:row1, col0:col1] = value
     return (row0, row1, col0, col1)
-
-
-def coverage(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Return the share of painted pixels under each pixel of a ``width x height`` view, as uint8.
-
-    0 means nothing painted, 255 fully painted; used to draw the mask over a scaled-down image.
-    """
-    levels = Image.fromarray(mask.view(np.uint8) * np.uint8(255), mode="L")
-    if levels.size != (width, height):
-        levels = levels.resize((width, height), Image.Resampling.BOX)
-    return np.asarray(levels)
-
-
-def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Return ``mask`` as a bool array of ``height x width``, resized with nearest-neighbour."""
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"A mask must be a 2-D array (height, width); got shape {mask.shape}.")
-    mask = mask.astype(bool, copy=False)
-    if mask.shape == (height, width):
-        return mask.copy()
-    levels = Image.fromarray(mask.view(np.uint8) * np.uint8(255), mode="L")
-    return np.asarray(levels.resize((width, height), Image.Resampling.NEAREST)) > 127
 
 
 def _union(a: BBox | None, b: BBox | None) -> BBox | None:

@@ -24,8 +24,9 @@ from ipycanvas import Canvas, MultiCanvas, hold_canvas
 from PIL import Image
 from traitlets import CaselessStrEnum, Float, Int, observe
 
-from ..imaging import mask_from_png, mask_to_png, open_image, to_png
-from .mask_model import EditableMask, coverage, resize_mask
+from .. import masks
+from ..imaging import open_image, read_mask, to_png
+from .mask_model import EditableMask
 
 #: The colour of the painted area on the canvas.
 MASK_RGB = (255, 0, 255)
@@ -221,20 +222,20 @@ class MaskPainter(widgets.VBox):
             self._draw_all()
         self._changed()
 
-    def set_mask(self, mask: Any) -> None:
+    def set_mask(self, mask: Any, convention: masks.Convention = "auto") -> None:
         """Replace the mask, undoably.
 
-        ``mask`` is a bool array (``True`` = regenerate) or a mask image with an alpha channel
-        (PNG bytes, path, PIL image) where alpha 0 marks the area to regenerate. A mask of
-        another size than the image is resized with nearest-neighbour sampling.
+        ``mask`` is a bool array (``True`` = regenerate) or a mask image (PNG bytes, path, PIL
+        image): alpha 0 marks the area to regenerate or, in an image with no transparency, white
+        does (see :mod:`ipyimagegen.masks`). A mask of another size than the image is resized.
         """
         state = self._require_mask()
-        array = mask if isinstance(mask, np.ndarray) else mask_from_png(mask, threshold=1)
-        self._apply(lambda: state.replace(resize_mask(array, state.width, state.height)))
+        array = read_mask(mask, convention)
+        self._apply(lambda: state.replace(masks.resize(array, (state.width, state.height))))
 
     def mask_png(self) -> bytes:
         """The mask as an RGBA PNG of the image's size: alpha 0 exactly where painted."""
-        return mask_to_png(self._require_mask().array)
+        return masks.to_png(self._require_mask().array)
 
     def image_png(self) -> bytes:
         """The image as PNG bytes."""
@@ -494,7 +495,7 @@ class MaskPainter(widgets.VBox):
         if self._mask is None:
             return
         width, height = self.display_size
-        levels = coverage(self._mask.array, width, height)
+        levels = masks.coverage(self._mask.array, (width, height))
         if not levels.any():
             return
         rgba = np.empty((height, width, 4), dtype=np.uint8)

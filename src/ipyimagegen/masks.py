@@ -1,0 +1,290 @@
+"""What a mask means, how masks are read and written, and how an image and its mask are framed together.
+
+**Marked for regeneration** means, everywhere in ipyimagegen:
+
+- in a mask array: ``True`` (a boolean ``height x width`` array at the image's resolution);
+- in a mask PNG: alpha 0, fully transparent, as the Images API defines it; any other alpha
+  (a soft edge's 1 to 254 included) keeps the pixel (:data:`MARKED_BELOW_ALPHA`);
+- in a black-and-white mask (the AUTOMATIC1111 and Gradio convention): white, a luma of at
+  least :data:`WHITE_FROM_LUMA`.
+
+A :class:`Framing` says how a source picture lands in a framed one (cropped or padded to a
+square, scaled, placed in a larger outpainting frame). It maps the image and its mask with one
+geometry, so a painted mask stays on the pixels it was painted on when the framing changes.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+MARKED_BELOW_ALPHA = 1
+"""A mask PNG's pixel is marked for regeneration when its alpha is below this (that is, 0)."""
+
+WHITE_FROM_LUMA = 128
+"""A black-and-white mask's pixel is marked when its luma is at least this (white means edit)."""
+
+Convention = Literal["auto", "alpha", "white"]
+Fit = Literal["crop", "pad"]
+Size = tuple[int, int]  # (width, height)
+
+
+class MaskError(ValueError):
+    """A mask or framing that cannot be used: the message says what happened, ``hint`` what to do."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# -- reading and writing --------------------------------------------------------------------------
+
+
+def from_array(array: np.ndarray) -> np.ndarray:
+    """A boolean mask from an array: ``HxW`` (True, nonzero or above 0.5 = marked) or ``HxWx4`` RGBA (alpha 0)."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        if array.dtype == bool:
+            copied: np.ndarray = array.copy()
+            return copied
+        if np.issubdtype(array.dtype, np.floating):
+            return array > 0.5
+        result: np.ndarray = array != 0
+        return result
+    if array.ndim == 3 and array.shape[2] == 4:
+        return np.asarray(array[..., 3]) < MARKED_BELOW_ALPHA
+    raise MaskError(
+        f"A mask array must be HxW (True or nonzero = regenerate) or HxWx4 RGBA; this one is {array.shape}."
+    )
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    if "A" not in image.getbands() and "transparency" not in image.info:
+        return False
+    extrema = image.convert("RGBA").getchannel("A").getextrema()
+    return bool(isinstance(extrema[0], (int, float)) and extrema[0] < 255)
+
+
+def from_image(image: Image.Image, convention: Convention = "auto") -> np.ndarray:
+    """The marked pixels of a mask image.
+
+    ``"alpha"``: fully transparent pixels (the Images API's masks). ``"white"``: white pixels
+    (black-and-white masks). ``"auto"``: alpha when the image has any transparency, else white.
+    """
+    if convention not in ("auto", "alpha", "white"):
+        raise MaskError(f"convention must be 'auto', 'alpha' or 'white', got {convention!r}.")
+    if convention == "auto":
+        convention = "alpha" if _has_transparency(image) else "white"
+    if convention == "alpha":
+        if "A" not in image.getbands() and "transparency" not in image.info:
+            raise MaskError(
+                "The mask has no alpha channel, so it marks nothing to regenerate: make the area to "
+                "regenerate transparent (alpha 0), or read it as a black-and-white mask (white = edit)."
+            )
+        return np.asarray(image.convert("RGBA").getchannel("A")) < MARKED_BELOW_ALPHA
+    return np.asarray(image.convert("L")) >= WHITE_FROM_LUMA
+
+
+def to_png(mask: np.ndarray) -> bytes:
+    """The Images API's mask file: an RGBA PNG, alpha 0 where marked and 255 elsewhere."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise MaskError(f"A mask array must be 2-D (height x width), got shape {mask.shape}.")
+    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(mask.astype(bool), 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def size_of(mask: np.ndarray) -> Size:
+    """``(width, height)`` of a mask array."""
+    return (int(mask.shape[1]), int(mask.shape[0]))
+
+
+def marked_fraction(mask: np.ndarray) -> float:
+    """The share of pixels marked, from 0 to 1."""
+    return float(np.count_nonzero(mask)) / mask.size if mask.size else 0.0
+
+
+def resize(mask: np.ndarray, size: Size, rule: Literal["nearest", "any"] = "nearest") -> np.ndarray:
+    """``mask`` at ``size`` (width, height): the one way masks change size.
+
+    ``"nearest"``: each pixel takes its nearest source pixel. ``"any"``: a pixel is marked when any
+    source pixel under it is (shrinking never loses a thin stroke; for a model's working size).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if size_of(mask) == size:
+        result: np.ndarray = mask.copy()
+        return result
+    if rule == "any":
+        return coverage(mask, size) > 0
+    return scale_to(size_of(mask), size).mask(mask)
+
+
+def coverage(mask: np.ndarray, size: Size) -> np.ndarray:
+    """For display: the share of marked pixels under each pixel of a smaller view, as uint8 (0-255)."""
+    levels = Image.fromarray(np.asarray(mask, dtype=bool).view(np.uint8) * np.uint8(255), mode="L")
+    if levels.size != size:
+        levels = levels.resize(size, Image.Resampling.BOX)
+    return np.asarray(levels)
+
+
+# -- framing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Framing:
+    """A source picture of ``source_size`` scaled by ``scale`` with its top-left corner at ``offset``
+    in a picture of ``size``. Pixels of the frame that no source pixel covers are the border."""
+
+    source_size: Size
+    size: Size
+    scale: tuple[float, float] = (1.0, 1.0)
+    offset: tuple[float, float] = (0.0, 0.0)
+
+    def then(self, after: Framing) -> Framing:
+        """This framing followed by ``after`` (whose source is this one's frame)."""
+        if after.source_size != self.size:
+            raise ValueError(f"cannot chain a framing of {self.size} into one of {after.source_size}")
+        sx, sy = self.scale
+        ax, ay = after.scale
+        return Framing(
+            self.source_size,
+            after.size,
+            (sx * ax, sy * ay),
+            (self.offset[0] * ax + after.offset[0], self.offset[1] * ay + after.offset[1]),
+        )
+
+    def inverse(self) -> Framing:
+        """The framing that takes this one's frame back to its source."""
+        sx, sy = self.scale
+        return Framing(
+            self.size, self.source_size, (1 / sx, 1 / sy), (-self.offset[0] / sx, -self.offset[1] / sy)
+        )
+
+    @property
+    def is_identity(self) -> bool:
+        return self.source_size == self.size and self.scale == (1.0, 1.0) and self.offset == (0.0, 0.0)
+
+    def _source_indices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For each frame column and row, the source column and row it shows, and whether there is one."""
+        width, height = self.size
+        src_w, src_h = self.source_size
+        cols = np.floor((np.arange(width) + 0.5 - self.offset[0]) / self.scale[0]).astype(np.int64)
+        rows = np.floor((np.arange(height) + 0.5 - self.offset[1]) / self.scale[1]).astype(np.int64)
+        col_ok = (cols >= 0) & (cols < src_w)
+        row_ok = (rows >= 0) & (rows < src_h)
+        return np.clip(cols, 0, src_w - 1), np.clip(rows, 0, src_h - 1), col_ok, row_ok
+
+    def border(self) -> np.ndarray:
+        """True where the frame shows no source pixel (padding, an outpainting border)."""
+        _cols, _rows, col_ok, row_ok = self._source_indices()
+        result: np.ndarray = ~(row_ok[:, None] & col_ok[None, :])
+        return result
+
+    def mask(self, mask: np.ndarray, *, border: bool = False) -> np.ndarray:
+        """A source-sized mask as the frame shows it; the border is ``border`` (False: not marked)."""
+        mask = np.asarray(mask, dtype=bool)
+        if size_of(mask) != self.source_size:
+            raise MaskError(
+                f"The mask is {size_of(mask)[0]}x{size_of(mask)[1]} but the picture is "
+                f"{self.source_size[0]}x{self.source_size[1]}: they must be the same size."
+            )
+        if self.is_identity:
+            result: np.ndarray = mask.copy()
+            return result
+        cols, rows, col_ok, row_ok = self._source_indices()
+        framed = mask[rows[:, None], cols[None, :]]
+        inside = row_ok[:, None] & col_ok[None, :]
+        return np.where(inside, framed, border)
+
+    def unframe(self, mask: np.ndarray) -> np.ndarray:
+        """A frame-sized mask back on the source picture (what was marked on the border is dropped)."""
+        return self.inverse().mask(mask)
+
+    def image(self, image: Image.Image, resample: Image.Resampling = Image.Resampling.LANCZOS) -> Image.Image:
+        """The source image framed: RGBA, the border transparent."""
+        if image.size != self.source_size:
+            raise ValueError(f"the image is {image.size}, the framing's source {self.source_size}")
+        rgba = image.convert("RGBA")
+        if self.is_identity:
+            return rgba
+        scaled = (
+            max(1, round(self.source_size[0] * self.scale[0])),
+            max(1, round(self.source_size[1] * self.scale[1])),
+        )
+        if scaled != rgba.size:
+            rgba = rgba.resize(scaled, resample)
+        frame = Image.new("RGBA", self.size, (0, 0, 0, 0))
+        frame.paste(rgba, (round(self.offset[0]), round(self.offset[1])))
+        return frame
+
+
+def identity(size: Size) -> Framing:
+    return Framing(size, size)
+
+
+def scale_to(source_size: Size, size: Size) -> Framing:
+    """Stretch the source to ``size``."""
+    return Framing(source_size, size, (size[0] / source_size[0], size[1] / source_size[1]))
+
+
+def square(source_size: Size, fit: Fit = "crop") -> Framing:
+    """The centre square (``crop``) or the whole picture in a transparent square (``pad``)."""
+    if fit not in ("crop", "pad"):
+        raise MaskError(f"fit must be 'crop' or 'pad', got {fit!r}.")
+    width, height = source_size
+    if fit == "crop":
+        side = min(width, height)
+        offset = (-((width - side) // 2), -((height - side) // 2))
+    else:
+        side = max(width, height)
+        offset = ((side - width) // 2, (side - height) // 2)
+    return Framing(source_size, (side, side), (1.0, 1.0), (float(offset[0]), float(offset[1])))
+
+
+def fit_into(source_size: Size, size: Size) -> Framing:
+    """The whole source scaled to fit ``size`` and centred (the rest is border)."""
+    factor = min(size[0] / source_size[0], size[1] / source_size[1])
+    scaled = (
+        max(1, min(size[0], round(source_size[0] * factor))),
+        max(1, min(size[1], round(source_size[1] * factor))),
+    )
+    offset = ((size[0] - scaled[0]) // 2, (size[1] - scaled[1]) // 2)
+    return Framing(
+        source_size,
+        size,
+        (scaled[0] / source_size[0], scaled[1] / source_size[1]),
+        (float(offset[0]), float(offset[1])),
+    )
+
+
+def outpaint(
+    source_size: Size, frame_size: Size, scale: float = 1.0, offset: tuple[int, int] | None = None
+) -> Framing:
+    """The source, scaled by ``scale``, placed in a larger frame (centred, or at ``offset``): the border is to fill."""
+    if frame_size[0] < 1 or frame_size[1] < 1:
+        raise MaskError(f"The frame must have a positive size, got {frame_size}.")
+    if scale <= 0:
+        raise MaskError(f"scale must be positive, got {scale!r}.")
+    scaled = (max(1, round(source_size[0] * scale)), max(1, round(source_size[1] * scale)))
+    if scaled[0] > frame_size[0] or scaled[1] > frame_size[1]:
+        fits = min(frame_size[0] / source_size[0], frame_size[1] / source_size[1])
+        raise MaskError(
+            f"The image ({scaled[0]}x{scaled[1]} after scaling) does not fit in a "
+            f"{frame_size[0]}x{frame_size[1]} frame.",
+            hint=f"Use a larger frame or scale={int(fits * 100) / 100}.",
+        )
+    if offset is None:
+        offset = ((frame_size[0] - scaled[0]) // 2, (frame_size[1] - scaled[1]) // 2)
+    return Framing(
+        source_size,
+        frame_size,
+        (scaled[0] / source_size[0], scaled[1] / source_size[1]),
+        (float(offset[0]), float(offset[1])),
+    )

@@ -1,0 +1,131 @@
+"""One meaning of "marked", one resizer, and framings that carry image and mask together."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edit_helpers import picture
+from ipyimagegen import imaging, masks
+from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.widgets.mask_painter import MaskPainter
+from ipyimagegen.widgets.studio import Studio
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _soft_mask(width: int = 64, height: int = 32) -> bytes:
+    """Alpha ramps from 0 (left) to 255 (right): a feathered edge."""
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[..., 3] = np.linspace(0, 255, width).astype(np.uint8)[None, :]
+    return _png(rgba)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero(a & b) / max(1, np.count_nonzero(a | b))
+
+
+def test_a_soft_mask_marks_the_same_pixels_everywhere() -> None:
+    soft = _soft_mask()
+    expected = np.zeros((32, 64), bool)
+    expected[:, 0] = True  # alpha 0 only: the API's "fully transparent"
+
+    read = imaging.read_mask(soft)
+    painter = MaskPainter(picture(64, 32))
+    painter.set_mask(soft)
+    prepared = imaging.prepare_mask(
+        soft, imaging.prepare_input_image(picture(64, 32), PreviewEngine().spec_for("gpt-image-2"))
+    )
+    source = picture(64, 32)
+    edited = PreviewEngine().edit(image=source, mask=soft, prompt="a red sky", model="gpt-image-2")[0]
+    changed = (np.asarray(edited.to_pil().convert("RGB")) != source[..., :3]).any(axis=2)
+
+    assert np.array_equal(read, expected)
+    assert np.array_equal(painter.mask, expected)
+    assert np.array_equal(imaging.read_mask(prepared.data, "alpha"), expected)
+    assert not changed[~expected].any()  # outside the mask the preview engine keeps every pixel
+
+
+def test_black_and_white_masks_mark_white() -> None:
+    grey = np.zeros((20, 30), np.uint8)
+    grey[:, :10] = 255
+    grey[:, 10:12] = 127  # below the threshold: kept
+    assert np.array_equal(imaging.read_mask(_png(grey)), grey >= masks.WHITE_FROM_LUMA)
+    rgba_opaque = np.dstack([np.repeat(grey[..., None], 3, axis=2), np.full((20, 30), 255, np.uint8)])
+    assert np.array_equal(
+        imaging.read_mask(_png(rgba_opaque)), grey >= 128
+    )  # no transparency: read as black and white
+    with pytest.raises(ValueError, match="no alpha channel"):
+        imaging.read_mask(_png(grey), "alpha")
+
+
+@pytest.mark.parametrize("fit", ["crop", "pad"])
+def test_square_framings_carry_the_mask_with_the_image(fit: str) -> None:
+    marked = np.zeros((200, 300), bool)
+    marked[50:150, 120:200] = True
+    framing = masks.square((300, 200), fit).then(
+        masks.scale_to(masks.square((300, 200), fit).size, (256, 256))
+    )  # type: ignore[arg-type]
+    image = np.zeros((200, 300, 4), np.uint8)
+    image[marked] = (255, 0, 0, 255)
+    framed_image = np.asarray(framing.image(Image.fromarray(image), Image.Resampling.NEAREST))
+    framed_mask = framing.mask(marked)
+    red = (framed_image[..., 0] == 255) & (framed_image[..., 3] == 255)
+    assert _overlap(framed_mask, red) > 0.97  # the mask lands on the pixels it marked
+    assert _overlap(framing.unframe(framed_mask), marked) > 0.95
+    assert framing.border().any() == (fit == "pad")
+
+
+def test_outpainting_frame_marks_the_border_to_fill() -> None:
+    framing = masks.outpaint((100, 50), (120, 80), scale=0.5, offset=(-10, 0))
+    border = framing.border()
+    assert not border[0:25, 0:40].any() and border[0:25, 40:].all() and border[25:].all()
+    with pytest.raises(masks.MaskError, match="does not fit") as caught:
+        masks.outpaint((100, 50), (60, 60))
+    assert "scale=0.6" in caught.value.hint
+
+
+def test_one_resizer_nearest_or_keeping_thin_strokes() -> None:
+    thin = np.zeros((64, 64), bool)
+    thin[:, 31] = True
+    assert not masks.resize(thin, (8, 8)).any()  # nearest samples columns 4, 12, ... 28, 36: the stroke is lost
+    assert masks.resize(thin, (8, 8), rule="any")[:, 3].all()
+    assert masks.resize(thin, (128, 128)).sum() == 2 * 128
+
+
+def _painted_on_original(tab, region: tuple[slice, slice]) -> np.ndarray:
+    original = np.zeros(tab._loaded.image.size[::-1], bool)
+    original[region] = True
+    tab.use_mask(original)
+    return original
+
+
+def test_a_painted_mask_follows_the_crop_pad_and_model_changes() -> None:
+    tab = Studio(PreviewEngine()).edit_tab
+    tab.params.model = "dall-e-2"
+    tab.params.size = "256x256"
+    tab.use_image(picture(300, 200))
+    original = _painted_on_original(tab, (slice(50, 150), slice(120, 200)))
+    cropped_fraction = tab.painter.painted_fraction
+
+    tab.fit = "pad"
+    padded = tab._prepared
+    expected = padded.framing.mask(original)
+    assert _overlap(tab.painter.mask, expected) > 0.95
+    assert tab.painter.painted_fraction < cropped_fraction  # the padded picture shows more around it
+    assert f"{tab.painter.painted_fraction:.1%}" in tab.summary.value
+
+    tab.params.model = "gpt-image-2"  # not square: the whole photo, as it is
+    assert tab._prepared.picture.size == (300, 200)
+    assert _overlap(tab.painter.mask, original) > 0.95
+
+    tab.params.model = "dall-e-2"
+    tab.fit = "crop"
+    assert _overlap(tab.painter.mask, tab._prepared.framing.mask(original)) > 0.95
