@@ -95,7 +95,9 @@ def test_outpainting_frame_marks_the_border_to_fill() -> None:
 def test_one_resizer_nearest_or_keeping_thin_strokes() -> None:
     thin = np.zeros((64, 64), bool)
     thin[:, 31] = True
-    assert not masks.resize(thin, (8, 8)).any()  # nearest samples columns 4, 12, ... 28, 36: the stroke is lost
+    assert not masks.resize(
+        thin, (8, 8)
+    ).any()  # nearest samples columns 4, 12, ... 28, 36: the stroke is lost
     assert masks.resize(thin, (8, 8), rule="any")[:, 3].all()
     assert masks.resize(thin, (128, 128)).sum() == 2 * 128
 

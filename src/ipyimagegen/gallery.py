@@ -54,6 +54,7 @@ from .api.types import (
 )
 from .models import EDITS, GENERATIONS, VARIATIONS
 from .pngtext import PngFormatError, itxt_chunk, read_text, text_chunk, with_text_chunks
+from .thumbnails import made_thumbnails
 
 ENV_VARIABLE = "IPYIMAGEGEN_GALLERY"
 DEFAULT_FOLDER = "ipyimagegen-gallery"
@@ -644,7 +645,7 @@ class Gallery:
         They are a cache (remade from the image when missing), so they are renamed into place
         without waiting for the disk; one already kept is not written again.
         """
-        for side, (data, mime) in image.made_thumbnails().items():
+        for side, (data, mime) in made_thumbnails(image).items():
             extension = EXTENSION_BY_MIME.get(mime)
             if extension in _THUMBNAIL_EXTENSIONS:
                 path = self.thumbnails_dir / f"{item_id}-{side}.{extension}"

@@ -27,8 +27,8 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from . import masks
-from .api.errors import ImageInputError
-from .api.types import MIME_BY_FORMAT, InputImage, sniff_mime_type
+from .errors import ImageInputError
+from .media import MIME_BY_FORMAT, InputImage, sniff_mime_type
 from .models import ModelSpec, parse_size
 
 MAX_IMAGE_PIXELS = 50_000_000

@@ -16,8 +16,25 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ..errors import CancelledError
+from ..media import EXTENSION_BY_MIME, MIME_BY_FORMAT, InputImage, sniff_mime_type
 from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
-from .errors import CancelledError
+
+__all__ = [  # the media types are the bottom layer's; they are exported here for the API's users
+    "EXTENSION_BY_MIME",
+    "MIME_BY_FORMAT",
+    "CallHooks",
+    "EditRequest",
+    "GeneratedImage",
+    "GenerateRequest",
+    "ImageRequest",
+    "ImagesResponse",
+    "InputImage",
+    "PartialImage",
+    "Progress",
+    "VariationRequest",
+    "sniff_mime_type",
+]
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -33,65 +50,6 @@ Complexity = Literal["low", "medium", "high"]
 Style = Literal["vivid", "natural"]
 ResponseFormat = Literal["url", "b64_json"]
 """The values the Images API takes today; which model takes which is the catalogue's to say."""
-
-MIME_BY_FORMAT = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "svg": "image/svg+xml",
-}
-EXTENSION_BY_MIME = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/svg+xml": "svg",
-}
-
-
-def sniff_mime_type(data: bytes) -> str:
-    """The image type of some bytes from their signature (``application/octet-stream`` if unknown)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    head = data[:512].lstrip().lower()
-    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
-        return "image/svg+xml"
-    return "application/octet-stream"
-
-
-def _size_text(n: int) -> str:
-    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
-
-
-@dataclass(frozen=True)
-class InputImage:
-    """An image (or mask) file as it will be uploaded: bytes, a filename and a MIME type."""
-
-    data: bytes = field(repr=False)
-    filename: str = "image.png"
-    mime_type: str = "image/png"
-
-    @classmethod
-    def from_bytes(cls, data: bytes, name: str = "image") -> InputImage:
-        mime = sniff_mime_type(data)
-        ext = EXTENSION_BY_MIME.get(mime, "png")
-        stem = Path(name).stem or "image"
-        return cls(data=data, filename=f"{stem}.{ext}", mime_type=mime)
-
-    def as_file_tuple(self) -> tuple[str, bytes, str]:
-        """The 3-tuple requests needs to send a part with its content type."""
-        return (self.filename, self.data, self.mime_type)
-
-    def __repr__(self) -> str:
-        return f"InputImage({self.filename!r}, {self.mime_type}, {_size_text(len(self.data))})"
 
 
 @dataclass
@@ -187,22 +145,6 @@ class GeneratedImage:
     url: str | None = None
     request: ImageRequest | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
-    _thumbnails: dict[int, tuple[bytes, str]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-
-    def thumbnail(self, max_side: int = 256) -> tuple[bytes, str]:
-        """Small display bytes and their MIME type, made once per size (the grid and the gallery share them)."""
-        made = self._thumbnails.get(max_side)
-        if made is None:
-            from ..imaging import thumbnail
-
-            made = self._thumbnails[max_side] = thumbnail(self.data, max_side=max_side)
-        return made
-
-    def made_thumbnails(self) -> dict[int, tuple[bytes, str]]:
-        """The thumbnails made so far, by size."""
-        return dict(self._thumbnails)
 
     @property
     def prompt(self) -> str | None:

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 from matplotlib.figure import Figure
 
-from .result_grid import close_tree
+from .lifecycle import close_tree
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from ipywidgets import CallbackDispatcher
 
 from ..api.errors import describe_error
 from ..pricing import format_usd
-from .result_grid import TileParts, close_tree
+from .lifecycle import close_tree
+from .result_grid import TileParts
 from .style import CSS, THUMBNAIL_SIDE, TILE_WIDTH_PX
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import html
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,8 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..thumbnails import thumbnail_of
+from .lifecycle import close_tree
 from .style import THUMBNAIL_SIDE, TILE_WIDTH_PX
 
 if TYPE_CHECKING:
@@ -48,18 +50,6 @@ def _image_format(mime: str) -> str:
 def _short(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def close_tree(root: widgets.Widget, keep: Container[widgets.Widget] = ()) -> None:
-    """Close a widget, the widgets it contains, and their layout and style widgets (but those in ``keep``)."""
-    stack: list[widgets.Widget] = [root]
-    while stack:
-        widget = stack.pop()
-        stack.extend(child for child in getattr(widget, "children", ()) if isinstance(child, widgets.Widget))
-        for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-            if isinstance(part, widgets.Widget) and part not in keep:
-                part.close()
-        widget.close()
 
 
 class TileParts:
@@ -216,7 +206,7 @@ class ResultTile(widgets.VBox):
         self._details = replace(image, data=b"")
         self._stored_at = self.grid.stored_file(image)
         self._image = None if self._stored_at is not None else image
-        self._set_picture(*image.thumbnail(THUMBNAIL_SIDE))
+        self._set_picture(*thumbnail_of(image, THUMBNAIL_SIDE))
         self._show_text(self.prompt, "")
         for button in (
             self.enlarge_button,

@@ -16,6 +16,7 @@ from typing import Any
 from ..api.errors import ImagesError, describe_error
 from ..api.types import GeneratedImage, ImagesResponse
 from ..pricing import format_usd
+from ..thumbnails import thumbnail_of
 from .job_controls import JobControls
 from .style import THUMBNAIL_SIDE
 
@@ -37,7 +38,7 @@ def _thumbnails_in_background(images: Sequence[GeneratedImage]) -> list[Future[A
     so each image is decoded once.
     """
     pool = _thumbnail_pool()
-    return [pool.submit(image.thumbnail, THUMBNAIL_SIDE) for image in images]
+    return [pool.submit(thumbnail_of, image, THUMBNAIL_SIDE) for image in images]
 
 
 def save_to_gallery(gallery: Any, response: ImagesResponse, parent_id: str | None) -> None:

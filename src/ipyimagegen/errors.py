@@ -1,0 +1,294 @@
+"""One exception tree for everything that can go wrong making images.
+
+``APIStatusError`` subclasses are made from the API's own error JSON
+(``{"error": {"message", "type", "param", "code"}}``) by :func:`error_from_response`.
+Every error has a ``hint``: one sentence on what the user can do about it, which the
+widgets show beside the message. No error ever carries a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ImagesError(Exception):
+    """Base class of every ipyimagegen error."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigurationError(ImagesError):
+    """The backend is not configured (no key, no endpoint, a bad option)."""
+
+
+class ValidationError(ImagesError, ValueError):
+    """A request the model cannot accept; raised before anything is sent."""
+
+    def __init__(self, message: str, *, param: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.param = param
+
+
+class ModelShutDownError(ValidationError):
+    """The model is past its shutdown date on this service; ``replacements`` name what to use."""
+
+    def __init__(self, model: str, shutdown: str, replacements: tuple[str, ...] = ()) -> None:
+        instead = " or ".join(replacements) if replacements else "a current model"
+        super().__init__(
+            f"{model} was shut down on {shutdown}: use {instead} instead.",
+            param="model",
+            hint=f"Choose {instead} in the model list, or pass model={replacements[0]!r}."
+            if replacements
+            else "Choose another model in the model list.",
+        )
+        self.model = model
+        self.shutdown = shutdown
+        self.replacements = replacements
+
+
+class ImageInputError(ImagesError, ValueError):
+    """An input image or mask that cannot be used (not an image, corrupt, too large...)."""
+
+    hint = "Use a PNG, JPEG or WebP image file."
+
+
+class UnsupportedError(ImagesError):
+    """The backend or model does not offer this operation."""
+
+
+class CancelledError(ImagesError):
+    """The caller cancelled the request; its results are discarded."""
+
+    def __init__(self, message: str = "Cancelled.") -> None:
+        super().__init__(message)
+
+
+class APIError(ImagesError):
+    """An error reported by (or while reaching) an Images API server."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        type: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+        self.code = code
+        self.param = param
+        self.type = type
+        self.request_id = request_id
+        self.body = body
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        details = []
+        if self.status_code is not None:
+            details.append(f"HTTP {self.status_code}")
+        if self.code:
+            details.append(f"code={self.code}")
+        if self.param:
+            details.append(f"param={self.param}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        if details:
+            parts.append(f"({', '.join(details)})")
+        return " ".join(parts)
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or the connection broke."""
+
+    hint = "Check the network and the base URL, then try again."
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer in time."""
+
+    hint = "The server is slow or busy: try again, or raise the timeout."
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status."""
+
+
+class BadRequestError(APIStatusError):
+    hint = "Check the parameters named in the message."
+
+
+class ContentPolicyError(BadRequestError):
+    hint = (
+        "The request was refused by the content policy. Rephrase the prompt "
+        "(or use another image) and try again."
+    )
+
+
+class AuthenticationError(APIStatusError):
+    hint = (
+        "The API key is missing or wrong. Set OPENAI_API_KEY (or pass api_key=) "
+        "with a valid key, or use a participant token for a workshop server."
+    )
+
+
+class PermissionDeniedError(APIStatusError):
+    hint = "The key is valid but may not use this model or project (organization verification?)."
+
+
+class NotFoundError(APIStatusError):
+    hint = "Check the model (or Azure deployment) name and the base URL."
+
+
+class ConflictError(APIStatusError):
+    hint = "Try again in a moment."
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests, or the quota or budget is spent."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        if self.code == "insufficient_quota":
+            return "The account's quota is used up: check billing, or use another key."
+        if self.retry_after:
+            return f"Too many requests: try again in {_seconds(self.retry_after)}."
+        return "Too many requests: wait a little and try again."
+
+
+class InternalServerError(APIStatusError):
+    hint = "The server had a problem: try again in a moment."
+
+
+CONTENT_POLICY_CODES = frozenset(
+    {"content_policy_violation", "moderation_blocked", "content_filter", "contentFilter"}
+)
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def _seconds(value: float) -> str:
+    if value < 1:
+        return "a second"
+    if value < 90:
+        return f"{value:.0f} s"
+    return f"{value / 60:.0f} min"
+
+
+def parse_error_body(raw: bytes | str | None) -> tuple[dict[str, Any], Any]:
+    """The ``error`` object of an error body (empty when the body is not the API's JSON), and the body."""
+    if raw is None:
+        return {}, None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {}, text
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"], body
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return {"message": body["error"]}, body
+    return {}, body
+
+
+def _is_content_policy(error: dict[str, Any]) -> bool:
+    code = str(error.get("code") or "")
+    if code in CONTENT_POLICY_CODES:
+        return True
+    # Azure OpenAI reports its content filter in innererror (inner_error on the images routes).
+    inner = error.get("innererror") or error.get("inner_error")
+    return isinstance(inner, dict) and str(inner.get("code") or "") in {
+        "ResponsibleAIPolicyViolation",
+        "content_filter",
+        "contentFilter",
+    }
+
+
+def error_from_response(
+    status_code: int,
+    raw_body: bytes | str | None,
+    *,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """The typed exception for an error response."""
+    error, body = parse_error_body(raw_body)
+    message = str(error.get("message") or "").strip()
+    if not message:
+        snippet = body.strip()[:200] if isinstance(body, str) else ""
+        message = f"The server answered HTTP {status_code}" + (f": {snippet}" if snippet else ".")
+    kwargs: dict[str, Any] = dict(
+        status_code=status_code,
+        code=str(error["code"]) if error.get("code") is not None else None,
+        param=error.get("param"),
+        type=error.get("type"),
+        request_id=request_id,
+        body=body,
+    )
+    if status_code == 400 and _is_content_policy(error):
+        return ContentPolicyError(message, **kwargs)
+    if status_code == 429:
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = InternalServerError if status_code >= 500 else APIStatusError
+    return cls(message, **kwargs)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable paragraph for a person: what happened, then what to do."""
+    if isinstance(exc, ImagesError):
+        text = str(exc)
+        hint = exc.hint
+        return f"{text} {hint}".strip() if hint and hint not in text else text
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CONTENT_POLICY_CODES",
+    "CancelledError",
+    "ConfigurationError",
+    "ConflictError",
+    "ContentPolicyError",
+    "ImageInputError",
+    "ImagesError",
+    "InternalServerError",
+    "ModelShutDownError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnsupportedError",
+    "ValidationError",
+    "describe_error",
+    "error_from_response",
+    "parse_error_body",
+]
