@@ -19,7 +19,7 @@ from ipywidgets import CallbackDispatcher
 
 from ..api.errors import describe_error
 from ..pricing import format_usd
-from .lifecycle import close_tree
+from .lifecycle import close_all, close_contents, close_tree
 from .result_grid import TileParts
 from .style import CSS, THUMBNAIL_SIDE, TILE_WIDTH_PX
 
@@ -169,6 +169,12 @@ class HistoryBrowser(widgets.VBox):
     :class:`~ipyimagegen.gallery.GalleryItem`) for the tile actions. Call :meth:`refresh` after
     saving new images.
     """
+
+    def close(self) -> None:
+        """Close every tile and control the browser made, and the parts its tiles share."""
+        close_contents(self)
+        close_all([self.empty_note, *self.parts.all])  # the note is shown only when nothing is
+        super().close()
 
     def __init__(self, gallery: Any, *, page_size: int = PAGE_SIZE) -> None:
         if page_size < 1:

@@ -11,16 +11,41 @@ from collections.abc import Container, Iterable
 import ipywidgets as widgets
 
 
+CONTAINING_TRAITS = ("children", "layout", "style", "_canvases")
+"""The traits through which a widget holds the widgets it is made of (a MultiCanvas's layers in
+``_canvases``). Others are references, not parts: ipycanvas's shared canvas manager is one."""
+
+
+def _contained(widget: widgets.Widget) -> list[widgets.Widget]:
+    """The widgets ``widget`` is made of: its children, layout, style and canvas layers."""
+    found: list[widgets.Widget] = []
+    for name in CONTAINING_TRAITS:
+        value = getattr(widget, name, None)
+        if isinstance(value, widgets.Widget):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(item for item in value if isinstance(item, widgets.Widget))
+    return found
+
+
 def close_tree(root: widgets.Widget, keep: Container[widgets.Widget] = ()) -> None:
-    """Close a widget, the widgets it contains, and their layout and style widgets (but those in ``keep``)."""
+    """Close a widget and every widget it holds (children, layout, style...), but those in ``keep``."""
     stack: list[widgets.Widget] = [root]
+    seen: set[int] = set()
     while stack:
         widget = stack.pop()
-        stack.extend(child for child in getattr(widget, "children", ()) if isinstance(child, widgets.Widget))
-        for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-            if isinstance(part, widgets.Widget) and part not in keep:
-                part.close()
+        if id(widget) in seen or (widget is not root and widget in keep):
+            continue
+        seen.add(id(widget))
+        stack.extend(_contained(widget))
         widget.close()
+
+
+def close_contents(widget: widgets.Widget, keep: Container[widgets.Widget] = ()) -> None:
+    """Close everything ``widget`` holds, but not ``widget`` itself (for a ``close()`` override to call)."""
+    for part in _contained(widget):
+        if part not in keep:
+            close_tree(part, keep)
 
 
 def close_all(roots: Iterable[widgets.Widget | None], keep: Container[widgets.Widget] = ()) -> None:

@@ -25,7 +25,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..thumbnails import thumbnail_of
-from .lifecycle import close_tree
+from .lifecycle import close_all, close_contents, close_tree
 from .style import THUMBNAIL_SIDE, TILE_WIDTH_PX
 
 if TYPE_CHECKING:
@@ -465,6 +465,12 @@ class ResultGrid(widgets.VBox):
         self.comparison = panel
         self.compare_slot.children = (panel,)
         return panel
+
+    def close(self) -> None:
+        """Close every tile, panel and shared part the grid made."""
+        close_contents(self)
+        close_all([self.comparison, self._preview_image, self.preview, *self.parts.all])
+        super().close()
 
     def close_compare(self) -> None:
         """Close the comparison sheet, if one is shown."""

@@ -23,6 +23,7 @@ from ..engines.preview import PreviewEngine
 from .edit_tab import EditTab
 from .generate_tab import GenerateTab
 from .history import HistoryBrowser
+from .lifecycle import close_contents, close_tree
 from .result_grid import ResultGrid
 from .studio_gallery import history_tab, open_gallery, settings_of
 from .style import style_widget
@@ -155,7 +156,10 @@ class Studio(widgets.VBox):
         return skipped
 
     def close(self) -> None:
-        """Close the studio's widgets, and the gallery it opened itself."""
+        """Close every widget the studio made (opened tabs, tiles, panels), and the gallery it opened itself."""
+        self.runner.cancel()
+        close_contents(self)
+        self.grid.close()
         super().close()
         if self._owns_gallery and self.gallery is not None:
             self.gallery.close()
@@ -188,7 +192,7 @@ class Studio(widgets.VBox):
         self.tabs.children = tuple(children)
         self.tabs.titles = titles
         if old is not widget:
-            old.close()
+            close_tree(old)
 
     def select(self, title: str) -> None:
         self.tabs.selected_index = self._index(title)
