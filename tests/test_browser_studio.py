@@ -70,3 +70,40 @@ def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> 
         )
         page.screenshot(path=str(tmp_path / "studio-enlarged.png"), full_page=True)
         assert console.relevant() == [], console.relevant()
+
+
+SAVE_CELL = textwrap.dedent(
+    """
+    from ipyimagegen.widgets import studio
+
+    s = studio(save_dir="saved")
+    s
+    """
+)
+
+
+def test_save_then_download_sends_the_file_only_when_asked(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    notebook = write_notebook(tmp_path / "save.ipynb", SAVE_CELL)
+    with voila(notebook, tmp_path) as url, browser_page() as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        prompt = page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea")
+        prompt.wait_for(state="visible", timeout=60_000)
+        prompt.fill("a white siamese cat")
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-generate").click()
+        page.wait_for_function(
+            f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).filter(i => i.naturalWidth > 0).length === 1",
+            timeout=30_000,
+        )
+        page.locator(".ipyimagegen-save").first.click()
+        expect(page.locator(".ipyimagegen-notice")).to_contain_text("Saved to", timeout=30_000)
+        assert "data:" not in page.locator(".ipyimagegen-notice").inner_html()
+        with page.expect_download(timeout=30_000) as download_info:
+            page.locator("button.ipyimagegen-download").click()
+        download = download_info.value
+        (saved,) = (tmp_path / "saved").iterdir()
+        assert download.suggested_filename == saved.name
+        assert Path(download.path()).read_bytes() == saved.read_bytes()
+        assert console.relevant() == [], console.relevant()

@@ -7,6 +7,7 @@ backend is the offline preview engine and nothing reaches the network.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -210,3 +211,44 @@ def test_notebook_runs_on_an_images_api_server(
     assert any(f"Images API at 127.0.0.1:{server.port}" in printed(cell) for cell in code_cells(nb))
     for cell in code_cells(nb):
         assert not printed(cell, "stderr"), f"{stem}: {cell.source[:40]!r} wrote {printed(cell, 'stderr')!r}"
+
+
+# -- what a saved notebook keeps -------------------------------------------------------------------
+
+SAVED_SESSION = """\
+from ipyimagegen.widgets import Studio
+s = Studio(gallery="gallery")
+s.generate_tab.prompt_box.value = "a white siamese cat"
+s.generate_tab.params.model = "dall-e-2"
+s.generate_tab.params.size = "1024x1024"
+s.generate_tab.controls.run_button.click()
+assert s.runner.wait(60)
+s.grid.save(s.grid.tiles[0], "saved")
+s
+"""
+
+
+def test_a_saved_notebook_keeps_no_full_image(tmp_path: Path, kernel_specs: KernelSpecManager) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SAVED_SESSION)])
+    nb.metadata.kernelspec = {"name": KERNEL_NAME, "display_name": "Python (tests)", "language": "python"}
+    kernel = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_specs)
+    client = NotebookClient(
+        nb,
+        km=kernel,
+        timeout=CELL_TIMEOUT_S,
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute(env=kernel_environment())
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nb, path)
+
+    (full,) = (tmp_path / "saved").iterdir()
+    text = path.read_text()
+    assert WIDGET_STATE in nb.metadata["widgets"]  # the widgets were saved...
+    full_b64 = base64.b64encode(full.read_bytes()).decode()
+    assert "data:image" not in text and full_b64[1000:3000] not in text  # ...but not the full image
+    states = nb.metadata["widgets"][WIDGET_STATE]["state"].values()
+    largest = max(len(json.dumps(state)) for state in states)
+    assert largest < 20_000, largest  # a thumbnail, not the full image (itself about 50 KB here)
+    assert path.stat().st_size < 400_000, path.stat().st_size

@@ -120,7 +120,7 @@ def test_enlarge_sends_the_full_image_and_close_frees_it() -> None:
     assert shown.comm is None  # closed
 
 
-def test_save_writes_the_full_image_and_offers_a_download_link(tmp_path: Path) -> None:
+def test_save_writes_the_full_image_and_offers_a_download_on_demand(tmp_path: Path) -> None:
     grid = ResultGrid(save_dir=tmp_path)
     request = _request(n=1)
     grid.start(request).fill(_response(request))
@@ -128,10 +128,19 @@ def test_save_writes_the_full_image_and_offers_a_download_link(tmp_path: Path) -
     tile.save_button.click()
     saved = list(tmp_path.iterdir())
     assert len(saved) == 1 and saved[0].read_bytes() == tile.image.data
-    assert str(saved[0]) in grid.notice.value
-    assert "<a download=" in grid.notice.value and "data:image/png;base64," in grid.notice.value
+    assert str(saved[0]) in grid.notice.value and "data:" not in grid.notice.value
+    button = grid.download
+    assert button is not None and button.filename == saved[0].name
+    assert grid.notice_row.children == (grid.notice, button)
+    state = button.get_state()
+    assert max(len(str(value)) for value in state.values()) < 2000  # no image bytes in the synced state
+    sent: list[tuple[dict, list]] = []
+    button.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    button._handle_message(button, {"event": "download"}, [])  # the page's click
+    assert sent == [({"event": "file", "name": saved[0].name, "mime": "image/png"}, [saved[0].read_bytes()])]
     tile.save_button.click()
     assert len(list(tmp_path.iterdir())) == 2  # never overwrites
+    assert button.comm is None and grid.download is not button  # the old button is closed
 
 
 def test_save_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from collections.abc import Container, Iterable
 
 import ipywidgets as widgets
 
-
 CONTAINING_TRAITS = ("children", "layout", "style", "_canvases")
 """The traits through which a widget holds the widgets it is made of (a MultiCanvas's layers in
 ``_canvases``). Others are references, not parts: ipycanvas's shared canvas manager is one."""

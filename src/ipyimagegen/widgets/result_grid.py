@@ -25,6 +25,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..thumbnails import thumbnail_of
+from .download import DownloadButton
 from .lifecycle import close_all, close_contents, close_tree
 from .style import THUMBNAIL_SIDE, TILE_WIDTH_PX
 
@@ -317,8 +318,12 @@ class ResultGrid(widgets.VBox):
         self.comparison: ComparePanel | None = None
         self._preview_image: widgets.Image | None = None
         self._previewed: ResultTile | None = None
-        self.notice = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.notice = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.notice.add_class("ipyimagegen-notice")
+        self.download: DownloadButton | None = None  # the last saved file's, until the next notice
+        self.notice_row = widgets.HBox(
+            [self.notice], layout=widgets.Layout(width="100%", align_items="center")
+        )
         self.preview_caption = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.preview_close = widgets.Button(
             description="Close", icon="times", tooltip="Close the preview", layout={"width": "auto"}
@@ -345,7 +350,7 @@ class ResultGrid(widgets.VBox):
         self.tiles_box = widgets.Box(layout=widgets.Layout(flex_flow="row wrap", width="100%"))
         self.tiles_box.add_class("ipyimagegen-grid")
         super().__init__(
-            [self.notice, self.toolbar, self.compare_slot, self.preview, self.tiles_box],
+            [self.notice_row, self.toolbar, self.compare_slot, self.preview, self.tiles_box],
             layout=widgets.Layout(width="100%"),
         )
         self.add_class("ipyimagegen-results")
@@ -469,7 +474,7 @@ class ResultGrid(widgets.VBox):
     def close(self) -> None:
         """Close every tile, panel and shared part the grid made."""
         close_contents(self)
-        close_all([self.comparison, self._preview_image, self.preview, *self.parts.all])
+        close_all([self.comparison, self._preview_image, self.preview, self.download, *self.parts.all])
         super().close()
 
     def close_compare(self) -> None:
@@ -509,16 +514,19 @@ class ResultGrid(widgets.VBox):
                 f"Could not save the image to {html.escape(str(target))}: {html.escape(str(exc))}", "error"
             )
             return None
-        link = (
-            f'<a download="{html.escape(path.name, quote=True)}" '
-            f'href="data:{image.mime_type};base64,{image.b64_json}">Download</a>'
-        )
-        self.show_notice(f"Saved to <code>{html.escape(str(path))}</code> · {link}", "ok")
+        self.show_notice(f"Saved to <code>{html.escape(str(path))}</code>", "ok")
+        mime = image.mime_type
+        self.download = DownloadButton(lambda: (path.read_bytes(), mime), path.name)
+        self.notice_row.children = (self.notice, self.download)
         return path
 
     def show_notice(self, message_html: str, kind: str = "ok") -> None:
-        """A one-line message above the grid (replaces the previous one)."""
+        """A one-line message above the grid (replaces the previous one, and its download button)."""
         self.notice.value = f'<span class="ipyimagegen-{kind}">{message_html}</span>' if message_html else ""
+        if self.download is not None:
+            old, self.download = self.download, None
+            self.notice_row.children = (self.notice,)
+            close_tree(old)
 
     def on_edit(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
         """``callback(image)`` when a tile's "Edit" is clicked."""
