@@ -159,27 +159,18 @@ def test_generate_posts_the_parameters_as_json_with_the_headers(
     assert result.model == "gpt-image-1"
 
 
-def test_the_user_agent_is_looked_up_once_not_per_call(
-    api: FakeImagesAPI, client: OpenAIClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ipyimagegen.api import client as client_module
+def test_the_user_agent_names_the_one_version(api: FakeImagesAPI, client: OpenAIClient) -> None:
+    from importlib.metadata import version
 
-    lookups: list[str] = []
+    import ipyimagegen
 
-    def counted_version(name: str) -> str:
-        lookups.append(name)
-        return "9.8.7"
-
-    monkeypatch.setattr(client_module, "version", counted_version)
-    client_module._user_agent.cache_clear()
-    try:
-        for _ in range(3):
-            api.reply(Reply(body=images_body(png())))
-            client.generate(prompt="a kite", model="dall-e-2", size="256x256")
-    finally:
-        client_module._user_agent.cache_clear()
-    assert lookups == ["ipyimagegen"]  # package metadata is slow to read: once per process
-    assert [sent.headers["user-agent"] for sent in api.requests] == ["ipyimagegen/9.8.7"] * 3
+    for _ in range(2):
+        api.reply(Reply(body=images_body(png())))
+        client.generate(prompt="a kite", model="dall-e-2", size="256x256")
+    assert ipyimagegen.__version__ == version("ipyimagegen")  # pyproject reads it from the package
+    assert [sent.headers["user-agent"] for sent in api.requests] == [
+        f"ipyimagegen/{ipyimagegen.__version__}"
+    ] * 2
 
 
 def test_gpt_image_never_gets_response_format_and_extra_fields_pass_through(

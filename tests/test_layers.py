@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ipyimagegen"
 
 # Bottom first. A module may import modules of its own layer or below (and never in a cycle).
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "media", "pngtext"),
+    ("_version", "errors", "media", "pngtext"),
     ("models", "pricing", "masks"),
     ("imaging", "thumbnails"),
     ("api",),

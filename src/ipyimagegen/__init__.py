@@ -9,11 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .api import *  # noqa: F403
 from .api import __all__ as _api_all
 from .models import DEFAULT_MODEL, MODELS, ModelSpec, model_spec
-
-__version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     # clients and engines

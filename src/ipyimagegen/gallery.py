@@ -37,10 +37,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
-from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from ._version import __version__
 from .api.types import (
     EXTENSION_BY_MIME,
     EditRequest,
@@ -165,14 +165,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 # --- metadata ------------------------------------------------------------------------------------
 
 
-@cache
 def _software() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"ipyimagegen {version('ipyimagegen')}"
-    except PackageNotFoundError:
-        return "ipyimagegen"
+    return f"ipyimagegen {__version__}"
 
 
 def _json(value: Any) -> str:
@@ -401,6 +395,13 @@ def _like(word: str) -> str:
 
 
 # --- the gallery ---------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class GalleryLike(Protocol):
+    """What the studio needs of a gallery: a place that keeps every response before it is shown."""
+
+    def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> Any: ...
 
 
 class Gallery:

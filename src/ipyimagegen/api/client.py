@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
-from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
+from .._version import __version__
 from ..models import (
     EDITS,
     GENERATIONS,
@@ -84,13 +83,8 @@ MODEL_LIST_TIMEOUT = (5.0, 10.0)
 """``GET /models`` is asked once per client, briefly: a slow list must not hold up the studio."""
 
 
-@cache
 def _user_agent() -> str:
-    """``ipyimagegen/VERSION``, looked up once: reading package metadata takes about a millisecond."""
-    try:
-        return f"ipyimagegen/{version('ipyimagegen')}"
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "ipyimagegen"
+    return f"ipyimagegen/{__version__}"
 
 
 def _form_value(value: Any) -> str:

@@ -299,45 +299,25 @@ class DiffusersEngine(BaseBackend):
         self,
         model: str | os.PathLike[str] | None = None,
         *,
+        pipeline: Any = None,
         device: str | None = None,
         dtype: Any = None,
         steps: int | None = None,
         guidance_scale: float | None = None,
         variation_strength: float = 0.6,
     ) -> None:
-        path, model_name = resolve_checkpoint(model)
-        device = device or pick_device()
-        torch_dtype = parse_dtype(dtype) if dtype is not None else pick_dtype(device)
-        pipeline = load_pipeline(path, torch_dtype).to(device)
-        self._attach(pipeline, model_name, steps, guidance_scale, variation_strength)
-
-    @classmethod
-    def from_pipeline(
-        cls,
-        pipeline: Any,
-        name: str,
-        *,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        variation_strength: float = 0.6,
-    ) -> DiffusersEngine:
-        """An engine around a text-to-image pipeline you loaded yourself (on its device and dtype)."""
-        engine = cls.__new__(cls)
-        engine._attach(pipeline, name, steps, guidance_scale, variation_strength)
-        return engine
-
-    def _attach(
-        self,
-        pipeline: Any,
-        model_name: str,
-        steps: int | None,
-        guidance_scale: float | None,
-        variation_strength: float,
-    ) -> None:
+        """Load the checkpoint at ``model``; or, with ``pipeline``, serve that one under the name ``model``."""
         if not 0 < variation_strength <= 1:
             raise ConfigurationError(
                 f"variation_strength must be above 0 and at most 1, got {variation_strength!r}."
             )
+        if pipeline is None:
+            path, model_name = resolve_checkpoint(model)
+            device = device or pick_device()
+            torch_dtype = parse_dtype(dtype) if dtype is not None else pick_dtype(device)
+            pipeline = load_pipeline(path, torch_dtype).to(device)
+        else:
+            model_name = str(model or "local-pipeline")
         pipeline.set_progress_bar_config(disable=True)
         self._pipelines: dict[str, Any] = {"text2image": pipeline}
         self._lock = threading.Lock()
@@ -356,6 +336,25 @@ class DiffusersEngine(BaseBackend):
         self.steps = steps if steps is not None else suggested.steps
         self.guidance_scale = guidance_scale if guidance_scale is not None else suggested.guidance_scale
         self.variation_strength = variation_strength
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        pipeline: Any,
+        name: str,
+        *,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        variation_strength: float = 0.6,
+    ) -> DiffusersEngine:
+        """An engine around a text-to-image pipeline you loaded yourself (on its device and dtype)."""
+        return cls(
+            name,
+            pipeline=pipeline,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            variation_strength=variation_strength,
+        )
 
     def _native_side(self, pipeline: Any) -> int:
         unet = getattr(pipeline, "unet", None)

@@ -25,6 +25,7 @@ from .. import masks
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage
+from ..gallery import GalleryLike
 from ..imaging import input_framing, open_image, prepare_input_image, prepare_mask, read_mask
 from ..models import EDITS, ModelSpec, parse_size
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
@@ -84,7 +85,7 @@ class EditTab(ImagesTab, SquareFit):
         runner: JobRunner,
         grid: ResultGrid,
         *,
-        gallery: Any = None,
+        gallery: GalleryLike | None = None,
         max_workers: int = 4,
         max_display_size: int = 512,
         max_file_bytes: int = MAX_FILE_BYTES,

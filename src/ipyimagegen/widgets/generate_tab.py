@@ -7,11 +7,10 @@ saved to the gallery (when there is one) before they are shown.
 
 from __future__ import annotations
 
-from typing import Any
-
 import ipywidgets as widgets
 
 from ..api.backend import Backend
+from ..gallery import GalleryLike
 from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .params_panel import ParamsPanel
@@ -29,7 +28,7 @@ class GenerateTab(ImagesTab):
         runner: JobRunner,
         grid: ResultGrid,
         *,
-        gallery: Any = None,
+        gallery: GalleryLike | None = None,
         max_workers: int = 4,
     ) -> None:
         self._connect(backend, runner, grid, gallery, max_workers)

@@ -130,9 +130,9 @@ class HistoryTile(widgets.VBox):
         ):
             button.disabled = False
         self.confirming = False
-        self.reuse_button.on_click(lambda _b: browser._reuse_handlers(self.item))
-        self.edit_button.on_click(lambda _b: browser._edit_handlers(self.item))
-        self.variations_button.on_click(lambda _b: browser._variations_handlers(self.item))
+        self.reuse_button.on_click(lambda _b: browser.send_to_reuse(self.item))
+        self.edit_button.on_click(lambda _b: browser.send_to_edit(self.item))
+        self.variations_button.on_click(lambda _b: browser.send_to_variations(self.item))
         self.lineage_button.on_click(lambda _b: browser.show_lineage(self.item))
         self.delete_button.on_click(lambda _b: self._delete_clicked())
         actions = widgets.VBox(
@@ -263,6 +263,18 @@ class HistoryBrowser(widgets.VBox):
     def on_variations(self, callback: Callable[[Any], Any], remove: bool = False) -> None:
         """Call ``callback(item)`` when "Variations" is clicked on a tile."""
         self._variations_handlers.register_callback(callback, remove=remove)
+
+    def send_to_reuse(self, item: Any) -> None:
+        """A tile's "Reuse settings": its item to the ``on_reuse`` callbacks."""
+        self._reuse_handlers(item)
+
+    def send_to_edit(self, item: Any) -> None:
+        """A tile's "Edit": its item to the ``on_edit`` callbacks."""
+        self._edit_handlers(item)
+
+    def send_to_variations(self, item: Any) -> None:
+        """A tile's "Variations": its item to the ``on_variations`` callbacks."""
+        self._variations_handlers(item)
 
     # -- what is shown -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError
 from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, ImageRequest, ImagesResponse
+from ..gallery import GalleryLike
 from .job_controls import JobControls
 from .result_grid import ResultBatch, ResultGrid
 from .results import Spending, save_to_gallery, show_summary
@@ -30,7 +31,12 @@ class ImagesTab(widgets.VBox):
     controls: JobControls
 
     def _connect(
-        self, backend: Backend, runner: JobRunner, grid: ResultGrid, gallery: Any, max_workers: int
+        self,
+        backend: Backend,
+        runner: JobRunner,
+        grid: ResultGrid,
+        gallery: GalleryLike | None,
+        max_workers: int,
     ) -> None:
         """The backend to call, the runner to call it in, the grid to show results and the gallery to keep them."""
         self.backend = backend

@@ -24,6 +24,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..gallery import GalleryLike
 from ..thumbnails import thumbnail_of
 from .download import DownloadButton
 from .lifecycle import close_all, close_contents, close_tree
@@ -136,13 +137,13 @@ class ResultTile(widgets.VBox):
             style=parts.checkbox_style,
         )
         self.select_box.add_class("ipyimagegen-select")
-        self.select_box.observe(lambda _change: grid._selection_changed(), "value")
+        self.select_box.observe(lambda _change: grid.selection_changed(), "value")
         self.enlarge_button.on_click(lambda _b: grid.enlarge(self))
         self.save_button.on_click(lambda _b: grid.save(self))
         self.delete_button.on_click(lambda _b: grid.remove(self))
-        self.edit_button.on_click(lambda _b: grid._fire(grid._edit_handlers, self))
-        self.variations_button.on_click(lambda _b: grid._fire(grid._variations_handlers, self))
-        self.use_prompt_button.on_click(lambda _b: grid._fire(grid._use_prompt_handlers, self))
+        self.edit_button.on_click(lambda _b: grid.send_to_edit(self))
+        self.variations_button.on_click(lambda _b: grid.send_to_variations(self))
+        self.use_prompt_button.on_click(lambda _b: grid.send_prompt(self))
         actions = widgets.VBox(
             [
                 widgets.HBox(
@@ -285,8 +286,8 @@ class ResultBatch:
                 tile.fill(image)
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
-            self.grid._relayout()
-        self.grid._filled_handlers(response)
+            self.grid.relayout()
+        self.grid.batch_filled(response)
 
     def discard(self) -> None:
         """Remove every tile that has no result (after an error or a cancel)."""
@@ -307,7 +308,9 @@ class ResultGrid(widgets.VBox):
     def __init__(self, *, save_dir: str | Path | None = None) -> None:
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.lock = threading.RLock()
-        self.gallery: Any = None  # where results are kept: tiles then hold thumbnails, not full images
+        self.gallery: GalleryLike | None = (
+            None  # where results are kept: tiles then hold thumbnails, not full images
+        )
         self.parts = TileParts()
         self._batches: list[ResultBatch] = []
         self._numbers = itertools.count(1)
@@ -381,7 +384,7 @@ class ResultGrid(widgets.VBox):
         with self.lock:
             batch = ResultBatch(self, next(self._numbers), request, count)
             self._batches.insert(0, batch)
-            self._relayout()
+            self.relayout()
         return batch
 
     def add_response(self, response: ImagesResponse) -> ResultBatch:
@@ -397,7 +400,7 @@ class ResultGrid(widgets.VBox):
                 if tile in batch.tiles:
                     batch.tiles.remove(tile)
             self._batches = [batch for batch in self._batches if batch.tiles]
-            self._relayout()
+            self.relayout()
         if self._preview_image is not None and self._previewed is tile:
             self.close_preview()
         tile.dispose()
@@ -407,11 +410,13 @@ class ResultGrid(widgets.VBox):
         for tile in self.tiles:
             self.remove(tile)
 
-    def _relayout(self) -> None:
+    def relayout(self) -> None:
+        """Show the batches' tiles in order (after a batch is filled or a tile removed)."""
         self.tiles_box.children = tuple(tile for batch in self._batches for tile in batch.tiles)
-        self._selection_changed()
+        self.selection_changed()
 
-    def _selection_changed(self) -> None:
+    def selection_changed(self) -> None:
+        """Follow the ticked tiles: Compare is offered for two or more."""
         count = len(self.selected_tiles)
         self.compare_button.disabled = count < 2
         self.compare_button.description = f"Compare ({count})" if count else "Compare"
@@ -544,10 +549,23 @@ class ResultGrid(widgets.VBox):
         """``callback(response)`` after a response's images are shown (from whichever tab made them)."""
         self._filled_handlers.register_callback(callback, remove=remove)
 
-    def _fire(self, dispatcher: CallbackDispatcher, tile: ResultTile) -> None:
-        if dispatcher is self._use_prompt_handlers:
-            dispatcher(tile.prompt)
-            return
+    def send_to_edit(self, tile: ResultTile) -> None:
+        """A tile's "Edit": its full image to the ``on_edit`` callbacks."""
+        self._send_image(self._edit_handlers, tile)
+
+    def send_to_variations(self, tile: ResultTile) -> None:
+        """A tile's "Variations": its full image to the ``on_variations`` callbacks."""
+        self._send_image(self._variations_handlers, tile)
+
+    def send_prompt(self, tile: ResultTile) -> None:
+        """A tile's "Use prompt": its prompt to the ``on_use_prompt`` callbacks."""
+        self._use_prompt_handlers(tile.prompt)
+
+    def batch_filled(self, response: ImagesResponse) -> None:
+        """A batch has its images: tell the ``on_filled`` callbacks."""
+        self._filled_handlers(response)
+
+    def _send_image(self, dispatcher: CallbackDispatcher, tile: ResultTile) -> None:
         image = self._full_image(tile)
         if image is not None:
             dispatcher(image)
@@ -568,10 +586,11 @@ class ResultGrid(widgets.VBox):
     def stored_file(self, image: GeneratedImage) -> Path | None:
         """The file of ``image`` in the grid's gallery, when it was saved there."""
         item_id = image.metadata.get("gallery_id")
-        if self.gallery is None or not isinstance(item_id, str):
+        look_up = getattr(self.gallery, "get", None)  # a plain GalleryLike only saves
+        if look_up is None or not isinstance(item_id, str):
             return None
         try:
-            path = Path(self.gallery.get(item_id).path)
+            path = Path(look_up(item_id).path)
         except Exception:
             return None
         return path if path.is_file() else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..api.errors import ImagesError, describe_error
 from ..api.types import GeneratedImage, ImagesResponse
+from ..gallery import GalleryLike
 from ..pricing import format_usd
 from ..thumbnails import thumbnail_of
 from .job_controls import JobControls
@@ -41,7 +42,7 @@ def _thumbnails_in_background(images: Sequence[GeneratedImage]) -> list[Future[A
     return [pool.submit(thumbnail_of, image, THUMBNAIL_SIDE) for image in images]
 
 
-def save_to_gallery(gallery: Any, response: ImagesResponse, parent_id: str | None) -> None:
+def save_to_gallery(gallery: GalleryLike | None, response: ImagesResponse, parent_id: str | None) -> None:
     """Make the thumbnails and save a response (input images and mask go with it) to the gallery.
 
     Both run at once; a failure to save is added to ``response.errors``. Each saved image gets

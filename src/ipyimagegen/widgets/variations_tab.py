@@ -22,6 +22,7 @@ import ipywidgets as widgets
 from ..api.backend import VARIATION_PROMPT, Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage, VariationRequest
+from ..gallery import GalleryLike
 from ..imaging import image_size, prepare_input_image, thumbnail
 from ..models import EDITS, VARIATIONS
 from .edit_tab import NO_IMAGE, NO_IMAGE_HINT
@@ -44,7 +45,7 @@ class VariationsTab(ImagesTab, SquareFit):
         runner: JobRunner,
         grid: ResultGrid,
         *,
-        gallery: Any = None,
+        gallery: GalleryLike | None = None,
         max_workers: int = 4,
         max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
