@@ -53,9 +53,6 @@ class Lifecycle:
         """True from the shutdown date on (a model is gone on the day it shuts down)."""
         return self.shutdown is not None and self.shutdown <= (on or today())
 
-    def shuts_down_later(self, on: date | None = None) -> bool:
-        return self.shutdown is not None and self.shutdown > (on or today())
-
 
 @dataclass(frozen=True)
 class Prices:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,13 +76,6 @@ class Backend(Protocol):
 
     @property
     def create_variation(self) -> Callable[..., ImagesResponse]: ...
-
-
-_HOOK_OPTIONS = ("on_partial", "on_progress", "cancel", "timeout")
-
-
-def _split_hooks(options: dict[str, Any]) -> CallHooks:
-    return CallHooks(**{key: options.pop(key) for key in _HOOK_OPTIONS if key in options})
 
 
 class BaseBackend:
@@ -330,15 +322,38 @@ class BaseBackend:
         return self.run(request, hooks)
 
     def create_variation(
-        self, *, image: Any, model: str | None = None, fit: str = "crop", **options: Any
+        self,
+        *,
+        image: Any,
+        model: str | None = None,
+        fit: str = "crop",
+        n: int = 1,
+        size: str | None = None,
+        response_format: ResponseFormat | None = None,
+        user: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
     ) -> ImagesResponse:
-        """Make images like ``image`` (dall-e-2 semantics)."""
+        """Make images like ``image`` (``POST /images/variations``, DALL-E 2 semantics)."""
         from ..imaging import prepare_input_image
 
-        hooks = _split_hooks(options)
-        model = model or self.model_for(VARIATIONS, options.get("size"))
-        prepared = prepare_input_image(image, self.spec_for(model), size=options.get("size"), fit=fit)
-        return self.run(VariationRequest(image=prepared, model=model, **options), hooks)
+        hooks = CallHooks(on_progress=on_progress, cancel=cancel, timeout=timeout)
+        model = model or self.model_for(VARIATIONS, size)
+        prepared = prepare_input_image(image, self.spec_for(model), size=size, fit=fit)
+        request = VariationRequest(
+            image=prepared,
+            model=model,
+            n=n,
+            size=size,
+            response_format=response_format,
+            user=user,
+            seed=seed,
+            extra=dict(extra or {}),
+        )
+        return self.run(request, hooks)
 
     def vary(
         self, *, image: Any, prompt: str = "", model: str | None = None, fit: str = "crop", **options: Any
@@ -365,8 +380,3 @@ class BaseBackend:
         for result in response.data:
             result.metadata["variation_method"] = method
         return response
-
-
-def with_seed(request: ImageRequest, seed: int | None, n: int) -> ImageRequest:
-    """A copy of ``request`` for ``n`` images starting at ``seed``."""
-    return replace(request, n=n, seed=seed)

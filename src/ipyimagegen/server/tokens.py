@@ -258,10 +258,6 @@ class TokenStore:
             raise KeyError(f"No active token named {name_or_id!r} (see: ipyimagegen tokens list).")
         return self.get(name_or_id)
 
-    def has_active_tokens(self) -> bool:
-        with self._connect() as db:
-            return db.execute("SELECT 1 FROM tokens WHERE revoked IS NULL LIMIT 1").fetchone() is not None
-
     # -- what the server asks --------------------------------------------------------------------
 
     def authenticate(self, token: str) -> TokenInfo | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import masks
+
 #: A region of the mask as half-open ranges: rows ``y0:y1``, columns ``x0:x1``.
 BBox = tuple[int, int, int, int]
 
@@ -131,7 +133,7 @@ class EditableMask:
     @property
     def painted_fraction(self) -> float:
         """The share of pixels marked for regeneration, from 0 to 1."""
-        return float(np.count_nonzero(self._mask)) / self._mask.size
+        return masks.marked_fraction(self._mask)
 
     @property
     def in_edit(self) -> bool:
