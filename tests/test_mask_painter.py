@@ -12,7 +12,8 @@ from ipycanvas import Canvas
 from ipycanvas.canvas import _CANVAS_MANAGER, _CMD_LIST
 from PIL import Image
 
-from ipyimagegen.widgets.mask_model import EditableMask, paint_rect, paint_segment
+from ipyimagegen.masks import paint_rect, paint_segment
+from ipyimagegen.widgets.mask_model import EditableMask
 from ipyimagegen.widgets.mask_painter import MAX_BRUSH_SIZE, MaskPainter
 
 _ATTR_NAMES = {index: name for name, index in Canvas.ATTRS.items()}

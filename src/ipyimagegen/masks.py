@@ -16,6 +16,7 @@ geometry, so a painted mask stays on the pixels it was painted on when the frami
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -132,6 +133,70 @@ def coverage(mask: np.ndarray, size: Size) -> np.ndarray:
     if levels.size != size:
         levels = levels.resize(size, Image.Resampling.BOX)
     return np.asarray(levels)
+
+
+# -- the painter's strokes (image pixel coordinates: pixel (row, col) covers [col, col + 1) x [row, row + 1)
+# and counts as painted when its centre is inside the shape) --------------------------------------
+
+#: A region of the mask as half-open ranges: rows ``y0:y1``, columns ``x0:x1``.
+BBox = tuple[int, int, int, int]
+
+#: The smallest brush radius: any point then covers at least one pixel centre.
+_MIN_RADIUS = math.sqrt(0.5)
+
+
+def paint_segment(
+    mask: np.ndarray, x0: float, y0: float, x1: float, y1: float, radius: float, value: bool = True
+) -> BBox | None:
+    """Paint a thick line with round ends from ``(x0, y0)`` to ``(x1, y1)`` into ``mask``.
+
+    Every pixel whose centre lies within ``radius`` of the segment is set to ``value``. Only the
+    segment's bounding box is computed, so a short segment costs little on a large mask.
+    Returns the bounding box that was visited, or ``None`` when the segment misses the mask.
+    """
+    height, width = mask.shape
+    radius = max(float(radius), _MIN_RADIUS)
+    col0 = max(math.floor(min(x0, x1) - radius), 0)
+    col1 = min(math.ceil(max(x0, x1) + radius) + 1, width)
+    row0 = max(math.floor(min(y0, y1) - radius), 0)
+    row1 = min(math.ceil(max(y0, y1) + radius) + 1, height)
+    if col0 >= col1 or row0 >= row1:
+        return None
+
+    px = np.arange(col0, col1, dtype=np.float32)[np.newaxis, :] + np.float32(0.5 - x0)
+    py = np.arange(row0, row1, dtype=np.float32)[:, np.newaxis] + np.float32(0.5 - y0)
+    dx, dy = np.float32(x1 - x0), np.float32(y1 - y0)
+    length2 = dx * dx + dy * dy
+    if length2 > 0:
+        t = np.clip((px * dx + py * dy) / length2, 0.0, 1.0)
+        px = px - t * dx
+        py = py - t * dy
+    hit = px * px + py * py <= np.float32(radius * radius)
+
+    region = mask[row0:row1, col0:col1]
+    if value:
+        region |= hit
+    else:
+        region &= ~hit
+    return (row0, row1, col0, col1)
+
+
+def paint_rect(
+    mask: np.ndarray, x0: float, y0: float, x1: float, y1: float, value: bool = True
+) -> BBox | None:
+    """Set the pixels whose centres lie in the rectangle with corners ``(x0, y0)``, ``(x1, y1)``.
+
+    Returns the painted bounding box, or ``None`` when no pixel centre is inside.
+    """
+    height, width = mask.shape
+    col0 = max(math.ceil(min(x0, x1) - 0.5), 0)
+    col1 = min(math.floor(max(x0, x1) - 0.5) + 1, width)
+    row0 = max(math.ceil(min(y0, y1) - 0.5), 0)
+    row1 = min(math.floor(max(y0, y1) - 0.5) + 1, height)
+    if col0 >= col1 or row0 >= row1:
+        return None
+    mask[row0:row1, col0:col1] = value
+    return (row0, row1, col0, col1)
 
 
 # -- framing ---------------------------------------------------------------------------------------
