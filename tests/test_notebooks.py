@@ -252,3 +252,61 @@ def test_a_saved_notebook_keeps_no_full_image(tmp_path: Path, kernel_specs: Kern
     largest = max(len(json.dumps(state)) for state in states)
     assert largest < 20_000, largest  # a thumbnail, not the full image (itself about 50 KB here)
     assert path.stat().st_size < 400_000, path.stat().st_size
+
+
+SECRET_KEY = "sk-proj-do-not-show-this-4f9c2b7e"
+
+VERBOSE_ERRORS = """\
+%xmode Verbose
+import os
+from ipyimagegen.api.client import OpenAIClient
+echoing = OpenAIClient(base_url=os.environ["ECHO_URL"], max_retries=0)
+echoing.generate(prompt="a cat", model="dall-e-2")
+"""
+
+UNREACHABLE = """\
+unreachable = OpenAIClient(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=2)
+unreachable.generate(prompt="a cat", model="dall-e-2")
+"""
+
+
+def test_no_key_in_a_verbose_traceback_or_the_saved_notebook(
+    tmp_path: Path, kernel_specs: KernelSpecManager
+) -> None:
+    from fake_api_server import FakeImagesAPI, Reply
+
+    echo = {
+        "error": {
+            "message": f"Incorrect API key provided: {SECRET_KEY}.",
+            "type": "invalid_request_error",
+            "param": SECRET_KEY,
+            "code": f"invalid_api_key:{SECRET_KEY}",
+        }
+    }
+    api = FakeImagesAPI().start()
+    try:
+        api.reply(Reply(status=401, body=echo, headers={"x-request-id": f"req-{SECRET_KEY}"}))
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(VERBOSE_ERRORS), nbformat.v4.new_code_cell(UNREACHABLE)]
+        )
+        kernel = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_specs)
+        client = NotebookClient(
+            nb,
+            km=kernel,
+            timeout=CELL_TIMEOUT_S,
+            allow_errors=True,
+            store_widget_state=True,
+            resources={"metadata": {"path": str(tmp_path)}},
+        )
+        client.execute(env={**kernel_environment(), "OPENAI_API_KEY": SECRET_KEY, "ECHO_URL": api.base_url})
+    finally:
+        api.close()
+    saved = tmp_path / "errors.ipynb"
+    nbformat.write(nb, saved)
+
+    errors = [output for cell in nb.cells for output in cell.outputs if output.output_type == "error"]
+    assert [error.ename for error in errors] == ["AuthenticationError", "APIConnectionError"]
+    traceback_text = "\n".join(line for error in errors for line in error.traceback)
+    assert "self" in traceback_text and "kwargs" in traceback_text  # the verbose locals are printed...
+    assert api.requests[0].headers["authorization"] == f"Bearer {SECRET_KEY}"  # ...the key was sent...
+    assert SECRET_KEY not in saved.read_text()  # ...and is nowhere in the notebook

@@ -39,8 +39,10 @@ from .config import (
     DEFAULT_TIMEOUT,
     AzureSettings,
     OpenAISettings,
+    Secret,
     Timeout,
     TokenProvider,
+    as_secret,
     as_timeout,
     call_timeout,
     host_of,
@@ -106,6 +108,21 @@ def form_fields(name: str, value: Any) -> list[tuple[str, str]]:
             for pair in form_fields(f"{name}[{key}]", item)
         ]
     return [(name, _form_value(value))]
+
+
+class _CredentialHeaders(requests.auth.AuthBase):
+    """Puts the credential headers on a request as it is sent, so that no frame of the client holds them
+    (a traceback that prints locals, as ``%xmode Verbose`` does, shows only this object's redacted repr)."""
+
+    def __init__(self, make_headers: Callable[[], dict[str, str]]) -> None:
+        self._make_headers = make_headers
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._make_headers())
+        return request
+
+    def __repr__(self) -> str:
+        return "<credentials: redacted>"
 
 
 def _shutdown_dates(payload: Any) -> dict[str, date | None] | None:
@@ -187,7 +204,7 @@ class OpenAIClient(BaseBackend):
     def __init__(
         self,
         *,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         base_url: str | None = None,
         organization: str | None = None,
         project: str | None = None,
@@ -201,17 +218,22 @@ class OpenAIClient(BaseBackend):
         _settings: OpenAISettings | None = None,
         _secrets: tuple[Any, ...] = (),
     ) -> None:
+        key = as_secret(api_key)  # from here on no frame holds the key in plain text
+        del api_key
         settings = _settings or OpenAISettings.resolve(
-            api_key=api_key, base_url=base_url, organization=organization, project=project
+            api_key=key, base_url=base_url, organization=organization, project=project
         )
         self._settings = settings
         self.base_url = getattr(self, "base_url", None) or settings.base_url
-        self._secrets = [s for s in (settings.api_key, *_secrets) if isinstance(s, str) and s]
+        known = (settings.api_key, *_secrets)
+        self._secrets = [s.reveal() for s in known if isinstance(s, Secret) and s]
+        self._secrets += [s for s in known if isinstance(s, str) and s]
         self.timeout: Timeout = as_timeout(timeout)
         self.retry = RetryPolicy(max_retries=max_retries, sleep=sleep)
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self.default_headers = dict(default_headers or {})
+        self._auth = _CredentialHeaders(self._auth_headers)
         self._follow_shutdowns = settings.is_public_api if follow_shutdowns is None else follow_shutdowns
         self.default_model = default_model or recommended_model("openai")
         self._listed: dict[str, date | None] | None = None
@@ -253,6 +275,7 @@ class OpenAIClient(BaseBackend):
             response = self.session.get(
                 self.models_url(),
                 headers=self._api_headers(),
+                auth=self._auth,
                 timeout=MODEL_LIST_TIMEOUT,
                 allow_redirects=False,
             )
@@ -311,7 +334,7 @@ class OpenAIClient(BaseBackend):
     def _auth_headers(self) -> dict[str, str]:
         headers = {}
         if self._settings.api_key:
-            headers["Authorization"] = f"Bearer {self._settings.api_key}"
+            headers["Authorization"] = f"Bearer {self._settings.api_key.reveal()}"
         if self._settings.organization:
             headers["OpenAI-Organization"] = self._settings.organization
         if self._settings.project:
@@ -388,13 +411,16 @@ class OpenAIClient(BaseBackend):
     def _call(
         self, url: str, request: ImageRequest, hooks: CallHooks, streaming: bool, **body: Any
     ) -> ImagesResponse:
-        response = self._send("POST", url, hooks, headers=self._api_headers(), stream=streaming, **body)
+        response = self._send(
+            "POST", url, hooks, headers=self._api_headers(), auth=self._auth, stream=streaming, **body
+        )
         if streaming and _is_event_stream(response):
             return self._read_stream(response, hooks)
         return self._read_images(response, hooks)
 
     def _api_headers(self) -> dict[str, str]:
-        return {"User-Agent": _user_agent(), **self.default_headers, **self._auth_headers()}
+        """The headers of an API call but its credentials (those go on at the last moment: ``self._auth``)."""
+        return {"User-Agent": _user_agent(), **self.default_headers}
 
     # -- sending, with retries ---------------------------------------------------------------
 
@@ -426,7 +452,7 @@ class OpenAIClient(BaseBackend):
                     "HTTP %d in %.2f s (request id %s)",
                     response.status_code,
                     time.perf_counter() - started,
-                    _request_id(response),
+                    self._redact(_request_id(response) or "-"),
                 )
                 if _succeeded(response):
                     return response
@@ -437,7 +463,7 @@ class OpenAIClient(BaseBackend):
             if not retryable or retries_done >= self.retry.max_retries:
                 raise error
             delay = self.retry.delay(retries_done, retry_after)
-            log.debug("retrying in %.2f s after: %s", delay, error)
+            log.debug("retrying in %.2f s after: %s", delay, error)  # error is redacted already
             self.retry.wait(delay, hooks.cancel)
             retries_done += 1
 
@@ -453,9 +479,28 @@ class OpenAIClient(BaseBackend):
                 f"The server redirected the call (HTTP {response.status_code}) to "
                 f"{safe_url(response.headers.get('location', '?'))}: use that address as the base URL."
             )
+        return self._redacted(error)
+
+    def _redacted(self, error: APIError) -> APIError:
+        """``error`` with every secret this client holds taken out of its message, param, code, type,
+        request id and body (a server may echo a key back)."""
         error.message = self._redact(error.message)
+        for name in ("param", "code", "type", "request_id"):
+            value = getattr(error, name)
+            if isinstance(value, str):
+                setattr(error, name, self._redact(value))
+        error.body = self._redact_value(error.body)
         error.args = (error.message,)
         return error
+
+    def _redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, dict):
+            return {self._redact(str(k)): self._redact_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redact_value(item) for item in value]
+        return value
 
     def _connection_error(self, exc: requests.RequestException, url: str, timeout: Timeout) -> APIError:
         where = host_of(url)
@@ -620,13 +665,15 @@ class OpenAIClient(BaseBackend):
         message = self._redact(str(error.get("message") or "The server reported an error while streaming."))
         code = str(error["code"]) if error.get("code") is not None else None
         cls = ContentPolicyError if code in CONTENT_POLICY_CODES else APIError
-        return cls(
-            message,
-            code=code,
-            param=error.get("param"),
-            type=error.get("type"),
-            request_id=request_id,
-            body=body,
+        return self._redacted(
+            cls(
+                message,
+                code=code,
+                param=error.get("param"),
+                type=error.get("type"),
+                request_id=request_id,
+                body=body,
+            )
         )
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -667,8 +714,8 @@ class AzureOpenAIClient(OpenAIClient):
         endpoint: str | None = None,
         deployment: str | None = None,
         api_version: str | None = None,
-        api_key: str | None = None,
-        azure_ad_token: str | TokenProvider | None = None,
+        api_key: str | Secret | None = None,
+        azure_ad_token: str | Secret | TokenProvider | None = None,
         route: Literal["v1", "deployments"] | None = None,
         timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
         max_retries: int = 2,
@@ -677,12 +724,15 @@ class AzureOpenAIClient(OpenAIClient):
         default_model: str | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
+        key = as_secret(api_key)  # from here on no frame holds the key in plain text
+        token = azure_ad_token if callable(azure_ad_token) else as_secret(azure_ad_token)
+        del api_key, azure_ad_token
         settings = AzureSettings.resolve(
             endpoint=endpoint,
             deployment=deployment,
             api_version=api_version,
-            api_key=api_key,
-            azure_ad_token=azure_ad_token,
+            api_key=key,
+            azure_ad_token=token,
         )
         if route is None:
             route = "deployments" if settings.api_version_given else "v1"
@@ -694,7 +744,7 @@ class AzureOpenAIClient(OpenAIClient):
             self.base_url = f"{settings.endpoint}/openai/v1"
         else:
             self.base_url = f"{settings.endpoint}/openai/deployments/{settings.deployment}"
-        secret = settings.azure_ad_token if isinstance(settings.azure_ad_token, str) else None
+        secret = settings.azure_ad_token if isinstance(settings.azure_ad_token, Secret) else None
         super().__init__(
             timeout=timeout,
             max_retries=max_retries,
@@ -748,7 +798,7 @@ class AzureOpenAIClient(OpenAIClient):
 
     def _auth_headers(self) -> dict[str, str]:
         if self._azure.api_key:
-            return {"api-key": self._azure.api_key}
+            return {"api-key": self._azure.api_key.reveal()}
         token = self._azure.ad_token()
         if token and token not in self._secrets:
             self._secrets.append(token)

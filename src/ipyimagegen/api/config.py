@@ -24,6 +24,41 @@ Timeout = tuple[float, float]
 TokenProvider = Callable[[], str]
 
 
+class Secret:
+    """A credential whose repr and str never show it: a traceback that prints locals, a log line or a
+    saved notebook sees ``Secret('***')``. :meth:`reveal` gives it, when a request is sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def as_secret(value: str | Secret | None) -> Secret | None:
+    """``value`` as a :class:`Secret` (None when it is unset or blank)."""
+    if isinstance(value, Secret):
+        return value if value else None
+    text = (value or "").strip()
+    return Secret(text) if text else None
+
+
 def env(name: str) -> str | None:
     """An environment variable, or None when it is unset or blank."""
     value = os.environ.get(name, "").strip()
@@ -88,7 +123,7 @@ class OpenAISettings:
     """The settings of a client for the OpenAI API or a server that speaks it."""
 
     base_url: str
-    api_key: str | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
     organization: str | None = None
     project: str | None = None
 
@@ -101,16 +136,17 @@ class OpenAISettings:
     def resolve(
         cls,
         *,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         base_url: str | None = None,
         organization: str | None = None,
         project: str | None = None,
     ) -> OpenAISettings:
         """Arguments, else ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``."""
+        api_key = as_secret(api_key) or as_secret(env("OPENAI_API_KEY"))
         url = _checked_url(base_url or env("OPENAI_BASE_URL") or OPENAI_BASE_URL, "base_url")
         settings = cls(
             base_url=url,
-            api_key=(api_key or "").strip() or env("OPENAI_API_KEY"),
+            api_key=api_key,
             organization=organization or env("OPENAI_ORG_ID"),
             project=project or env("OPENAI_PROJECT_ID"),
         )
@@ -129,8 +165,8 @@ class AzureSettings:
     endpoint: str
     deployment: str
     api_version: str
-    api_key: str | None = field(default=None, repr=False)
-    azure_ad_token: str | TokenProvider | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
+    azure_ad_token: Secret | TokenProvider | None = field(default=None, repr=False)
     api_version_given: bool = False  # an API version was asked for (argument or OPENAI_API_VERSION)
 
     @classmethod
@@ -140,8 +176,8 @@ class AzureSettings:
         endpoint: str | None = None,
         deployment: str | None = None,
         api_version: str | None = None,
-        api_key: str | None = None,
-        azure_ad_token: str | TokenProvider | None = None,
+        api_key: str | Secret | None = None,
+        azure_ad_token: str | Secret | TokenProvider | None = None,
     ) -> AzureSettings:
         """Arguments, else ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_DEPLOYMENT``, ``OPENAI_API_VERSION``,
         ``AZURE_OPENAI_API_KEY`` and ``AZURE_OPENAI_AD_TOKEN``."""
@@ -157,8 +193,12 @@ class AzureSettings:
                 "No Azure OpenAI deployment: set AZURE_OPENAI_DEPLOYMENT or pass deployment= "
                 "(the name of your image model deployment)."
             )
-        key = (api_key or "").strip() or env("AZURE_OPENAI_API_KEY")
-        token = azure_ad_token if azure_ad_token is not None else env("AZURE_OPENAI_AD_TOKEN")
+        key = as_secret(api_key) or as_secret(env("AZURE_OPENAI_API_KEY"))
+        token: Secret | TokenProvider | None
+        if callable(azure_ad_token) and not isinstance(azure_ad_token, Secret):
+            token = azure_ad_token
+        else:
+            token = as_secret(azure_ad_token) or as_secret(env("AZURE_OPENAI_AD_TOKEN"))
         if key is None and token is None:
             raise ConfigurationError(
                 "No Azure OpenAI credentials: set AZURE_OPENAI_API_KEY or pass api_key=..., "
@@ -177,4 +217,6 @@ class AzureSettings:
     def ad_token(self) -> str | None:
         """The current Microsoft Entra ID token (a provider is asked on every call)."""
         token = self.azure_ad_token
-        return token() if callable(token) else token
+        if isinstance(token, Secret):
+            return token.reveal()
+        return token() if callable(token) else None

@@ -126,12 +126,15 @@ def _upstream_reply(exc: APIError, secrets: Iterable[str]) -> ErrorReply:
                 headers={"x-should-retry": "false"},
             )
         headers = retry_after_headers(exc.retry_after) if exc.retry_after else {}
-        return ErrorReply(
-            429, message, type="requests", code=exc.code or "rate_limit_exceeded", headers=headers
-        )
+        code = redact(exc.code, secrets) if exc.code else "rate_limit_exceeded"
+        return ErrorReply(429, message, type="requests", code=code, headers=headers)
     if isinstance(exc, APIStatusError) and exc.status_code is not None and 400 <= exc.status_code < 500:
         return ErrorReply(
-            exc.status_code, message, type=exc.type or INVALID_REQUEST, param=exc.param, code=exc.code
+            exc.status_code,
+            message,
+            type=redact(exc.type or INVALID_REQUEST, secrets),
+            param=redact(exc.param, secrets) if exc.param else None,
+            code=redact(exc.code, secrets) if exc.code else None,
         )
     status = f" (HTTP {exc.status_code})" if exc.status_code else ""
     return ErrorReply(
