@@ -28,6 +28,14 @@ class CommandError(Exception):
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def allowed_hosts(bound: str, extra: list[str]) -> list[str]:
+    """The Host names the server answers to: any when it listens on every address, else the bound
+    address, loopback and this machine's name, and the names given with --allow-host."""
+    if bound in ("0.0.0.0", "::"):
+        return ["*"]
+    return [bound, "127.0.0.1", "localhost", "::1", socket.gethostname(), *extra]
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is only reachable from this machine."""
     if host.strip().lower() == "localhost":
@@ -140,6 +148,13 @@ def _add_serve(subparsers: Any) -> None:
         metavar="ORIGIN",
         help="allow browser calls from this origin (repeatable; none by default)",
     )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; the bound address and loopback by default)",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     _state_dir_argument(parser)
     parser.set_defaults(run=cmd_serve)
@@ -233,6 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url_ttl=args.url_ttl,
         max_concurrency=max(1, args.concurrency),
         cors_origins=args.cors_origin,
+        allowed_hosts=allowed_hosts(args.host, args.allow_host),
         secrets=secrets,
     )
     _print_banner(args, backend, token_count)

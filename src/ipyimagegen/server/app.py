@@ -31,6 +31,7 @@ from ..api.backend import Backend
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..api.validation import validate_request
 from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec
+from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, retry_after_headers
 from .files import ResultStore
 from .limits import BodySizeLimit
@@ -187,6 +188,12 @@ class ImagesServer:
 
     @staticmethod
     async def _json_body(request: Request) -> Any:
+        if not request.headers.get("content-type", "").lower().startswith("application/json"):
+            raise ErrorReply(
+                415,
+                "Send this endpoint's parameters as a JSON object with 'Content-Type: application/json'.",
+                code="unsupported_content_type",
+            )
         body = await request.body()
         try:
             return json.loads(body)
@@ -416,6 +423,7 @@ def make_app(
     url_ttl: float = DEFAULT_URL_TTL_S,
     max_concurrency: int = 4,
     cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
     secrets: Sequence[str] = (),
 ) -> Starlette:
     """An ASGI app that serves ``backend`` with the OpenAI Images API.
@@ -424,7 +432,9 @@ def make_app(
     loopback use). ``max_upload_bytes``: the largest request body. ``request_timeout``:
     seconds one call may take (then 504). ``url_ttl``: seconds a ``response_format=url``
     image stays available. ``max_concurrency``: calls the backend runs at once (others
-    wait their turn). ``cors_origins``: browser origins allowed to call (none by default).
+    wait their turn). ``cors_origins``: browser origins allowed to call (none by default; a page
+    on any other origin is refused). ``allowed_hosts``: the names the ``Host`` header may carry
+    (loopback by default; ``"*"`` for any, when the server listens on every address).
     ``secrets``: strings (an upstream key) that must never appear in an answer.
     """
     server = ImagesServer(
@@ -446,7 +456,7 @@ def make_app(
         Route("/v1/usage", wrap(server.usage), methods=["GET"]),
         Route("/health", wrap(server.health), methods=["GET"]),
     ]
-    middleware = []
+    middleware = [Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins)]
     if cors_origins:
         middleware.append(
             Middleware(
