@@ -554,3 +554,39 @@ def test_items_are_frozen_records_with_bytes_on_demand(gallery: Gallery) -> None
     response = ImagesResponse(data=[image("from a response", seed=8)], backend="remote", request_id="req_123")
     saved = gallery.save_response(response)[0]
     assert (saved.backend, saved.request_id) == ("remote", "req_123")
+
+
+def test_a_handed_over_gallery_cannot_reach_files_outside_its_images(
+    tmp_path: Path, engine: PreviewEngine
+) -> None:
+    folder = tmp_path / "handed-over"
+    made = Gallery.open(folder)
+    good = made.save(engine.generate(prompt="a kept picture", model="dall-e-2", size="256x256")[0])
+    outside = made.save(engine.generate(prompt="points outside", model="dall-e-2", size="256x256")[0])
+    absolute = made.save(engine.generate(prompt="an absolute path", model="dall-e-2", size="256x256")[0])
+    linked = made.save(engine.generate(prompt="a link out", model="dall-e-2", size="256x256")[0])
+    made.close()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("private")
+    link = folder / "images" / "link.png"
+    link.symlink_to(notes)
+    import sqlite3
+
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        db.execute("UPDATE images SET file = ? WHERE id = ?", ("../notes.txt", outside.id))
+        db.execute("UPDATE images SET file = ? WHERE id = ?", (str(notes), absolute.id))
+        db.execute("UPDATE images SET file = ? WHERE id = ?", ("images/link.png", linked.id))
+
+    opened = Gallery.open(folder)
+    assert [item.id for item in opened.items()] == [good.id]  # the three others are skipped
+    for bad in (outside.id, absolute.id, linked.id):
+        with pytest.raises(KeyError, match="outside its images folder"):
+            opened.get(bad)
+        with pytest.raises(KeyError):
+            opened.delete(bad)
+    exported = opened.export(None, tmp_path / "all.zip")
+    with zipfile.ZipFile(exported) as archive:
+        assert not any("notes" in name or "link" in name for name in archive.namelist())
+        assert all(b"private" not in archive.read(name) for name in archive.namelist())
+    assert notes.read_text() == "private"  # never read into an item, exported or deleted
+    opened.close()

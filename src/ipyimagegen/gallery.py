@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -68,6 +69,8 @@ IMAGE_EXTENSIONS = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp
 INPUT_KINDS = {"input": "inputs", "mask": "masks"}
 _INPUT_EXTENSIONS = ("png", "jpg", "webp", "bin")
 _THUMBNAIL_EXTENSIONS = ("jpg", "webp", "png")
+log = logging.getLogger(__name__)
+
 _REQUEST_TYPES: dict[str, type[GenerateRequest] | type[EditRequest] | type[VariationRequest]] = {
     GENERATIONS: GenerateRequest,
     EDITS: EditRequest,
@@ -397,6 +400,19 @@ def _like(word: str) -> str:
 # --- the gallery ---------------------------------------------------------------------------------
 
 
+class OutsideGalleryError(KeyError):
+    """An index row names a file outside the gallery's images folder: it is skipped, never touched."""
+
+    def __init__(self, file: str, root: Path) -> None:
+        super().__init__(
+            f"The gallery at {root} lists a file outside its images folder ({file!r}); it is skipped."
+        )
+        self.file = file
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @runtime_checkable
 class GalleryLike(Protocol):
     """What the studio needs of a gallery: a place that keeps every response before it is shown."""
@@ -711,8 +727,33 @@ class Gallery:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def _inside(self, file: str) -> Path | None:
+        """The path of an index row's file, if it lies in the images folder (links resolved); else None.
+
+        A gallery folder may come from someone else: a row naming ``../notes.txt``, an absolute
+        path or a link out of the folder is never read, exported or deleted.
+        """
+        path = self.root / file
+        try:
+            inside = path.resolve().parent == self.images_dir.resolve()
+        except (OSError, RuntimeError):  # a loop of links
+            inside = False
+        return path if inside else None
+
     def _item(self, document: str, file: str) -> GalleryItem:
-        return GalleryItem.from_document(json.loads(document), self.root / file, self.root)
+        path = self._inside(file)
+        if path is None:
+            raise OutsideGalleryError(file, self.root)
+        return GalleryItem.from_document(json.loads(document), path, self.root)
+
+    def _listed(self, rows: Sequence[tuple[str, str]]) -> list[GalleryItem]:
+        items = []
+        for row in rows:
+            try:
+                items.append(self._item(*row))
+            except OutsideGalleryError as exc:
+                log.warning("%s", exc)
+        return items
 
     def get(self, item_id: str) -> GalleryItem:
         """The item with this id; ``KeyError`` when there is none."""
@@ -775,7 +816,7 @@ class Gallery:
         query = f"SELECT document, file FROM images{where} ORDER BY created DESC, seq DESC LIMIT ? OFFSET ?"
         with self._lock:
             rows = self.db.execute(query, [*values, -1 if limit is None else limit, offset]).fetchall()
-        return [self._item(*row) for row in rows]
+        return self._listed(rows)
 
     def count(
         self,
