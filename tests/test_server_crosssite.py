@@ -135,3 +135,32 @@ def test_a_page_on_another_origin_cannot_run_a_call(served: tuple[str, CountingE
         page_server.shutdown()
     assert len(outcomes) == 2
     assert engine.calls == 0  # neither the "simple" no-cors POST nor the JSON one ran
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('{"prompt": "\\ud800 a cat", "model": "dall-e-2", "size": "256x256"}', "half of a character pair"),
+        ('{"prompt": "a", "svg": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"prompt": "a", "model": "dall-e-2", "size": "00x00"}', "size must be one of"),
+        ('{"prompt": "a", "model": "dall-e-2", "size": "00x100"}', "size must be one of"),
+        ('{"prompt": "a", "model": "someone-elses", "size": "99999x99999"}', "size must be one of"),
+    ],
+)
+def test_bad_bodies_are_a_400_with_the_apis_error_json(
+    served: tuple[str, CountingEngine], body: str, says: str
+) -> None:
+    url, engine = served
+    answer = requests.post(
+        f"{url}/images/generations", data=body, headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert answer.status_code == 400, answer.text
+    assert says in answer.json()["error"]["message"] and engine.calls == 0
+
+
+def test_a_lone_surrogate_is_a_validation_error_in_python_too() -> None:
+    from ipyimagegen.api import ValidationError
+
+    with pytest.raises(ValidationError, match="half of a character pair") as caught:
+        PreviewEngine().generate(prompt="a cat \ud800", model="dall-e-2", size="256x256")
+    assert caught.value.param == "prompt"

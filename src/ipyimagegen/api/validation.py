@@ -61,6 +61,15 @@ def check_lifecycle(spec: ModelSpec, *, shutdown: date | None = None, on: date |
 def _check_prompt(spec: ModelSpec, prompt: str) -> None:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValidationError("The prompt is empty: describe the image you want.", param="prompt")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = prompt[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        raise ValidationError(
+            f"The prompt holds {bad} at character {exc.start + 1}, half of a character pair that is not "
+            "valid text: retype or remove it.",
+            param="prompt",
+        ) from None
     if len(prompt) > spec.prompt_max:
         raise ValidationError(
             f"The prompt has {len(prompt)} characters; {spec.name} takes at most {spec.prompt_max}. "

@@ -197,6 +197,10 @@ class ImagesServer:
         body = await request.body()
         try:
             return json.loads(body)
+        except RecursionError:
+            raise bad_request(
+                "The JSON body is nested too deeply to read: send a flat object of parameters.", None, code=None
+            ) from None
         except ValueError:
             raise bad_request(
                 "We could not parse the JSON body of your request: send a JSON object of parameters "
