@@ -199,7 +199,9 @@ class ImagesServer:
             return json.loads(body)
         except RecursionError:
             raise bad_request(
-                "The JSON body is nested too deeply to read: send a flat object of parameters.", None, code=None
+                "The JSON body is nested too deeply to read: send a flat object of parameters.",
+                None,
+                code=None,
             ) from None
         except ValueError:
             raise bad_request(
