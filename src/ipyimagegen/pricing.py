@@ -108,9 +108,7 @@ def estimate_cost(
     billed: bool = True,
 ) -> CostEstimate | None:
     """The estimated cost of a call, or None when the catalogue has no price for ``model``."""
-    spec = model_spec(model)
-    if spec.snapshot_of:
-        spec = model_spec(spec.snapshot_of) if spec.prices is None else spec
+    spec = model_spec(model)  # a snapshot carries its model's prices
     if spec.prices is None:
         return None
     read_on = spec.prices.read_on

@@ -54,6 +54,11 @@ VARIATION_PROMPT = (
 """What an edit-made variation asks for; the user's words are added after it."""
 
 
+def variation_prompt(words: str = "") -> str:
+    """The prompt of a variation made as an edit: :data:`VARIATION_PROMPT`, then the user's ``words``."""
+    return f"{VARIATION_PROMPT} {words.strip()}".strip()
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Anything that makes images from Images API requests."""
@@ -99,17 +104,13 @@ class BaseBackend:
 
     def shutdown_date(self, model: str) -> date | None:
         """When ``model`` shuts down on this backend (None: no date known, or it serves the model on)."""
-        if not self.enforces_shutdowns:
-            return None
-        spec = self.spec_for(model)
-        if spec.lifecycle.shutdown is None and spec.snapshot_of:
-            return model_spec(spec.snapshot_of).lifecycle.shutdown
-        return spec.lifecycle.shutdown
+        return self.spec_for(model).lifecycle.shutdown if self.enforces_shutdowns else None
 
     def check_shutdown(self, spec: ModelSpec) -> None:
         """Refuse a model past its shutdown date on this backend (:class:`ModelShutDownError`), before sending."""
-        if self.enforces_shutdowns:
-            check_lifecycle(spec, shutdown=self.shutdown_date(spec.name))
+        end = self.shutdown_date(spec.name)
+        if end is not None:
+            check_lifecycle(spec, shutdown=end)
 
     def serves_variations(self, model: str | None = None) -> bool:
         """Whether ``POST /images/variations`` is served here (by ``model``, or by any model)."""
@@ -366,7 +367,7 @@ class BaseBackend:
         """
         if model is None and self.serves_variations():
             model = self.model_for(VARIATIONS, options.get("size"))
-        if model is not None and self.serves_variations(model) and model_spec(model).serves(VARIATIONS):
+        if model is not None and self.serves_variations(model):
             if prompt.strip():
                 raise UnsupportedError(
                     f"{model} makes variations without a prompt: leave the words out, or pick an edit model."
@@ -374,8 +375,9 @@ class BaseBackend:
             response = self.create_variation(image=image, model=model, fit=fit, **options)
             method = "variations"
         else:
-            words = f"{VARIATION_PROMPT} {prompt.strip()}".strip()
-            response = self.edit(image=image, prompt=words, model=model, fit=fit, **options)
+            response = self.edit(
+                image=image, prompt=variation_prompt(prompt), model=model, fit=fit, **options
+            )
             method = "edit"
         for result in response.data:
             result.metadata["variation_method"] = method

@@ -73,7 +73,6 @@ from .types import (
     VariationRequest,
     sniff_mime_type,
 )
-from .validation import check_lifecycle
 
 __all__ = ["AzureOpenAIClient", "OpenAIClient"]
 
@@ -216,7 +215,7 @@ class OpenAIClient(BaseBackend):
         sleep: Callable[[float], None] | None = None,
         follow_shutdowns: bool | None = None,
         _settings: OpenAISettings | None = None,
-        _secrets: tuple[Any, ...] = (),
+        _secrets: tuple[Secret | None, ...] = (),
     ) -> None:
         key = as_secret(api_key)  # from here on no frame holds the key in plain text
         del api_key
@@ -224,10 +223,8 @@ class OpenAIClient(BaseBackend):
             api_key=key, base_url=base_url, organization=organization, project=project
         )
         self._settings = settings
-        self.base_url = getattr(self, "base_url", None) or settings.base_url
-        known = (settings.api_key, *_secrets)
-        self._secrets = [s.reveal() for s in known if isinstance(s, Secret) and s]
-        self._secrets += [s for s in known if isinstance(s, str) and s]
+        self.base_url = settings.base_url
+        self._secrets = [secret.reveal() for secret in (settings.api_key, *_secrets) if secret]
         self.timeout: Timeout = as_timeout(timeout)
         self.retry = RetryPolicy(max_retries=max_retries, sleep=sleep)
         self._owns_session = session is None
@@ -317,15 +314,10 @@ class OpenAIClient(BaseBackend):
 
     def shutdown_date(self, model: str) -> date | None:
         """``GET /models``'s shutdown date where it gives one (it overrides the catalogue's), else the catalogue's."""
-        listed = self._listed if self._listed_asked else None
+        listed = self._listed  # only what was asked already: a call never waits for the list
         if listed is not None and listed.get(model) is not None:
             return listed[model]
-        return super().shutdown_date(model) if self._follow_shutdowns else None
-
-    def check_shutdown(self, spec: ModelSpec) -> None:
-        end = self.shutdown_date(spec.name)
-        if end is not None:
-            check_lifecycle(spec, shutdown=end)
+        return super().shutdown_date(model)
 
     def endpoint_url(self, endpoint: str) -> str:
         """The URL of ``generations``, ``edits`` or ``variations``."""

@@ -50,12 +50,9 @@ def _check_choice(spec: ModelSpec, param: str, value: str | None, allowed: Seque
 
 def check_lifecycle(spec: ModelSpec, *, shutdown: date | None = None, on: date | None = None) -> None:
     """Raise :class:`ModelShutDownError` if ``spec`` is past its shutdown date (or ``shutdown``, which overrides it)."""
-    lifecycle = spec.lifecycle
-    if spec.snapshot_of and lifecycle.shutdown is None:
-        lifecycle = model_spec(spec.snapshot_of).lifecycle
-    end = shutdown or lifecycle.shutdown
+    end = shutdown or spec.lifecycle.shutdown  # a snapshot carries its model's lifecycle
     if end is not None and end <= (on or today()):
-        raise ModelShutDownError(spec.name, end.isoformat(), lifecycle.replacements)
+        raise ModelShutDownError(spec.name, end.isoformat(), spec.lifecycle.replacements)
 
 
 def _check_prompt(spec: ModelSpec, prompt: str) -> None:

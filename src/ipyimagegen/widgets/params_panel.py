@@ -8,6 +8,7 @@ background removes JPEG from the formats, compression shows for JPEG and WebP on
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import ipywidgets as widgets
@@ -63,11 +64,17 @@ PANEL_LEFT_OUT_FORMATS = ("svg",)
 """Output formats the API takes that the studio does not offer (its grid shows raster images)."""
 
 
-def model_label(backend: Backend, model: str) -> str:
-    """A model's name, with its shutdown date when one is ahead."""
+def shutdown_ahead(backend: Backend, model: str) -> date | None:
+    """The date ``model`` shuts down on ``backend``, when that day is still to come."""
     when = getattr(backend, "shutdown_date", None)
     end = when(model) if callable(when) else None
-    return f"{model} (shuts down {end.isoformat()})" if end is not None and end > today() else model
+    return end if end is not None and end > today() else None
+
+
+def model_label(backend: Backend, model: str) -> str:
+    """A model's name, with its shutdown date when one is ahead."""
+    end = shutdown_ahead(backend, model)
+    return f"{model} (shuts down {end.isoformat()})" if end is not None else model
 
 
 class ParamsPanel(widgets.VBox):
@@ -451,9 +458,8 @@ class ParamsPanel(widgets.VBox):
         self._refresh_note()
 
     def _refresh_model_note(self) -> None:
-        when = getattr(self.backend, "shutdown_date", None)
-        end = when(self.model) if callable(when) else None
-        if end is not None and end > today():
+        end = shutdown_ahead(self.backend, self.model)
+        if end is not None:
             newest = [name for name in self._models if name != self.model][:1]
             instead = " or ".join(self.spec.lifecycle.replacements or newest) or "a newer model"
             self.model_note.value = f"shuts down on {end.isoformat()}: move to {instead}"

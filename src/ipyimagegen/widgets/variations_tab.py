@@ -19,7 +19,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..api.backend import VARIATION_PROMPT, Backend
+from ..api.backend import Backend, variation_prompt
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage, VariationRequest
 from ..gallery import GalleryLike
@@ -217,8 +217,7 @@ class VariationsTab(ImagesTab, SquareFit):
             return VariationRequest(
                 image=self._prepared, model=self.params.model, n=self.params.n, size=self.params.size or None
             )
-        prompt = f"{VARIATION_PROMPT} {self.words.value.strip()}".strip()
-        return self.params.edit_request(prompt, [self._prepared])
+        return self.params.edit_request(variation_prompt(self.words.value), [self._prepared])
 
     def make_variations(self) -> Job | None:
         """Start making variations; returns the job, or None if refused (the reason is in the status)."""
