@@ -9,6 +9,7 @@ widgets show beside the message. No error ever carries a secret.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -258,6 +259,14 @@ def error_from_response(
     return cls(message, **kwargs)
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (the client's key, a workshop server's upstream key)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def describe_error(exc: BaseException) -> str:
     """One readable paragraph for a person: what happened, then what to do."""
     if isinstance(exc, ImagesError):
@@ -289,6 +298,7 @@ __all__ = [
     "UnsupportedError",
     "ValidationError",
     "describe_error",
+    "redact",
     "error_from_response",
     "parse_error_body",
 ]

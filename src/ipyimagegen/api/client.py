@@ -58,6 +58,7 @@ from .errors import (
     UnsupportedError,
     error_from_response,
     parse_error_body,
+    redact,
 )
 from .retry import RetryPolicy, parse_retry_after
 from .sse import iter_events
@@ -508,9 +509,7 @@ class OpenAIClient(BaseBackend):
 
     def _redact(self, text: str) -> str:
         """``text`` with every secret this client holds replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets)
 
     # -- reading answers ---------------------------------------------------------------------
 

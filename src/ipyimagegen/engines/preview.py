@@ -477,6 +477,10 @@ def _warped(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return pixels[src_y, src_x]
 
 
+UNDRAWN_FORMATS = ("gif", "svg")
+"""Output formats the API knows that this engine does not draw (a clear 400, never a 500)."""
+
+
 class PreviewEngine(BaseBackend):
     """Draws deterministic preview pictures in process: instant, offline, no model.
 
@@ -493,7 +497,7 @@ class PreviewEngine(BaseBackend):
     def spec_for(self, model: str) -> ModelSpec:
         """The catalogue's entry, narrowed to what this engine draws: PNG, JPEG and WebP."""
         spec = model_spec(model)
-        drawn = tuple(f for f in spec.output_formats if f not in ("gif", "svg"))
+        drawn = tuple(f for f in spec.output_formats if f not in UNDRAWN_FORMATS)
         return spec if drawn == spec.output_formats else replace(spec, output_formats=drawn)
 
     def _partials(self, request: GenerateRequest | EditRequest, hooks: CallHooks) -> int:
@@ -625,7 +629,7 @@ class PreviewEngine(BaseBackend):
 
 
 def _check_format(request: GenerateRequest | EditRequest) -> None:
-    if request.output_format in ("gif", "svg"):
+    if request.output_format in UNDRAWN_FORMATS:
         raise ValidationError(
             f"The offline preview engine makes PNG, JPEG and WebP images, not {request.output_format.upper()}: "
             "choose output_format 'png', 'jpeg' or 'webp'.",

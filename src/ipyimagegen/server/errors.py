@@ -32,6 +32,7 @@ from ..api.errors import (
     RateLimitError,
     UnsupportedError,
     ValidationError,
+    redact,
 )
 
 log = logging.getLogger("ipyimagegen.server")
@@ -81,14 +82,6 @@ def retry_after_headers(seconds: float, *, should_retry: bool = True) -> dict[st
     if not should_retry:
         headers["x-should-retry"] = "false"
     return headers
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _upstream_reply(exc: APIError, secrets: Iterable[str]) -> ErrorReply:

@@ -158,8 +158,7 @@ class Studio(widgets.VBox):
     def close(self) -> None:
         """Close every widget the studio made (opened tabs, tiles, panels), and the gallery it opened itself."""
         self.runner.cancel()
-        close_contents(self)
-        self.grid.close()
+        close_contents(self)  # the grid among them: its close() takes its shared parts and panels too
         super().close()
         if self._owns_gallery and self.gallery is not None:
             self.gallery.close()
