@@ -423,13 +423,11 @@ def _check_fit(fit: str) -> None:
 
 
 def _square_box(width: int, height: int, fit: str) -> tuple[int, int, int]:
-    """(side, x, y): the square's side and where the image's top-left corner lands in it."""
+    """(side, x, y): the square's side and where the image's top-left corner lands in it (the mask
+    module's square framing, so an image and its mask are squared alike)."""
     _check_fit(fit)
-    if fit == "crop":
-        side = min(width, height)
-        return side, -((width - side) // 2), -((height - side) // 2)
-    side = max(width, height)
-    return side, (side - width) // 2, (side - height) // 2
+    framing = masks.square((width, height), fit)  # type: ignore[arg-type]
+    return framing.size[0], int(framing.offset[0]), int(framing.offset[1])
 
 
 def square(image: Image.Image, fit: str = "crop") -> Image.Image:
