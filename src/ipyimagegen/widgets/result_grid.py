@@ -321,7 +321,8 @@ class ResultGrid(widgets.VBox):
         self.comparison: ComparePanel | None = None
         self._preview_image: widgets.Image | None = None
         self._previewed: ResultTile | None = None
-        self.notice = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
+        # the Download button, when there is one, sits right after the message
+        self.notice = widgets.HTML(layout=widgets.Layout(flex="0 1 auto"))
         self.notice.add_class("ipyimagegen-notice")
         self.download: DownloadButton | None = None  # the last saved file's, until the next notice
         self.notice_row = widgets.HBox(
