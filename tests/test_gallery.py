@@ -590,3 +590,56 @@ def test_a_handed_over_gallery_cannot_reach_files_outside_its_images(
         assert all(b"private" not in archive.read(name) for name in archive.namelist())
     assert notes.read_text() == "private"  # never read into an item, exported or deleted
     opened.close()
+
+
+def test_opening_never_fails_while_other_processes_save_and_delete(tmp_path: Path) -> None:
+    root = tmp_path / "gallery"
+    Gallery(root).close()
+    environment = {**os.environ, "PYTHONPATH": SRC}
+    writer_code = textwrap.dedent(
+        """
+        import sys, time
+        from ipyimagegen.api.types import GeneratedImage, GenerateRequest
+        from ipyimagegen.engines.preview import PreviewEngine
+        from ipyimagegen.gallery import Gallery
+        gallery = Gallery(sys.argv[1])
+        data = PreviewEngine().generate(prompt="tiny", model="dall-e-2", size="256x256").data[0].data
+        print("ready", flush=True)
+        end = time.monotonic() + float(sys.argv[2])
+        index = 0
+        while time.monotonic() < end:
+            item = gallery.save(GeneratedImage(data=data, request=GenerateRequest(prompt=f"{index}", model="dall-e-2")))
+            gallery.thumbnail(item.id, 64)
+            if index % 2:
+                gallery.delete(item.id)  # files removed while another process lists the folder
+            index += 1
+        """
+    )
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", writer_code, str(root), "4"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        for _ in range(2)
+    ]
+    for writer in writers:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    failures: list[BaseException] = []
+    opens = 0
+    try:
+        while any(writer.poll() is None for writer in writers):
+            try:
+                Gallery(root).close()
+            except Exception as exc:
+                failures.append(exc)
+            opens += 1
+    finally:
+        for writer in writers:
+            writer.kill()
+            writer.wait(timeout=30)
+            assert writer.stdout is not None
+            writer.stdout.close()
+    assert opens > 20
+    assert failures == []

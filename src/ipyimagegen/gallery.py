@@ -552,7 +552,10 @@ class Gallery:
         for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
             for entry in os.scandir(folder):
                 path = Path(entry.path)
-                stale = now - entry.stat().st_mtime > STALE_TEMP_S
+                try:
+                    stale = now - entry.stat().st_mtime > STALE_TEMP_S
+                except FileNotFoundError:  # another process renamed or removed it since the listing
+                    continue
                 if _is_temporary(path):
                     if stale:
                         path.unlink(missing_ok=True)
@@ -568,7 +571,10 @@ class Gallery:
                 db.executemany("DELETE FROM images WHERE id = ?", [(item_id,) for item_id in gone])
         for item_id, path in on_disk.items():
             if item_id not in indexed:
-                self._adopt(item_id, path)
+                try:
+                    self._adopt(item_id, path)
+                except FileNotFoundError:  # deleted by another process meanwhile: nothing to index
+                    continue
         for sidecar in sidecars:  # metadata of an image whose write never finished
             if sidecar.stem not in on_disk:
                 sidecar.unlink(missing_ok=True)
