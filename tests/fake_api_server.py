@@ -29,7 +29,8 @@ class Reply:
     ``cut_after`` announces the whole body but sends only that many bytes, then hangs up;
     ``events`` makes a ``text/event-stream`` of ``(event name, JSON payload)`` pairs, sent
     with chunked transfer encoding; ``stall_after`` events in, the stream stalls until the
-    server closes.
+    server closes. ``trickle`` sends the body one byte every that many seconds; ``hold_after``
+    sends that many bytes of it, then nothing more while the connection stays open.
     """
 
     status: int = 200
@@ -39,6 +40,8 @@ class Reply:
     cut_after: int | None = None
     events: list[tuple[str, dict[str, Any]]] | None = None
     stall_after: int | None = None
+    trickle: float | None = None
+    hold_after: int | None = None
 
     def encoded_body(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -104,7 +107,7 @@ class FakeImagesAPI:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._replies: deque[Reply] = deque()
-        self._files: dict[str, tuple[bytes, str]] = {}
+        self._files: dict[str, Reply] = {}
         self.model_list: list[dict[str, Any]] | None = None
         self.model_list_calls = 0
         self._lock = threading.Lock()
@@ -127,6 +130,11 @@ class FakeImagesAPI:
     def base_url(self) -> str:
         return f"{self.root}/v1"
 
+    @property
+    def host(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}"
+
     def start(self) -> FakeImagesAPI:
         self._thread.start()
         return self
@@ -142,9 +150,11 @@ class FakeImagesAPI:
         with self._lock:
             self._replies.extend(replies)
 
-    def serve_file(self, path: str, data: bytes, content_type: str = "image/png") -> str:
-        """Answer GET ``path`` with ``data``; returns the full URL."""
-        self._files[path] = (data, content_type)
+    def serve_file(
+        self, path: str, data: bytes, content_type: str = "image/png", trickle: float | None = None
+    ) -> str:
+        """Answer GET ``path`` with ``data`` (a byte every ``trickle`` seconds); returns the full URL."""
+        self._files[path] = Reply(body=data, headers={"Content-Type": content_type}, trickle=trickle)
         return f"{self.root}{path}"
 
     @property
@@ -187,8 +197,8 @@ def _make_handler(api: FakeImagesAPI) -> type[BaseHTTPRequestHandler]:
             with api._lock:
                 api.requests.append(RecordedRequest(self.command, self.path, headers, body))
             if self.command == "GET" and self.path in api._files:
-                data, content_type = api._files[self.path]
-                self._send(Reply(body=data, headers={"Content-Type": content_type}))
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(api._files[self.path])
                 return
             reply = api._next_reply()
             if reply.delay and api._stopping.wait(reply.delay):
@@ -209,6 +219,18 @@ def _make_handler(api: FakeImagesAPI) -> type[BaseHTTPRequestHandler]:
             if reply.cut_after is not None:
                 self.send_header("Connection", "close")
             self.end_headers()
+            if reply.hold_after is not None:
+                self.wfile.write(data[: reply.hold_after])
+                self.wfile.flush()
+                api._stopping.wait(60)
+                return
+            if reply.trickle is not None:
+                for index in range(len(data)):
+                    self.wfile.write(data[index : index + 1])
+                    self.wfile.flush()
+                    if api._stopping.wait(reply.trickle):
+                        return
+                return
             if reply.cut_after is None:
                 self.wfile.write(data)
                 return

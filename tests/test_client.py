@@ -7,7 +7,9 @@ import base64
 import io
 import logging
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from email.utils import formatdate
 from typing import Any
 
@@ -37,6 +39,7 @@ from ipyimagegen.api import (
     PartialImage,
     PermissionDeniedError,
     RateLimitError,
+    ResultExpiredError,
     VariationRequest,
     describe_error,
 )
@@ -419,6 +422,62 @@ def test_rate_limit_error_keeps_retry_after(api: FakeImagesAPI) -> None:
     assert "20 s" in caught.value.hint
 
 
+def test_a_retry_after_longer_than_the_client_waits_says_when_to_try_again(
+    api: FakeImagesAPI, client: OpenAIClient, sleeps: list[float]
+) -> None:
+    api.reply(
+        Reply(
+            status=429, body=error_body("Slow down.", "rate_limit_exceeded"), headers={"Retry-After": "3600"}
+        )
+    )
+
+    with pytest.raises(RateLimitError) as caught:
+        client.generate(prompt="a cat", model="gpt-image-1")
+
+    error = caught.value
+    assert error.retry_at is not None
+    assert abs((error.retry_at - datetime.now(timezone.utc)).total_seconds() - 3600) < 5
+    assert error.message == (
+        "Slow down. The server asks to wait 60 min before another try "
+        f"(until {error.retry_at:%H:%M:%S} UTC), longer than this call waits (60 s): try again then."
+    )
+    assert len(api.requests) == 1 and sleeps == []
+
+
+def test_a_retry_after_past_the_call_timeout_is_reported_not_waited_for(
+    api: FakeImagesAPI, sleeps: list[float]
+) -> None:
+    api.reply(Reply(status=503, body=error_body("Busy."), headers={"Retry-After": "30"}))
+    client = OpenAIClient(api_key=KEY, base_url=api.base_url, timeout=5, sleep=sleeps.append)
+
+    with pytest.raises(InternalServerError) as caught:
+        client.generate(prompt="a cat", model="gpt-image-1")
+
+    assert "wait 30 s before another try" in caught.value.message
+    assert "longer than this call waits (5 s)" in caught.value.message
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_an_expired_result_link_says_so(api: FakeImagesAPI, client: OpenAIClient, status: int) -> None:
+    url = f"{api.root}/files/gone.png?se=2026-12-01&sig=abc"
+    api.reply(
+        Reply(body={"created": 1, "data": [{"url": url}]}),
+        Reply(status=status, body="<Error><Code>AuthenticationFailed</Code></Error>"),
+    )
+
+    with pytest.raises(ResultExpiredError) as caught:
+        client.generate(prompt="a cat", model="dall-e-2", response_format="url")
+
+    assert caught.value.message == (
+        f"The image's link has expired or is gone (HTTP {status} for {api.root}/files/gone.png): "
+        "result links last about an hour."
+    )
+    assert "model" not in describe_error(caught.value)
+    assert "response_format='b64_json'" in describe_error(caught.value)
+    assert "sig=abc" not in str(caught.value)
+
+
 def test_a_body_that_is_not_json_still_gives_a_readable_error(api: FakeImagesAPI) -> None:
     api.reply(Reply(status=502, body="<html>Bad Gateway</html>", headers={"x-request-id": "req_gw"}))
     client = OpenAIClient(api_key=KEY, base_url=api.base_url, max_retries=0)
@@ -591,15 +650,68 @@ def test_cancel_stops_the_wait_between_tries(api: FakeImagesAPI) -> None:
 # -- timeouts and broken connections ------------------------------------------------------
 
 
-def test_a_slow_server_times_out_after_the_retries(api: FakeImagesAPI, sleeps: list[float]) -> None:
+def test_timeout_bounds_the_whole_call_so_a_slow_try_leaves_no_time_for_another(
+    api: FakeImagesAPI, sleeps: list[float]
+) -> None:
     api.reply(Reply(delay=2, body=images_body(png())), Reply(delay=2, body=images_body(png())))
-    client = OpenAIClient(api_key=KEY, base_url=api.base_url, timeout=0.2, max_retries=1, sleep=sleeps.append)
+    client = OpenAIClient(api_key=KEY, base_url=api.base_url, timeout=0.3, max_retries=2, sleep=sleeps.append)
+    started = time.monotonic()
 
     with pytest.raises(APITimeoutError) as caught:
         client.generate(prompt="a cat", model="gpt-image-1")
 
-    assert "0.2 s" in str(caught.value)
+    assert time.monotonic() - started < 1.0
+    assert str(caught.value) == f"{api.host} did not answer within 0.3 s."
+    assert len(api.requests) == 1 and sleeps == []
+
+
+def test_quick_failures_are_retried_within_the_timeout(api: FakeImagesAPI, sleeps: list[float]) -> None:
+    image = png()
+    api.reply(Reply(status=500, body=error_body("Hiccup.")), Reply(body=images_body(image)))
+    client = OpenAIClient(api_key=KEY, base_url=api.base_url, timeout=5, sleep=sleeps.append)
+
+    assert client.generate(prompt="a cat", model="gpt-image-1")[0].data == image
     assert len(api.requests) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.timeout(20)
+def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout(api: FakeImagesAPI) -> None:
+    api.reply(Reply(body=images_body(png()), trickle=0.05))  # a byte every 50 ms: minutes for the body
+    client = OpenAIClient(api_key=KEY, base_url=api.base_url, max_retries=0)
+    started = time.monotonic()
+
+    with pytest.raises(APITimeoutError) as caught:
+        client.generate(prompt="a cat", model="gpt-image-1", timeout=1.5)
+
+    assert 1.4 < time.monotonic() - started < 2.5
+    assert str(caught.value) == f"{api.host} did not finish its answer within 1.5 s."
+
+
+@pytest.mark.timeout(20)
+def test_a_download_that_trickles_counts_against_the_same_timeout(api: FakeImagesAPI) -> None:
+    url = api.serve_file("/files/slow.png", png(), trickle=0.05)
+    api.reply(Reply(body={"created": 1, "data": [{"url": url}]}))
+    client = OpenAIClient(api_key=KEY, base_url=api.base_url, max_retries=0)
+    started = time.monotonic()
+
+    with pytest.raises(APITimeoutError) as caught:
+        client.generate(prompt="a cat", model="dall-e-2", timeout=1.0, response_format="url")
+
+    assert time.monotonic() - started < 2.0
+    assert str(caught.value) == f"{api.host} did not finish its answer within 1 s."
+
+
+@pytest.mark.timeout(20)
+def test_a_body_that_stalls_half_way_is_cut_off_at_the_timeout(api: FakeImagesAPI) -> None:
+    api.reply(Reply(delay=0.5, body=images_body(png()), hold_after=30))
+    client = OpenAIClient(api_key=KEY, base_url=api.base_url, max_retries=0)
+    started = time.monotonic()
+
+    with pytest.raises(APITimeoutError) as caught:
+        client.generate(prompt="a cat", model="gpt-image-1", timeout=1.0)
+
+    assert time.monotonic() - started < 1.6  # not 0.5 s of waiting plus another full second
+    assert str(caught.value) == f"{api.host} did not finish its answer within 1 s."
 
 
 def test_the_per_call_timeout_overrides_the_client_default(api: FakeImagesAPI, client: OpenAIClient) -> None:

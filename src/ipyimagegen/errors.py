@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 
@@ -72,7 +73,13 @@ class CancelledError(ImagesError):
 
 
 class APIError(ImagesError):
-    """An error reported by (or while reaching) an Images API server."""
+    """An error reported by (or while reaching) an Images API server.
+
+    ``retry_at`` is when the server asked to be tried again, where that was later than the
+    call would wait.
+    """
+
+    retry_at: datetime | None = None
 
     def __init__(
         self,
@@ -150,6 +157,12 @@ class PermissionDeniedError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     hint = "Check the model (or Azure deployment) name and the base URL."
+
+
+class ResultExpiredError(APIStatusError):
+    """A result's download link has expired (or was never there)."""
+
+    hint = "Generate the image again, or ask for base64 results (response_format='b64_json'), which never expire."
 
 
 class ConflictError(APIStatusError):
@@ -295,6 +308,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResultExpiredError",
     "UnsupportedError",
     "ValidationError",
     "describe_error",

@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any, Literal
 
 import requests
+import urllib3.exceptions
 from urllib3.exceptions import ReadTimeoutError
 
 from .._version import __version__
@@ -44,23 +45,26 @@ from .config import (
     TokenProvider,
     as_secret,
     as_timeout,
-    call_timeout,
+    call_seconds,
     host_of,
     safe_url,
 )
+from .deadline import Deadline, DeadlinePassed, iter_body, read_body
 from .errors import (
     CONTENT_POLICY_CODES,
     APIConnectionError,
     APIError,
+    APIStatusError,
     APITimeoutError,
     ConfigurationError,
     ContentPolicyError,
+    ResultExpiredError,
     UnsupportedError,
     error_from_response,
     parse_error_body,
     redact,
 )
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy, come_back_later, parse_retry_after
 from .sse import iter_events
 from .types import (
     MIME_BY_FORMAT,
@@ -81,7 +85,7 @@ log = logging.getLogger("ipyimagegen.api")
 
 _REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
 _OUTPUT_FIELDS = ("output_format", "background", "size", "quality", "safety_identifier")
-MODEL_LIST_TIMEOUT = (5.0, 10.0)
+MODEL_LIST_SECONDS = 10.0
 """``GET /models`` is asked once per client, briefly: a slow list must not hold up the studio."""
 
 
@@ -269,25 +273,26 @@ class OpenAIClient(BaseBackend):
             self._listed = None
 
     def _fetch_model_list(self) -> dict[str, date | None] | None:
+        deadline = Deadline(MODEL_LIST_SECONDS)
         try:
             response = self.session.get(
                 self.models_url(),
                 headers=self._api_headers(),
                 auth=self._auth,
-                timeout=MODEL_LIST_TIMEOUT,
+                timeout=deadline.timeout(MODEL_LIST_SECONDS / 2),
                 allow_redirects=False,
+                stream=True,
             )
-        except requests.RequestException as exc:
+            with response:
+                if not _succeeded(response):
+                    log.debug("GET models answered HTTP %d", response.status_code)
+                    return None
+                return _shutdown_dates(json.loads(read_body(response, deadline)))
+        except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
             log.debug("GET models failed: %s", self._redact(_root_reason(exc)))
             return None
-        with response:
-            if not _succeeded(response):
-                log.debug("GET models answered HTTP %d", response.status_code)
-                return None
-            try:
-                return _shutdown_dates(response.json())
-            except ValueError:
-                return None
+        except ValueError:
+            return None
 
     def models_url(self) -> str:
         return f"{self.base_url}/models"
@@ -404,12 +409,20 @@ class OpenAIClient(BaseBackend):
     def _call(
         self, url: str, request: ImageRequest, hooks: CallHooks, streaming: bool, **body: Any
     ) -> ImagesResponse:
+        deadline = Deadline(call_seconds(self.timeout, hooks.timeout))
         response = self._send(
-            "POST", url, hooks, headers=self._api_headers(), auth=self._auth, stream=streaming, **body
+            "POST",
+            url,
+            hooks,
+            deadline,
+            headers=self._api_headers(),
+            auth=self._auth,
+            stream=streaming,
+            **body,
         )
         if streaming and _is_event_stream(response):
-            return self._read_stream(response, hooks)
-        return self._read_images(response, hooks)
+            return self._read_stream(response, hooks, deadline)
+        return self._read_images(response, hooks, deadline)
 
     def _api_headers(self) -> dict[str, str]:
         """The headers of an API call but its credentials (those go on at the last moment: ``self._auth``)."""
@@ -418,10 +431,16 @@ class OpenAIClient(BaseBackend):
     # -- sending, with retries ---------------------------------------------------------------
 
     def _send(
-        self, method: str, url: str, hooks: CallHooks, *, stream: bool = False, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        hooks: CallHooks,
+        deadline: Deadline,
+        *,
+        stream: bool = False,
+        **kwargs: Any,
     ) -> requests.Response:
-        """One call, retried while the failure may pass; returns a 2xx response or raises."""
-        timeout = call_timeout(self.timeout, hooks.timeout)
+        """One call, retried while the failure may pass and time is left; returns a 2xx response or raises."""
         kwargs.setdefault("headers", {"User-Agent": _user_agent()})
         retries_done = 0
         while True:
@@ -433,13 +452,18 @@ class OpenAIClient(BaseBackend):
             retry_after = None
             try:
                 response = self.session.request(
-                    method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
+                    method,
+                    url,
+                    timeout=deadline.timeout(self.timeout[0]),
+                    stream=True,
+                    allow_redirects=False,
+                    **kwargs,
                 )
                 if not (stream and _succeeded(response) and _is_event_stream(response)):
-                    response.content  # noqa: B018 - read the body here, so a broken one is retried
-            except requests.RequestException as exc:
-                error: APIError = self._connection_error(exc, url, timeout)
-                retryable = True
+                    read_body(response, deadline)  # the body is read here, so a broken one is retried
+            except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+                error: APIError = self._connection_error(exc, url, deadline)
+                retryable = not deadline.passed()
             else:
                 log.debug(
                     "HTTP %d in %.2f s (request id %s)",
@@ -453,9 +477,17 @@ class OpenAIClient(BaseBackend):
                 error = self._status_error(response, retry_after)
                 retryable = self.retry.should_retry(response.status_code, response.headers, error)
                 response.close()
+                if retry_after is not None and retry_after > min(
+                    self.retry.max_retry_after, deadline.remaining()
+                ):
+                    raise come_back_later(
+                        error, retry_after, min(self.retry.max_retry_after, deadline.seconds)
+                    )
             if not retryable or retries_done >= self.retry.max_retries:
                 raise error
             delay = self.retry.delay(retries_done, retry_after)
+            if delay >= deadline.remaining():
+                raise error  # no time is left for another try
             log.debug("retrying in %.2f s after: %s", delay, error)  # error is redacted already
             self.retry.wait(delay, hooks.cancel)
             retries_done += 1
@@ -495,13 +527,19 @@ class OpenAIClient(BaseBackend):
             return [self._redact_value(item) for item in value]
         return value
 
-    def _connection_error(self, exc: requests.RequestException, url: str, timeout: Timeout) -> APIError:
+    def _connection_error(self, exc: Exception, url: str, deadline: Deadline) -> APIError:
         where = host_of(url)
+        if isinstance(exc, DeadlinePassed):
+            return APITimeoutError(f"{where} did not finish its answer within {deadline.seconds:g} s.")
         if isinstance(exc, requests.ConnectTimeout):
-            return APITimeoutError(f"Could not connect to {where} within {timeout[0]:g} s.")
+            return APITimeoutError(
+                f"Could not connect to {where} within {min(self.timeout[0], deadline.seconds):g} s."
+            )
         # requests reports a read timeout inside a streamed body as a ConnectionError
-        if isinstance(exc, requests.Timeout) or (exc.args and isinstance(exc.args[0], ReadTimeoutError)):
-            return APITimeoutError(f"{where} did not answer within {timeout[1]:g} s.")
+        if isinstance(exc, (requests.Timeout, ReadTimeoutError)) or (
+            exc.args and isinstance(exc.args[0], ReadTimeoutError)
+        ):
+            return APITimeoutError(f"{where} did not answer within {deadline.seconds:g} s.")
         reason = self._redact(_root_reason(exc))
         if len(reason) > 300:
             reason = reason[:300] + "..."
@@ -513,7 +551,9 @@ class OpenAIClient(BaseBackend):
 
     # -- reading answers ---------------------------------------------------------------------
 
-    def _read_images(self, response: requests.Response, hooks: CallHooks) -> ImagesResponse:
+    def _read_images(
+        self, response: requests.Response, hooks: CallHooks, deadline: Deadline
+    ) -> ImagesResponse:
         """An ImagesResponse from the API's JSON answer (URL results downloaded)."""
         request_id = _request_id(response)
         payload = self._json(response, request_id)
@@ -533,7 +573,7 @@ class OpenAIClient(BaseBackend):
             if item.get("b64_json"):
                 data = self._decode(item["b64_json"], request_id)
             elif url:
-                data = self._download(url, hooks)
+                data = self._download(url, hooks, deadline)
             else:
                 raise APIError(
                     f"Image {index} of the answer has neither b64_json nor url.", request_id=request_id
@@ -578,19 +618,31 @@ class OpenAIClient(BaseBackend):
                 "The server sent an image that is not valid base64.", request_id=request_id
             ) from None
 
-    def _download(self, url: str, hooks: CallHooks) -> bytes:
+    def _download(self, url: str, hooks: CallHooks, deadline: Deadline) -> bytes:
         """The bytes behind a result URL (sent without the API's credentials)."""
         log.debug("downloading %s", safe_url(url))
-        response = self._send("GET", url, hooks)
+        try:
+            response = self._send("GET", url, hooks, deadline)
+        except APIStatusError as exc:
+            if exc.status_code in (403, 404, 410):  # OpenAI's links are signed and end after an hour
+                raise ResultExpiredError(
+                    f"The image's link has expired or is gone (HTTP {exc.status_code} for {safe_url(url)}): "
+                    "result links last about an hour.",
+                    status_code=exc.status_code,
+                    request_id=exc.request_id,
+                ) from None
+            raise
         return response.content
 
-    def _read_stream(self, response: requests.Response, hooks: CallHooks) -> ImagesResponse:
+    def _read_stream(
+        self, response: requests.Response, hooks: CallHooks, deadline: Deadline
+    ) -> ImagesResponse:
         """Read a stream of partial and completed image events; partials go to ``hooks``."""
         request_id = _request_id(response)
         images: list[GeneratedImage] = []
         usage = None
         try:
-            for payload in self._stream_payloads(response, request_id):
+            for payload in self._stream_payloads(response, request_id, deadline):
                 kind = str(payload.get("type", ""))
                 if kind.endswith(".partial_image"):
                     data = self._decode(payload.get("b64_json"), request_id)
@@ -617,10 +669,8 @@ class OpenAIClient(BaseBackend):
                     )
                     usage = payload.get("usage") or usage
                 hooks.check_cancelled()  # stop reading at once: the rest of the stream may take minutes
-        except requests.RequestException as exc:
-            raise self._connection_error(
-                exc, response.url, call_timeout(self.timeout, hooks.timeout)
-            ) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+            raise self._connection_error(exc, response.url, deadline) from None
         finally:
             response.close()
         hooks.check_cancelled()
@@ -631,10 +681,10 @@ class OpenAIClient(BaseBackend):
         return ImagesResponse(data=images, request_id=request_id, usage=usage)
 
     def _stream_payloads(
-        self, response: requests.Response, request_id: str | None
+        self, response: requests.Response, request_id: str | None, deadline: Deadline
     ) -> Iterator[dict[str, Any]]:
         """The JSON payloads of a stream's events; an error event raises."""
-        for event in iter_events(response.iter_content(chunk_size=None)):
+        for event in iter_events(iter_body(response, deadline)):
             if event.data.strip() == "[DONE]":
                 return
             try:

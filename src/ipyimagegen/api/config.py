@@ -83,13 +83,13 @@ def as_timeout(value: float | tuple[float, float] | None) -> Timeout:
     )
 
 
-def call_timeout(default: Timeout, override: float | None) -> Timeout:
-    """The timeout for one call: a per-call number of seconds bounds both connect and read."""
+def call_seconds(default: Timeout, override: float | None) -> float:
+    """Seconds one whole call may take: a per-call ``timeout``, else the client's read timeout."""
     if override is None:
-        return default
-    if override <= 0:
+        return default[1]
+    if isinstance(override, bool) or not isinstance(override, (int, float)) or override <= 0:
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {override!r}.")
-    return (min(default[0], float(override)), float(override))
+    return float(override)
 
 
 def safe_url(url: str) -> str:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 
 from .errors import APIError, CancelledError
 
@@ -104,3 +104,24 @@ class RetryPolicy:
         self.sleep(seconds)
         if cancel is not None and cancel.is_set():
             raise CancelledError()
+
+
+def come_back_later(error: APIError, retry_after: float, longest_wait: float) -> APIError:
+    """``error``, telling when to try again: the server asks for a longer wait than this call allows."""
+    when = datetime.now(timezone.utc) + timedelta(seconds=retry_after)
+    error.message = (
+        f"{error.message.rstrip()} The server asks to wait {_duration(retry_after)} before another try "
+        f"(until {when:%H:%M:%S} UTC), longer than this call waits ({_duration(longest_wait)}): "
+        "try again then."
+    )
+    error.args = (error.message,)
+    error.retry_at = when
+    return error
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
