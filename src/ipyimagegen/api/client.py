@@ -197,9 +197,11 @@ class OpenAIClient(BaseBackend):
     ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``. A key is required for OpenAI's own API;
     a local or workshop server (another ``base_url``) may need none.
 
-    ``timeout`` is seconds, or a ``(connect, read)`` pair (default 10 s to connect, 600 s to
-    read: a high-quality gpt-image call can take minutes). Failed calls that may succeed on
-    another try are retried ``max_retries`` times with backoff. ``sleep`` replaces the wait
+    ``timeout`` is the seconds a whole call may take (every try, the waits between them and
+    any download), or a ``(connect, call)`` pair (default 10 s to connect, 600 s a call: a
+    high-quality gpt-image call can take minutes); a call's own ``timeout=`` replaces the
+    second. Failed calls that may succeed on another try are retried ``max_retries`` times
+    with backoff, while time is left. ``sleep`` replaces the wait
     between tries (for tests).
     """
 
