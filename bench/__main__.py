@@ -28,6 +28,7 @@ BENCHMARKS = {
     "mask": "mask_bench",
     "gallery": "gallery_bench",
     "memory": "memory_bench",
+    "server": "server_memory_bench",
     "preview": "preview_bench",
     "diffusers": "diffusers_bench",
 }

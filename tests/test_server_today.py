@@ -101,10 +101,36 @@ def test_todays_options_are_taken_and_echoed(sdk: openai.OpenAI) -> None:
     assert edited.quality == "max" and edited.usage is not None
 
 
-def test_a_model_name_the_catalogue_lacks_gets_its_familys_answer(sdk: openai.OpenAI) -> None:
-    answer = sdk.images.generate(model="gpt-image-3", prompt="a cat", quality="auto", size="1024x1024")
-    assert answer.size == "1024x1024" and answer.background == "opaque" and answer.output_format == "png"
-    assert answer.quality == "medium" and answer.usage is not None
+def test_a_model_the_server_does_not_serve_is_a_404_model_not_found(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.images.generate(model="gpt-image-3", prompt="a cat", size="1024x1024")
+    assert caught.value.status_code == 404
+    assert caught.value.body["code"] == "model_not_found" and caught.value.body["param"] == "model"  # type: ignore[index]
+    assert caught.value.body["message"].startswith(  # type: ignore[index]
+        "The model 'gpt-image-3' does not exist on this server. It serves: gpt-image-2.6-flare, "
+    )
+
+
+def test_a_retired_model_the_preview_still_draws_is_served(sdk: openai.OpenAI) -> None:
+    answer = sdk.images.generate(model="gpt-image-1", prompt="a cat", size="1024x1024")
+    assert answer.data and answer.data[0].b64_json
+
+
+def test_a_server_started_to_take_any_name_gives_an_unknown_name_its_familys_answer() -> None:
+    with ServerThread(make_app(PreviewEngine(), any_model=True)) as running:
+        sdk = openai.OpenAI(base_url=running.base_url, api_key="local", max_retries=0)
+        answer = sdk.images.generate(model="gpt-image-3", prompt="a cat", quality="auto", size="1024x1024")
+        assert answer.size == "1024x1024" and answer.background == "opaque" and answer.output_format == "png"
+        assert answer.quality == "medium" and answer.usage is not None
+        with pytest.raises(openai.BadRequestError) as caught:  # unknown names still have bounded sizes
+            sdk.images.generate(model="someone-elses", prompt="a cat", size="99999x99999")
+        assert caught.value.body["param"] == "size"  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk.images.generate(model="someone-elses", prompt="a cat", size="4096x4096")
+        assert caught.value.body["message"] == (  # type: ignore[index]
+            "size 4096x4096 is 16,777,216 pixels; this server makes at most 8,294,400 pixels per image: "
+            "ask for a smaller size."
+        )
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return value
+
+
 def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
@@ -142,6 +152,25 @@ def _add_serve(subparsers: Any) -> None:
         "--concurrency", type=int, default=4, help="calls the engine runs at once (default: 4)"
     )
     parser.add_argument(
+        "--max-pixels",
+        type=_whole,
+        default=8_294_400,
+        metavar="N",
+        help="the most pixels of one image (default: 8294400, 3840x2160)",
+    )
+    parser.add_argument(
+        "--megapixels-at-once",
+        type=_positive,
+        default=64.0,
+        metavar="MP",
+        help="megapixels the engine works on at once, inputs and outputs of all calls (default: 64)",
+    )
+    parser.add_argument(
+        "--any-model",
+        action="store_true",
+        help="take any model name (by default a model the engine does not serve is a 404)",
+    )
+    parser.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -192,7 +221,7 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
         raise CommandError("--model is for --engine diffusers.")
     from .engines.preview import PreviewEngine
 
-    return PreviewEngine(), []
+    return PreviewEngine(max_pixels=args.max_pixels), []
 
 
 def _print_banner(args: argparse.Namespace, backend: Any, token_count: int) -> None:
@@ -250,6 +279,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cors_origins=args.cors_origin,
         allowed_hosts=allowed_hosts(args.host, args.allow_host),
         secrets=secrets,
+        max_pixels=args.max_pixels,
+        pixels_at_once=int(args.megapixels_at_once * 1_000_000),
+        any_model=args.any_model,
     )
     _print_banner(args, backend, token_count)
     logging.basicConfig(

@@ -86,7 +86,8 @@ def from_image(image: Image.Image, convention: Convention = "auto") -> np.ndarra
                 "The mask has no alpha channel, so it marks nothing to regenerate: make the area to "
                 "regenerate transparent (alpha 0), or read it as a black-and-white mask (white = edit)."
             )
-        return np.asarray(image.convert("RGBA").getchannel("A")) < MARKED_BELOW_ALPHA
+        alpha = image.getchannel("A") if image.mode == "RGBA" else image.convert("RGBA").getchannel("A")
+        return np.asarray(alpha) < MARKED_BELOW_ALPHA
     return np.asarray(image.convert("L")) >= WHITE_FROM_LUMA
 
 
@@ -276,17 +277,18 @@ class Framing:
         """The source image framed: RGBA, the border transparent."""
         if image.size != self.source_size:
             raise ValueError(f"the image is {image.size}, the framing's source {self.source_size}")
-        rgba = image.convert("RGBA")
         if self.is_identity:
-            return rgba
+            return image.convert("RGBA")
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA")
         scaled = (
             max(1, round(self.source_size[0] * self.scale[0])),
             max(1, round(self.source_size[1] * self.scale[1])),
         )
-        if scaled != rgba.size:
-            rgba = rgba.resize(scaled, resample)
+        if scaled != image.size:  # scaled first, in its own mode: a large picture is never copied whole
+            image = image.resize(scaled, resample)
         frame = Image.new("RGBA", self.size, (0, 0, 0, 0))
-        frame.paste(rgba, (round(self.offset[0]), round(self.offset[1])))
+        frame.paste(image.convert("RGBA"), (round(self.offset[0]), round(self.offset[1])))
         return frame
 
 

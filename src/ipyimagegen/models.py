@@ -13,6 +13,7 @@ gets basic rules with bounded sizes (a compatible server's own model).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -315,6 +316,40 @@ def parse_size(size: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"size must look like '1024x1024' (width x height), got {size!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def largest_output(spec: ModelSpec) -> tuple[int, int]:
+    """The most pixels and the longest edge of any image ``spec`` makes."""
+    fixed = [parse_size(size) for size in spec.sizes if size != "auto"]
+    pixels = max((w * h for w, h in fixed), default=0)
+    edge = max((max(w, h) for w, h in fixed), default=0)
+    if spec.custom_sizes:
+        pixels, edge = max(pixels, spec.custom_size_max_pixels), max(edge, spec.custom_size_max_edge)
+    return pixels, edge
+
+
+def auto_size(spec: ModelSpec, source: tuple[int, int], max_pixels: int | None = None) -> tuple[int, int]:
+    """The size of an edit or variation of a ``source``-sized picture when the size is left to the model:
+    the source's own, unless that is more than the model (or ``max_pixels``) makes; then the source's
+    shape scaled down into the model's sizes."""
+    most_pixels, longest_edge = largest_output(spec)
+    if max_pixels is not None:
+        most_pixels = min(most_pixels, max_pixels)
+    width, height = source
+    if width * height <= most_pixels and max(width, height) <= longest_edge:
+        return source
+    if not spec.custom_sizes:
+        fixed = [parse_size(size) for size in spec.sizes if size != "auto"]
+        fitting = [(w, h) for w, h in fixed if w * h <= most_pixels] or fixed
+        shape = math.log(width / height)
+        return min(fitting, key=lambda wh: (abs(math.log(wh[0] / wh[1]) - shape), -wh[0] * wh[1]))
+    factor = min(math.sqrt(most_pixels / (width * height)), longest_edge / max(width, height))
+    step = spec.custom_size_multiple
+    least = max(step, spec.custom_size_min_edge)
+    return (
+        max(least, int(width * factor) // step * step),
+        max(least, int(height * factor) // step * step),
+    )
 
 
 def size_allowed(spec: ModelSpec, size: str) -> bool:

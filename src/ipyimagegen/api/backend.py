@@ -17,6 +17,7 @@ from ..models import (
     DALL_E,
     DEFAULT_MODEL,
     EDITS,
+    ENDPOINTS,
     GENERATIONS,
     VARIATIONS,
     ModelSpec,
@@ -101,6 +102,11 @@ class BaseBackend:
         live = live_models(endpoint)
         classic = [name for name in models_for(endpoint) if model_spec(name).family == DALL_E]
         return live + [name for name in classic if name not in live]
+
+    def serves_model(self, model: str) -> bool:
+        """Whether this backend makes images with ``model`` (a snapshot of a model it offers counts)."""
+        offered = {name for endpoint in ENDPOINTS for name in self.models(endpoint)}
+        return model in offered or self.spec_for(model).snapshot_of in offered
 
     def shutdown_date(self, model: str) -> date | None:
         """When ``model`` shuts down on this backend (None: no date known, or it serves the model on)."""

@@ -320,6 +320,10 @@ class OpenAIClient(BaseBackend):
             return known + new or live_models(endpoint)
         return [name for name in listed if name in alive and self.spec_for(name).serves(endpoint)]
 
+    def serves_model(self, model: str) -> bool:
+        """Any name: the server this client calls decides (and answers its own error)."""
+        return True
+
     def shutdown_date(self, model: str) -> date | None:
         """``GET /models``'s shutdown date where it gives one (it overrides the catalogue's), else the catalogue's."""
         listed = self._listed  # only what was asked already: a call never waits for the list

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from .. import imaging, masks
 from ..api.backend import BaseBackend
@@ -33,7 +33,7 @@ from ..api.types import (
     PartialImage,
     VariationRequest,
 )
-from ..models import ModelSpec, model_spec, parse_size
+from ..models import ModelSpec, auto_size, model_spec, parse_size
 from ..pricing import estimated_usage, resolved_quality
 
 SOFTWARE = "ipyimagegen offline preview engine"
@@ -412,20 +412,19 @@ def _unfinished(image: Image.Image, step: int, steps: int) -> Image.Image:
     return image.reduce(factor).resize(image.size, Image.Resampling.BILINEAR)
 
 
-def _surroundings(pixels: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """For every pixel, the mean colour of the kept pixels near it (RGB, float), spread smoothly."""
-    height, width = keep.shape
+def _surroundings(source: Image.Image, regenerate: Image.Image) -> Image.Image:
+    """For every pixel, the mean colour of the kept pixels near it (RGB), spread smoothly.
+
+    All in 8 bits: the kept pixels are averaged by a box resize of the picture with the kept
+    area as its alpha (Pillow weighs colours by alpha), into a grid of at most 32x32 cells.
+    """
+    width, height = source.size
     grid = (max(1, min(32, width // 8)), max(1, min(32, height // 8)))
-
-    def shrink(channel: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(channel.astype(np.float32)).resize(grid, Image.Resampling.BOX))
-
-    weight = keep.astype(np.float32)
-    cell_weight = shrink(weight)
-    cell_sum = np.dstack([shrink(pixels[..., c] * weight) for c in range(3)])
-    known = cell_weight > 1e-3
-    mean = np.zeros_like(cell_sum)
-    mean[known] = cell_sum[known] / cell_weight[known][:, None]
+    kept = source.convert("RGB")
+    kept.putalpha(ImageChops.invert(regenerate))
+    cells = np.asarray(kept.resize(grid, Image.Resampling.BOX), dtype=np.float32)
+    mean = cells[..., :3].copy()
+    known = cells[..., 3] > 0
     if not known.any():
         mean[:] = 128.0
         known[:] = True
@@ -444,7 +443,7 @@ def _surroundings(pixels: np.ndarray, keep: np.ndarray) -> np.ndarray:
         mean[reached] = total[reached] / count[reached][:, None]
         known |= reached
     small = Image.fromarray(np.clip(np.rint(mean), 0, 255).astype(np.uint8))
-    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    return small.resize((width, height), Image.Resampling.BILINEAR)
 
 
 _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -464,17 +463,27 @@ def _blotches(shape: tuple[int, ...], rng: np.random.Generator, strength: int = 
     return np.asarray(smooth, dtype=np.int16)[..., None] - 128
 
 
+WARP_ROWS = 256
+"""Rows warped at a time, so the index arrays stay small whatever the picture's size."""
+
+
 def _warped(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``pixels`` bent by gentle sine waves (a few pixels), so the layout stays as it was."""
     height, width = pixels.shape[:2]
     amplitude = max(1.0, min(width, height) * 0.006)
-    ys = np.arange(height)[:, None]
     xs = np.arange(width)[None, :]
     phase_x, phase_y = rng.uniform(0, 2 * np.pi, 2)
     period_x, period_y = rng.uniform(0.5, 1.5, 2) * min(width, height) / (2 * np.pi)
-    src_x = np.clip(np.rint(xs + amplitude * np.sin(ys / period_y + phase_x)), 0, width - 1).astype(np.intp)
-    src_y = np.clip(np.rint(ys + amplitude * np.sin(xs / period_x + phase_y)), 0, height - 1).astype(np.intp)
-    return pixels[src_y, src_x]
+    shift_y = amplitude * np.sin(xs / period_x + phase_y)
+    out = np.empty_like(pixels)
+    for top in range(0, height, WARP_ROWS):
+        ys = np.arange(top, min(height, top + WARP_ROWS))[:, None]
+        src_x = np.clip(np.rint(xs + amplitude * np.sin(ys / period_y + phase_x)), 0, width - 1).astype(
+            np.intp
+        )
+        src_y = np.clip(np.rint(ys + shift_y), 0, height - 1).astype(np.intp)
+        out[top : top + len(ys)] = pixels[src_y, src_x]
+    return out
 
 
 UNDRAWN_FORMATS = ("gif", "svg")
@@ -491,8 +500,18 @@ class PreviewEngine(BaseBackend):
     name = "offline preview engine"
     offline = True
 
+    def __init__(self, *, max_pixels: int | None = None) -> None:
+        """``max_pixels``: the most pixels an image may have when its size is left to the engine
+        (an edit or variation of a large picture is scaled down into it); the model's own limit
+        applies too."""
+        self.max_pixels = max_pixels
+
     def supports_streaming(self, model: str) -> bool:
         return model_spec(model).is_gpt_image
+
+    def serves_model(self, model: str) -> bool:
+        """Every model the catalogue knows, live or retired: the preview draws as any of them."""
+        return model_spec(model).known
 
     def spec_for(self, model: str) -> ModelSpec:
         """The catalogue's entry, narrowed to what this engine draws: PNG, JPEG and WebP."""
@@ -566,13 +585,29 @@ class PreviewEngine(BaseBackend):
                 image.revised_prompt = revised
         return response
 
+    def _output_size(
+        self, request: EditRequest | VariationRequest, source: tuple[int, int]
+    ) -> tuple[int, int]:
+        if request.size in (None, "auto"):
+            return auto_size(model_spec(request.model), source, self.max_pixels)
+        return output_size(request.size, request.model)
+
     def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
         _check_format(request)
-        source = imaging.open_image(request.images[0].data).convert("RGBA")
+        source = _rgb_or_rgba(imaging.open_image(request.images[0].data))
+        size = self._output_size(request, source.size)
+        framing = masks.fit_into(source.size, size) if size != source.size else masks.identity(size)
+        if request.mask is None and source.mode == "RGBA":
+            regenerate = np.asarray(source.getchannel("A")) == 0
+        else:
+            regenerate = None
+        # scaled before anything else (the mask is read after), so the work is the output's size
+        picture = framing.image(source)
+        del source
         if request.mask is not None:
             regenerate = imaging.read_mask(request.mask.data, "alpha")
-        else:
-            regenerate = np.asarray(source.getchannel("A")) == 0
+        elif regenerate is None:
+            regenerate = np.zeros(framing.source_size[::-1], dtype=bool)
         blend_all = not regenerate.any() and request.mask is None
         if blend_all and model_spec(request.model).needs_square_png_input:
             raise ValidationError(
@@ -580,25 +615,22 @@ class PreviewEngine(BaseBackend):
                 param="mask",
                 hint="Paint a mask over the area to change, or erase it to transparency.",
             )
-        size = source.size if request.size in (None, "auto") else output_size(request.size, request.model)
-        if size != source.size:
-            source, regenerate = _fitted(source, regenerate, size)
-        pixels = np.asarray(source)
+        marked = Image.fromarray(framing.mask(regenerate, border=True).astype(np.uint8) * 255)  # 255: redo
+        del regenerate
+        source = picture
         base_seed = request.seed if request.seed is not None else prompt_seed(request.prompt)
-        around = _surroundings(pixels[..., :3].astype(np.float32), ~regenerate) if regenerate.any() else None
+        around = _surroundings(source, marked) if marked.getbbox() else None
 
         def make(index: int, seed: int) -> Image.Image:
-            scene = np.asarray(render_scene(request.prompt, size, seed, caption=False), dtype=np.float32)
-            out = pixels.copy()
+            scene = render_scene(request.prompt, size, seed, caption=False)
+            out = source
             if blend_all:  # a gpt-image edit without a mask reworks the whole picture
-                mixed = 0.6 * pixels[..., :3].astype(np.float32) + 0.4 * scene[..., :3]
-                out[..., :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+                out = Image.blend(source.convert("RGB"), scene, 0.4)
+                out.putalpha(source.getchannel("A"))
             if around is not None:
-                fill = np.empty_like(pixels)
-                fill[..., :3] = np.clip(np.rint(0.6 * scene[..., :3] + 0.4 * around), 0, 255).astype(np.uint8)
-                fill[..., 3] = 255
-                out[regenerate] = fill[regenerate]
-            return Image.fromarray(out)
+                fill = Image.blend(around, scene, 0.6).convert("RGBA")
+                out = Image.composite(fill, out, marked)
+            return out
 
         response = self._each(request, hooks, base_seed, make)
         _report_usage(response, request, size, [imaging.image_size(image.data) for image in request.images])
@@ -606,10 +638,11 @@ class PreviewEngine(BaseBackend):
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
         assert request.image is not None  # validation made sure
-        source = imaging.open_image(request.image.data).convert("RGBA")
-        size = source.size if request.size is None else output_size(request.size, request.model)
+        source = _rgb_or_rgba(imaging.open_image(request.image.data))
+        size = self._output_size(request, source.size)
         if size != source.size:
             source = source.resize(size, Image.Resampling.LANCZOS)
+        source = source.convert("RGBA")
         base_seed = request.seed
         if base_seed is None:
             base_seed = int.from_bytes(hashlib.sha256(request.image.data).digest()[:4], "big")
@@ -626,6 +659,11 @@ class PreviewEngine(BaseBackend):
             return Image.fromarray(_warped(np.dstack([rgb, np.asarray(alpha)]), rng))
 
         return self._each(request, hooks, base_seed, make)
+
+
+def _rgb_or_rgba(image: Image.Image) -> Image.Image:
+    """``image`` as RGB when it is opaque (a quarter less memory than RGBA), else RGBA."""
+    return image if image.mode in ("RGB", "RGBA") else image.convert("RGBA")
 
 
 def _check_format(request: GenerateRequest | EditRequest) -> None:
@@ -658,11 +696,3 @@ def _report_usage(
     if spec.is_gpt_image:
         for image in response.data:
             image.metadata["quality"] = quality
-
-
-def _fitted(
-    source: Image.Image, regenerate: np.ndarray, size: tuple[int, int]
-) -> tuple[Image.Image, np.ndarray]:
-    """The image scaled to fit ``size`` and centred in it; the mask too, with the new border to fill."""
-    framing = masks.fit_into(source.size, size)
-    return framing.image(source), framing.mask(regenerate, border=True)

@@ -30,18 +30,19 @@ from starlette.routing import Route
 from ..api.backend import Backend
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..api.validation import validate_request
-from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec
+from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec, parse_size
 from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, retry_after_headers
 from .files import ResultStore
-from .limits import BodySizeLimit
+from .limits import BodySizeLimit, PixelBudget, pixel_cost
 from .params import (
     EDIT_FILES,
     EDIT_PARAMS,
     VARIATION_FILES,
     VARIATION_PARAMS,
     ParsedCall,
-    check_uploads,
+    check_upload_sizes,
+    check_uploads_decode,
     parse_edit,
     parse_generation,
     parse_variation,
@@ -56,6 +57,10 @@ MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 25 * MB
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
 DEFAULT_URL_TTL_S = 3600.0
+DEFAULT_MAX_PIXELS = 8_294_400
+"""The most pixels of one image by default: 3840x2160, the largest any live OpenAI model makes."""
+DEFAULT_PIXELS_AT_ONCE = 64_000_000
+"""Pixels the engine works on at once by default, inputs and outputs of all calls together."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -72,8 +77,14 @@ class ImagesServer:
         url_ttl: float,
         max_concurrency: int,
         secrets: Sequence[str],
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
+        any_model: bool = False,
     ) -> None:
         self.backend = backend
+        self.max_pixels = max_pixels
+        self.pixels = PixelBudget(pixels_at_once)
+        self.any_model = any_model
         self.tokens = tokens
         self.request_timeout = request_timeout
         self.results = ResultStore(ttl_s=url_ttl)
@@ -250,8 +261,13 @@ class ImagesServer:
         return await self._answer(request, token, call)
 
     async def _answer(self, request: Request, token: TokenInfo | None, call: ParsedCall) -> Response:
+        """Check the call from its parameters and the uploads' headers, count it against the token's
+        budget, and only then decode the uploads and run it (a spent token costs no decoding)."""
         image_request = call.request
-        await self._in_thread(_check_request, image_request)
+        self._check_served(image_request.model)
+        check_upload_sizes(image_request)
+        await self._in_thread(validate_request, image_request)
+        self._check_pixels(image_request)
         if call.stream and not (
             model_spec(image_request.model).is_gpt_image
             or self.backend.supports_streaming(image_request.model)
@@ -272,16 +288,55 @@ class ImagesServer:
         url_for = self._url_maker(request) if image_request.response_format == "url" else None
         return JSONResponse(images_payload(response, image_request, url_for))
 
+    def _check_served(self, model: str) -> None:
+        """404 ``model_not_found`` for a model this server does not serve (unless it takes any name)."""
+        if self.any_model or not isinstance(model, str):
+            return
+        serves = getattr(self.backend, "serves_model", None)
+        served = serves(model) if callable(serves) else model in self._model_names()
+        if not served:
+            offered = ", ".join(self._model_names()[:8])
+            raise ErrorReply(
+                404,
+                f"The model '{model}' does not exist on this server. It serves: {offered}.",
+                param="model",
+                code="model_not_found",
+            )
+
+    def _check_pixels(self, image_request: ImageRequest) -> None:
+        size = image_request.size
+        if size in (None, "auto"):
+            return
+        width, height = parse_size(size)
+        if width * height > self.max_pixels:
+            raise bad_request(
+                f"size {size} is {width * height:,} pixels; this server makes at most {self.max_pixels:,} "
+                "pixels per image: ask for a smaller size.",
+                "size",
+                code="invalid_value",
+            )
+
+    def _decode_and_run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
+        check_uploads_decode(image_request)
+        return self.backend.run(image_request, hooks)
+
     async def _run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
-        """``backend.run`` in a worker thread; a 504 (and the call cancelled) past the time limit."""
+        """The call in a worker thread, once its pixels fit in the engine's budget; a 504 (and the call
+        cancelled) past the time limit, waiting included."""
         if self._engine_slots is None:
             self._engine_slots = anyio.CapacityLimiter(self.max_concurrency)
         hooks.cancel = hooks.cancel or threading.Event()
         hooks.timeout = self.request_timeout
+        cost = pixel_cost(image_request, self.max_pixels)
         with anyio.move_on_after(self.request_timeout):
-            return await anyio.to_thread.run_sync(
-                self.backend.run, image_request, hooks, abandon_on_cancel=True, limiter=self._engine_slots
-            )
+            async with self.pixels.hold(cost):
+                return await anyio.to_thread.run_sync(
+                    self._decode_and_run,
+                    image_request,
+                    hooks,
+                    abandon_on_cancel=True,
+                    limiter=self._engine_slots,
+                )
         hooks.cancel.set()
         raise ErrorReply(
             504,
@@ -410,11 +465,6 @@ class ImagesServer:
         )
 
 
-def _check_request(image_request: ImageRequest) -> None:
-    check_uploads(image_request)
-    validate_request(image_request)
-
-
 async def _error_handler(request: Request, exc: Exception) -> Response:
     """Errors raised outside the image handlers: unknown routes, wrong methods, a too-large body."""
     return error_reply_for(exc).response()
@@ -431,6 +481,9 @@ def make_app(
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
     secrets: Sequence[str] = (),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
+    any_model: bool = False,
 ) -> Starlette:
     """An ASGI app that serves ``backend`` with the OpenAI Images API.
 
@@ -441,7 +494,10 @@ def make_app(
     wait their turn). ``cors_origins``: browser origins allowed to call (none by default; a page
     on any other origin is refused). ``allowed_hosts``: the names the ``Host`` header may carry
     (loopback by default; ``"*"`` for any, when the server listens on every address).
-    ``secrets``: strings (an upstream key) that must never appear in an answer.
+    ``secrets``: strings (an upstream key) that must never appear in an answer. ``max_pixels``:
+    the most pixels of one requested image. ``pixels_at_once``: what the engine may work on at
+    once, inputs and outputs of all calls together (more waits its turn; one larger call runs
+    alone). ``any_model``: take any model name (else a model the backend does not serve is a 404).
     """
     server = ImagesServer(
         backend,
@@ -450,6 +506,9 @@ def make_app(
         url_ttl=url_ttl,
         max_concurrency=max_concurrency,
         secrets=secrets,
+        max_pixels=max_pixels,
+        pixels_at_once=pixels_at_once,
+        any_model=any_model,
     )
     wrap = server.endpoint
     routes = [

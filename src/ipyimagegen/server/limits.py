@@ -1,10 +1,19 @@
-"""An upper bound on request bodies, enforced while they stream in (a 413 with the API's error JSON)."""
+"""Bounds on what one request, and all of them together, may make the server hold: the body's size
+(a 413 with the API's error JSON, enforced while it streams in) and the engine's pixels at once."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..api.types import ImageRequest
+from ..models import auto_size, model_spec, parse_size
 from .errors import ErrorReply
+from .params import uploads
 
 
 def _megabytes(n: int) -> str:
@@ -66,3 +75,66 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class PixelBudget:
+    """Engine work admitted by its cost in pixels, first come first served.
+
+    Calls run side by side while their pixels fit in ``capacity``; one that costs more than
+    the whole capacity runs alone. Memory follows pixels, so this bounds what a burst of large
+    requests can make the server hold at once. Used from one event loop.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least one pixel, got {capacity!r}")
+        self.capacity = capacity
+        self.in_use = 0
+        self._waiting: deque[tuple[int, anyio.Event]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, pixels: int) -> AsyncIterator[None]:
+        """Wait until ``pixels`` fit (in turn), keep them while the block runs."""
+        cost = max(1, min(pixels, self.capacity))
+        await self._acquire(cost)
+        try:
+            yield
+        finally:
+            self._release(cost)
+
+    async def _acquire(self, cost: int) -> None:
+        if not self._waiting and self.in_use + cost <= self.capacity:
+            self.in_use += cost
+            return
+        entry = (cost, anyio.Event())
+        self._waiting.append(entry)
+        try:
+            await entry[1].wait()
+        except BaseException:  # cancelled: leave the queue, or give back what was granted meanwhile
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+            else:
+                self._release(cost)
+            raise
+
+    def _release(self, cost: int) -> None:
+        self.in_use -= cost
+        while self._waiting and self.in_use + self._waiting[0][0] <= self.capacity:
+            cost_next, event = self._waiting.popleft()
+            self.in_use += cost_next
+            event.set()
+
+
+def pixel_cost(request: ImageRequest, max_pixels: int | None) -> int:
+    """What a call makes the engine hold, in pixels: its decoded inputs and its ``n`` outputs."""
+    from ..imaging import image_size
+
+    inputs = [image_size(image.data) for _, image in uploads(request)]
+    spec = model_spec(request.model)
+    if request.size not in (None, "auto"):
+        output = parse_size(request.size)
+    elif inputs:
+        output = auto_size(spec, inputs[0], max_pixels)
+    else:
+        output = parse_size(spec.default_size) if spec.default_size != "auto" else (1024, 1024)
+    return sum(w * h for w, h in inputs) + request.n * output[0] * output[1]

@@ -254,7 +254,8 @@ def parse_variation(parts: FormParts, default_model: str) -> ParsedCall:
     return ParsedCall(VariationRequest(image=input_image(data, filename, "image"), **values))
 
 
-def _uploads(request: ImageRequest) -> list[tuple[str, InputImage]]:
+def uploads(request: ImageRequest) -> list[tuple[str, InputImage]]:
+    """Every uploaded file of a request, with its parameter name."""
     if isinstance(request, EditRequest):
         found = [("image", image) for image in request.images]
         extra = [(name, getattr(request, name)) for name in ("mask", "markup")]
@@ -264,22 +265,34 @@ def _uploads(request: ImageRequest) -> list[tuple[str, InputImage]]:
     return []
 
 
-def check_uploads(request: ImageRequest) -> None:
-    """Refuse uploads that would decode to too many pixels, or that do not decode (a 400 each)."""
-    from ..imaging import image_size, open_image
+def _unusable(param: str, exc: ImageInputError) -> ErrorReply:
+    return bad_request(f"The '{param}' upload cannot be used: {exc.message}", param, code="invalid_image")
 
-    for param, image in _uploads(request):
+
+def check_upload_sizes(request: ImageRequest) -> None:
+    """Refuse uploads whose header says they would decode to too many pixels (reads headers only)."""
+    from ..imaging import image_size
+
+    for param, image in uploads(request):
         try:
             width, height = image_size(image.data)
-            if width * height > MAX_INPUT_PIXELS:
-                raise bad_request(
-                    f"The '{param}' image is {width}x{height} pixels; this server takes at most "
-                    f"{MAX_INPUT_PIXELS // 1_000_000} million pixels. Use a smaller image.",
-                    param,
-                    code="image_too_large",
-                )
+        except ImageInputError as exc:
+            raise _unusable(param, exc) from None
+        if width * height > MAX_INPUT_PIXELS:
+            raise bad_request(
+                f"The '{param}' image is {width}x{height} pixels; this server takes at most "
+                f"{MAX_INPUT_PIXELS // 1_000_000} million pixels. Use a smaller image.",
+                param,
+                code="image_too_large",
+            )
+
+
+def check_uploads_decode(request: ImageRequest) -> None:
+    """Refuse uploads that do not decode (a 400 each); run once the call is admitted, it decodes them all."""
+    from ..imaging import open_image
+
+    for param, image in uploads(request):
+        try:
             open_image(image.data)
         except ImageInputError as exc:
-            raise bad_request(
-                f"The '{param}' upload cannot be used: {exc.message}", param, code="invalid_image"
-            ) from None
+            raise _unusable(param, exc) from None
