@@ -56,9 +56,16 @@ class ModelShutDownError(ValidationError):
 
 
 class ImageInputError(ImagesError, ValueError):
-    """An input image or mask that cannot be used (not an image, corrupt, too large...)."""
+    """An input image or mask that cannot be used (not an image, corrupt, too large...).
+
+    ``param`` names the input (``image``, ``mask``, ``markup``) where it is known.
+    """
 
     hint = "Use a PNG, JPEG or WebP image file."
+
+    def __init__(self, message: str, *, param: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.param = param
 
 
 class UnsupportedError(ImagesError):

@@ -164,6 +164,11 @@ def _readable_formats() -> tuple[str, ...]:
 
 
 def _check_pixels(width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise ImageInputError(
+            f"The image is {width}x{height} pixels, so there is no picture in it.",
+            hint="Use an image with pixels in it.",
+        )
     if width * height > MAX_IMAGE_PIXELS:
         raise _too_large(width, height)
 

@@ -27,7 +27,7 @@ from ..models import (
     size_allowed,
 )
 from ..pricing import estimate_cost
-from .errors import UnsupportedError
+from .errors import ImageInputError, UnsupportedError
 from .types import (
     Background,
     CallHooks,
@@ -37,6 +37,7 @@ from .types import (
     ImageRequest,
     ImagesResponse,
     InputFidelity,
+    InputImage,
     Moderation,
     OutputFormat,
     PartialImage,
@@ -297,11 +298,24 @@ class BaseBackend:
         model = model or self.model_for(EDITS, size)
         spec = self.spec_for(model)
         sources = list(image) if isinstance(image, (list, tuple)) else [image]
-        images = [prepare_input_image(src, spec, size=size, fit=fit) for src in sources]
-        prepared_mask = None if mask is None else prepare_mask(mask, images[0], source=sources[0], fit=fit)
+        images = [
+            _input(
+                "image" if len(sources) == 1 else f"image {k + 1} of {len(sources)}",
+                "image",
+                prepare_input_image,
+                src,
+                spec,
+                size=size,
+                fit=fit,
+            )
+            for k, src in enumerate(sources)
+        ]
+        prepared_mask = None
+        if mask is not None:
+            prepared_mask = _input("mask", "mask", prepare_mask, mask, images[0], source=sources[0], fit=fit)
         prepared_markup = None
         if markup is not None:
-            prepared_markup = prepare_markup(markup, images[0])
+            prepared_markup = _input("markup", "markup", prepare_markup, markup, images[0])
         request = EditRequest(
             images=images,
             mask=prepared_mask,
@@ -349,7 +363,9 @@ class BaseBackend:
 
         hooks = CallHooks(on_progress=on_progress, cancel=cancel, timeout=timeout)
         model = model or self.model_for(VARIATIONS, size)
-        prepared = prepare_input_image(image, self.spec_for(model), size=size, fit=fit)
+        prepared = _input(
+            "image", "image", prepare_input_image, image, self.spec_for(model), size=size, fit=fit
+        )
         request = VariationRequest(
             image=prepared,
             model=model,
@@ -388,3 +404,16 @@ class BaseBackend:
         for result in response.data:
             result.metadata["variation_method"] = method
         return response
+
+
+def _input(
+    label: str, param: str, prepare: Callable[..., InputImage], *args: Any, **kwargs: Any
+) -> InputImage:
+    """An input prepared for the model; an unusable one says which it is (``The mask cannot be used: ...``)."""
+    try:
+        return prepare(*args, **kwargs)
+    except ImageInputError as exc:
+        told = exc.message
+        if told[1:2].islower():  # "The file ..." reads on as "the file ...", "PNG ..." stays
+            told = told[0].lower() + told[1:]
+        raise ImageInputError(f"The {label} cannot be used: {told}", param=param, hint=exc.hint) from None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ..errors import CancelledError
+from ..errors import CancelledError, ConfigurationError
 from ..media import EXTENSION_BY_MIME, MIME_BY_FORMAT, InputImage, sniff_mime_type
 from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
 
@@ -234,6 +234,13 @@ class CallHooks:
     on_progress: Callable[[Progress], None] | None = None
     cancel: threading.Event | None = None
     timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        timeout = self.timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
 
     @property
     def cancelled(self) -> bool:

@@ -56,7 +56,11 @@ def check_lifecycle(spec: ModelSpec, *, shutdown: date | None = None, on: date |
 
 
 def _check_prompt(spec: ModelSpec, prompt: str) -> None:
-    if not isinstance(prompt, str) or not prompt.strip():
+    if not isinstance(prompt, str):
+        raise ValidationError(
+            f"The prompt must be text (a string), got {type(prompt).__name__} {prompt!r}.", param="prompt"
+        )
+    if not prompt.strip():
         raise ValidationError("The prompt is empty: describe the image you want.", param="prompt")
     try:
         prompt.encode("utf-8")
