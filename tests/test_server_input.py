@@ -123,7 +123,7 @@ def test_unknown_route_and_wrong_method(base_url):
 
 
 def test_edit_needs_multipart(base_url):
-    assert "multipart" in error_of(post_json(base_url, {"prompt": "a fox"}, "edits"), 400)["message"]
+    assert "multipart" in error_of(post_json(base_url, {"prompt": "a fox"}, "edits"), 415)["message"]
 
 
 def test_malformed_multipart(base_url):

@@ -287,6 +287,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def continued(message: str) -> str:
+    """``message`` read on after a colon: "The file is ..." becomes "the file is ..." ("PNG ..." stays)."""
+    word = message.split(" ", 1)[0]
+    return message[0].lower() + message[1:] if word == "A" or word[1:].islower() else message
+
+
 def describe_error(exc: BaseException) -> str:
     """One readable paragraph for a person: what happened, then what to do."""
     if isinstance(exc, ImagesError):
@@ -318,6 +324,7 @@ __all__ = [
     "ResultExpiredError",
     "UnsupportedError",
     "ValidationError",
+    "continued",
     "describe_error",
     "redact",
     "error_from_response",

@@ -168,6 +168,18 @@ def atomic_write(path: Path, data: bytes) -> None:
 # --- metadata ------------------------------------------------------------------------------------
 
 
+def _valid_text(value: Any) -> Any:
+    """``value`` with every string made valid Unicode: half of a surrogate pair becomes U+FFFD,
+    so a result whose prompt holds one is still saved (as UTF-8 in the file and the index)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_valid_text(key): _valid_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_text(item) for item in value]
+    return value
+
+
 def _software() -> str:
     return f"ipyimagegen {__version__}"
 
@@ -651,6 +663,7 @@ class Gallery:
             "software": _software(),
             "details": {k: v for k, v in image.metadata.items() if k not in ("backend", "model", "seed")},
         }
+        document = _valid_text(document)
         path = self.images_dir / f"{item_id}.{extension}"
         if extension == "png":
             atomic_write(path, embed_metadata(data, document))

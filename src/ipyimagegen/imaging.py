@@ -188,8 +188,6 @@ def _describe_unknown(data: bytes) -> str:
         return "an SVG drawing, which is not a bitmap image (export it as PNG)"
     if head[:15].lower().startswith((b"<!doctype html", b"<html")):
         return "an HTML page, not an image (was a download link saved instead of the picture?)"
-    if data.startswith(_PNG_SIGNATURE) or data.startswith(b"\xff\xd8\xff"):
-        return "a damaged image file"
     try:
         data[:256].decode("utf-8")
     except UnicodeDecodeError:
@@ -215,6 +213,11 @@ def _open_lazy(data: bytes) -> Image.Image:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_large(detail=str(exc).split(",")[0]) from exc
         except UnidentifiedImageError as exc:
+            if data.startswith(_PNG_SIGNATURE) or data.startswith(b"\xff\xd8\xff"):
+                kind = "PNG" if data.startswith(_PNG_SIGNATURE) else "JPEG"
+                raise ImageInputError(
+                    f"This {kind} file is damaged: its picture cannot be read.", hint=_DAMAGED_HINT
+                ) from exc
             raise ImageInputError(
                 f"This file is {_describe_unknown(data)}.",
                 hint=f"Use an image file: {', '.join(formats)}.",

@@ -27,7 +27,7 @@ from ..models import (
     size_allowed,
 )
 from ..pricing import estimate_cost
-from .errors import ImageInputError, UnsupportedError
+from .errors import ImageInputError, UnsupportedError, continued
 from .types import (
     Background,
     CallHooks,
@@ -413,7 +413,6 @@ def _input(
     try:
         return prepare(*args, **kwargs)
     except ImageInputError as exc:
-        told = exc.message
-        if told[1:2].islower():  # "The file ..." reads on as "the file ...", "PNG ..." stays
-            told = told[0].lower() + told[1:]
-        raise ImageInputError(f"The {label} cannot be used: {told}", param=param, hint=exc.hint) from None
+        raise ImageInputError(
+            f"The {label} cannot be used: {continued(exc.message)}", param=param, hint=exc.hint
+        ) from None

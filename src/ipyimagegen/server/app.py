@@ -231,8 +231,10 @@ class ImagesServer:
         model: str,
     ) -> ParsedCall:
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            raise bad_request(
-                "Send this endpoint's parameters and image files as multipart/form-data.", None, code=None
+            raise ErrorReply(
+                415,
+                "Send this endpoint's parameters and image files as multipart/form-data.",
+                code="unsupported_content_type",
             )
         async with request.form(max_files=len(files) * 16 + 1, max_fields=len(params) + 4) as form:
             parts = await read_form(form, files, params)

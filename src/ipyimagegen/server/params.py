@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 
-from ..api.errors import ImageInputError
+from ..api.errors import ImageInputError, continued
 from ..api.types import (
     EditRequest,
     GenerateRequest,
@@ -266,7 +266,9 @@ def uploads(request: ImageRequest) -> list[tuple[str, InputImage]]:
 
 
 def _unusable(param: str, exc: ImageInputError) -> ErrorReply:
-    return bad_request(f"The '{param}' upload cannot be used: {exc.message}", param, code="invalid_image")
+    return bad_request(
+        f"The '{param}' upload cannot be used: {continued(exc.message)}", param, code="invalid_image"
+    )
 
 
 def check_upload_sizes(request: ImageRequest) -> None:
