@@ -144,3 +144,39 @@ def test_serve_runs_and_prints_the_base_url(tmp_path):
         output, _ = process.communicate(timeout=20)
     assert f'base_url="{base_url}"' in output
     assert f"OPENAI_BASE_URL={base_url}" in output
+
+
+def test_serve_takes_its_limits_from_the_command_line(tmp_path):
+    port = free_port()
+    env = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "ipyimagegen", "serve", "--port", str(port), "--log-level", "warning"]
+    command += ["--max-pixels", "1048576", "--megapixels-at-once", "8", "--any-model"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/v1/images/generations"
+        anyone = requests.post(
+            url, json={"model": "my-own-model", "prompt": "a fox", "size": "512x512"}, timeout=30
+        )
+        too_big = requests.post(
+            url, json={"model": "gpt-image-2", "prompt": "a fox", "size": "1536x1024"}, timeout=30
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert anyone.status_code == 200
+    assert too_big.status_code == 400 and "at most 1,048,576 pixels" in too_big.json()["error"]["message"]
+
+
+def test_serve_refuses_limits_that_are_not_positive(capsys, state_dir):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--max-pixels", "0", "--state-dir", state_dir])
+    assert exited.value.code == 2
+    assert "argument --max-pixels: expected a whole number above 0, got '0'" in capsys.readouterr().err
