@@ -135,7 +135,7 @@ PYTHON_CASES = {
         edit(image=png()[:70]),
         ImageInputError,
         "The image cannot be used: the image file is incomplete: it ends before the picture does "
-        "(image file is truncated).",
+        "(Truncated File Read).",
         "image",
     ),
     "a PNG whose pixels are garbage": PythonCase(

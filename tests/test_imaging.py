@@ -406,6 +406,54 @@ def test_prepare_input_image_converts_the_rest_to_png(make) -> None:
     assert imaging.image_size(prepared.data) in ((20, 10), (10, 20))
 
 
+class DecodeCounter:
+    """Counts full decodes of pixels (``Image.load`` on a file) while it is active."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from PIL import ImageFile
+
+        self.count = 0
+        original = ImageFile.ImageFile.load
+
+        def counting(image: ImageFile.ImageFile):  # type: ignore[no-untyped-def]
+            self.count += image.tile != []  # a load that decodes tiles, not a no-op on a loaded image
+            return original(image)
+
+        monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+
+
+def test_an_upload_that_meets_the_models_rules_is_sent_untouched_and_never_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    photo = encoded(Image.fromarray(pattern(256, 192)))
+    square = encoded(Image.fromarray(pattern(256, 256)).convert("RGBA"))
+    made_mask = masks.to_png(np.eye(256, dtype=bool))
+    decodes = DecodeCounter(monkeypatch)
+
+    kept = imaging.prepare_input_image(photo, GPT_IMAGE)
+    kept_square = imaging.prepare_input_image(square, DALLE2, size="256x256")
+    kept_mask = imaging.prepare_mask(made_mask, kept_square)
+
+    assert (kept.data, kept_square.data, kept_mask.data) == (photo, square, made_mask)
+    assert decodes.count == 0
+
+
+def test_a_png_turned_by_its_exif_chunk_is_turned_upright() -> None:
+    turned = encoded(Image.new("RGB", (20, 10), "red"), "PNG", exif=_rotated_exif())
+    assert b"eXIf" in turned
+    prepared = imaging.prepare_input_image(turned, GPT_IMAGE)
+    assert prepared.data != turned and imaging.image_size(prepared.data) == (10, 20)
+
+
+def test_a_mask_from_elsewhere_is_still_checked_and_made_exact() -> None:
+    soft = np.full((32, 32, 4), 200, np.uint8)  # half opaque: kept, but not the API's 255
+    soft[:16, :, 3] = 0
+    image = imaging.prepare_input_image(encoded(Image.new("RGBA", (32, 32), "red")), GPT_IMAGE)
+    prepared = imaging.prepare_mask(encoded(Image.fromarray(soft)), image)
+    alpha = np.asarray(Image.open(io.BytesIO(prepared.data)))[..., 3]
+    assert set(np.unique(alpha[:16])) == {0} and set(np.unique(alpha[16:])) == {255}
+
+
 def _rotated_exif() -> Image.Exif:
     exif = Image.Exif()
     exif[0x0112] = 8

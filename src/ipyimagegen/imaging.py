@@ -20,6 +20,7 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -232,14 +233,21 @@ def _load(image: Image.Image) -> Image.Image:
     """Decode all the pixels now, so that a truncated or corrupt file fails here."""
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "truncated" in reason or isinstance(exc, EOFError):
-            message = f"The image file is incomplete: it ends before the picture does ({reason})."
-        else:
-            message = f"The image file is damaged and cannot be decoded ({reason})."
-        raise ImageInputError(message, hint=_DAMAGED_HINT) from exc
+    except _READ_ERRORS as exc:
+        raise _damaged(exc) from exc
     return image
+
+
+_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+
+
+def _damaged(exc: BaseException) -> ImageInputError:
+    reason = str(exc) or type(exc).__name__
+    if "truncated" in reason.lower() or isinstance(exc, EOFError):
+        message = f"The image file is incomplete: it ends before the picture does ({reason})."
+    else:
+        message = f"The image file is damaged and cannot be decoded ({reason})."
+    return ImageInputError(message, hint=_DAMAGED_HINT)
 
 
 def _decode(data: bytes, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -518,16 +526,73 @@ def _is_valid_upload(image: InputImage, spec: ModelSpec) -> bool:
     return True
 
 
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, contents) of each chunk of a PNG, walked by their lengths (pixels are skipped, never inflated)."""
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        yield kind, data[position + 8 : position + 8 + length]
+        if kind == b"IEND":
+            return
+        position += 12 + length
+
+
+def _orientation(data: bytes, image: Image.Image) -> int | None:
+    """The EXIF orientation of an encoded image, read without decoding its pixels (1: upright;
+    None when the EXIF block is broken)."""
+    try:
+        if data.startswith(_PNG_SIGNATURE):  # a PNG's EXIF, rare, is its own chunk, often after the pixels
+            for kind, contents in _png_chunks(data):
+                if kind == b"eXIf":
+                    exif = Image.Exif()
+                    exif.load(contents)
+                    return int(exif.get(ExifTags.Base.Orientation, 1))
+            return 1
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))  # JPEG, WebP: in the header
+    except Exception:  # a broken EXIF block is no reason to refuse the picture; it is re-encoded
+        return None
+
+
+def _png_text(data: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG that come before its pixels."""
+    found = {}
+    for kind, contents in _png_chunks(data):
+        if kind == b"IDAT":
+            break
+        if kind == b"tEXt" and b"\0" in contents:
+            key, _, value = contents.partition(b"\0")
+            found[key.decode("latin-1")] = value.decode("latin-1")
+    return found
+
+
+def _verify(data: bytes) -> None:
+    """Check that a file is whole without decoding its pixels (a PNG's chunks and their checksums)."""
+    image = _open_lazy(data)
+    try:
+        image.verify()
+    except _READ_ERRORS as exc:
+        raise _damaged(exc) from None
+
+
 def _keeps_original(data: bytes, spec: ModelSpec, image: Image.Image) -> bool:
     """Whether the file can be uploaded as it is: an accepted type, small enough, plain colours, upright."""
     if sniff_mime_type(data) not in spec.input_mime_types or len(data) > spec.max_input_bytes:
         return False
     if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
         return False
-    try:
-        return image.getexif().get(ExifTags.Base.Orientation, 1) in (0, 1)
-    except Exception:
-        return False
+    return _orientation(data, image) in (0, 1)
+
+
+def _is_square_upload(data: bytes, spec: ModelSpec, side: int) -> bool:
+    """Whether a file already is dall-e-2's input: an 8-bit RGBA PNG, ``side`` pixels square, small enough."""
+    return (
+        len(data) > 25
+        and _png_header_size(data) == (side, side)
+        and data[24] == 8
+        and data[25] == 6
+        and len(data) <= spec.max_input_bytes
+    )
 
 
 def prepare_input_image(
@@ -545,16 +610,21 @@ def prepare_input_image(
     if isinstance(source, InputImage) and _is_valid_upload(source, spec):
         return source
     stem = Path(source_name(source)).stem or "image"
+    encoded = not isinstance(source, (Image.Image, np.ndarray))
+    raw = encoded_bytes(source) if encoded else b""
     if spec.needs_square_png_input:
-        data = prepare_square_png(source, _square_side(spec, size), fit, spec.max_input_bytes)
+        side = _square_side(spec, size)
+        if encoded and _is_square_upload(raw, spec, side):
+            _verify(raw)  # already what the model takes: sent untouched, once known to be whole
+            return InputImage(data=raw, filename=f"{stem}.png", mime_type="image/png")
+        data = prepare_square_png(raw if encoded else source, side, fit, spec.max_input_bytes)
         return InputImage(data=data, filename=f"{stem}.png", mime_type="image/png")
-    if isinstance(source, (Image.Image, np.ndarray)):
+    if not encoded:
         image = open_image(source)
     else:
-        raw = encoded_bytes(source)
         lazy = _open_lazy(raw)
         if _keeps_original(raw, spec, lazy):
-            _load(lazy)  # a damaged file fails now, not at the server
+            _verify(raw)  # a damaged file fails now, not at the server
             return InputImage.from_bytes(raw, stem)
         image = normalize_mode(upright(_load(lazy)))
     data = png_within(image, spec.max_input_bytes)
@@ -598,6 +668,8 @@ def _is_api_mask(data: bytes, size: tuple[int, int]) -> bool:
     png_rgba_8bit = len(data) > 25 and data[24] == 8 and data[25] == 6
     if not png_rgba_8bit or _png_header_size(data) != size:
         return False
+    if _png_text(data).get(masks.MADE_BY_KEY) == masks.MADE_BY:
+        return True  # made by masks.to_png: every pixel is 0 or 255 already
     try:
         alpha = np.asarray(_load(_open_lazy(data)).getchannel("A"))
     except ImageInputError:
