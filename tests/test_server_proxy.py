@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import openai
 import pytest
@@ -18,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fake_api_server import FakeImagesAPI, Reply
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
@@ -222,3 +229,88 @@ def test_upstream_backend_reads_the_key_from_the_environment(
         result = sdk_for(proxy, token).images.generate(model="dall-e-2", prompt="a fox", size="256x256")
     assert len(result.data) == 1
     assert upstream.recorder.authorizations[seen_before:] == [f"Bearer {upstream_key}"]
+
+
+# -- passing answers on as they came -------------------------------------------------------------
+
+
+@pytest.fixture
+def scripted_upstream():
+    api = FakeImagesAPI().start()
+    yield api
+    api.close()
+
+
+def test_the_upstreams_answer_is_passed_on_byte_for_byte_with_its_key_taken_out(scripted_upstream):
+    key = "sk-upstream-0123456789abcdef"
+    image = base64.b64encode(png_bytes((64, 64))).decode()
+    answer_of_upstream = {"created": 1767225600, "data": [{"b64_json": image}], "note": f"it echoes {key}"}
+    body = json.dumps(answer_of_upstream, indent=1).encode()  # spacing only a pass-through keeps
+    scripted_upstream.reply(Reply(body=body, headers={"Content-Type": "application/json"}))
+    client = OpenAIClient(base_url=scripted_upstream.base_url, api_key=key, max_retries=0)
+    with ServerThread(make_app(client, secrets=[key])) as proxy:
+        answer = requests.post(
+            f"{proxy.base_url}/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox"},
+            timeout=30,
+        )
+    assert answer.status_code == 200
+    assert answer.content == body.replace(key.encode(), b"***")  # the same bytes: nothing decoded again
+    assert answer.headers["x-queue-ahead"] == "0"
+    assert scripted_upstream.requests[0].json() == {"model": "gpt-image-2", "n": 1, "prompt": "a fox"}
+
+
+def test_a_stream_is_relayed_as_it_arrives_with_the_key_taken_out(scripted_upstream):
+    key = "sk-upstream-0123456789abcdef"
+    partial = base64.b64encode(png_bytes((32, 32))).decode()
+    events = [
+        ("image_generation.partial_image", {"type": "image_generation.partial_image", "b64_json": partial,
+                                            "partial_image_index": 0, "echo": key}),
+        ("image_generation.completed", {"type": "image_generation.completed", "b64_json": partial,
+                                        "usage": {"total_tokens": 3}}),
+    ]  # fmt: skip
+    scripted_upstream.reply(Reply(events=events))
+    client = OpenAIClient(base_url=scripted_upstream.base_url, api_key=key, max_retries=0)
+    with ServerThread(make_app(client, secrets=[key])) as proxy:
+        sdk = openai.OpenAI(base_url=proxy.base_url, api_key="local", max_retries=0)
+        received = list(
+            sdk.images.generate(model="gpt-image-2", prompt="a fox", stream=True, partial_images=1)
+        )
+    assert [event.type for event in received] == [
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert received[0].b64_json == partial and received[0].model_extra["echo"] == "***"
+    sent = scripted_upstream.requests[0].json()
+    assert sent["stream"] is True and sent["partial_images"] == 1
+
+
+def test_the_proxy_runs_many_slow_calls_at_once_and_says_where_a_caller_stands(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "ipyimagegen",
+        "serve",
+        "--port",
+        str(port),
+        "--upstream",
+        "http://127.0.0.1:9/v1",
+    ]
+    env = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": str(tmp_path), "OPENAI_API_KEY": "sk-x"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 32}

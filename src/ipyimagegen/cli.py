@@ -20,6 +20,11 @@ from typing import Any
 from .api.errors import ImagesError, describe_error
 from .server.tokens import STATE_DIR_VARIABLE, Rate, TokenInfo, TokenStore, default_state_dir, token_db_path
 
+ENGINE_CONCURRENCY = 4
+UPSTREAM_CONCURRENCY = 32
+"""Calls at once in proxy mode: each mostly waits on the upstream (20-60 s for a GPT image), so a class
+of 30 is served side by side instead of queueing toward the time limit."""
+
 
 class CommandError(Exception):
     """A problem the user can fix; printed without a traceback."""
@@ -149,7 +154,11 @@ def _add_serve(subparsers: Any) -> None:
         help="seconds a response_format=url image lasts (default: 3600)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=4, help="calls the engine runs at once (default: 4)"
+        "--concurrency",
+        type=_whole,
+        default=None,
+        help="calls run at once, the rest waiting in turn (default: 4 for an engine, 32 with --upstream, "
+        "whose calls mostly wait on the upstream)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -275,7 +284,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         request_timeout=args.timeout,
         url_ttl=args.url_ttl,
-        max_concurrency=max(1, args.concurrency),
+        max_concurrency=args.concurrency or (UPSTREAM_CONCURRENCY if args.upstream else ENGINE_CONCURRENCY),
         cors_origins=args.cors_origin,
         allowed_hosts=allowed_hosts(args.host, args.allow_host),
         secrets=secrets,

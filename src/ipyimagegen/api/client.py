@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -78,6 +78,7 @@ from .types import (
     VariationRequest,
     sniff_mime_type,
 )
+from .validation import validate_request
 
 __all__ = ["AzureOpenAIClient", "OpenAIClient"]
 
@@ -181,6 +182,16 @@ def _root_reason(exc: BaseException) -> str:
             nested = current.args[0]  # requests wraps urllib3's errors
         current = nested if isinstance(nested, BaseException) else current.__cause__ or current.__context__
     return text
+
+
+@dataclass
+class Forwarded:
+    """A successful answer passed on as it came: its content type, and its body or, for a stream,
+    its chunks as they arrive."""
+
+    content_type: str
+    body: bytes = b""
+    chunks: Iterator[bytes] | None = None
 
 
 def _mime_type(data: bytes, output_format: Any) -> str:
@@ -356,25 +367,37 @@ class OpenAIClient(BaseBackend):
         return self.spec_for(model).streams
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
-        streaming = self._streams(request, hooks)
-        body = self._parameters(request, streaming)
-        url = self.endpoint_url(GENERATIONS)
-        return self._call(url, request, hooks, streaming, json=body)
+        return self._call(request, hooks, self._streams(request, hooks))
 
     def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
-        streaming = self._streams(request, hooks)
-        field = "image" if len(request.images) == 1 else "image[]"
-        files = [(field, image.as_file_tuple()) for image in request.images]
-        if request.mask is not None:
-            files.append(("mask", request.mask.as_file_tuple()))
-        if request.markup is not None:
-            files.append(("markup", request.markup.as_file_tuple()))
-        return self._call_multipart(EDITS, request, hooks, streaming, files)
+        return self._call(request, hooks, self._streams(request, hooks))
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
-        assert request.image is not None  # validation makes sure
-        files = [("image", request.image.as_file_tuple())]
-        return self._call_multipart(VARIATIONS, request, hooks, False, files)
+        return self._call(request, hooks, False)
+
+    def forward(
+        self, request: ImageRequest, *, stream: bool = False, hooks: CallHooks | None = None
+    ) -> Forwarded:
+        """Send ``request`` as :meth:`run` does, and hand back the answer as the server gave it: nothing
+        decoded or encoded again (what a proxy passes on). ``stream``: ask for server-sent events (GPT
+        image models). Errors raise as they do for :meth:`run`."""
+        hooks = hooks or CallHooks()
+        self.check_shutdown(validate_request(request))
+        streaming = stream and self.supports_streaming(request.model)
+        deadline = Deadline(call_seconds(self.timeout, hooks.timeout))
+        response = self._post(request, hooks, deadline, streaming)
+        content_type = response.headers.get("content-type", "application/json")
+        if streaming and _is_event_stream(response):
+            return Forwarded(content_type, chunks=self._relay(response, deadline))
+        return Forwarded(content_type, body=response.content)
+
+    def _relay(self, response: requests.Response, deadline: Deadline) -> Iterator[bytes]:
+        try:
+            yield from iter_body(response, deadline)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+            raise self._connection_error(exc, response.url, deadline) from None
+        finally:
+            response.close()
 
     # -- building requests -------------------------------------------------------------------
 
@@ -396,27 +419,37 @@ class OpenAIClient(BaseBackend):
         else:
             params["response_format"] = request.response_format or "b64_json"
         if streaming:
-            params["partial_images"] = partial_images
+            if partial_images is not None:
+                params["partial_images"] = partial_images
             params["stream"] = True
         return params
 
-    def _call_multipart(
-        self,
-        endpoint: str,
-        request: EditRequest | VariationRequest,
-        hooks: CallHooks,
-        streaming: bool,
-        files: list[tuple[str, tuple[str, bytes, str]]],
-    ) -> ImagesResponse:
-        parameters = self._parameters(request, streaming).items()
-        fields = [pair for name, value in parameters for pair in form_fields(name, value)]
-        return self._call(self.endpoint_url(endpoint), request, hooks, streaming, data=fields, files=files)
+    def _body(self, request: ImageRequest, streaming: bool) -> tuple[str, dict[str, Any]]:
+        """The URL and the body (JSON, or multipart fields and files) of a request."""
+        parameters = self._parameters(request, streaming)
+        if isinstance(request, GenerateRequest):
+            return self.endpoint_url(GENERATIONS), {"json": parameters}
+        files: list[tuple[str, tuple[str, bytes, str]]] = []
+        if isinstance(request, EditRequest):
+            field = "image" if len(request.images) == 1 else "image[]"
+            files = [(field, image.as_file_tuple()) for image in request.images]
+            for name in ("mask", "markup"):
+                extra = getattr(request, name)
+                if extra is not None:
+                    files.append((name, extra.as_file_tuple()))
+            endpoint = EDITS
+        else:
+            assert request.image is not None  # validation makes sure
+            files = [("image", request.image.as_file_tuple())]
+            endpoint = VARIATIONS
+        fields = [pair for name, value in parameters.items() for pair in form_fields(name, value)]
+        return self.endpoint_url(endpoint), {"data": fields, "files": files}
 
-    def _call(
-        self, url: str, request: ImageRequest, hooks: CallHooks, streaming: bool, **body: Any
-    ) -> ImagesResponse:
-        deadline = Deadline(call_seconds(self.timeout, hooks.timeout))
-        response = self._send(
+    def _post(
+        self, request: ImageRequest, hooks: CallHooks, deadline: Deadline, streaming: bool
+    ) -> requests.Response:
+        url, body = self._body(request, streaming)
+        return self._send(
             "POST",
             url,
             hooks,
@@ -426,6 +459,10 @@ class OpenAIClient(BaseBackend):
             stream=streaming,
             **body,
         )
+
+    def _call(self, request: ImageRequest, hooks: CallHooks, streaming: bool) -> ImagesResponse:
+        deadline = Deadline(call_seconds(self.timeout, hooks.timeout))
+        response = self._post(request, hooks, deadline, streaming)
         if streaming and _is_event_stream(response):
             return self._read_stream(response, hooks, deadline)
         return self._read_images(response, hooks, deadline)

@@ -10,11 +10,12 @@ participant token (``Authorization: Bearer ...``) and counts against its budget 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -32,7 +33,7 @@ from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse,
 from ..api.validation import validate_request
 from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec, parse_size
 from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
-from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, retry_after_headers
+from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
 from .files import ResultStore
 from .limits import BodySizeLimit, PixelBudget, pixel_cost
 from .params import (
@@ -276,19 +277,23 @@ class ImagesServer:
         ):
             raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
         await self._reserve(token, image_request.n)
+        forward = getattr(self.backend, "forward", None)
+        if callable(forward) and image_request.response_format != "url":  # URL results are this server's own
+            return await self._forwarded(token, call, forward)
         if call.stream:
             return StreamingResponse(
                 self._events(token, image_request),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
+        queue = self._queue_headers()
         try:
             response = await self._run(image_request, CallHooks())
         except Exception:
             await self._refund(token, image_request.n)
             raise
         url_for = self._url_maker(request) if image_request.response_format == "url" else None
-        return JSONResponse(images_payload(response, image_request, url_for))
+        return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
 
     def _check_served(self, model: str) -> None:
         """404 ``model_not_found`` for a model this server does not serve (unless it takes any name)."""
@@ -318,6 +323,60 @@ class ImagesServer:
                 code="invalid_value",
             )
 
+    def _slots(self) -> anyio.CapacityLimiter:
+        """Calls the backend runs at once (more wait in turn)."""
+        if self._engine_slots is None:
+            self._engine_slots = anyio.CapacityLimiter(self.max_concurrency)
+        return self._engine_slots
+
+    def _queue_headers(self) -> dict[str, str]:
+        """Where a call stands as it arrives: how many calls run and how many wait before it."""
+        stats = self._slots().statistics()
+        return {"x-queue-running": str(stats.borrowed_tokens), "x-queue-ahead": str(stats.tasks_waiting)}
+
+    async def _forwarded(
+        self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any]
+    ) -> Response:
+        """Proxy mode: the upstream's answer passed on as it came (its base64 never decoded), secrets taken out."""
+        image_request = call.request
+        queue = self._queue_headers()
+        hooks = CallHooks(cancel=threading.Event(), timeout=self.request_timeout)
+        try:
+            forwarded = await anyio.to_thread.run_sync(
+                functools.partial(forward, image_request, stream=call.stream, hooks=hooks),
+                abandon_on_cancel=True,
+                limiter=self._slots(),
+            )
+        except Exception:
+            await self._refund(token, image_request.n)
+            raise
+        if forwarded.chunks is None:
+            body = redact_bytes(forwarded.body, self._secrets)
+            return Response(body, media_type=forwarded.content_type, headers=queue)
+        return StreamingResponse(
+            self._relay(token, image_request.n, forwarded.chunks),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", **queue},
+        )
+
+    def _relay(self, token: TokenInfo | None, images: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """A stream passed on as it arrives (Starlette iterates it in a worker thread), secrets taken out
+        even where one falls across two chunks; a broken upstream ends it with an error event."""
+        keep = max((len(secret) for secret in self._secrets), default=1) - 1
+        held = b""
+        try:
+            for chunk in chunks:
+                held = redact_bytes(held + chunk, self._secrets)
+                if len(held) > keep:
+                    cut = len(held) - keep
+                    yield held[:cut]
+                    held = held[cut:]
+            yield held
+        except Exception as exc:  # the status is sent already: the error goes in the stream
+            if token is not None and self.tokens is not None:
+                self.tokens.record_failure(token.id, images)
+            yield sse("error", error_reply_for(exc, self._secrets).body())
+
     def _decode_and_run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
         check_uploads_decode(image_request)
         return self.backend.run(image_request, hooks)
@@ -325,8 +384,6 @@ class ImagesServer:
     async def _run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
         """The call in a worker thread, once its pixels fit in the engine's budget; a 504 (and the call
         cancelled) past the time limit, waiting included."""
-        if self._engine_slots is None:
-            self._engine_slots = anyio.CapacityLimiter(self.max_concurrency)
         hooks.cancel = hooks.cancel or threading.Event()
         hooks.timeout = self.request_timeout
         cost = pixel_cost(image_request, self.max_pixels)
@@ -337,7 +394,7 @@ class ImagesServer:
                     image_request,
                     hooks,
                     abandon_on_cancel=True,
-                    limiter=self._engine_slots,
+                    limiter=self._slots(),
                 )
         hooks.cancel.set()
         raise ErrorReply(
@@ -457,12 +514,18 @@ class ImagesServer:
         return JSONResponse({"object": "list", "data": [info.to_dict() for info in records]})
 
     async def health(self, request: Request) -> Response:
+        stats = self._slots().statistics()
         return JSONResponse(
             {
                 "status": "ok",
                 "backend": self.backend.name,
                 "offline": bool(self.backend.offline),
                 "auth": "tokens" if self.tokens is not None else "open",
+                "queue": {
+                    "running": stats.borrowed_tokens,
+                    "waiting": stats.tasks_waiting,
+                    "at_once": self.max_concurrency,
+                },
             }
         )
 

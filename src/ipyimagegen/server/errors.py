@@ -196,3 +196,11 @@ def error_reply_for(exc: BaseException, secrets: Iterable[str] = ()) -> ErrorRep
         "The server had an error while processing your request. Try again; if it persists, tell the host.",
         type=SERVER_ERROR,
     )
+
+
+def redact_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
+    """``data`` with every secret replaced by ``***`` (an upstream's answer passed on as bytes)."""
+    for secret in secrets:
+        if secret:
+            data = data.replace(secret.encode(), b"***")
+    return data
