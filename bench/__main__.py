@@ -29,6 +29,7 @@ BENCHMARKS = {
     "gallery": "gallery_bench",
     "memory": "memory_bench",
     "server": "server_memory_bench",
+    "proxy": "proxy_bench",
     "preview": "preview_bench",
     "diffusers": "diffusers_bench",
 }

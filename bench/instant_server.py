@@ -20,7 +20,8 @@ def main() -> None:
     delay = parser.parse_args().delay
     for side in (256, 512, 1024):
         photo_like_png(side)  # made before the first request, not during it
-    with ServerThread(make_app(InstantBackend(delay_s=delay))) as server:
+    app = make_app(InstantBackend(delay_s=delay), max_concurrency=64)  # a model service serves many at once
+    with ServerThread(app) as server:
         print(server.base_url, flush=True)
         sys.stdin.read()
 
