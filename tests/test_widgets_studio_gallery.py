@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +338,42 @@ def test_compare_says_when_a_ticked_image_was_deleted_from_the_gallery(tmp_path:
     s.history.delete(s.history.tiles[0].item)
     assert s.grid.compare() is None
     assert "1 of the 2 ticked images no longer has a file in the gallery" in s.grid.notice.value
+
+
+class SlowSavingGallery(Gallery):
+    """A real gallery whose saves wait until the test lets them finish (a slow disk)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+        self.saving = threading.Event()
+
+    def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> list[GalleryItem]:
+        self.saving.set()
+        assert self.release.wait(WAIT_S)
+        return super().save_response(response, parent_id=parent_id)
+
+
+def test_each_thumbnail_shows_while_the_results_are_still_being_saved(tmp_path: Path) -> None:
+    gallery = SlowSavingGallery(tmp_path / "gallery")
+    s = Studio(FakeBackend(side=256), gallery=gallery)
+    tab = s.generate_tab
+    tab.prompt_box.value = "a kite over the dunes"
+    tab.params.model, tab.params.size, tab.params.n = "dall-e-2", "256x256", 3
+    tab.controls.run_button.click()
+    assert gallery.saving.wait(WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while not all(tile.picture is not None for tile in s.grid.tiles) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    shown = s.grid.tiles
+    assert len(shown) == 3 and all(tile.picture is not None for tile in shown)  # first pixels, not yet saved
+    assert all(tile.save_button.disabled and not tile.is_filled for tile in shown)  # nothing to act on yet
+    assert len(gallery) == 0
+
+    gallery.release.set()
+    assert s.runner.wait(WAIT_S)
+    assert len(gallery) == 3
+    assert all(tile.is_filled and not tile.save_button.disabled for tile in s.grid.tiles)
+    s.close()
+    gallery.close()

@@ -12,7 +12,7 @@ from ipywidgets import CallbackDispatcher
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError
 from ..api.parallel import run_parallel, validate_parallel
-from ..api.types import CallHooks, ImageRequest, ImagesResponse
+from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse
 from ..gallery import GalleryLike
 from .job_controls import JobControls
 from .result_grid import ResultBatch, ResultGrid
@@ -79,7 +79,7 @@ class ImagesTab(widgets.VBox):
             return None
         batch = self.grid.start(request)
         job = self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks, labels or {}),
+            lambda hooks: self._make(request, parent_id, hooks, labels or {}, batch),
             total=request.n,
             label=f"#{batch.number}",
             on_result=lambda response: self._show_results(batch, response, notice),
@@ -92,14 +92,25 @@ class ImagesTab(widgets.VBox):
         return job
 
     def _make(
-        self, request: ImageRequest, parent_id: str | None, hooks: CallHooks, labels: dict[str, Any]
+        self,
+        request: ImageRequest,
+        parent_id: str | None,
+        hooks: CallHooks,
+        labels: dict[str, Any],
+        batch: ResultBatch,
     ) -> ImagesResponse:
-        """Runs in the worker thread: the call, then the gallery, before anything is shown."""
+        """Runs in the worker thread: the call, then each thumbnail in its tile as it is made while the
+        gallery writes the files; the tiles' actions come when the job ends, the files on disk."""
         response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
         hooks.check_cancelled()
         for image in response.data:
             image.metadata.update(labels)
-        save_to_gallery(self.gallery, response, parent_id)
+
+        def show(index: int, image: GeneratedImage) -> None:
+            if not hooks.cancelled:
+                batch.show_ready(index, image)
+
+        save_to_gallery(self.gallery, response, parent_id, on_thumbnail=show)
         return response
 
     def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:

@@ -203,6 +203,13 @@ class ResultTile(widgets.VBox):
             self._set_picture(*_thumbnail(partial.data))
             self._show_text(self.prompt, f"preview {partial.partial_index + 1}")
 
+    def show_ready(self, image: GeneratedImage) -> None:
+        """A result's thumbnail, shown as soon as it is made; its actions wait for :meth:`fill`
+        (once the result is on disk)."""
+        if not self.is_filled:
+            self._set_picture(*thumbnail_of(image, THUMBNAIL_SIDE))
+            self._show_text(self.prompt, "saving")
+
     def fill(self, image: GeneratedImage) -> None:
         """Show a result. When the gallery has its file, the tile keeps the thumbnail, not the bytes."""
         self._details = replace(image, data=b"")
@@ -266,6 +273,12 @@ class ResultBatch:
         with self.grid.lock:
             if 0 <= partial.index < len(self.tiles):
                 self.tiles[partial.index].show_preview(partial)
+
+    def show_ready(self, index: int, image: GeneratedImage) -> None:
+        """The thumbnail of result ``index``, in its placeholder as soon as it is made (any thread)."""
+        with self.grid.lock:
+            if 0 <= index < len(self.tiles) and self.tiles[index] in self.grid.tiles:
+                self.tiles[index].show_ready(image)
 
     def fill(self, response: ImagesResponse) -> None:
         """Put the results in their placeholders; placeholders left over (failed parts) go away.

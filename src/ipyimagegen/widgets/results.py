@@ -1,14 +1,15 @@
 """What happens to a response between the backend and the grid: thumbnails, the gallery, the summary.
 
-Runs in the worker thread for every tab (Generate, Edit, Variations), so each result is on
-disk before it is shown, and each image is decoded once for its thumbnail.
+Runs in the worker thread for every tab (Generate, Edit, Variations): each thumbnail is shown as
+soon as it is made, while the results are written to disk; a tile's actions come once its result
+is on disk. Each image is decoded once for its thumbnail.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cache
 from typing import Any
@@ -32,24 +33,42 @@ def _thumbnail_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ipyimagegen-thumbnail")
 
 
-def _thumbnails_in_background(images: Sequence[GeneratedImage]) -> list[Future[Any]]:
-    """Start making the grid's thumbnails of ``images``, side by side (Pillow decodes outside the GIL).
+def _thumbnails_in_background(
+    images: Sequence[GeneratedImage], on_ready: Callable[[int, GeneratedImage], None] | None
+) -> list[Future[Any]]:
+    """Start making the grid's thumbnails of ``images``, side by side (Pillow decodes outside the GIL);
+    ``on_ready(index, image)`` runs as each is made, so its tile can show it at once.
 
     The images keep them: the grid shows them and the gallery stores them for the History tab,
     so each image is decoded once.
     """
     pool = _thumbnail_pool()
-    return [pool.submit(thumbnail_of, image, THUMBNAIL_SIDE) for image in images]
+
+    def make(index: int, image: GeneratedImage) -> None:
+        thumbnail_of(image, THUMBNAIL_SIDE)
+        if on_ready is not None:
+            try:
+                on_ready(index, image)
+            except Exception:  # the tile shows it when the batch is filled anyway
+                log.exception("could not show a thumbnail early")
+
+    return [pool.submit(make, index, image) for index, image in enumerate(images)]
 
 
-def save_to_gallery(gallery: GalleryLike | None, response: ImagesResponse, parent_id: str | None) -> None:
+def save_to_gallery(
+    gallery: GalleryLike | None,
+    response: ImagesResponse,
+    parent_id: str | None,
+    on_thumbnail: Callable[[int, GeneratedImage], None] | None = None,
+) -> None:
     """Make the thumbnails and save a response (input images and mask go with it) to the gallery.
 
-    Both run at once; a failure to save is added to ``response.errors``. Each saved image gets
-    its gallery id in ``metadata["gallery_id"]``, so an edit or variation made from it later
-    records where it came from.
+    Both run at once: each thumbnail goes to ``on_thumbnail`` as soon as it is made, while the
+    files are written and synced. A failure to save is added to ``response.errors``. Each saved
+    image gets its gallery id in ``metadata["gallery_id"]``, so an edit or variation made from it
+    later records where it came from.
     """
-    thumbnails = _thumbnails_in_background(response.data)
+    thumbnails = _thumbnails_in_background(response.data, on_thumbnail)
     try:
         items = [] if gallery is None else gallery.save_response(response, parent_id=parent_id)
     except Exception as exc:
