@@ -471,6 +471,7 @@ def test_a_process_killed_mid_batch_leaves_only_whole_indexed_images(tmp_path: P
     writer.stdout.close()
 
     with Gallery(root) as reopened:
+        assert reopened.wait_tidy(timeout=30)
         indexed = reopened.items(limit=None)
         ids = {item.id for item in indexed}
         assert set(finished) <= ids
@@ -482,7 +483,7 @@ def test_a_process_killed_mid_batch_leaves_only_whole_indexed_images(tmp_path: P
         assert whole_files == ids  # no file without a row, no row without a file
 
 
-def test_opening_indexes_stray_images_drops_missing_ones_and_cleans_old_temporary_files(
+def test_after_opening_stray_images_are_indexed_missing_ones_dropped_and_old_temporary_files_removed(
     gallery: Gallery,
 ) -> None:
     kept = gallery.save(image("kept"))
@@ -506,6 +507,7 @@ def test_opening_indexes_stray_images_drops_missing_ones_and_cleans_old_temporar
     os.utime(orphan_sidecar, (an_hour_ago, an_hour_ago))
 
     with Gallery(gallery.root) as reopened:
+        assert reopened.wait_tidy(timeout=30)
         assert {item.id for item in reopened.items()} == {kept.id, stray.stem, "holiday"}
         assert reopened.get("holiday").prompt == "" and reopened.get("holiday").size == "64x64"
         assert reopened.get(stray.stem).prompt == "written, but not indexed before a crash"
@@ -631,7 +633,11 @@ def test_opening_never_fails_while_other_processes_save_and_delete(tmp_path: Pat
     try:
         while any(writer.poll() is None for writer in writers):
             try:
-                Gallery(root).close()
+                opened = Gallery(root)
+                assert opened.wait_tidy(timeout=30)  # the pass that lists the folder, run to its end
+                if opened.tidy_error is not None:
+                    failures.append(opened.tidy_error)
+                opened.close()
             except Exception as exc:
                 failures.append(exc)
             opens += 1

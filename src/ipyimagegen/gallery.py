@@ -16,8 +16,10 @@ and readable ``prompt`` and ``Software`` entries; :func:`read_metadata` reads it
 
 The files are the truth and the index is a cache of them. A file is written to a temporary
 name in its folder, flushed to disk and renamed into place; only then is its index row added.
-Opening a gallery indexes any image that has no row (a crash between the rename and the row),
-drops rows whose file is gone, and removes stale temporary files.
+Opening a gallery reads nothing but the index, so it takes as long at 50,000 images as at 1,000;
+then a background pass indexes any image that has no row (a crash between the rename and the
+row, a file put there by hand), drops rows whose file is gone, and removes stale temporary files
+(:meth:`Gallery.wait_tidy` waits for it).
 """
 
 from __future__ import annotations
@@ -448,13 +450,18 @@ class Gallery:
         for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._stop_tidying = threading.Event()
+        self._tidying: threading.Thread | None = None
+        self.tidy_error: Exception | None = None
+        """What went wrong in the background pass, if anything (the index then stays as it was)."""
         self._db: sqlite3.Connection | None = self._connect(self.root / "index.sqlite")
         try:
             self.full_text = self._create_schema()
-            self._reconcile()
         except BaseException:
             self.close()
             raise
+        self._tidying = threading.Thread(target=self._tidy, name="ipyimagegen-gallery-tidy", daemon=True)
+        self._tidying.start()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Gallery:
@@ -471,8 +478,25 @@ class Gallery:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def wait_tidy(self, timeout: float | None = None) -> bool:
+        """Wait for the background pass that opening starts (see the module's notes); True once it is done."""
+        if self._tidying is not None:
+            self._tidying.join(timeout)
+            return not self._tidying.is_alive()
+        return True
+
+    def _tidy(self) -> None:
+        try:
+            self._reconcile()
+        except Exception as exc:  # closed meanwhile, or a folder that cannot be read: the index stays
+            if not self._stop_tidying.is_set():
+                self.tidy_error = exc
+                log.warning("could not tidy the gallery in %s", self.root, exc_info=True)
+
     def close(self) -> None:
         """Close the index (the files stay). Further use raises an error."""
+        self._stop_tidying.set()
+        self.wait_tidy(timeout=30)
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -556,13 +580,18 @@ class Gallery:
         The rows are read before the folder: a save writes its file before its row, so a row read
         first whose file is then missing is really gone (and not another process's save in progress).
         """
-        with self._lock:
-            indexed = dict(self.db.execute("SELECT id, file FROM images").fetchall())
+        reader = self._connect(self.root / "index.sqlite")  # its own: readers of the shared one never wait
+        try:
+            indexed = dict(reader.execute("SELECT id, file FROM images").fetchall())
+        finally:
+            reader.close()
         now = time.time()
         on_disk: dict[str, Path] = {}
         sidecars: list[Path] = []
         for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
             for entry in os.scandir(folder):
+                if self._stop_tidying.is_set():
+                    return
                 path = Path(entry.path)
                 try:
                     stale = now - entry.stat().st_mtime > STALE_TEMP_S
