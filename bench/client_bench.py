@@ -160,6 +160,10 @@ def _side_by_side(
     return mine, peer, mine_cpu, peer_cpu
 
 
+def _versus_openai(name: str, mine: list[float], peer: list[float]) -> Figure:
+    return Figure(name, median_ms(mine), "ms", Goal(1.0, on=RATIO, compare="<="), peer=median_ms(peer))
+
+
 def run(options: Options) -> list[Figure]:
     import openai
 
@@ -194,27 +198,13 @@ def run(options: Options) -> list[Figure]:
                     f"{median_ms(mine_cpu):.2f} ms vs {median_ms(peer_cpu):.2f} ms (OpenAIClient vs openai)"
                 )
                 figures.append(
-                    Figure(
-                        f"client {endpoint}: OpenAIClient vs openai, ms/call",
-                        median_ms(mine),
-                        "ms",
-                        Goal(1.0, on=RATIO, compare="<="),
-                        peer=median_ms(peer),
-                    )
+                    _versus_openai(f"client {endpoint}: OpenAIClient vs openai, ms/call", mine, peer)
                 )
             with tempfile.TemporaryDirectory(prefix="ipyimagegen-bench-edit-") as folder:
                 for label, (ours_edit, theirs_edit) in _edit_pairs(toolkit, official, Path(folder)).items():
                     mine, peer, _, _ = _side_by_side(ours_edit, theirs_edit, edit_repeats, 3)
                     say(f"edit, {label}: wall median {median_ms(mine):.2f} ms vs {median_ms(peer):.2f} ms")
-                    figures.append(
-                        Figure(
-                            f"client edit {label}: vs openai, ms/call",
-                            median_ms(mine),
-                            "ms",
-                            Goal(1.0, on=RATIO, compare="<="),
-                            peer=median_ms(peer),
-                        )
-                    )
+                    figures.append(_versus_openai(f"client edit {label}: vs openai, ms/call", mine, peer))
         finally:
             toolkit.close()
             official.close()
