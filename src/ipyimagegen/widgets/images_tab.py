@@ -3,6 +3,7 @@ runner, its results saved to the gallery, then shown in the grid, and a summary 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -77,16 +78,37 @@ class ImagesTab(widgets.VBox):
         except (ValidationError, ImageInputError) as exc:
             self.controls.show_error(exc)
             return None
-        batch = self.grid.start(request)
+        # The call starts first and the placeholder tiles are made while it runs; whatever reaches
+        # the tiles waits until they are there.
+        placed = threading.Event()
+        made: list[ResultBatch] = []
+
+        def tiles() -> ResultBatch | None:
+            placed.wait()
+            return made[0] if made else None
+
+        def to_tiles(act: Callable[[ResultBatch], Any]) -> Callable[..., None]:
+            def deliver(*_args: Any) -> None:
+                batch = tiles()
+                if batch is not None:
+                    act(batch)
+
+            return deliver
+
+        number = self.grid.next_number()
         job = self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks, labels or {}, batch),
+            lambda hooks: self._make(request, parent_id, hooks, labels or {}, tiles),
             total=request.n,
-            label=f"#{batch.number}",
-            on_result=lambda response: self._show_results(batch, response, notice),
-            on_error=lambda _exc: batch.discard(),
-            on_partial=batch.show_partial,
-            on_cancel=batch.discard,
+            label=f"#{number}",
+            on_result=lambda response: to_tiles(lambda b: self._show_results(b, response, notice))(),
+            on_error=to_tiles(lambda b: b.discard()),
+            on_partial=lambda partial: to_tiles(lambda b: b.show_partial(partial))(),
+            on_cancel=to_tiles(lambda b: b.discard()),
         )
+        try:
+            made.append(self.grid.start(request, number=number))
+        finally:
+            placed.set()
         if notice:
             self.controls.show_status(notice + "Working…", "warning")
         return job
@@ -97,7 +119,7 @@ class ImagesTab(widgets.VBox):
         parent_id: str | None,
         hooks: CallHooks,
         labels: dict[str, Any],
-        batch: ResultBatch,
+        tiles: Callable[[], ResultBatch | None],
     ) -> ImagesResponse:
         """Runs in the worker thread: the call, then each thumbnail in its tile as it is made while the
         gallery writes the files; the tiles' actions come when the job ends, the files on disk."""
@@ -107,7 +129,8 @@ class ImagesTab(widgets.VBox):
             image.metadata.update(labels)
 
         def show(index: int, image: GeneratedImage) -> None:
-            if not hooks.cancelled:
+            batch = tiles()
+            if batch is not None and not hooks.cancelled:
                 batch.show_ready(index, image)
 
         save_to_gallery(self.gallery, response, parent_id, on_thumbnail=show)

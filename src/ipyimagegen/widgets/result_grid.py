@@ -392,11 +392,18 @@ class ResultGrid(widgets.VBox):
         """The tiles ticked for Compare, in display order."""
         return [tile for tile in self.tiles if tile.selected]
 
-    def start(self, request: ImageRequest | None, total: int | None = None) -> ResultBatch:
-        """Show ``total`` (default ``request.n``) placeholder tiles for a new request, first in the grid."""
+    def next_number(self) -> int:
+        """The number (``#3``) the next request's tiles get."""
+        return next(self._numbers)
+
+    def start(
+        self, request: ImageRequest | None, total: int | None = None, number: int | None = None
+    ) -> ResultBatch:
+        """Show ``total`` (default ``request.n``) placeholder tiles for a new request, first in the grid
+        (``number``: one taken with :meth:`next_number`)."""
         count = total if total is not None else max(getattr(request, "n", 1), 1)
         with self.lock:
-            batch = ResultBatch(self, next(self._numbers), request, count)
+            batch = ResultBatch(self, number if number is not None else next(self._numbers), request, count)
             self._batches.insert(0, batch)
             self.relayout()
         return batch
