@@ -131,3 +131,15 @@ def test_validate_parallel_checks_one_part_not_the_total() -> None:
         validate_parallel(GenerateRequest(prompt="  ", model="dall-e-3", n=4))
     with pytest.raises(ValidationError, match="style"):
         validate_parallel(_request(model="gpt-image-1", style="vivid"))
+
+
+def test_each_parts_images_are_handed_on_as_the_part_arrives() -> None:
+    backend = FakeBackend(side=32)
+    arrived: list[tuple[int, list[int | None]]] = []
+    hooks = CallHooks(on_images=lambda first, images: arrived.append((first, [i.seed for i in images])))
+    request = GenerateRequest(prompt="kites", model="dall-e-3", n=3, size="1024x1024", seed=10)
+
+    response = run_parallel(backend, request, hooks)
+
+    assert sorted(arrived) == [(0, [10]), (1, [11]), (2, [12])]  # each with its place in the whole
+    assert [image.seed for image in response.data] == [10, 11, 12]

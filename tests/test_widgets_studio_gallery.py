@@ -377,3 +377,35 @@ def test_each_thumbnail_shows_while_the_results_are_still_being_saved(tmp_path: 
     assert all(tile.is_filled and not tile.save_button.disabled for tile in s.grid.tiles)
     s.close()
     gallery.close()
+
+
+def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path) -> None:
+    gates = [threading.Event() for _ in range(3)]
+    arrived = iter(gates)
+    lock = threading.Lock()
+
+    def gate(_request: GenerateRequest) -> threading.Event:
+        with lock:
+            return next(arrived)
+
+    backend = FakeBackend(side=128, gate=gate)
+    s = Studio(backend, gallery=tmp_path / "gallery")
+    tab = s.generate_tab
+    tab.prompt_box.value = "three lanterns"
+    tab.params.model, tab.params.size, tab.params.n = "dall-e-3", "1024x1024", 3  # three requests of one
+    tab.controls.run_button.click()
+    for _ in range(3):
+        assert backend.calls_started.acquire(timeout=WAIT_S)
+
+    gates[0].set()  # one request finishes; the other two are still at work
+    deadline = time.monotonic() + WAIT_S
+    while sum(tile.picture is not None for tile in s.grid.tiles) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sum(tile.picture is not None for tile in s.grid.tiles) == 1
+    assert not any(tile.is_filled for tile in s.grid.tiles) and s.runner.busy
+
+    for event in gates[1:]:
+        event.set()
+    assert s.runner.wait(WAIT_S)
+    assert len(s.grid.tiles) == 3 and all(tile.is_filled for tile in s.grid.tiles)
+    s.close()

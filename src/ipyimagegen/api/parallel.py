@@ -64,7 +64,8 @@ def run_parallel(
 
     Each part gets ``seed + offset`` (from a random base seed when the request has none), so
     deterministic engines make different images. Progress is reported as images done of
-    ``n``; partial images keep their place in the merged result. Cancelling (``hooks.cancel``) stops waiting at once and raises
+    ``n``; partial images keep their place in the merged result, and each part's images go to
+    ``hooks.on_images`` as the part arrives. Cancelling (``hooks.cancel``) stops waiting at once and raises
     :class:`CancelledError`; late results are dropped. If some parts fail, the images of the
     others are returned with the failures in ``response.errors``; if all fail, the first
     error is raised.
@@ -108,6 +109,7 @@ def run_parallel(
                     errors[index] = exc
                 else:
                     progress.add(len(results[index].data))
+                    hooks.images(offsets[index], list(results[index].data))  # shown as they come
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
 

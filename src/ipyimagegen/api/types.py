@@ -234,6 +234,9 @@ class CallHooks:
     on_progress: Callable[[Progress], None] | None = None
     cancel: threading.Event | None = None
     timeout: float | None = None
+    on_images: Callable[[int, list[GeneratedImage]], None] | None = None
+    """Images finished before the whole call is: ``(index of the first, images)``, as each part of a
+    parallel call arrives (:func:`~ipyimagegen.api.parallel.run_parallel`)."""
 
     def __post_init__(self) -> None:
         timeout = self.timeout
@@ -253,6 +256,10 @@ class CallHooks:
     def partial(self, image: PartialImage) -> None:
         if self.on_partial is not None and not self.cancelled:
             self.on_partial(image)
+
+    def images(self, first: int, images: list[GeneratedImage]) -> None:
+        if self.on_images is not None and not self.cancelled:
+            self.on_images(first, images)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         if self.on_progress is not None and not self.cancelled:

@@ -17,7 +17,7 @@ from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse
 from ..gallery import GalleryLike
 from .job_controls import JobControls
 from .result_grid import ResultBatch, ResultGrid
-from .results import Spending, save_to_gallery, show_summary
+from .results import Spending, save_to_gallery, show_as_they_come, show_summary
 from .worker import Job, JobRunner
 
 
@@ -123,16 +123,17 @@ class ImagesTab(widgets.VBox):
     ) -> ImagesResponse:
         """Runs in the worker thread: the call, then each thumbnail in its tile as it is made while the
         gallery writes the files; the tiles' actions come when the job ends, the files on disk."""
-        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
-        hooks.check_cancelled()
-        for image in response.data:
-            image.metadata.update(labels)
 
         def show(index: int, image: GeneratedImage) -> None:
             batch = tiles()
             if batch is not None and not hooks.cancelled:
                 batch.show_ready(index, image)
 
+        hooks.on_images = lambda first, images: show_as_they_come(first, images, show)  # parts, as they come
+        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
+        hooks.check_cancelled()
+        for image in response.data:
+            image.metadata.update(labels)
         save_to_gallery(self.gallery, response, parent_id, on_thumbnail=show)
         return response
 

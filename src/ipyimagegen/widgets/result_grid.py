@@ -105,6 +105,7 @@ class ResultTile(widgets.VBox):
         self._image: GeneratedImage | None = None  # the result, when it is kept in memory
         self._stored_at: Path | None = None  # else its file in the gallery
         self.picture: widgets.Image | None = None
+        self._shown: GeneratedImage | None = None  # the result whose thumbnail shows before it is filled
         parts = grid.parts
         self.slot = widgets.Box(
             [parts.html('<div class="ipyimagegen-placeholder">waiting…</div>')], layout=parts.picture
@@ -206,7 +207,8 @@ class ResultTile(widgets.VBox):
     def show_ready(self, image: GeneratedImage) -> None:
         """A result's thumbnail, shown as soon as it is made; its actions wait for :meth:`fill`
         (once the result is on disk)."""
-        if not self.is_filled:
+        if not self.is_filled and self._shown is not image:
+            self._shown = image
             self._set_picture(*thumbnail_of(image, THUMBNAIL_SIDE))
             self._show_text(self.prompt, "saving")
 

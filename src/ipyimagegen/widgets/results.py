@@ -55,6 +55,14 @@ def _thumbnails_in_background(
     return [pool.submit(make, index, image) for index, image in enumerate(images)]
 
 
+def show_as_they_come(
+    first: int, images: Sequence[GeneratedImage], on_ready: Callable[[int, GeneratedImage], None]
+) -> None:
+    """Make the thumbnails of images that arrived before the rest of their job (a part of a
+    parallel call) and hand each to ``on_ready(index in the job, image)`` when it is made."""
+    _thumbnails_in_background(images, lambda index, image: on_ready(first + index, image))
+
+
 def save_to_gallery(
     gallery: GalleryLike | None,
     response: ImagesResponse,
