@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -99,15 +100,18 @@ def test_when_every_part_fails_the_first_error_is_raised() -> None:
         run_parallel(backend, _request(model="dall-e-3", n=2, seed=0))
 
 
-def test_cancel_stops_waiting_at_once_and_drops_late_results() -> None:
-    gate = threading.Event()
-    backend = FakeBackend(side=64, gate=gate)
+def test_cancel_stops_waiting_at_once_keeps_what_is_done_and_hands_on_what_arrives_later() -> None:
+    gates = {10: threading.Event(), 11: threading.Event(), 12: threading.Event()}
+    backend = FakeBackend(side=64, gate=lambda request: gates[request.seed])
     cancel = threading.Event()
+    late: list[list[int | None]] = []
     outcome: list[BaseException | object] = []
+    hooks = CallHooks(cancel=cancel, on_late=lambda response: late.append([i.seed for i in response.data]))
+    request = _request(model="dall-e-3", n=3, seed=10)
 
     def call() -> None:
         try:
-            outcome.append(run_parallel(backend, _request(model="dall-e-3", n=3), CallHooks(cancel=cancel)))
+            outcome.append(run_parallel(backend, request, hooks, max_workers=3))
         except BaseException as exc:
             outcome.append(exc)
 
@@ -115,14 +119,44 @@ def test_cancel_stops_waiting_at_once_and_drops_late_results() -> None:
     thread.start()
     for _ in range(3):
         assert backend.calls_started.acquire(timeout=WAIT_S)
+    gates[10].set()
+    assert backend.calls_finished.acquire(timeout=WAIT_S)
+    time.sleep(0.2)  # the first part is in
     cancel.set()
     thread.join(WAIT_S)
-    assert not thread.is_alive()  # returned while every backend call is still blocked
-    assert len(outcome) == 1 and isinstance(outcome[0], CancelledError)
-    gate.set()
-    for _ in range(3):
+    assert not thread.is_alive()  # returned while two backend calls are still blocked
+    (error,) = outcome
+    assert isinstance(error, CancelledError)
+    assert [image.seed for image in error.kept.data] == [10]  # kept: what was done
+
+    gates[11].set()
+    gates[12].set()
+    for _ in range(2):
         assert backend.calls_finished.acquire(timeout=WAIT_S)
-    assert len(outcome) == 1
+    time.sleep(0.2)
+    assert sorted(late) == [[11], [12]]  # sent before the cancel, paid for: handed on
+
+
+def test_parts_not_sent_before_a_cancel_are_never_sent() -> None:
+    gate = threading.Event()
+    backend = FakeBackend(side=64, gate=gate)
+    cancel = threading.Event()
+    late: list[int] = []
+    hooks = CallHooks(cancel=cancel, on_late=lambda response: late.append(len(response.data)))
+    thread = threading.Thread(
+        target=lambda: pytest.raises(
+            CancelledError, run_parallel, backend, _request(model="dall-e-3", n=3), hooks, 1
+        ),
+        daemon=True,
+    )
+    thread.start()
+    assert backend.calls_started.acquire(timeout=WAIT_S)
+    cancel.set()
+    thread.join(WAIT_S)
+    gate.set()
+    assert backend.calls_finished.acquire(timeout=WAIT_S)
+    time.sleep(0.2)
+    assert len(backend.requests) == 1 and late == [1]
 
 
 def test_validate_parallel_checks_one_part_not_the_total() -> None:

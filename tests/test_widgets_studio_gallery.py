@@ -409,3 +409,44 @@ def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path)
     assert s.runner.wait(WAIT_S)
     assert len(s.grid.tiles) == 3 and all(tile.is_filled for tile in s.grid.tiles)
     s.close()
+
+
+def test_cancel_keeps_the_images_done_and_saves_those_that_arrive_after(tmp_path: Path) -> None:
+    gates = [threading.Event() for _ in range(3)]
+    handed = iter(gates)
+    lock = threading.Lock()
+
+    def gate(_request: GenerateRequest) -> threading.Event:
+        with lock:
+            return next(handed)
+
+    backend = FakeBackend(side=128, gate=gate)
+    s = Studio(backend, gallery=tmp_path / "gallery")
+    tab = s.generate_tab
+    tab.prompt_box.value = "three lanterns"
+    tab.params.model, tab.params.size, tab.params.n = "dall-e-3", "1024x1024", 3
+    tab.controls.run_button.click()
+    for _ in range(3):
+        assert backend.calls_started.acquire(timeout=WAIT_S)
+    gates[0].set()  # one image is done, the others are still being made
+    deadline = time.monotonic() + WAIT_S
+    while not any(tile.picture is not None for tile in s.grid.tiles) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    tab.controls.cancel_button.click()
+    deadline = time.monotonic() + WAIT_S
+    while "kept" not in tab.status.value and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "Cancelled: kept 1 of 3." in tab.status.value
+    (kept,) = s.grid.tiles
+    assert kept.is_filled and kept.picture is not None and not kept.save_button.disabled
+    assert len(s.gallery) == 1
+
+    gates[1].set()
+    gates[2].set()  # sent before the cancel, so paid for: they are saved when they come
+    deadline = time.monotonic() + WAIT_S
+    while len(s.gallery) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(s.gallery) == 3 and len(s.grid.tiles) == 1
+    assert "arrived after Cancel: they are in the gallery" in tab.status.value
+    s.close()

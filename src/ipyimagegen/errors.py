@@ -73,10 +73,12 @@ class UnsupportedError(ImagesError):
 
 
 class CancelledError(ImagesError):
-    """The caller cancelled the request; its results are discarded."""
+    """The caller cancelled the request. ``kept``: the images finished before the cancel (an
+    :class:`~ipyimagegen.api.types.ImagesResponse`, for a parallel call), or None."""
 
-    def __init__(self, message: str = "Cancelled.") -> None:
+    def __init__(self, message: str = "Cancelled.", kept: Any = None) -> None:
         super().__init__(message)
+        self.kept = kept
 
 
 class APIError(ImagesError):

@@ -19,6 +19,7 @@ from dataclasses import replace
 from ..models import model_spec
 from ..pricing import sum_costs, sum_usage
 from .backend import Backend
+from .errors import CancelledError
 from .types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from .validation import validate_request
 
@@ -66,7 +67,8 @@ def run_parallel(
     deterministic engines make different images. Progress is reported as images done of
     ``n``; partial images keep their place in the merged result, and each part's images go to
     ``hooks.on_images`` as the part arrives. Cancelling (``hooks.cancel``) stops waiting at once and raises
-    :class:`CancelledError`; late results are dropped. If some parts fail, the images of the
+    :class:`CancelledError` with the parts done in ``kept``; parts not sent yet are not sent, and
+    parts already sent that still arrive go to ``hooks.on_late``. If some parts fail, the images of the
     others are returned with the failures in ``response.errors``; if all fail, the first
     error is raised.
     """
@@ -75,7 +77,7 @@ def run_parallel(
     progress = _ProgressCounter(hooks, request.n)
     if len(parts) == 1:
         progress.report()
-        response = backend.run(request, _part_hooks(hooks, 0))
+        response = backend.run(request, _part_hooks(hooks, 0, whole=True))
         progress.add(len(response.data))
         return response
     hooks.check_cancelled()
@@ -91,15 +93,13 @@ def run_parallel(
     futures: dict[Future[ImagesResponse], int] = {}
     try:
         for i, part in enumerate(parts):
-            part_hooks = _part_hooks(hooks, offsets[i])
+            part_hooks = _part_hooks(hooks, offsets[i], whole=False)
             futures[executor.submit(backend.run, part, part_hooks)] = i
         results: dict[int, ImagesResponse] = {}
         errors: dict[int, Exception] = {}
         pending = set(futures)
         while pending:
-            hooks.check_cancelled()
             finished, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-            hooks.check_cancelled()
             for future in finished:
                 index = futures[future]
                 try:
@@ -110,12 +110,46 @@ def run_parallel(
                 else:
                     progress.add(len(results[index].data))
                     hooks.images(offsets[index], list(results[index].data))  # shown as they come
+            if hooks.cancelled:
+                raise _cancelled(request, parts, results, errors, started, pending, futures, hooks)
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
 
     if not results:
         raise errors[min(errors)]
     return _merge(request, parts, results, errors, time.perf_counter() - started)
+
+
+def _cancelled(
+    request: ImageRequest,
+    parts: list[ImageRequest],
+    results: dict[int, ImagesResponse],
+    errors: dict[int, Exception],
+    started: float,
+    in_flight: set[Future[ImagesResponse]],
+    futures: dict[Future[ImagesResponse], int],
+    hooks: CallHooks,
+) -> CancelledError:
+    """The error for a cancel: it keeps the parts that are done; parts not sent yet never will be,
+    and those already sent go to ``hooks.on_late`` if they still arrive."""
+    on_late = hooks.on_late
+
+    def arrived(future: Future[ImagesResponse]) -> None:
+        if future.cancelled() or future.exception() is not None or on_late is None:
+            return
+        index = futures[future]
+        try:
+            on_late(
+                _merge(request, [parts[index]], {index: future.result()}, {}, time.perf_counter() - started)
+            )
+        except Exception:
+            log.exception("could not keep a result that arrived after a cancel")
+
+    for future in in_flight:
+        future.add_done_callback(arrived)
+    elapsed = time.perf_counter() - started
+    kept = _merge(request, parts, results, errors, elapsed, renumber=False) if results else None
+    return CancelledError(kept=kept)
 
 
 class _ProgressCounter:
@@ -136,8 +170,9 @@ class _ProgressCounter:
         self._hooks.progress(self._done, self._total, f"{self._done} of {self._total} images")
 
 
-def _part_hooks(hooks: CallHooks, offset: int) -> CallHooks:
-    """Hooks for one part: the shared cancel flag, partial images moved to their merged index.
+def _part_hooks(hooks: CallHooks, offset: int, whole: bool) -> CallHooks:
+    """Hooks for one part: partial images moved to their merged index; the cancel flag only when the
+    part is the whole call (a part already sent finishes, as it is paid for: see ``on_late``).
 
     Progress is counted in finished images of the whole request, so a part's own steps are
     not passed on.
@@ -148,7 +183,7 @@ def _part_hooks(hooks: CallHooks, offset: int) -> CallHooks:
 
     return CallHooks(
         on_partial=on_partial if hooks.on_partial is not None else None,
-        cancel=hooks.cancel,
+        cancel=hooks.cancel if whole else None,
         timeout=hooks.timeout,
     )
 
@@ -159,12 +194,19 @@ def _merge(
     results: dict[int, ImagesResponse],
     errors: dict[int, Exception],
     elapsed_s: float,
+    renumber: bool = True,
 ) -> ImagesResponse:
+    """One response of the parts' images: numbered in order (``renumber``), or each at its place in the
+    whole request (for the images a cancel keeps, whose neighbours never came)."""
     images: list[GeneratedImage] = []
     for index in sorted(results):
+        offset = sum(part.n for part in parts[:index])
+        for position, image in enumerate(results[index].data):
+            image.index = offset + position
         images.extend(results[index].data)
-    for new_index, image in enumerate(images):
-        image.index = new_index
+    if renumber:
+        for new_index, image in enumerate(images):
+            image.index = new_index
     first = results[min(results)]
     return ImagesResponse(
         data=images,

@@ -237,6 +237,8 @@ class CallHooks:
     on_images: Callable[[int, list[GeneratedImage]], None] | None = None
     """Images finished before the whole call is: ``(index of the first, images)``, as each part of a
     parallel call arrives (:func:`~ipyimagegen.api.parallel.run_parallel`)."""
+    on_late: Callable[[ImagesResponse], None] | None = None
+    """A part of a cancelled parallel call that was already sent and arrives anyway (it is paid for)."""
 
     def __post_init__(self) -> None:
         timeout = self.timeout

@@ -11,7 +11,7 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
-from ..api.errors import ImageInputError, ValidationError
+from ..api.errors import CancelledError, ImageInputError, ValidationError
 from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse
 from ..gallery import GalleryLike
@@ -103,7 +103,7 @@ class ImagesTab(widgets.VBox):
             on_result=lambda response: to_tiles(lambda b: self._show_results(b, response, notice))(),
             on_error=to_tiles(lambda b: b.discard()),
             on_partial=lambda partial: to_tiles(lambda b: b.show_partial(partial))(),
-            on_cancel=to_tiles(lambda b: b.discard()),
+            on_cancel=to_tiles(lambda b: b.discard(keep_shown=True)),
         )
         try:
             made.append(self.grid.start(request, number=number))
@@ -130,12 +130,41 @@ class ImagesTab(widgets.VBox):
                 batch.show_ready(index, image)
 
         hooks.on_images = lambda first, images: show_as_they_come(first, images, show)  # parts, as they come
-        response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
+        hooks.on_late = lambda late: self._keep_late(late, parent_id, labels)
+        try:
+            response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
+        except CancelledError as exc:
+            if exc.kept is not None:
+                self._keep_cancelled(exc.kept, parent_id, labels, tiles())
+            raise
         hooks.check_cancelled()
         for image in response.data:
             image.metadata.update(labels)
         save_to_gallery(self.gallery, response, parent_id, on_thumbnail=show)
         return response
+
+    def _keep_cancelled(
+        self, kept: ImagesResponse, parent_id: str | None, labels: dict[str, Any], batch: ResultBatch | None
+    ) -> None:
+        """After a cancel: the images done are saved and filled in (they are paid for)."""
+        for image in kept.data:
+            image.metadata.update(labels)
+        save_to_gallery(self.gallery, kept, parent_id)
+        if batch is not None:
+            batch.keep(kept)
+        asked = kept.request.n if kept.request is not None else len(kept.data)
+        self.controls.show_status(f"Cancelled: kept {len(kept.data)} of {asked}.", "info")
+
+    def _keep_late(self, late: ImagesResponse, parent_id: str | None, labels: dict[str, Any]) -> None:
+        """A part sent before a cancel that arrived anyway: saved to the gallery (it is paid for)."""
+        for image in late.data:
+            image.metadata.update(labels)
+        save_to_gallery(self.gallery, late, parent_id)
+        if self.gallery is not None and not late.errors:
+            self.controls.show_status(
+                f"{len(late.data)} more image(s) arrived after Cancel: they are in the gallery (History).",
+                "info",
+            )
 
     def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:
         batch.fill(response)

@@ -166,6 +166,11 @@ class ResultTile(widgets.VBox):
         return self._details is not None
 
     @property
+    def is_shown(self) -> bool:
+        """Whether it shows a result's picture already (filled, or about to be)."""
+        return self.is_filled or self._shown is not None
+
+    @property
     def image(self) -> GeneratedImage | None:
         """The full result; read back from the gallery when it is kept there (None if that file is gone)."""
         if self._image is not None or self._stored_at is None or self._details is None:
@@ -304,11 +309,25 @@ class ResultBatch:
             self.grid.relayout()
         self.grid.batch_filled(response)
 
-    def discard(self) -> None:
-        """Remove every tile that has no result (after an error or a cancel)."""
+    def keep(self, response: ImagesResponse) -> None:
+        """Fill the tiles of the images a cancel kept (each at its own place); the others go away."""
         with self.grid.lock:
+            tiles = {tile.index: tile for tile in self.tiles}
+            for image in response.data:
+                tile = tiles.get(image.index)
+                if tile is not None and tile in self.grid.tiles:
+                    tile.fill(image)
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
+            self.grid.relayout()
+
+    def discard(self, keep_shown: bool = False) -> None:
+        """Remove every tile that has no result (after an error or a cancel); ``keep_shown``: not those
+        that show a result already (a cancel keeps what is done)."""
+        with self.grid.lock:
+            for tile in [t for t in self.tiles if not t.is_filled]:
+                if not (keep_shown and tile.is_shown):
+                    self.grid.remove(tile)
 
 
 class ResultGrid(widgets.VBox):
