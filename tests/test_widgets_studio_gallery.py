@@ -379,16 +379,21 @@ def test_each_thumbnail_shows_while_the_results_are_still_being_saved(tmp_path: 
     gallery.close()
 
 
-def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path) -> None:
-    gates = [threading.Event() for _ in range(3)]
-    arrived = iter(gates)
+def gated_backend(calls: int) -> tuple[list[threading.Event], FakeBackend]:
+    """A backend whose calls each wait for their own gate, handed out in the order the calls come."""
+    gates = [threading.Event() for _ in range(calls)]
+    handed = iter(gates)
     lock = threading.Lock()
 
     def gate(_request: GenerateRequest) -> threading.Event:
         with lock:
-            return next(arrived)
+            return next(handed)
 
-    backend = FakeBackend(side=128, gate=gate)
+    return gates, FakeBackend(side=128, gate=gate)
+
+
+def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path) -> None:
+    gates, backend = gated_backend(3)
     s = Studio(backend, gallery=tmp_path / "gallery")
     tab = s.generate_tab
     tab.prompt_box.value = "three lanterns"
@@ -412,15 +417,7 @@ def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path)
 
 
 def test_cancel_keeps_the_images_done_and_saves_those_that_arrive_after(tmp_path: Path) -> None:
-    gates = [threading.Event() for _ in range(3)]
-    handed = iter(gates)
-    lock = threading.Lock()
-
-    def gate(_request: GenerateRequest) -> threading.Event:
-        with lock:
-            return next(handed)
-
-    backend = FakeBackend(side=128, gate=gate)
+    gates, backend = gated_backend(3)
     s = Studio(backend, gallery=tmp_path / "gallery")
     tab = s.generate_tab
     tab.prompt_box.value = "three lanterns"
