@@ -149,10 +149,15 @@ class BaseBackend:
 
     # -- one request in, one response out ---------------------------------------------------
 
-    def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse:
-        hooks = hooks or CallHooks()
+    def check_request(self, request: ImageRequest) -> ModelSpec:
+        """Raise if ``request`` cannot be sent here (its values, its model's shutdown); its model's spec."""
         spec = validate_request(request)
         self.check_shutdown(spec)
+        return spec
+
+    def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse:
+        hooks = hooks or CallHooks()
+        self.check_request(request)
         hooks.check_cancelled()
         started = time.perf_counter()
         if isinstance(request, GenerateRequest):

@@ -78,7 +78,6 @@ from .types import (
     VariationRequest,
     sniff_mime_type,
 )
-from .validation import validate_request
 
 __all__ = ["AzureOpenAIClient", "OpenAIClient"]
 
@@ -86,6 +85,9 @@ log = logging.getLogger("ipyimagegen.api")
 
 _REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
 _OUTPUT_FIELDS = ("output_format", "background", "size", "quality", "safety_identifier")
+_TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed)
+"""What moving a request or its answer can raise: requests' own errors, urllib3's from a body read
+as it arrives, and the call's deadline passing."""
 MODEL_LIST_SECONDS = 10.0
 """``GET /models`` is asked once per client, briefly: a slow list must not hold up the studio."""
 
@@ -301,7 +303,7 @@ class OpenAIClient(BaseBackend):
                     log.debug("GET models answered HTTP %d", response.status_code)
                     return None
                 return _shutdown_dates(json.loads(read_body(response, deadline)))
-        except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+        except _TRANSFER_ERRORS as exc:
             log.debug("GET models failed: %s", self._redact(_root_reason(exc)))
             return None
         except ValueError:
@@ -382,9 +384,9 @@ class OpenAIClient(BaseBackend):
         decoded or encoded again (what a proxy passes on). ``stream``: ask for server-sent events (GPT
         image models). Errors raise as they do for :meth:`run`."""
         hooks = hooks or CallHooks()
-        self.check_shutdown(validate_request(request))
+        self.check_request(request)
         streaming = stream and self.supports_streaming(request.model)
-        deadline = Deadline(call_seconds(self.timeout, hooks.timeout))
+        deadline = self._deadline(hooks)
         response = self._post(request, hooks, deadline, streaming)
         content_type = response.headers.get("content-type", "application/json")
         if streaming and _is_event_stream(response):
@@ -394,7 +396,7 @@ class OpenAIClient(BaseBackend):
     def _relay(self, response: requests.Response, deadline: Deadline) -> Iterator[bytes]:
         try:
             yield from iter_body(response, deadline)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+        except _TRANSFER_ERRORS as exc:
             raise self._connection_error(exc, response.url, deadline) from None
         finally:
             response.close()
@@ -460,8 +462,12 @@ class OpenAIClient(BaseBackend):
             **body,
         )
 
+    def _deadline(self, hooks: CallHooks) -> Deadline:
+        """When the whole call must be over: the call's ``timeout``, else the client's."""
+        return Deadline(call_seconds(self.timeout, hooks.timeout))
+
     def _call(self, request: ImageRequest, hooks: CallHooks, streaming: bool) -> ImagesResponse:
-        deadline = Deadline(call_seconds(self.timeout, hooks.timeout))
+        deadline = self._deadline(hooks)
         response = self._post(request, hooks, deadline, streaming)
         if streaming and _is_event_stream(response):
             return self._read_stream(response, hooks, deadline)
@@ -504,7 +510,7 @@ class OpenAIClient(BaseBackend):
                 )
                 if not (stream and _succeeded(response) and _is_event_stream(response)):
                     read_body(response, deadline)  # the body is read here, so a broken one is retried
-            except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+            except _TRANSFER_ERRORS as exc:
                 error: APIError = self._connection_error(exc, url, deadline)
                 retryable = not deadline.passed()
             else:
@@ -712,7 +718,7 @@ class OpenAIClient(BaseBackend):
                     )
                     usage = payload.get("usage") or usage
                 hooks.check_cancelled()  # stop reading at once: the rest of the stream may take minutes
-        except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+        except _TRANSFER_ERRORS as exc:
             raise self._connection_error(exc, response.url, deadline) from None
         finally:
             response.close()

@@ -70,9 +70,8 @@ def as_timeout(value: float | tuple[float, float] | None) -> Timeout:
     if value is None:
         return DEFAULT_TIMEOUT
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {value!r}.")
-        return (float(value), float(value))
+        seconds = positive_seconds(value)
+        return (seconds, seconds)
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
         connect, read = value
         if connect <= 0 or read <= 0:
@@ -83,13 +82,16 @@ def as_timeout(value: float | tuple[float, float] | None) -> Timeout:
     )
 
 
+def positive_seconds(value: object) -> float:
+    """``value`` as seconds, refused unless it is a number above zero (a ``timeout``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {value!r}.")
+    return float(value)
+
+
 def call_seconds(default: Timeout, override: float | None) -> float:
     """Seconds one whole call may take: a per-call ``timeout``, else the client's read timeout."""
-    if override is None:
-        return default[1]
-    if isinstance(override, bool) or not isinstance(override, (int, float)) or override <= 0:
-        raise ConfigurationError(f"timeout must be a positive number of seconds, got {override!r}.")
-    return float(override)
+    return default[1] if override is None else positive_seconds(override)
 
 
 def safe_url(url: str) -> str:

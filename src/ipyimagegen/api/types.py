@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ..errors import CancelledError, ConfigurationError
+from ..errors import CancelledError
 from ..media import EXTENSION_BY_MIME, MIME_BY_FORMAT, InputImage, sniff_mime_type
 from ..models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
+from .config import positive_seconds
 
 __all__ = [  # the media types are the bottom layer's; they are exported here for the API's users
     "EXTENSION_BY_MIME",
@@ -241,11 +242,8 @@ class CallHooks:
     """A part of a cancelled parallel call that was already sent and arrives anyway (it is paid for)."""
 
     def __post_init__(self) -> None:
-        timeout = self.timeout
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-        ):
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        if self.timeout is not None:
+            positive_seconds(self.timeout)
 
     @property
     def cancelled(self) -> bool:
