@@ -9,7 +9,7 @@ import pytest
 
 from ipyimagegen.api.errors import CancelledError, ContentPolicyError, RateLimitError, ValidationError
 from ipyimagegen.api.parallel import requests_needed, run_parallel, split_request, validate_parallel
-from ipyimagegen.api.types import CallHooks, GenerateRequest, PartialImage, Progress
+from ipyimagegen.api.types import CallHooks, GenerateRequest, ImagesResponse, PartialImage, Progress
 from widget_helpers import WAIT_S, FakeBackend
 
 
@@ -106,7 +106,13 @@ def test_cancel_stops_waiting_at_once_keeps_what_is_done_and_hands_on_what_arriv
     cancel = threading.Event()
     late: list[list[int | None]] = []
     outcome: list[BaseException | object] = []
-    hooks = CallHooks(cancel=cancel, on_late=lambda response: late.append([i.seed for i in response.data]))
+    places: list[list[int]] = []
+
+    def on_late(response: ImagesResponse) -> None:
+        late.append([image.seed for image in response.data])
+        places.append([image.index for image in response.data])
+
+    hooks = CallHooks(cancel=cancel, on_late=on_late)
     request = _request(model="dall-e-3", n=3, seed=10)
 
     def call() -> None:
@@ -135,6 +141,7 @@ def test_cancel_stops_waiting_at_once_keeps_what_is_done_and_hands_on_what_arriv
         assert backend.calls_finished.acquire(timeout=WAIT_S)
     time.sleep(0.2)
     assert sorted(late) == [[11], [12]]  # sent before the cancel, paid for: handed on
+    assert sorted(places) == [[1], [2]]  # each at its place in the whole request
 
 
 def test_parts_not_sent_before_a_cancel_are_never_sent() -> None:

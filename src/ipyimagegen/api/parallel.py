@@ -139,9 +139,8 @@ def _cancelled(
             return
         index = futures[future]
         try:
-            on_late(
-                _merge(request, [parts[index]], {index: future.result()}, {}, time.perf_counter() - started)
-            )
+            arrived_part = {index: future.result()}
+            on_late(_merge(request, parts, arrived_part, {}, time.perf_counter() - started, renumber=False))
         except Exception:
             log.exception("could not keep a result that arrived after a cancel")
 
