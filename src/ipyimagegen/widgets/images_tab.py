@@ -87,11 +87,13 @@ class ImagesTab(widgets.VBox):
             placed.wait()
             return made[0] if made else None
 
-        def to_tiles(act: Callable[[ResultBatch], Any]) -> Callable[..., None]:
-            def deliver(*_args: Any) -> None:
+        def to_tiles(act: Callable[..., Any]) -> Callable[..., None]:
+            """``act(batch, *args)``, once the tiles are there."""
+
+            def deliver(*args: Any) -> None:
                 batch = tiles()
                 if batch is not None:
-                    act(batch)
+                    act(batch, *args)
 
             return deliver
 
@@ -100,10 +102,10 @@ class ImagesTab(widgets.VBox):
             lambda hooks: self._make(request, parent_id, hooks, labels or {}, tiles),
             total=request.n,
             label=f"#{number}",
-            on_result=lambda response: to_tiles(lambda b: self._show_results(b, response, notice))(),
-            on_error=to_tiles(lambda b: b.discard()),
-            on_partial=lambda partial: to_tiles(lambda b: b.show_partial(partial))(),
-            on_cancel=to_tiles(lambda b: b.discard(keep_shown=True)),
+            on_result=to_tiles(lambda batch, response: self._show_results(batch, response, notice)),
+            on_error=to_tiles(lambda batch, _exc: batch.discard()),
+            on_partial=to_tiles(ResultBatch.show_partial),
+            on_cancel=to_tiles(lambda batch: batch.discard(keep_shown=True)),
         )
         try:
             made.append(self.grid.start(request, number=number))
@@ -138,18 +140,26 @@ class ImagesTab(widgets.VBox):
                 self._keep_cancelled(exc.kept, parent_id, labels, tiles())
             raise
         hooks.check_cancelled()
+        self._save(response, parent_id, labels, on_thumbnail=show)
+        return response
+
+    def _save(
+        self,
+        response: ImagesResponse,
+        parent_id: str | None,
+        labels: dict[str, Any],
+        on_thumbnail: Callable[[int, GeneratedImage], None] | None = None,
+    ) -> None:
+        """Label the images and save them to the gallery (their thumbnails made on the way)."""
         for image in response.data:
             image.metadata.update(labels)
-        save_to_gallery(self.gallery, response, parent_id, on_thumbnail=show)
-        return response
+        save_to_gallery(self.gallery, response, parent_id, on_thumbnail=on_thumbnail)
 
     def _keep_cancelled(
         self, kept: ImagesResponse, parent_id: str | None, labels: dict[str, Any], batch: ResultBatch | None
     ) -> None:
         """After a cancel: the images done are saved and filled in (they are paid for)."""
-        for image in kept.data:
-            image.metadata.update(labels)
-        save_to_gallery(self.gallery, kept, parent_id)
+        self._save(kept, parent_id, labels)
         if batch is not None:
             batch.keep(kept)
         asked = kept.request.n if kept.request is not None else len(kept.data)
@@ -157,9 +167,7 @@ class ImagesTab(widgets.VBox):
 
     def _keep_late(self, late: ImagesResponse, parent_id: str | None, labels: dict[str, Any]) -> None:
         """A part sent before a cancel that arrived anyway: saved to the gallery (it is paid for)."""
-        for image in late.data:
-            image.metadata.update(labels)
-        save_to_gallery(self.gallery, late, parent_id)
+        self._save(late, parent_id, labels)
         if self.gallery is not None and not late.errors:
             self.controls.show_status(
                 f"{len(late.data)} more image(s) arrived after Cancel: they are in the gallery (History).",
