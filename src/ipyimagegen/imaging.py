@@ -584,15 +584,14 @@ def _keeps_original(data: bytes, spec: ModelSpec, image: Image.Image) -> bool:
     return _orientation(data, image) in (0, 1)
 
 
+def _is_rgba8_png(data: bytes, size: tuple[int, int]) -> bool:
+    """Whether ``data`` is an 8-bit RGBA PNG of ``size``, by its header alone."""
+    return len(data) > 25 and data[24] == 8 and data[25] == 6 and _png_header_size(data) == size
+
+
 def _is_square_upload(data: bytes, spec: ModelSpec, side: int) -> bool:
     """Whether a file already is dall-e-2's input: an 8-bit RGBA PNG, ``side`` pixels square, small enough."""
-    return (
-        len(data) > 25
-        and _png_header_size(data) == (side, side)
-        and data[24] == 8
-        and data[25] == 6
-        and len(data) <= spec.max_input_bytes
-    )
+    return _is_rgba8_png(data, (side, side)) and len(data) <= spec.max_input_bytes
 
 
 def prepare_input_image(
@@ -665,8 +664,7 @@ def _source_size(source: Any) -> tuple[int, int] | None:
 def _is_api_mask(data: bytes, size: tuple[int, int]) -> bool:
     """Whether a mask file already is what the API wants, so that it can be sent as it is: an 8-bit
     RGBA PNG of ``size`` whose every pixel is fully transparent (regenerate) or fully opaque."""
-    png_rgba_8bit = len(data) > 25 and data[24] == 8 and data[25] == 6
-    if not png_rgba_8bit or _png_header_size(data) != size:
+    if not _is_rgba8_png(data, size):
         return False
     if _png_text(data).get(masks.MADE_BY_KEY) == masks.MADE_BY:
         return True  # made by masks.to_png: every pixel is 0 or 255 already
