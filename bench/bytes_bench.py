@@ -40,7 +40,7 @@ def run(options: Options) -> list[Figure]:
             naive = widgets.Image(value=photo_like_png(1024), format="png")
         (naive_sent,) = naive_traffic
         with measured(recorder) as enlarge_traffic:
-            studio.grid.tiles[0].enlarge_button.click()
+            studio.grid.act(studio.grid.tiles[0], "enlarge")
         (enlarge_sent,) = enlarge_traffic
         naive.close()
         studio.close()

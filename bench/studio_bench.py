@@ -39,8 +39,8 @@ def watching_tiles() -> Iterator[None]:
     """Note the moment each tile gets its picture (the first pixels a user sees)."""
     original = ResultTile._set_picture
 
-    def noted(tile: ResultTile, small: bytes, mime: str) -> None:
-        original(tile, small, mime)
+    def noted(tile: ResultTile, picture: tuple[bytes, str]) -> None:
+        original(tile, picture)
         SHOWN_AT.setdefault(id(tile), time.perf_counter())
 
     ResultTile._set_picture = noted  # type: ignore[method-assign]
@@ -112,13 +112,20 @@ def run(options: Options) -> list[Figure]:
         f"its gallery in a temporary folder, recording comms; click -> runner idle with {N} filled tiles, "
         f"minus time inside the backend; grid cleared between runs (untimed); median of {repeats} after {warmup} warm-up"
     )
+    fast = imaging._png_decoder() is not None
     with recording_comms(), tempfile.TemporaryDirectory(prefix="ipyimagegen-bench-studio-") as folder:
         overheads, firsts, lasts, clicks, backend_times = _overheads(folder, repeats, warmup)
         without_gallery = _overheads(False, repeats, warmup)[0]
+        with pillow_only():
+            _, pillow_firsts, pillow_lasts, _, _ = _overheads(folder, repeats, warmup)
     thumbnail_s = statistics.median(_thumbnail_seconds(png) for _ in range(5))
+    with pillow_only():
+        pillow_thumbnail_s = statistics.median(_thumbnail_seconds(png) for _ in range(5))
+    decoder = "imagecodecs (the `fast` extra)" if fast else "Pillow (the `fast` extra is not installed)"
     say(
         f"click returns after {median_ms(clicks):.1f} ms (placeholder tiles); backend {median_ms(backend_times):.2f} ms; "
-        f"{N} thumbnails at about {thumbnail_s * 1000:.0f} ms each (PNG decode, scale, JPEG); "
+        f"PNG decoder {decoder}: {N} thumbnails at about {thumbnail_s * 1000:.0f} ms each (decode, scale, JPEG), "
+        f"{pillow_thumbnail_s * 1000:.0f} ms with Pillow alone; "
         f"with gallery=False (no save, no history refresh) {median_ms(without_gallery):.0f} ms"
     )
     return [
@@ -139,7 +146,20 @@ def run(options: Options) -> list[Figure]:
             median_ms(overheads),
             "ms",
         ),
+        Figure(f"studio: click to first tile, n={N}, Pillow decoding only", median_ms(pillow_firsts), "ms"),
+        Figure(f"studio: click to all tiles, n={N}, Pillow decoding only", median_ms(pillow_lasts), "ms"),
     ]
+
+
+@contextmanager
+def pillow_only() -> Iterator[None]:
+    """Thumbnails decoded by Pillow alone (as without the ``fast`` extra)."""
+    saved = imaging.FAST_PNG_DECODE
+    imaging.FAST_PNG_DECODE = False
+    try:
+        yield
+    finally:
+        imaging.FAST_PNG_DECODE = saved
 
 
 def _thumbnail_seconds(png: bytes) -> float:

@@ -30,6 +30,8 @@ FIGURES = [
     (r"studio: click to first tile, n=4 1024x1024, minus backend", r"goal < 100 ms"),
     (r"studio: click to all tiles, n=4 1024x1024, minus backend", r"goal < 100 ms"),
     (r"studio: click to all saved and actionable, n=4, minus backend", r"\(no goal\)"),
+    (r"studio: click to first tile, n=4, Pillow decoding only", r"\(no goal\)"),
+    (r"studio: click to all tiles, n=4, Pillow decoding only", r"\(no goal\)"),
     (r"grid KB per 1024x1024 result vs full PNG Image", r"goal ratio <= 0\.1"),
     (r"Enlarge click sends the full image", r"goal >= \d+ KB"),
     (r"parallel fill dall-e-3 n=4 vs one request \(0\.3 s\)", r"goal ratio <= 1\.30"),

@@ -82,7 +82,7 @@ SAVE_CELL = textwrap.dedent(
 )
 
 
-def test_save_then_download_sends_the_file_only_when_asked(tmp_path: Path) -> None:
+def test_save_writes_the_file_and_downloads_it_in_the_page(tmp_path: Path) -> None:
     require_chromium()
     from playwright.sync_api import expect
 
@@ -97,12 +97,14 @@ def test_save_then_download_sends_the_file_only_when_asked(tmp_path: Path) -> No
             f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).filter(i => i.naturalWidth > 0).length === 1",
             timeout=30_000,
         )
-        page.locator(".ipyimagegen-save").first.click()
-        expect(page.locator(".ipyimagegen-notice")).to_contain_text("Saved to", timeout=30_000)
-        assert "data:" not in page.locator(".ipyimagegen-notice").inner_html()
         with page.expect_download(timeout=30_000) as download_info:
-            page.locator("button.ipyimagegen-download").click()
+            page.get_by_role("button", name="Save").first.click()
         download = download_info.value
+        notice = page.get_by_role("status").filter(has_text="Saved to")
+        expect(notice).to_be_visible(timeout=10_000)
+        expect(notice).to_contain_text("downloaded")
+        assert "data:" not in notice.inner_html()
+        expect(notice).to_be_hidden(timeout=15_000)  # a notice goes away by itself
         (saved,) = (tmp_path / "saved").iterdir()
         assert download.suggested_filename == saved.name
         assert Path(download.path()).read_bytes() == saved.read_bytes()

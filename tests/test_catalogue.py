@@ -230,3 +230,16 @@ def test_every_sdk_parameter_is_accepted_by_the_server() -> None:
         EDIT_FILES
     )
     assert "stream" in GENERATION_PARAMS and "stream" in EDIT_PARAMS
+
+
+def test_an_edit_size_follows_the_pictures_shape() -> None:
+    from ipyimagegen.models import size_for_aspect
+
+    gpt = model_spec("gpt-image-2")
+    assert size_for_aspect(gpt, (1200, 800)) == "1536x1024"  # a 3:2 photo: the landscape size
+    assert size_for_aspect(gpt, (800, 1200)) == "1024x1536"
+    assert size_for_aspect(gpt, (640, 640)) == "1024x1024"
+    dalle2 = model_spec("dall-e-2")
+    assert size_for_aspect(dalle2, (400, 200)) == "512x512"  # squares only: the smallest that holds it
+    assert size_for_aspect(dalle2, (400, 200), current="256x256") == "256x256"  # a chosen square stays
+    assert size_for_aspect(dalle2, (3000, 3000)) == "1024x1024"

@@ -385,7 +385,7 @@ def test_the_studio_edits_and_varies_with_the_checkpoint(engine: DiffusersEngine
     inside = disc_mask(64, 64, 32, 32, 16)
     assert edited.size == (64, 64)
     assert np.array_equal(pixels(edited.data)[~inside][:, :3], pixels(source)[~inside][:, :3])
-    studio.grid.tiles[0].variations_button.click()  # "make variations" of the edit
+    studio.grid.act(studio.grid.tiles[0], "variations")  # "make variations" of the edit
     studio.variations_tab.params.n = 2
     assert studio.variations_tab.make_variations() is not None
     assert studio.runner.wait(60)

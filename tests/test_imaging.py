@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import struct
 import warnings
 import zipfile
@@ -610,3 +611,65 @@ def test_base64_helpers(png: bytes) -> None:
         imaging.b64decode("not base64!")
     with pytest.raises(ImageInputError, match="not base64-encoded"):
         imaging.b64decode("data:image/png,rawdata")
+
+
+def _png(image: Image.Image, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def _photo(mode: str, side: int = 96) -> Image.Image:
+    rng = np.random.default_rng(len(mode))
+    shape = (side, side + 8, len(mode)) if len(mode) > 1 else (side, side + 8)
+    return Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode)
+
+
+def _need_imagecodecs() -> None:
+    """The `fast` extra: the test extra installs it, so in CI a missing one fails."""
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        reason = "the fast extra is not installed: pip install -e '.[fast]'"
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("rgb", _png(_photo("RGB"))),
+        ("rgba", _png(_photo("RGBA"))),
+        ("rgb with a gamma and a profile", _png(_photo("RGB"), icc_profile=b"\0" * 64)),
+        ("rgb, best compression", _png(_photo("RGB"), compress_level=9)),
+    ],
+)
+def test_the_fast_png_decoder_gives_pillows_pixels(name: str, data: bytes) -> None:
+    _need_imagecodecs()
+    fast = imaging._fast_png(data)
+    assert fast is not None, name
+    with Image.open(io.BytesIO(data)) as reference:
+        assert fast.mode == reference.mode and np.array_equal(np.asarray(fast), np.asarray(reference))
+    imaging.FAST_PNG_DECODE = False
+    try:
+        assert imaging._fast_png(data) is None
+        pillow = imaging.thumbnail(data, max_side=48)
+    finally:
+        imaging.FAST_PNG_DECODE = True
+    assert imaging.thumbnail(data, max_side=48) == pillow  # the same thumbnail bytes either way
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("palette", _png(_photo("RGB").convert("P"))),
+        ("grey", _png(_photo("L"))),
+        ("16-bit grey", _png(Image.fromarray(np.full((8, 8), 40000, np.uint16)))),
+        ("rgb with a transparent colour", _png(_photo("RGB"), transparency=(0, 0, 0))),
+        ("truncated", _png(_photo("RGB"))[:300]),
+    ],
+)
+def test_other_pngs_stay_with_pillow(name: str, data: bytes) -> None:
+    _need_imagecodecs()
+    assert imaging._fast_png(data) is None, name

@@ -296,7 +296,7 @@ def test_results_are_saved_with_input_mask_and_parent_then_edit_again(tmp_path) 
     (item,) = gallery.items()
     assert item.endpoint == "edits" and item.input_ids and item.mask_id and item.parent_id is None
     tile = s.grid.tiles[0]
-    tile.edit_button.click()  # continue from the result
+    s.grid.act(tile, "edit")  # continue from the result
     assert s.tabs.selected_index == 1
     assert np.array_equal(np.asarray(tab.painter.image), np.asarray(tile.image.to_pil()))
     tab.painter.fill()

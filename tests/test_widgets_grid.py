@@ -1,16 +1,18 @@
-"""ResultGrid: placeholders, thumbnails only, enlarge/save/delete and the tile actions."""
+"""ResultGrid: placeholders, thumbnails only, the viewer, save/delete, pages and the tile actions.
+
+The page's side is :class:`widget_helpers.Page`: the tiles' JSON and thumbnails the grid sends,
+and clicks sent back as the page script sends them."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import ipywidgets as widgets
 from PIL import Image
 
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse, PartialImage
 from ipyimagegen.widgets.result_grid import ResultGrid
-from widget_helpers import make_png
+from widget_helpers import Page, make_png
 
 
 def _response(request: GenerateRequest, revised: str | None = None) -> ImagesResponse:
@@ -27,19 +29,23 @@ def _request(n: int = 2, prompt: str = "a blue heron", model: str = "gpt-image-1
 
 def test_placeholders_appear_at_once_and_are_filled_in_order() -> None:
     grid = ResultGrid()
+    page = Page(grid.view)
     batch = grid.start(_request(n=3))
     assert len(grid.tiles) == 3 and not any(tile.is_filled for tile in grid.tiles)
-    assert all("waiting" in tile.label.value for tile in grid.tiles)
+    assert all(page.tile(tile)["label"].endswith("waiting") for tile in grid.tiles)
+    assert all(page.tile(tile)["picture"] == 0 and page.enabled(tile) == {"delete"} for tile in grid.tiles)
     response = _response(_request(n=3))
     batch.fill(response)
     assert grid.images == response.data
-    assert [tile.label_text() for tile in grid.tiles] == [
+    assert [page.tile(tile)["label"] for tile in grid.tiles] == [
         "#1 · gpt-image-1.5 · 1024x1024 · 1/3",
         "#1 · gpt-image-1.5 · 1024x1024 · 2/3",
         "#1 · gpt-image-1.5 · 1024x1024 · 3/3",
     ]
-    assert all("ipyimagegen-tile" in tile._dom_classes for tile in grid.tiles)
-    assert "ipyimagegen-grid" in grid.tiles_box._dom_classes
+    assert all(page.picture(tile) for tile in grid.tiles)
+    assert all(
+        {"enlarge", "save", "edit", "variations", "use_prompt"} <= page.enabled(tile) for tile in grid.tiles
+    )
 
 
 def test_newest_request_comes_first() -> None:
@@ -50,41 +56,63 @@ def test_newest_request_comes_first() -> None:
     second.fill(_response(_request(n=2, prompt="second")))
     assert [tile.prompt for tile in grid.tiles] == ["second", "second", "first"]
     assert [tile.number for tile in grid.tiles] == [2, 2, 1]
+    assert [shown["prompt"] for shown in grid.view.tiles] == ["second", "second", "first"]
 
 
 def test_tiles_hold_small_thumbnails_not_the_full_image() -> None:
     grid = ResultGrid()
+    page = Page(grid.view)
     request = _request(n=1)
     grid.start(request).fill(_response(request))
     tile = grid.tiles[0]
-    assert tile.picture is not None and "ipyimagegen-tile-image" in tile.picture._dom_classes
-    full = len(tile.image.data)
-    assert len(tile.picture.value) * 10 < full
+    thumbnail = page.picture(tile)
+    assert thumbnail is not None and Image.open(io.BytesIO(thumbnail)).size == (256, 256)
+    assert len(thumbnail) * 10 < len(tile.image.data)
+    state = grid.view.get_state()
+    assert len(str(state["tiles"])) < 2000  # the page's JSON carries no image bytes
 
 
-def test_prompt_shows_the_revised_prompt_with_the_full_text_as_tooltip() -> None:
+def test_a_page_that_lacks_a_thumbnail_gets_it_when_it_asks() -> None:
     grid = ResultGrid()
+    request = _request(n=2)
+    grid.start(request).fill(_response(request))
+    page = Page(grid.view)  # a page opened afterwards (a reload): it has the JSON, not the pictures
+    assert page.pictures == {}
+    page.send({"event": "want", "ids": [tile.id for tile in grid.tiles] + ["t-unknown"]})
+    assert set(page.pictures) == {tile.id for tile in grid.tiles}
+    assert all(page.pictures[tile.id][0] == page.tile(tile)["picture"] for tile in grid.tiles)
+
+
+def test_the_prompt_shown_and_reused_is_the_users_and_the_revised_one_is_in_the_viewer() -> None:
+    grid = ResultGrid()
+    page = Page(grid.view)
     request = _request(n=1, prompt="short")
     revised = "A detailed painting of a short bird " + "with many words " * 20
     grid.start(request).fill(_response(request, revised=revised))
     tile = grid.tiles[0]
-    assert tile.prompt == revised
-    assert f'title="{revised}"' in tile.prompt_html.value
-    assert "…" in tile.prompt_html.value  # the visible text is shortened
+    assert tile.prompt == "short" and page.tile(tile)["prompt"] == "short"
+    used: list[str] = []
+    grid.on_use_prompt(used.append)
+    page.click(tile, "use_prompt")
+    assert used == ["short"]
+    page.click(tile, "enlarge")
+    assert grid.view.viewer["prompt"] == "short" and grid.view.viewer["revised_prompt"] == revised
 
 
 def test_partial_previews_fill_placeholders_until_the_result_arrives() -> None:
     grid = ResultGrid()
+    page = Page(grid.view)
     request = _request(n=2)
     batch = grid.start(request)
     batch.show_partial(PartialImage(index=1, partial_index=0, data=make_png(64, 3)))
     second = grid.tiles[1]
-    assert second.picture is not None and len(second.picture.value) > 0
-    assert "preview 1" in second.label.value
-    assert grid.tiles[0].picture is None
+    preview = page.picture(second)
+    assert preview is not None and page.tile(second)["label"].endswith("preview 1")
+    assert page.picture(grid.tiles[0]) is None
     batch.show_partial(PartialImage(index=7, partial_index=0, data=make_png(64, 3)))  # out of range: ignored
     batch.fill(_response(request))
-    assert "preview" not in second.label.value and second.is_filled
+    assert "preview" not in page.tile(second)["label"] and second.is_filled
+    assert page.picture(second) != preview and page.tile(second)["picture"] == 2
 
 
 def test_fewer_results_than_placeholders_removes_the_rest() -> None:
@@ -92,6 +120,7 @@ def test_fewer_results_than_placeholders_removes_the_rest() -> None:
     batch = grid.start(_request(n=4))
     batch.fill(_response(_request(n=3)))
     assert len(grid.tiles) == 3 and all(tile.is_filled for tile in grid.tiles)
+    assert len(grid.view.tiles) == 3
 
 
 def test_discard_removes_placeholders_only() -> None:
@@ -103,44 +132,56 @@ def test_discard_removes_placeholders_only() -> None:
     assert len(grid.tiles) == 1 and grid.tiles[0].is_filled
 
 
-def test_enlarge_sends_the_full_image_and_close_frees_it() -> None:
+def test_enlarge_opens_the_viewer_with_the_full_image_and_close_frees_it() -> None:
     grid = ResultGrid()
-    request = _request(n=1)
+    page = Page(grid.view)
+    request = _request(n=2)
     grid.start(request).fill(_response(request))
-    tile = grid.tiles[0]
-    assert tile.enlarge_button.disabled is False
-    tile.enlarge_button.click()
-    shown = grid.preview_slot.children[0]
-    assert isinstance(shown, widgets.Image)
-    assert bytes(shown.value) == tile.image.data
-    assert grid.preview.layout.display is None
-    assert "512×512" in grid.preview_caption.value
-    grid.preview_close.click()
-    assert grid.preview_slot.children == () and grid.preview.layout.display == "none"
-    assert shown.comm is None  # closed
+    first, second = grid.tiles
+    page.click(first, "enlarge")
+    viewer = grid.view.viewer
+    assert viewer["open"] and viewer["id"] == first.id and bytes(grid.view.viewer_image) == first.image.data
+    assert ["Size", "512×512"] in viewer["facts"] and viewer["title"] == first.label_text()
+    assert viewer["has_next"] and not viewer["has_previous"]
+    assert set(viewer["actions"]) == {"edit", "variations", "use_prompt"}
+    page.send({"event": "viewer", "do": "step", "by": 1})  # the right arrow key
+    assert grid.view.viewer["id"] == second.id and bytes(grid.view.viewer_image) == second.image.data
+    page.send({"event": "viewer", "do": "step", "by": 1})  # past the last: stays
+    assert grid.view.viewer["id"] == second.id
+    page.send({"event": "viewer", "do": "close"})  # Esc
+    assert grid.view.viewer == {"open": False} and grid.view.viewer_image == b""
 
 
-def test_save_writes_the_full_image_and_offers_a_download_on_demand(tmp_path: Path) -> None:
+def test_the_viewer_steps_across_pages() -> None:
+    grid = ResultGrid(page_size=2)
+    page = Page(grid.view)
+    for _ in range(2):
+        request = _request(n=2)
+        grid.start(request).fill(_response(request))
+    assert grid.page_index == 0 and grid.pages == 2
+    page.click(grid.tiles[1], "enlarge")
+    page.send({"event": "viewer", "do": "step", "by": 1})
+    assert grid.page_index == 1 and grid.view.viewer["id"] == grid.tiles[2].id
+    assert [shown["id"] for shown in grid.view.tiles] == [tile.id for tile in grid.tiles[2:]]
+
+
+def test_save_writes_the_full_image_and_downloads_it_in_the_page(tmp_path: Path) -> None:
     grid = ResultGrid(save_dir=tmp_path)
+    page = Page(grid.view)
     request = _request(n=1)
     grid.start(request).fill(_response(request))
     tile = grid.tiles[0]
-    tile.save_button.click()
+    page.click(tile, "save")
     saved = list(tmp_path.iterdir())
     assert len(saved) == 1 and saved[0].read_bytes() == tile.image.data
-    assert str(saved[0]) in grid.notice.value and "data:" not in grid.notice.value
-    button = grid.download
-    assert button is not None and button.filename == saved[0].name
-    assert grid.notice_row.children == (grid.notice, button)
-    state = button.get_state()
-    assert max(len(str(value)) for value in state.values()) < 2000  # no image bytes in the synced state
-    sent: list[tuple[dict, list]] = []
-    button.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
-    button._handle_message(button, {"event": "download"}, [])  # the page's click
-    assert sent == [({"event": "file", "name": saved[0].name, "mime": "image/png"}, [saved[0].read_bytes()])]
-    tile.save_button.click()
+    assert page.files == [(saved[0].name, "image/png", tile.image.data)]
+    assert str(saved[0]) in grid.notice_html and grid.view.notice["html"] == grid.notice_html
+    assert grid.view.notice["kind"] == "ok"
+    state = grid.view.get_state()
+    assert tile.image.data not in [value for value in state.values() if isinstance(value, bytes)]
+    page.click(tile, "save")
     assert len(list(tmp_path.iterdir())) == 2  # never overwrites
-    assert button.comm is None and grid.download is not button  # the old button is closed
+    assert grid.view.notice["nonce"] == 2  # a new notice, shown again
 
 
 def test_save_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:
@@ -150,11 +191,12 @@ def test_save_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:
     request = _request(n=1)
     grid.start(request).fill(_response(request))
     assert grid.save(grid.tiles[0]) is None
-    assert "Could not save" in grid.notice.value
+    assert "Could not save" in grid.notice_html and grid.view.notice["kind"] == "error"
 
 
 def test_tile_actions_fire_callbacks_with_the_image() -> None:
     grid = ResultGrid()
+    page = Page(grid.view)
     request = _request(n=2)
     response = _response(request)
     batch = grid.start(request)
@@ -163,28 +205,97 @@ def test_tile_actions_fire_callbacks_with_the_image() -> None:
     grid.on_variations(lambda image: events.append(("variations", image)))
     grid.on_use_prompt(lambda prompt: events.append(("prompt", prompt)))
     placeholder = grid.tiles[0]
-    assert placeholder.edit_button.disabled  # nothing to act on yet
+    assert "edit" not in page.enabled(placeholder)
+    page.click(placeholder, "edit")  # a click that raced the page: nothing to act on yet
+    assert events == []
     batch.fill(response)
     second = grid.tiles[1]
-    second.edit_button.click()
-    second.variations_button.click()
-    second.use_prompt_button.click()
+    page.click(second, "edit")
+    page.click(second, "variations")
+    page.click(second, "use_prompt")
     assert events == [("edit", response[1]), ("variations", response[1]), ("prompt", "a blue heron")]
 
 
-def test_delete_removes_the_tile_and_closes_its_image() -> None:
+def test_actions_from_the_viewer_close_it() -> None:
     grid = ResultGrid()
+    page = Page(grid.view)
+    request = _request(n=1)
+    grid.start(request).fill(_response(request))
+    edited: list[object] = []
+    grid.on_edit(edited.append)
+    page.click(grid.tiles[0], "enlarge")
+    page.send({"event": "action", "id": grid.tiles[0].id, "name": "edit", "from": "viewer"})
+    assert len(edited) == 1 and grid.view.viewer == {"open": False}
+
+
+def test_delete_removes_the_tile_and_its_viewer() -> None:
+    grid = ResultGrid()
+    page = Page(grid.view)
     request = _request(n=2)
     grid.start(request).fill(_response(request))
     tile = grid.tiles[0]
-    picture = tile.picture
-    tile.enlarge_button.click()
-    tile.delete_button.click()
+    page.click(tile, "enlarge")
+    page.click(tile, "delete")
     assert tile not in grid.tiles and len(grid.tiles) == 1
-    assert picture is not None and picture.comm is None and tile.comm is None
-    assert grid.preview_slot.children == ()  # its enlarged view went with it
+    assert [shown["id"] for shown in grid.view.tiles] == [grid.tiles[0].id]
+    assert grid.view.viewer == {"open": False}  # its enlarged view went with it
     grid.clear()
-    assert grid.tiles == []
+    assert grid.tiles == [] and grid.view.tiles == []
+
+
+def test_clear_results_says_where_the_images_are() -> None:
+    grid = ResultGrid()
+    request = _request(n=2)
+    grid.start(request).fill(_response(request))
+    assert grid.toolbar.layout.display is None
+    grid.clear_button.click()
+    assert grid.tiles == [] and "Cleared 2 results" in grid.notice_html
+    assert grid.toolbar.layout.display == "none"
+
+
+def test_ticking_tiles_offers_compare() -> None:
+    grid = ResultGrid()
+    page = Page(grid.view)
+    request = _request(n=3)
+    batch = grid.start(request)
+    page.tick(grid.tiles[0])  # a placeholder cannot be ticked
+    assert not page.tile(grid.tiles[0])["selected"]
+    batch.fill(_response(request))
+    page.tick(grid.tiles[0])
+    page.tick(grid.tiles[2])
+    assert grid.selected_tiles == [grid.tiles[0], grid.tiles[2]] and page.tile(grid.tiles[2])["selected"]
+    assert not grid.compare_button.disabled and grid.compare_button.description == "Compare (2)"
+    page.tick(grid.tiles[2], False)
+    assert grid.compare_button.disabled
+
+
+def test_pages_hold_a_bounded_number_of_tiles() -> None:
+    grid = ResultGrid(page_size=4)
+    page = Page(grid.view)
+    for _ in range(5):
+        request = _request(n=2)
+        grid.start(request).fill(_response(request))
+    assert len(grid.tiles) == 10 and len(grid.view.tiles) == 4
+    assert grid.view.page == {"index": 0, "pages": 3, "total": 10, "first": 1, "last": 4}
+    page.send({"event": "page", "by": 1})
+    assert grid.view.page["index"] == 1 and [t["id"] for t in grid.view.tiles] == [
+        t.id for t in grid.tiles[4:8]
+    ]
+    page.send({"event": "page", "by": 1})
+    page.send({"event": "page", "by": 1})  # past the last: stays
+    assert grid.view.page == {"index": 2, "pages": 3, "total": 10, "first": 9, "last": 10}
+    grid.start(_request(n=1))  # a new request: back to the first page, where it is
+    assert grid.page_index == 0 and grid.view.tiles[0]["id"] == grid.tiles[0].id
+
+
+def test_a_tile_off_the_page_sends_nothing_when_it_changes() -> None:
+    grid = ResultGrid(page_size=2)
+    page = Page(grid.view)
+    old = grid.start(_request(n=1))
+    grid.start(_request(n=2))
+    page.messages.clear()
+    old.fill(_response(_request(n=1)))  # its tile is on page 2
+    assert page.pictures == {} and page.messages == []
 
 
 def test_transparent_results_keep_a_small_thumbnail() -> None:
@@ -194,14 +305,15 @@ def test_transparent_results_keep_a_small_thumbnail() -> None:
     request = _request(n=1)
     grid.start(request).fill(ImagesResponse(data=[GeneratedImage(data=buffer.getvalue(), request=request)]))
     tile = grid.tiles[0]
-    assert tile.picture is not None and tile.picture.format in ("webp", "png")
+    assert tile.picture is not None and tile.picture[1] in ("image/webp", "image/png")
 
 
 def test_a_placeholder_removed_while_waiting_stays_removed() -> None:
     grid = ResultGrid()
+    page = Page(grid.view)
     request = _request(n=3)
     batch = grid.start(request)
-    grid.tiles[1].delete_button.click()
+    page.click(grid.tiles[1], "delete")
     batch.fill(_response(request))
     assert [tile.index for tile in grid.tiles] == [0, 2]
     assert all(tile.is_filled for tile in grid.tiles)

@@ -31,7 +31,8 @@ def _full_session(s: Studio, folder: Path) -> None:
     tiles = s.grid.tiles
     s.grid.enlarge(tiles[0])
     s.grid.save(tiles[1], folder)
-    tiles[0].select_box.value = tiles[1].select_box.value = True
+    s.grid.select(tiles[0])
+    s.grid.select(tiles[1])
     s.grid.compare()
     s.edit_tab.use_image(picture(96, 64))
     s.edit_tab.painter.fill()
@@ -76,7 +77,8 @@ def test_panels_that_go_away_close_what_they_made(tmp_path: Path) -> None:
     generate.params.n = 2
     _run(generate)
     s.grid.enlarge(s.grid.tiles[0])
-    s.grid.tiles[0].select_box.value = s.grid.tiles[1].select_box.value = True
+    s.grid.select(s.grid.tiles[0])
+    s.grid.select(s.grid.tiles[1])
     s.grid.compare()
     s.history.refresh()
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import itertools
 import logging
 import threading
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import pytest
 
 from ipyimagegen.api.errors import (
@@ -208,14 +208,14 @@ def test_streamed_partial_images_fill_the_placeholders() -> None:
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
     # Both placeholders must be there: all() of no tiles is true, so a failed job would pass unseen.
-    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.label.value for t in s.grid.tiles))
+    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
     assert s.runner.busy, tab.status.value  # held at the gate, not failed
     assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
     assert backend.requests[0].partial_images == 2
     gate.set()
     assert s.runner.wait(WAIT_S)
     assert len(s.grid.tiles) == 2, tab.status.value
-    assert all(tile.is_filled and "preview" not in tile.label.value for tile in s.grid.tiles)
+    assert all(tile.is_filled and "preview" not in tile.status_text() for tile in s.grid.tiles)
 
 
 def test_prompt_over_the_limit_is_refused_with_a_clear_message() -> None:
@@ -258,17 +258,17 @@ def test_tile_actions_are_routed_to_the_tabs() -> None:
     routed: list[GeneratedImage] = []
     s.on_variations(routed.append)
     tile = s.grid.tiles[1]
-    tile.variations_button.click()
+    s.grid.act(tile, "variations")
     assert routed == [tile.image] and s.tabs.selected_index == 2
     assert s.tab("Variations").prepared is not None
     receiver = _Receiver()
     placeholder = s.tab("Edit")
     s.set_tab("Edit", receiver)
     assert placeholder.comm is None and list(s.tabs.titles) == ["Generate", "Edit", "Variations", "History"]
-    tile.edit_button.click()
+    s.grid.act(tile, "edit")
     assert receiver.received == [tile.image] and s.tabs.selected_index == 1
     s.generate_tab.prompt_box.value = ""
-    tile.use_prompt_button.click()
+    s.grid.act(tile, "use_prompt")
     assert s.generate_tab.prompt_box.value == "a green door" and s.tabs.selected_index == 0
 
 
@@ -281,15 +281,17 @@ def test_saved_state_carries_thumbnails_not_full_images() -> None:
     assert len(images) == 6
     full = sum(len(image.data) for image in images)
     assert state_bytes(s) < full / 5
-    assert len([w for w in iter_widgets(s) if isinstance(w, widgets.Image)]) == 6  # History fills when opened
+    assert [w for w in iter_widgets(s) if isinstance(w, widgets.Image)] == []  # History fills when opened
+    assert all(
+        tile.picture is not None and len(tile.picture[0]) * 10 < len(images[0].data) for tile in s.grid.tiles
+    )
     s.select("History")
     pictures = [w for w in iter_widgets(s) if isinstance(w, widgets.Image)]
-    assert len([w for w in iter_widgets(s.grid) if isinstance(w, widgets.Image)]) == 6
-    assert len(pictures) == 12  # the History tab shows the same six, as the gallery's thumbnails
+    assert len(pictures) == 6  # the History tab shows the same six, as the gallery's thumbnails
     assert all(len(p.value) * 10 < len(images[0].data) for p in pictures)
-    s.grid.tiles[0].enlarge_button.click()
-    assert any(bytes(w.value) == images[0].data for w in iter_widgets(s) if isinstance(w, widgets.Image))
-    s.grid.preview_close.click()
+    s.grid.act(s.grid.tiles[0], "enlarge")
+    assert bytes(s.grid.view.viewer_image) == images[0].data
+    s.grid.close_preview()
     assert state_bytes(s) < full / 5
 
 
@@ -351,8 +353,10 @@ def test_the_preview_engine_drives_the_studio_end_to_end() -> None:
     tile = s.grid.tiles[0]
     revised = tile.image.revised_prompt
     assert revised and revised != "a red fox in snow"  # dall-e-3 rewrites prompts; the tile shows it
-    assert tile.prompt == revised and html.escape(revised, quote=True) in tile.prompt_html.value
-    assert len(tile.picture.value) * 3 < len(tile.image.data)
+    assert (
+        tile.prompt == "a red fox in snow" and tile.revised_prompt == revised
+    )  # the user's, and the model's
+    assert tile.picture is not None and len(tile.picture[0]) * 3 < len(tile.image.data)
 
 
 class HeldPreviewEngine(PreviewEngine):
@@ -377,12 +381,12 @@ def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
-    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.label.value for t in s.grid.tiles))
+    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
     assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
     engine.release.set()
     assert s.runner.wait(WAIT_S)
     assert len(s.grid.tiles) == 2 and all(tile.is_filled for tile in s.grid.tiles)
-    assert all("preview" not in tile.label.value for tile in s.grid.tiles)
+    assert all("preview" not in tile.status_text() for tile in s.grid.tiles)
 
 
 def test_tabs_are_made_when_first_opened() -> None:
@@ -395,6 +399,20 @@ def test_tabs_are_made_when_first_opened() -> None:
     assert type(s.tabs.children[edit_index]).__name__ == "EditTab"
     assert s.tabs.selected_index == edit_index
     _generate(s, "a green door")
-    s.grid.tiles[0].variations_button.click()  # routing makes the Variations tab too
+    s.grid.act(s.grid.tiles[0], "variations")  # routing makes the Variations tab too
     assert s.variations_tab.prepared is not None and s.tabs.selected_index == 2
     assert len(list(iter_widgets(s))) > shown + 250
+
+
+def test_edit_from_a_tile_carries_its_prompt_model_and_shape() -> None:
+    s = Studio(PreviewEngine(), gallery=False)
+    _generate(s, "a harbour at dawn", model="gpt-image-2", size="1536x1024", quality="low")
+    tile = s.grid.tiles[0]
+    s.edit_tab.params.model = "dall-e-2"  # the Edit tab was left on another model
+    s.grid.act(tile, "edit")
+    edit = s.edit_tab
+    assert edit.prompt_box.value == "a harbour at dawn"
+    assert (edit.params.model, edit.params.size, edit.params.quality) == ("gpt-image-2", "1536x1024", "low")
+    assert edit.painter.image.size == (1536, 1024)  # no square, no invented bands
+    edit.use_image(np.zeros((800, 1200, 3), np.uint8))  # an upload of a 3:2 photo
+    assert edit.params.size == "1536x1024"

@@ -87,7 +87,7 @@ def test_studio_opens_the_default_gallery_from_the_environment(
     assert isinstance(s.tab("History"), HistoryBrowser)
     _generate(s, "a paper boat", model="dall-e-2", size="256x256")
     assert len(list((folder / "images").glob("*.png"))) == 1
-    assert s.grid.notice.value == ""
+    assert s.grid.notice_html == "" and "gallery" not in s.header.value
     s.close()
     with pytest.raises(RuntimeError, match="closed"):
         s.gallery.count()  # the studio closes the gallery it opened
@@ -112,7 +112,7 @@ def test_gallery_false_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not default.exists() and list(tmp_path.iterdir()) == []
     history = s.tab("History")
     assert not isinstance(history, HistoryBrowser) and "gallery=False" in history.value
-    s.grid.tiles[0].save_button.click()  # Save still works: into the current folder
+    s.grid.act(s.grid.tiles[0], "save")  # Save still works: into the current folder
     assert len(list(tmp_path.glob("ipyimagegen-*.png"))) == 1
 
 
@@ -124,7 +124,7 @@ def test_a_gallery_that_cannot_be_opened_leaves_a_working_studio_and_a_notice(
     monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(blocker / "gallery"))
     s = Studio(FakeBackend(side=64))
     assert s.gallery is None
-    notice = s.grid.notice.value
+    notice = s.header.value
     assert "Could not open the gallery" in notice and "IPYIMAGEGEN_GALLERY" in notice
     assert "ipyimagegen-warning" in notice
     assert "Could not open the gallery" in s.tab("History").value
@@ -146,8 +146,8 @@ def test_a_folder_without_permission_leaves_a_working_studio_and_a_notice(
     monkeypatch.setattr(Path, "mkdir", refuse)
     monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(tmp_path / "locked" / "gallery"))
     s = Studio(FakeBackend(side=64))
-    assert s.gallery is None and "Could not open the gallery" in s.grid.notice.value
-    assert "Permission denied" in s.grid.notice.value
+    assert s.gallery is None and "Could not open the gallery" in s.header.value
+    assert "Permission denied" in s.header.value
     _generate(s, "still works")
     assert len(s.grid.images) == 1
 
@@ -216,7 +216,7 @@ def test_history_actions_go_to_the_tabs_and_lineage_shows_the_parent(tmp_path: P
     s.variations_tab.params.n = 1
     s.variations_tab.make_variations()
     assert s.runner.wait(WAIT_S)
-    s.grid.tiles[0].edit_button.click()  # ...and from a result tile
+    s.grid.act(s.grid.tiles[0], "edit")  # ...and from a result tile
     assert s.tabs.selected_index == s.tabs.titles.index("Edit")
     s.select("History")
     s.history.tiles[0].edit_button.click()
@@ -238,9 +238,9 @@ def test_compare_two_ticked_tiles_shows_a_sheet_and_saves_a_pdf(tmp_path: Path) 
     grid = s.grid
     assert grid.toolbar.layout.display is None and grid.compare_button.disabled
     first, second, third = grid.tiles
-    first.select_box.value = True
+    grid.select(first)
     assert grid.compare_button.disabled  # one is not a comparison
-    third.select_box.value = True
+    grid.select(third)
     assert not grid.compare_button.disabled and grid.compare_button.description == "Compare (2)"
     grid.compare_button.click()
     panel = grid.comparison
@@ -256,6 +256,7 @@ def test_compare_two_ticked_tiles_shows_a_sheet_and_saves_a_pdf(tmp_path: Path) 
     path = panel.saved_path
     assert path is not None and path.parent == s.gallery.root and path.suffix == ".pdf"
     assert path.read_bytes().startswith(b"%PDF") and str(path) in panel.notice.value
+    assert "downloaded" in panel.notice.value  # the grid handed the file to the browser
     panel.close_button.click()
     assert grid.comparison is None and grid.compare_slot.children == ()
     assert second.selected is False
@@ -266,11 +267,11 @@ def test_compare_needs_two_images_and_removed_tiles_leave_the_selection(tmp_path
     _generate(s, "pair", n=2)
     grid = s.grid
     for tile in grid.tiles:
-        tile.select_box.value = True
+        grid.select(tile)
     assert not grid.compare_button.disabled
     grid.remove(grid.tiles[0])
     assert grid.compare_button.disabled and grid.compare() is None
-    assert "Tick two or more" in grid.notice.value
+    assert "Tick two or more" in grid.notice_html
     with pytest.raises(ValueError, match="at least 2 images"):
         ComparePanel([grid.images[0]], ["one"])
 
@@ -278,7 +279,9 @@ def test_compare_needs_two_images_and_removed_tiles_leave_the_selection(tmp_path
 def test_a_placeholder_cannot_be_ticked() -> None:
     s = Studio(FakeBackend(side=64), gallery=False)
     batch = s.grid.start(None, total=1)
-    assert batch.tiles[0].select_box.disabled and s.grid.toolbar.layout.display == "none"
+    s.grid.select(batch.tiles[0])
+    assert not batch.tiles[0].selected and not s.grid.view.tiles[0]["selectable"]
+    assert s.grid.toolbar.layout.display == "none"
 
 
 def test_each_result_is_decoded_once_for_the_grid_and_the_history(
@@ -309,14 +312,14 @@ def test_tiles_keep_thumbnails_and_read_full_images_back_from_the_gallery(tmp_pa
     first, second = s.grid.tiles
     assert first._image is None and first._stored_at is not None  # no full bytes held in memory
     full = first._stored_at.read_bytes()
-    first.enlarge_button.click()
-    assert bytes(s.grid._preview_image.value) == full
+    s.grid.act(first, "enlarge")
+    assert bytes(s.grid.view.viewer_image) == full
     assert s.grid.images[0].data == full and s.grid.images[0].prompt == "two lemons"
     edited: list[GeneratedImage] = []
     s.grid.on_edit(edited.append)
     second._stored_at.unlink()  # the file deleted behind the studio's back
-    second.edit_button.click()
-    assert edited == [] and "no longer in the gallery" in s.grid.notice.value
+    s.grid.act(second, "edit")
+    assert edited == [] and "no longer in the gallery" in s.grid.notice_html
     assert second.is_filled and second.picture is not None  # the tile still shows its thumbnail
 
 
@@ -332,12 +335,12 @@ def test_compare_says_when_a_ticked_image_was_deleted_from_the_gallery(tmp_path:
     s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
     _generate(s, "a lighthouse", model="dall-e-2", size="256x256", n=2)
     for tile in s.grid.tiles:
-        tile.select_box.value = True
+        s.grid.select(tile)
     assert s.grid.compare_button.description == "Compare (2)"
     s.select("History")
     s.history.delete(s.history.tiles[0].item)
     assert s.grid.compare() is None
-    assert "1 of the 2 ticked images no longer has a file in the gallery" in s.grid.notice.value
+    assert "1 of the 2 ticked images no longer has a file in the gallery" in s.grid.notice_html
 
 
 class SlowSavingGallery(Gallery):
@@ -368,13 +371,19 @@ def test_each_thumbnail_shows_while_the_results_are_still_being_saved(tmp_path: 
 
     shown = s.grid.tiles
     assert len(shown) == 3 and all(tile.picture is not None for tile in shown)  # first pixels, not yet saved
-    assert all(tile.save_button.disabled and not tile.is_filled for tile in shown)  # nothing to act on yet
+    assert all(
+        shown_json["enabled"] == ["delete"] for shown_json in s.grid.view.tiles
+    )  # nothing to act on yet
+    assert not any(tile.is_filled for tile in shown)
     assert len(gallery) == 0
 
     gallery.release.set()
     assert s.runner.wait(WAIT_S)
     assert len(gallery) == 3
-    assert all(tile.is_filled and not tile.save_button.disabled for tile in s.grid.tiles)
+    assert all(
+        tile.is_filled and "save" in shown["enabled"]
+        for tile, shown in zip(s.grid.tiles, s.grid.view.tiles, strict=True)
+    )
     s.close()
     gallery.close()
 
@@ -436,7 +445,7 @@ def test_cancel_keeps_the_images_done_and_saves_those_that_arrive_after(tmp_path
         time.sleep(0.01)
     assert "Cancelled: kept 1 of 3." in tab.status.value
     (kept,) = s.grid.tiles
-    assert kept.is_filled and kept.picture is not None and not kept.save_button.disabled
+    assert kept.is_filled and kept.picture is not None and "save" in s.grid.view.tiles[0]["enabled"]
     assert len(s.gallery) == 1
 
     gates[1].set()

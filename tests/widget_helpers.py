@@ -143,3 +143,54 @@ def state_bytes(root: widgets.Widget) -> int:
             if isinstance(value, (bytes, bytearray, memoryview, str)):
                 total += len(value)
     return total
+
+
+class Page:
+    """The browser's side of a :class:`TileGridView`, as the page script sees it: the tiles' JSON,
+    the thumbnails and files it was sent, and clicks sent back the way the page sends them."""
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self.pictures: dict[str, tuple[int, bytes, str]] = {}
+        self.files: list[tuple[str, str, bytes]] = []
+        self.revealed: list[str] = []
+        self.messages: list[dict[str, Any]] = []
+        original = view.send
+
+        def record(content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+            self.messages.append(content)
+            if content.get("event") == "pictures":
+                for item, data in zip(content["items"], buffers or [], strict=True):
+                    self.pictures[item["id"]] = (item["version"], bytes(data), item["mime"])
+            elif content.get("event") == "file":
+                self.files.append((content["name"], content["mime"], bytes((buffers or [b""])[0])))
+            elif content.get("event") == "reveal":
+                self.revealed.append(content["selector"])
+            original(content, buffers=buffers)
+
+        view.send = record
+
+    def send(self, message: dict[str, Any]) -> None:
+        """A message from the page (as the page script sends it)."""
+        self.view._handle_message(self.view, message, [])
+
+    def click(self, tile: Any, action: str) -> None:
+        self.send({"event": "action", "id": tile.id, "name": action})
+
+    def tick(self, tile: Any, value: bool = True) -> None:
+        self.send({"event": "select", "id": tile.id, "value": value})
+
+    def tile(self, tile: Any) -> dict[str, Any]:
+        """The JSON the page draws ``tile`` from (KeyError when it is not on the page)."""
+        for shown in self.view.tiles:
+            if shown["id"] == tile.id:
+                return dict(shown)
+        raise KeyError(tile.id)
+
+    def enabled(self, tile: Any) -> set[str]:
+        return set(self.tile(tile)["enabled"])
+
+    def picture(self, tile: Any) -> bytes | None:
+        """The thumbnail the page holds for ``tile`` (the latest sent), or None."""
+        found = self.pictures.get(tile.id)
+        return found[1] if found else None

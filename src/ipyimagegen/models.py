@@ -328,6 +328,27 @@ def largest_output(spec: ModelSpec) -> tuple[int, int]:
     return pixels, edge
 
 
+def size_for_aspect(spec: ModelSpec, source: tuple[int, int], current: str | None = None) -> str | None:
+    """The model's fixed size closest in shape to a ``source``-sized picture: ``current`` when it has
+    that shape already, else the smallest of that shape that holds the picture, else the largest;
+    None when the model has no fixed size."""
+    fixed = [(size, *parse_size(size)) for size in spec.sizes if size != "auto" and "x" in size]
+    if not fixed or source[0] <= 0 or source[1] <= 0:
+        return None
+    shape = math.log(source[0] / source[1])
+
+    def misfit(entry: tuple[str, int, int]) -> float:
+        return round(abs(math.log(entry[1] / entry[2]) - shape), 3)
+
+    best = min(misfit(entry) for entry in fixed)
+    kept = next((entry for entry in fixed if entry[0] == current), None)
+    if kept is not None and misfit(kept) == best:
+        return kept[0]
+    closest = sorted((e for e in fixed if misfit(e) == best), key=lambda e: e[1] * e[2])
+    holding = [e for e in closest if e[1] >= source[0] and e[2] >= source[1]]
+    return (holding[0] if holding else closest[-1])[0]
+
+
 def auto_size(spec: ModelSpec, source: tuple[int, int], max_pixels: int | None = None) -> tuple[int, int]:
     """The size of an edit or variation of a ``source``-sized picture when the size is left to the model:
     the source's own, unless that is more than the model (or ``max_pixels``) makes; then the source's

@@ -81,6 +81,7 @@ class ComparePanel(widgets.VBox):
         self.notice = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.notice.add_class("ipyimagegen-notice")
         self._close_handlers = CallbackDispatcher()
+        self._file_handlers = CallbackDispatcher()
         self.save_button.on_click(lambda _b: self.save_pdf())
         self.close_button.on_click(lambda _b: self.dispose())
         super().__init__(
@@ -106,10 +107,17 @@ class ComparePanel(widgets.VBox):
             )
             return None
         self.saved_path = path
+        downloaded = bool(self._file_handlers.callbacks)
+        self._file_handlers(path.read_bytes(), "application/pdf", path.name)
         self.notice.value = (
-            f'<span class="ipyimagegen-ok">Saved to <code>{html.escape(str(path))}</code></span>'
+            f'<span class="ipyimagegen-ok">Saved to <code>{html.escape(str(path))}</code>'
+            f"{' and downloaded' if downloaded else ''}.</span>"
         )
         return path
+
+    def on_file(self, callback: Callable[[bytes, str, str], Any], remove: bool = False) -> None:
+        """``callback(data, mime, name)`` with each file the panel saves (the grid hands it to the browser)."""
+        self._file_handlers.register_callback(callback, remove=remove)
 
     def on_close(self, callback: Callable[[ComparePanel], Any], remove: bool = False) -> None:
         """``callback(panel)`` when the panel is closed."""

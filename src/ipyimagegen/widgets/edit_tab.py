@@ -27,7 +27,7 @@ from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage
 from ..gallery import GalleryLike
 from ..imaging import input_framing, open_image, prepare_input_image, prepare_mask, read_mask
-from ..models import EDITS, ModelSpec, parse_size
+from ..models import EDITS, ModelSpec, parse_size, size_for_aspect
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
 from .job_controls import JobControls
@@ -35,9 +35,13 @@ from .mask_painter import MaskPainter
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .prompt_box import PromptBox
 from .result_grid import ResultGrid
+from .studio_gallery import settings_of
 from .worker import Job, JobRunner
 
 log = logging.getLogger(__name__)
+
+CARRIED_SETTINGS = ("model", "quality", "background", "output_format", "moderation", "input_fidelity")
+"""What Edit on a result or a saved image brings along (with its prompt; the size follows the picture)."""
 
 NOTHING_PAINTED = "Nothing is painted, so there is nothing to change."
 PAINT_FIRST = "Paint the area to change first (or click Fill all to rework the whole picture)."
@@ -92,6 +96,7 @@ class EditTab(ImagesTab, SquareFit):
     ) -> None:
         self._connect(backend, runner, grid, gallery, max_workers)
         self._loaded: LoadedImage | None = None
+        self._loading = False
         self._prepared: Prepared | None = None
         self._prepared_key: tuple[Any, ...] | None = None
         self._references: list[LoadedImage] = []
@@ -193,6 +198,35 @@ class EditTab(ImagesTab, SquareFit):
         except ImageInputError as exc:
             self.controls.show_status(describe_error(exc), "error")
             raise
+        self._carry_settings(source)
+
+    def _carry_settings(self, source: Any) -> None:
+        """A result's or gallery item's prompt (the one the user wrote) and settings, put in the form;
+        the output size follows the picture's shape. A model that does not edit here is left as it is."""
+        request = getattr(source, "request", None)
+        if request is not None:
+            prompt = getattr(request, "prompt", None) or ""
+            settings = {name: getattr(request, name, None) for name in CARRIED_SETTINGS}
+        elif hasattr(source, "endpoint"):  # a gallery item
+            prompt = getattr(source, "prompt", None) or ""
+            saved = settings_of(source)
+            settings = {name: saved.get(name) for name in CARRIED_SETTINGS}
+        else:
+            return
+        if settings.get("model") not in self.offered:
+            settings.pop("model", None)
+        self.params.apply({name: value for name, value in settings.items() if value is not None})
+        self._follow_shape()
+        if prompt:
+            self.prompt_box.value = prompt
+
+    def _follow_shape(self) -> None:
+        """Set the output size to the model's size closest in shape to the loaded picture."""
+        if self._loaded is None:
+            return
+        size = size_for_aspect(self.params.spec, self._loaded.image.size, self.params.size)
+        if size is not None and size != self.params.size:
+            self.params.size = size
 
     def use_mask(self, mask: Any, convention: masks.Convention = "auto") -> None:
         """Use an existing mask: a bool array (True = change), or an image whose transparent pixels
@@ -225,8 +259,20 @@ class EditTab(ImagesTab, SquareFit):
             self.controls.show_status(f"Loaded {loaded.name}: paint the area to change.", "info")
 
     def _load(self, loaded: LoadedImage) -> None:
-        """Prepare ``loaded`` for the model, then (only if that worked) show it with an empty mask."""
-        prepared = self._prepare(loaded)
+        """Prepare ``loaded`` for the model, then (only if that worked) show it with an empty mask.
+        The output size follows its shape (a 3:2 photo is edited at the model's 3:2 size)."""
+        before = self.params.size
+        size = size_for_aspect(self.params.spec, loaded.image.size, before)
+        self._loading = True  # the new picture is prepared once, below
+        try:
+            if size is not None and size != before:
+                self.params.size = size
+            prepared = self._prepare(loaded)
+        except Exception:
+            self.params.size = before
+            raise
+        finally:
+            self._loading = False
         self._loaded = loaded
         self._show(prepared, carry_mask=False)
 
@@ -355,7 +401,7 @@ class EditTab(ImagesTab, SquareFit):
 
     def _refresh(self) -> None:
         """Prepare again after a change of model, size, fit or frame (only when it changes what is sent)."""
-        if self._loaded is None or self._key() == self._prepared_key:
+        if self._loading or self._loaded is None or self._key() == self._prepared_key:
             return
         try:
             prepared = self._prepare(self._loaded)

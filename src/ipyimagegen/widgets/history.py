@@ -16,11 +16,12 @@ from typing import Any
 
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..api.errors import describe_error
 from ..pricing import format_usd
 from .lifecycle import close_all, close_contents, close_tree
-from .result_grid import TileParts
 from .style import CSS, THUMBNAIL_SIDE, TILE_WIDTH_PX
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,42 @@ def _picture(gallery: Any, item: Any, layout: widgets.Layout) -> widgets.Widget:
     picture = widgets.Image(value=data, format=_format_of(mime), layout=layout)
     picture.add_class("ipyimagegen-tile-image")
     return picture
+
+
+class TileParts:
+    """Layout and style widgets that every tile of a grid shares.
+
+    A tile is some twenty widgets; giving each its own Layout and Style would more than double
+    the widgets (and the messages to the browser) per result.
+    """
+
+    def __init__(self) -> None:
+        self.action_layout = widgets.Layout(width="auto", flex="1 1 auto", margin="1px")
+        self.button_style = widgets.ButtonStyle()
+        self.full_width = widgets.Layout(width="100%")
+        self.html_style = HTMLStyle()
+        self.picture = widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px")
+        self.row = widgets.Layout(width="100%", flex_flow="row nowrap")
+        self.caption = widgets.Layout(width="100%", align_items="center")
+        self.checkbox = widgets.Layout(width="20px", flex="0 0 auto", margin="0 4px 0 0")
+        self.checkbox_style = CheckboxStyle()
+        self.tile = widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto")
+        self.all = [part for part in vars(self).values() if isinstance(part, widgets.Widget)]
+
+    def html(self, value: str = "") -> widgets.HTML:
+        return widgets.HTML(value, layout=self.full_width, style=self.html_style)
+
+    def action(self, description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
+        button = widgets.Button(
+            description=description,
+            icon=icon,
+            tooltip=tooltip,
+            disabled=True,
+            layout=self.action_layout,
+            style=self.button_style,
+        )
+        button.add_class(css)
+        return button
 
 
 class HistoryTile(widgets.VBox):

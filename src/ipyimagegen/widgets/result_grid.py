@@ -1,8 +1,10 @@
-"""The results: a wrapping grid of thumbnail tiles, newest request first, with per-image actions.
+"""The results: a grid of thumbnail tiles, newest request first, in pages, with per-image actions.
 
-Tiles carry small thumbnails only, so a saved notebook stays small; the full image goes to
-the browser only when a tile is enlarged, and closing the preview frees it. A request shows
-its placeholder tiles at once; they fill with streamed previews and then with the results.
+Tiles carry small thumbnails only, so a saved notebook stays small; the full image goes to the
+browser only when a tile is enlarged (in a viewer over the page), and closing the viewer frees
+it. A request shows its placeholder tiles at once; each fills with its streamed previews and
+then its result as they arrive. The page holds at most ``page_size`` tiles, so a session of a
+thousand results costs the browser what a page costs; the older ones are a click away.
 """
 
 from __future__ import annotations
@@ -19,24 +21,31 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
-from ipywidgets.widgets.widget_bool import CheckboxStyle
-from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..gallery import GalleryLike
 from ..thumbnails import thumbnail_of
-from .download import DownloadButton
-from .lifecycle import close_all, close_contents, close_tree
-from .style import THUMBNAIL_SIDE, TILE_WIDTH_PX
+from .lifecycle import close_all, close_contents
+from .style import THUMBNAIL_SIDE
+from .tile_grid import TileAction, TileGridView
 
 if TYPE_CHECKING:
     from .compare import ComparePanel
 
 log = logging.getLogger(__name__)
 
-IMAGE_SIDE_PX = TILE_WIDTH_PX - 10  # the tile's padding and border
-PROMPT_PREVIEW_CHARS = 160
+PAGE_SIZE = 24
+"""Tiles on a page: what the browser holds at most, however many results there are."""
+
+ACTIONS = (
+    TileAction("enlarge", "Enlarge", "search-plus", "Show the full image and its details"),
+    TileAction("save", "Save", "download", "Save the full image (a file, and a download in the browser)"),
+    TileAction("use_prompt", "Use prompt", "reply", "Put this prompt in the prompt box"),
+    TileAction("edit", "Edit", "pencil", "Edit this image, with its prompt and settings"),
+    TileAction("variations", "Variations", "clone", "Make variations of this image"),
+    TileAction("delete", "", "trash", "Remove from view (it stays in History)"),
+)
 
 
 def _thumbnail(data: bytes) -> tuple[bytes, str]:
@@ -45,121 +54,34 @@ def _thumbnail(data: bytes) -> tuple[bytes, str]:
     return thumbnail(data, max_side=THUMBNAIL_SIDE)
 
 
-def _image_format(mime: str) -> str:
-    return mime.split("/", 1)[-1] if "/" in mime else "png"
-
-
-def _short(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
+def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-class TileParts:
-    """Layout and style widgets that every tile of a grid shares.
-
-    A tile is some twenty widgets; giving each its own Layout and Style would more than double
-    the widgets (and the messages to the browser) per result.
-    """
-
-    def __init__(self) -> None:
-        self.action_layout = widgets.Layout(width="auto", flex="1 1 auto", margin="1px")
-        self.button_style = widgets.ButtonStyle()
-        self.full_width = widgets.Layout(width="100%")
-        self.html_style = HTMLStyle()
-        self.picture = widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px")
-        self.row = widgets.Layout(width="100%", flex_flow="row nowrap")
-        self.caption = widgets.Layout(width="100%", align_items="center")
-        self.checkbox = widgets.Layout(width="20px", flex="0 0 auto", margin="0 4px 0 0")
-        self.checkbox_style = CheckboxStyle()
-        self.tile = widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto")
-        self.all = [part for part in vars(self).values() if isinstance(part, widgets.Widget)]
-
-    def html(self, value: str = "") -> widgets.HTML:
-        return widgets.HTML(value, layout=self.full_width, style=self.html_style)
-
-    def action(self, description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
-        button = widgets.Button(
-            description=description,
-            icon=icon,
-            tooltip=tooltip,
-            disabled=True,
-            layout=self.action_layout,
-            style=self.button_style,
-        )
-        button.add_class(css)
-        return button
-
-
-class ResultTile(widgets.VBox):
+class ResultTile:
     """One image of a request: a placeholder until the image (or a streamed preview) arrives."""
+
+    _ids = itertools.count(1)
 
     def __init__(
         self, grid: ResultGrid, number: int, request: ImageRequest | None, index: int, total: int
     ) -> None:
         self.grid = grid
+        self.id = f"t{next(self._ids)}"
         self.number = number
         self.request = request
         self.index = index
         self.total = total
+        self.selected_box = False  # ticked in the page
+        self.state = "waiting"
         self._details: GeneratedImage | None = None  # the result without its bytes
         self._image: GeneratedImage | None = None  # the result, when it is kept in memory
         self._stored_at: Path | None = None  # else its file in the gallery
-        self.picture: widgets.Image | None = None
         self._shown: GeneratedImage | None = None  # the result whose thumbnail shows before it is filled
-        parts = grid.parts
-        self.slot = widgets.Box(
-            [parts.html('<div class="ipyimagegen-placeholder">waiting…</div>')], layout=parts.picture
-        )
-        self.prompt_html = parts.html()
-        self.label = parts.html()
-        self.label.add_class("ipyimagegen-tile-label")
-        self.enlarge_button = parts.action(
-            "Enlarge", "search-plus", "Show the full image", "ipyimagegen-enlarge"
-        )
-        self.save_button = parts.action(
-            "Save", "download", "Save the full image to a file", "ipyimagegen-save"
-        )
-        self.delete_button = parts.action("", "trash", "Remove from view", "ipyimagegen-delete")
-        self.edit_button = parts.action("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
-        self.variations_button = parts.action(
-            "Variations", "clone", "Make variations of this image", "ipyimagegen-variations"
-        )
-        self.use_prompt_button = parts.action(
-            "Use prompt", "reply", "Put this prompt in the prompt box", "ipyimagegen-use-prompt"
-        )
-        self.delete_button.disabled = False
-        self.select_box = widgets.Checkbox(
-            value=False,
-            description="",
-            indent=False,
-            disabled=True,
-            tooltip="Select for Compare",
-            layout=parts.checkbox,
-            style=parts.checkbox_style,
-        )
-        self.select_box.add_class("ipyimagegen-select")
-        self.select_box.observe(lambda _change: grid.selection_changed(), "value")
-        self.enlarge_button.on_click(lambda _b: grid.enlarge(self))
-        self.save_button.on_click(lambda _b: grid.save(self))
-        self.delete_button.on_click(lambda _b: grid.remove(self))
-        self.edit_button.on_click(lambda _b: grid.send_to_edit(self))
-        self.variations_button.on_click(lambda _b: grid.send_to_variations(self))
-        self.use_prompt_button.on_click(lambda _b: grid.send_prompt(self))
-        actions = widgets.VBox(
-            [
-                widgets.HBox(
-                    [self.enlarge_button, self.save_button, self.use_prompt_button], layout=parts.row
-                ),
-                widgets.HBox(
-                    [self.edit_button, self.variations_button, self.delete_button], layout=parts.row
-                ),
-            ],
-            layout=parts.full_width,
-        )
-        caption = widgets.HBox([self.select_box, self.label], layout=parts.caption)
-        super().__init__([self.slot, self.prompt_html, caption, actions], layout=parts.tile)
-        self.add_class("ipyimagegen-tile")
-        self._show_text(getattr(request, "prompt", None) or "", "waiting")
+        self._picture: tuple[bytes, str] | None = None  # the thumbnail shown (bytes, MIME type)
+        self.picture_version = 0
+        self.cost_label = ""  # the request's estimated cost, for the viewer
 
     @property
     def is_filled(self) -> bool:
@@ -169,6 +91,16 @@ class ResultTile(widgets.VBox):
     def is_shown(self) -> bool:
         """Whether it shows a result's picture already (filled, or about to be)."""
         return self.is_filled or self._shown is not None
+
+    @property
+    def picture(self) -> tuple[bytes, str] | None:
+        """The thumbnail the tile shows (bytes, MIME type), or None while it waits."""
+        return self._picture
+
+    @property
+    def details(self) -> GeneratedImage | None:
+        """The result without its bytes (None until the tile is filled)."""
+        return self._details
 
     @property
     def image(self) -> GeneratedImage | None:
@@ -185,13 +117,16 @@ class ResultTile(widgets.VBox):
     @property
     def selected(self) -> bool:
         """Ticked for Compare (only a tile with its image can be)."""
-        return self.is_filled and self.select_box.value
+        return self.is_filled and self.selected_box
 
     @property
     def prompt(self) -> str:
-        if self._details is not None and self._details.prompt:
-            return self._details.prompt
+        """The prompt the user wrote (a model's rewrite of it is :attr:`revised_prompt`)."""
         return getattr(self.request, "prompt", None) or ""
+
+    @property
+    def revised_prompt(self) -> str:
+        return (self._details.revised_prompt if self._details is not None else None) or ""
 
     def label_text(self) -> str:
         """``#3 · gpt-image-1.5 · 1024x1024 · 2/4`` (no ``1/1`` for a request of one image)."""
@@ -203,67 +138,59 @@ class ResultTile(widgets.VBox):
             parts.append(f"{self.index + 1}/{self.total}")
         return " · ".join(parts)
 
+    def status_text(self) -> str:
+        """The label with the tile's state: ``#3 · … · waiting``."""
+        return self.label_text() + (f" · {self.state}" if self.state else "")
+
+    def as_json(self) -> dict[str, Any]:
+        """What the page draws."""
+        filled = self.is_filled
+        enabled = ["delete"]
+        if filled:
+            enabled += ["enlarge", "save", "edit", "variations"]
+            if self.prompt:
+                enabled.append("use_prompt")
+        return {
+            "id": self.id,
+            "prompt": self.prompt,
+            "label": self.status_text(),
+            "picture": self.picture_version,
+            "placeholder": "waiting…",
+            "enabled": enabled,
+            "selectable": filled,
+            "selected": self.selected,
+        }
+
     def show_preview(self, partial: PartialImage) -> None:
         """A streamed partial image: shown in place of the placeholder until the result comes."""
         if not self.is_filled:
-            self._set_picture(*_thumbnail(partial.data))
-            self._show_text(self.prompt, f"preview {partial.partial_index + 1}")
+            self.state = f"preview {partial.partial_index + 1}"
+            self._set_picture(_thumbnail(partial.data))
 
     def show_ready(self, image: GeneratedImage) -> None:
         """A result's thumbnail, shown as soon as it is made; its actions wait for :meth:`fill`
         (once the result is on disk)."""
         if not self.is_filled and self._shown is not image:
             self._shown = image
-            self._set_picture(*thumbnail_of(image, THUMBNAIL_SIDE))
-            self._show_text(self.prompt, "saving")
+            self.state = "saving"
+            self._set_picture(thumbnail_of(image, THUMBNAIL_SIDE))
 
     def fill(self, image: GeneratedImage) -> None:
         """Show a result. When the gallery has its file, the tile keeps the thumbnail, not the bytes."""
         self._details = replace(image, data=b"")
         self._stored_at = self.grid.stored_file(image)
         self._image = None if self._stored_at is not None else image
-        self._set_picture(*thumbnail_of(image, THUMBNAIL_SIDE))
-        self._show_text(self.prompt, "")
-        for button in (
-            self.enlarge_button,
-            self.save_button,
-            self.edit_button,
-            self.variations_button,
-            self.select_box,
-        ):
-            button.disabled = False
-        self.use_prompt_button.disabled = not self.prompt
-
-    def dispose(self) -> None:
-        """Close this tile and every widget in it (the thumbnail included)."""
-        close_tree(self, keep=self.grid.parts.all)
-        self.picture = None
-
-    def _set_picture(self, small: bytes, mime: str) -> None:
-        if self.picture is None:
-            self.picture = widgets.Image(
-                value=small,
-                format=_image_format(mime),
-                layout=self.grid.parts.picture,
-            )
-            self.picture.add_class("ipyimagegen-tile-image")
-            old = self.slot.children
-            self.slot.children = (self.picture,)
-            for child in old:
-                close_tree(child, keep=self.grid.parts.all)
+        self.state = ""
+        picture = thumbnail_of(image, THUMBNAIL_SIDE)
+        if picture != self._picture:
+            self._set_picture(picture)
         else:
-            self.picture.format = _image_format(mime)
-            self.picture.value = small
+            self.grid.tile_changed(self)
 
-    def _show_text(self, prompt: str, state: str) -> None:
-        if prompt:
-            full = html.escape(prompt, quote=True)
-            text = f'<div class="ipyimagegen-tile-prompt" title="{full}">{html.escape(_short(prompt))}</div>'
-        else:  # variations have no prompt
-            text = '<div class="ipyimagegen-tile-prompt ipyimagegen-no-prompt">a variation (no prompt)</div>'
-        self.prompt_html.value = text
-        label = self.label_text() + (f" · {state}" if state else "")
-        self.label.value = f'<span title="{html.escape(label, quote=True)}">{html.escape(label)}</span>'
+    def _set_picture(self, picture: tuple[bytes, str]) -> None:
+        self._picture = picture
+        self.picture_version += 1
+        self.grid.tile_changed(self, picture=True)
 
 
 class ResultBatch:
@@ -284,7 +211,7 @@ class ResultBatch:
     def show_ready(self, index: int, image: GeneratedImage) -> None:
         """The thumbnail of result ``index``, in its placeholder as soon as it is made (any thread)."""
         with self.grid.lock:
-            if 0 <= index < len(self.tiles) and self.tiles[index] in self.grid.tiles:
+            if 0 <= index < len(self.tiles) and self.grid.is_shown(self.tiles[index]):
                 self.tiles[index].show_ready(image)
 
     def fill(self, response: ImagesResponse) -> None:
@@ -292,7 +219,7 @@ class ResultBatch:
 
         A placeholder removed from view while waiting stays removed: its image is not shown.
         """
-        with self.grid.lock:
+        with self.grid.lock, self.grid.changes():
             made = len(response.data)
             waiting = {tile.index: tile for tile in self.tiles}
             for index, image in enumerate(response.data):
@@ -303,49 +230,49 @@ class ResultBatch:
                     tile = ResultTile(self.grid, self.number, self.request, index, made)
                     self.tiles.append(tile)
                 tile.total = made
+                tile.cost_label = _cost_label(response)
                 tile.fill(image)
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
-            self.grid.relayout()
         self.grid.batch_filled(response)
 
     def keep(self, response: ImagesResponse) -> None:
         """Fill the tiles of the images a cancel kept (each at its own place); the others go away."""
-        with self.grid.lock:
+        with self.grid.lock, self.grid.changes():
             tiles = {tile.index: tile for tile in self.tiles}
             for image in response.data:
                 tile = tiles.get(image.index)
-                if tile is not None and tile in self.grid.tiles:
+                if tile is not None and self.grid.is_shown(tile):
                     tile.fill(image)
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
-            self.grid.relayout()
 
     def discard(self, keep_shown: bool = False) -> None:
         """Remove every tile that has no result (after an error or a cancel); ``keep_shown``: not those
         that show a result already (a cancel keeps what is done)."""
-        with self.grid.lock:
+        with self.grid.lock, self.grid.changes():
             for tile in [t for t in self.tiles if not t.is_filled]:
                 if not (keep_shown and tile.is_shown):
                     self.grid.remove(tile)
 
 
 class ResultGrid(widgets.VBox):
-    """Thumbnail tiles of results, newest request first, with a shared preview area above them.
+    """Thumbnail tiles of results, newest request first, in pages of ``page_size``.
 
     ``on_edit``, ``on_variations`` and ``on_use_prompt`` register ``callback(image)`` for the
-    tile actions "Edit", "Variations" and "Prompt" (the latter with the prompt text);
+    tile actions "Edit", "Variations" and "Use prompt" (the latter with the prompt text);
     ``on_filled`` registers ``callback(response)`` for every response shown. Ticking two or
     more tiles enables "Compare": a contact sheet of those images, with "Save PDF".
     """
 
-    def __init__(self, *, save_dir: str | Path | None = None) -> None:
+    def __init__(self, *, save_dir: str | Path | None = None, page_size: int = PAGE_SIZE) -> None:
         self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.page_size = max(1, int(page_size))
+        self.page_index = 0
         self.lock = threading.RLock()
         self.gallery: GalleryLike | None = (
             None  # where results are kept: tiles then hold thumbnails, not full images
         )
-        self.parts = TileParts()
         self._batches: list[ResultBatch] = []
         self._numbers = itertools.count(1)
         self._edit_handlers = CallbackDispatcher()
@@ -353,27 +280,13 @@ class ResultGrid(widgets.VBox):
         self._use_prompt_handlers = CallbackDispatcher()
         self._filled_handlers = CallbackDispatcher()
         self.comparison: ComparePanel | None = None
-        self._preview_image: widgets.Image | None = None
-        self._previewed: ResultTile | None = None
-        # the Download button, when there is one, sits right after the message
-        self.notice = widgets.HTML(layout=widgets.Layout(flex="0 1 auto"))
-        self.notice.add_class("ipyimagegen-notice")
-        self.download: DownloadButton | None = None  # the last saved file's, until the next notice
-        self.notice_row = widgets.HBox(
-            [self.notice], layout=widgets.Layout(width="100%", align_items="center")
-        )
-        self.preview_caption = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
-        self.preview_close = widgets.Button(
-            description="Close", icon="times", tooltip="Close the preview", layout={"width": "auto"}
-        )
-        self.preview_close.add_class("ipyimagegen-preview-close")
-        self.preview_close.on_click(lambda _b: self.close_preview())
-        self.preview_slot = widgets.Box()
-        self.preview = widgets.VBox(
-            [widgets.HBox([self.preview_caption, self.preview_close]), self.preview_slot],
-            layout=widgets.Layout(display="none", width="100%"),
-        )
-        self.preview.add_class("ipyimagegen-preview")
+        self.viewed: ResultTile | None = None  # the tile open in the viewer
+        self.notice_html = ""  # the last notice (it shows in the viewport for a few seconds)
+        self.notice_kind = ""
+        self._held = 0  # inside changes(): the page is sent once, at the end
+        self._dirty = False
+        self.view = TileGridView(ACTIONS, self._picture_of)
+        self.view.on_event(self._on_event)
         self.compare_button = widgets.Button(
             description="Compare",
             icon="th-large",
@@ -383,21 +296,38 @@ class ResultGrid(widgets.VBox):
         )
         self.compare_button.add_class("ipyimagegen-compare-button")
         self.compare_button.on_click(lambda _b: self.compare())
-        self.toolbar = widgets.HBox([self.compare_button], layout=widgets.Layout(display="none"))
-        self.compare_slot = widgets.Box(layout=widgets.Layout(width="100%"))
-        self.tiles_box = widgets.Box(layout=widgets.Layout(flex_flow="row wrap", width="100%"))
-        self.tiles_box.add_class("ipyimagegen-grid")
-        super().__init__(
-            [self.notice_row, self.toolbar, self.compare_slot, self.preview, self.tiles_box],
-            layout=widgets.Layout(width="100%"),
+        self.clear_button = widgets.Button(
+            description="Clear results",
+            icon="eraser",
+            tooltip="Remove every result from view (they stay in the gallery, in History)",
+            layout=widgets.Layout(width="auto"),
         )
+        self.clear_button.add_class("ipyimagegen-clear-results")
+        self.clear_button.on_click(lambda _b: self.clear(say=True))
+        self.toolbar = widgets.HBox(
+            [self.compare_button, self.clear_button], layout=widgets.Layout(display="none")
+        )
+        self.toolbar.add_class("ipyimagegen-grid-toolbar")
+        self.compare_slot = widgets.Box(layout=widgets.Layout(width="100%"))
+        super().__init__([self.toolbar, self.compare_slot, self.view], layout=widgets.Layout(width="100%"))
         self.add_class("ipyimagegen-results")
 
     # -- what is shown ---------------------------------------------------------------------
 
     @property
     def tiles(self) -> list[ResultTile]:
-        return [tile for tile in self.tiles_box.children if isinstance(tile, ResultTile)]
+        """Every tile, on every page, in display order (newest request first)."""
+        return [tile for batch in self._batches for tile in batch.tiles]
+
+    @property
+    def page_tiles(self) -> list[ResultTile]:
+        """The tiles of the page shown."""
+        start = self.page_index * self.page_size
+        return self.tiles[start : start + self.page_size]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.tiles) // self.page_size))
 
     @property
     def images(self) -> list[GeneratedImage]:
@@ -407,6 +337,13 @@ class ResultGrid(widgets.VBox):
     def filled_count(self) -> int:
         """How many tiles show a result (without reading any image)."""
         return sum(tile.is_filled for tile in self.tiles)
+
+    def is_shown(self, tile: ResultTile) -> bool:
+        """Whether ``tile`` is still in the grid (not removed)."""
+        return any(tile in batch.tiles for batch in self._batches)
+
+    def tile(self, tile_id: str) -> ResultTile | None:
+        return next((tile for tile in self.tiles if tile.id == tile_id), None)
 
     @property
     def selected_tiles(self) -> list[ResultTile]:
@@ -421,11 +358,12 @@ class ResultGrid(widgets.VBox):
         self, request: ImageRequest | None, total: int | None = None, number: int | None = None
     ) -> ResultBatch:
         """Show ``total`` (default ``request.n``) placeholder tiles for a new request, first in the grid
-        (``number``: one taken with :meth:`next_number`)."""
+        (``number``: one taken with :meth:`next_number`); the grid turns to its first page."""
         count = total if total is not None else max(getattr(request, "n", 1), 1)
         with self.lock:
             batch = ResultBatch(self, number if number is not None else next(self._numbers), request, count)
             self._batches.insert(0, batch)
+            self.page_index = 0
             self.relayout()
         return batch
 
@@ -436,26 +374,69 @@ class ResultGrid(widgets.VBox):
         return batch
 
     def remove(self, tile: ResultTile) -> None:
-        """Remove a tile from view and close its widgets."""
+        """Remove a tile from view."""
         with self.lock:
             for batch in self._batches:
                 if tile in batch.tiles:
                     batch.tiles.remove(tile)
             self._batches = [batch for batch in self._batches if batch.tiles]
+            self.page_index = min(self.page_index, self.pages - 1)
             self.relayout()
-        if self._preview_image is not None and self._previewed is tile:
+        if self.viewed is tile:
             self.close_preview()
-        tile.dispose()
 
-    def clear(self) -> None:
-        """Remove every tile."""
-        for tile in self.tiles:
-            self.remove(tile)
+    def clear(self, say: bool = False) -> None:
+        """Remove every tile (``say``: and tell the user where the images still are)."""
+        with self.lock:
+            count = self.filled_count()
+            self._batches = []
+            self.page_index = 0
+            self.relayout()
+        self.close_preview()
+        if say and count:
+            where = " They are in the gallery (History)." if self.gallery is not None else ""
+            self.show_notice(f"Cleared {count} result{'s' if count != 1 else ''} from view.{where}", "info")
+
+    def show_page(self, index: int) -> None:
+        """Turn to page ``index`` (0: the newest results)."""
+        with self.lock:
+            self.page_index = max(0, min(int(index), self.pages - 1))
+            self.relayout()
 
     def relayout(self) -> None:
-        """Show the batches' tiles in order (after a batch is filled or a tile removed)."""
-        self.tiles_box.children = tuple(tile for batch in self._batches for tile in batch.tiles)
+        """Send the page as it is now (after tiles were added, filled or removed)."""
+        with self.lock:
+            if self._held:
+                self._dirty = True
+                return
+            self._dirty = False
+            tiles = self.tiles
+            start = self.page_index * self.page_size
+            page = tiles[start : start + self.page_size]
+            self.view.show_tiles(
+                [tile.as_json() for tile in page],
+                {
+                    "index": self.page_index,
+                    "pages": self.pages,
+                    "total": len(tiles),
+                    "first": start + 1 if page else 0,
+                    "last": start + len(page),
+                },
+            )
         self.selection_changed()
+
+    def changes(self) -> _Held:
+        """``with grid.changes():`` many tile changes, one update of the page."""
+        return _Held(self)
+
+    def tile_changed(self, tile: ResultTile, picture: bool = False) -> None:
+        """A tile's picture or state changed: its thumbnail crosses first, then the page's JSON."""
+        with self.lock:
+            if tile not in self.page_tiles:
+                return
+            if picture:
+                self.view.send_pictures([tile.id])
+            self.relayout()
 
     def selection_changed(self) -> None:
         """Follow the ticked tiles: Compare is offered for two or more."""
@@ -464,26 +445,102 @@ class ResultGrid(widgets.VBox):
         self.compare_button.description = f"Compare ({count})" if count else "Compare"
         self.toolbar.layout.display = None if any(tile.is_filled for tile in self.tiles) else "none"
 
+    def _picture_of(self, tile_id: str) -> tuple[int, bytes, str] | None:
+        tile = self.tile(tile_id)
+        if tile is None or tile.picture is None:
+            return None
+        data, mime = tile.picture
+        return tile.picture_version, data, mime
+
+    # -- what the page asks for ----------------------------------------------------------------
+
+    def _on_event(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        if event == "page":
+            self.show_page(self.page_index + _step(message.get("by")))
+            return
+        if event == "viewer":
+            if message.get("do") == "step":
+                self.step_preview(_step(message.get("by")))
+            else:
+                self.close_preview()
+            return
+        tile = self.tile(str(message.get("id")))
+        if tile is None:
+            return
+        if event == "select":
+            tile.selected_box = bool(message.get("value")) and tile.is_filled
+            self.tile_changed(tile)
+        elif event == "action":
+            self.act(tile, str(message.get("name")))
+
+    def act(self, tile: ResultTile, name: str) -> None:
+        """Do what a tile's button ``name`` does (as a click in the page does)."""
+        actions: dict[str, Callable[[ResultTile], Any]] = {
+            "enlarge": self.enlarge,
+            "save": self.save,
+            "delete": self.remove,
+            "edit": self.send_to_edit,
+            "variations": self.send_to_variations,
+            "use_prompt": self.send_prompt,
+        }
+        action = actions.get(name)
+        if action is None:
+            return
+        if name != "delete" and not tile.is_filled:
+            return
+        if name in ("edit", "variations", "use_prompt"):
+            self.close_preview()
+        action(tile)
+
+    def select(self, tile: ResultTile, value: bool = True) -> None:
+        """Tick (or untick) a tile for Compare, as its checkbox does."""
+        self._on_event({"event": "select", "id": tile.id, "value": value})
+
     # -- actions -----------------------------------------------------------------------------
 
     def enlarge(self, tile: ResultTile) -> None:
-        """Show the tile's full image in the preview area (the only place the full bytes go)."""
+        """Show the tile's full image over the page, with its details (the only place the full bytes go)."""
         image = self._full_image(tile)
         if image is None:
             return
-        old = self._preview_image
-        self._preview_image = widgets.Image(value=image.data, format=_image_format(image.mime_type))
-        self._preview_image.add_class("ipyimagegen-preview-image")
-        self._previewed = tile
-        self.preview_slot.children = (self._preview_image,)
-        if old is not None:
-            close_tree(old)
-        width, height = image.size
-        details = f"{tile.label_text()} · {width}×{height}"
-        self.preview_caption.value = (
-            f"<div><b>{html.escape(details)}</b></div><div>{html.escape(tile.prompt)}</div>"
+        self.viewed = tile
+        filled = [t for t in self.tiles if t.is_filled]
+        place = filled.index(tile) if tile in filled else -1
+        self.view.open_viewer(
+            {
+                "id": tile.id,
+                "title": tile.label_text(),
+                "prompt": tile.prompt,
+                "revised_prompt": tile.revised_prompt if tile.revised_prompt != tile.prompt else "",
+                "facts": _facts(tile, image, self.gallery),
+                "actions": ["edit", "variations", *(["use_prompt"] if tile.prompt else [])],
+                "mime": image.mime_type,
+                "filename": _file_name(tile, image),
+                "has_previous": place > 0,
+                "has_next": 0 <= place < len(filled) - 1,
+            },
+            image.data,
         )
-        self.preview.layout.display = None
+
+    def step_preview(self, by: int) -> None:
+        """Show the next (``by=1``) or previous result in the viewer, turning the page if need be."""
+        if self.viewed is None:
+            return
+        filled = [t for t in self.tiles if t.is_filled]
+        if self.viewed not in filled:
+            return
+        place = filled.index(self.viewed) + by
+        if 0 <= place < len(filled):
+            target = filled[place]
+            at = self.tiles.index(target) // self.page_size
+            if at != self.page_index:
+                self.show_page(at)
+            self.enlarge(target)
+
+    @property
+    def preview_open(self) -> bool:
+        return bool(self.view.viewer.get("open"))
 
     def compare(self, tiles: list[ResultTile] | None = None) -> ComparePanel | None:
         """A contact sheet of the ticked tiles' images (or of ``tiles``), shown above the grid."""
@@ -514,14 +571,15 @@ class ResultGrid(widgets.VBox):
             return None
         self.close_compare()
         panel.on_close(self._compare_closed)
+        panel.on_file(self.view.send_file)
         self.comparison = panel
         self.compare_slot.children = (panel,)
         return panel
 
     def close(self) -> None:
-        """Close every tile, panel and shared part the grid made."""
+        """Close every panel and part the grid made."""
         close_contents(self)
-        close_all([self.comparison, self._preview_image, self.preview, self.download, *self.parts.all])
+        close_all([self.comparison])
         super().close()
 
     def close_compare(self) -> None:
@@ -535,18 +593,13 @@ class ResultGrid(widgets.VBox):
             self.compare_slot.children = ()
 
     def close_preview(self) -> None:
-        """Hide the preview and free the full image."""
-        old = self._preview_image
-        self._preview_image = None
-        self._previewed = None
-        self.preview_slot.children = ()
-        self.preview_caption.value = ""
-        self.preview.layout.display = "none"
-        if old is not None:
-            close_tree(old)
+        """Close the viewer and free the full image."""
+        self.viewed = None
+        if self.preview_open:
+            self.view.close_viewer()
 
     def save(self, tile: ResultTile, folder: str | Path | None = None) -> Path | None:
-        """Write the tile's full image to a file; say where, with a download link."""
+        """Write the tile's full image to a file and hand it to the browser as a download."""
         image = self._full_image(tile)
         if image is None:
             return None
@@ -561,19 +614,19 @@ class ResultGrid(widgets.VBox):
                 f"Could not save the image to {html.escape(str(target))}: {html.escape(str(exc))}", "error"
             )
             return None
-        self.show_notice(f"Saved to <code>{html.escape(str(path))}</code>", "ok")
-        mime = image.mime_type
-        self.download = DownloadButton(lambda: (path.read_bytes(), mime), path.name)
-        self.notice_row.children = (self.notice, self.download)
+        self.view.send_file(image.data, image.mime_type, path.name)
+        self.show_notice(f"Saved to <code>{html.escape(str(path))}</code> and downloaded.", "ok")
         return path
 
     def show_notice(self, message_html: str, kind: str = "ok") -> None:
-        """A one-line message above the grid (replaces the previous one, and its download button)."""
-        self.notice.value = f'<span class="ipyimagegen-{kind}">{message_html}</span>' if message_html else ""
-        if self.download is not None:
-            old, self.download = self.download, None
-            self.notice_row.children = (self.notice,)
-            close_tree(old)
+        """A message in the viewport for a few seconds (HTML, already escaped)."""
+        self.notice_html, self.notice_kind = message_html, kind
+        if message_html:
+            self.view.show_notice(message_html, kind)
+
+    def reveal(self, selector: str) -> None:
+        """Bring the studio's visible element matching ``selector`` into view and focus it."""
+        self.view.reveal(selector)
 
     def on_edit(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
         """``callback(image)`` when a tile's "Edit" is clicked."""
@@ -584,7 +637,7 @@ class ResultGrid(widgets.VBox):
         self._variations_handlers.register_callback(callback, remove=remove)
 
     def on_use_prompt(self, callback: Callable[[str], Any], remove: bool = False) -> None:
-        """``callback(prompt)`` when a tile's "Prompt" is clicked (to put it back in the prompt box)."""
+        """``callback(prompt)`` when a tile's "Use prompt" is clicked (to put it back in the prompt box)."""
         self._use_prompt_handlers.register_callback(callback, remove=remove)
 
     def on_filled(self, callback: Callable[[ImagesResponse], Any], remove: bool = False) -> None:
@@ -600,7 +653,7 @@ class ResultGrid(widgets.VBox):
         self._send_image(self._variations_handlers, tile)
 
     def send_prompt(self, tile: ResultTile) -> None:
-        """A tile's "Use prompt": its prompt to the ``on_use_prompt`` callbacks."""
+        """A tile's "Use prompt": the prompt the user wrote, to the ``on_use_prompt`` callbacks."""
         self._use_prompt_handlers(tile.prompt)
 
     def batch_filled(self, response: ImagesResponse) -> None:
@@ -636,6 +689,79 @@ class ResultGrid(widgets.VBox):
         except Exception:
             return None
         return path if path.is_file() else None
+
+
+class _Held:
+    """Many tile changes, one page update (see :meth:`ResultGrid.changes`)."""
+
+    def __init__(self, grid: ResultGrid) -> None:
+        self.grid = grid
+
+    def __enter__(self) -> None:
+        with self.grid.lock:
+            self.grid._held += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self.grid.lock:
+            self.grid._held -= 1
+            if not self.grid._held and self.grid._dirty:
+                self.grid.relayout()
+
+
+def _cost_label(response: ImagesResponse) -> str:
+    cost = response.cost
+    if cost is None:
+        return ""
+    count = len(response.data)
+    return cost.label() + (f" for the {count} images of this request" if count > 1 else "")
+
+
+def _step(by: Any) -> int:
+    return 1 if isinstance(by, (int, float)) and by > 0 else -1
+
+
+KINDS = {"GenerateRequest": "generation", "EditRequest": "edit", "VariationRequest": "variation"}
+
+
+def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None) -> list[list[str]]:
+    """The viewer's table: size, settings, cost, where it is kept and what it was made from."""
+    request = tile.request
+    facts: list[list[str]] = []
+    try:
+        width, height = image.size
+        facts.append(["Size", f"{width}×{height}"])
+    except Exception:  # an image Pillow cannot read: the viewer shows what the browser can
+        pass
+    if request is not None:
+        facts.append(["Made by", f"{KINDS.get(type(request).__name__, 'request')} on {request.model}"])
+        for name in ("quality", "style", "background", "output_format", "input_fidelity"):
+            value = getattr(request, name, None)
+            if value:
+                facts.append([name.replace("_", " ").capitalize(), str(value)])
+    if tile.cost_label:
+        facts.append(["Cost", tile.cost_label])
+    item_id = image.metadata.get("gallery_id")
+    look_up = getattr(gallery, "get", None)
+    if isinstance(item_id, str) and look_up is not None:
+        facts.append(["Gallery id", item_id])
+        try:
+            item = look_up(item_id)
+        except Exception:  # gone from the gallery since: the rest still stands
+            item = None
+        if item is not None:
+            if item.parent_id:
+                facts.append(["Made from", item.parent_id])
+            sources = len(item.input_ids)
+            if sources:
+                mask = " and a mask" if item.mask_id else ""
+                facts.append(["Inputs", f"{sources} uploaded image{'s' if sources != 1 else ''}{mask}"])
+            facts.append(["Made", item.created.strftime("%Y-%m-%d %H:%M")])
+    return facts
+
+
+def _file_name(tile: ResultTile, image: GeneratedImage) -> str:
+    ext = EXTENSION_BY_MIME.get(image.mime_type, "png")
+    return f"ipyimagegen-{tile.number}-{tile.index + 1}.{ext}"
 
 
 def _unique_path(folder: Path, tile: ResultTile, image: GeneratedImage) -> Path:

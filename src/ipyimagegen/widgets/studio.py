@@ -38,6 +38,14 @@ def _unopened_tab() -> widgets.HTML:
     return widgets.HTML('<div class="ipyimagegen-placeholder">Opening…</div>')
 
 
+REVEAL = {
+    "Generate": ".ipyimagegen-generate-tab textarea.ipyimagegen-prompt, .ipyimagegen-generate-tab .ipyimagegen-prompt textarea",
+    "Edit": ".ipyimagegen-edit-tab .ipyimagegen-prompt textarea, .ipyimagegen-edit-tab textarea",
+    "Variations": ".ipyimagegen-variations-tab",
+}
+"""What a tile's Use prompt, Edit and Variations bring into view (and focus) in the tab they open."""
+
+
 class Studio(widgets.VBox):
     """The composite image studio. ``ipyimagegen.studio()`` makes one on the default backend.
 
@@ -65,7 +73,7 @@ class Studio(widgets.VBox):
         folder = save_dir if save_dir is not None else _gallery_folder(gallery)
         self.grid = ResultGrid(save_dir=folder)
         self.grid.gallery = gallery
-        self.header = widgets.HTML(self._header_html())
+        self.header = widgets.HTML(self._header_html(gallery_problem))
         self.header.add_class("ipyimagegen-backend")
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
         self.spending = self.generate_tab.spending
@@ -87,8 +95,6 @@ class Studio(widgets.VBox):
         self._history_stale = False
         self.grid.on_filled(lambda _response: self._results_saved())
         self.tabs.observe(self._tab_selected, "selected_index")
-        if gallery_problem:
-            self.grid.show_notice(gallery_problem, "warning")
         super().__init__([style_widget(), self.header, self.tabs, self.grid])
         self.add_class("ipyimagegen-studio")
 
@@ -213,27 +219,31 @@ class Studio(widgets.VBox):
         self._variations_handlers.register_callback(callback, remove=remove)
 
     def use_prompt(self, prompt: str) -> None:
-        """Put ``prompt`` in the Generate tab's prompt box and show that tab."""
+        """Put ``prompt`` in the Generate tab's prompt box, show that tab and bring the box into view."""
         self.generate_tab.prompt_box.value = prompt
         self.select("Generate")
+        self.grid.reveal(REVEAL["Generate"])
 
     def _route(self, title: str, image: GeneratedImage, handlers: CallbackDispatcher) -> None:
         receiver = getattr(self.tab(title), "use_image", None)
         if callable(receiver):
             receiver(image)
             self.select(title)
+            self.grid.reveal(REVEAL[title])
         else:
             self.grid.show_notice(f"The {html.escape(title)} tab is coming soon.", "info")
         handlers(image)
 
     # -- header ------------------------------------------------------------------------------
 
-    def _header_html(self) -> str:
-        """What makes the images; the preview engine is marked, so nobody takes it for a model."""
+    def _header_html(self, gallery_problem: str = "") -> str:
+        """What makes the images (the preview engine is marked, so nobody takes it for a model), and
+        a gallery that could not be opened (it stays in view: results are not kept meanwhile)."""
         text = html.escape(describe_backend(self.backend))
         if isinstance(self.backend, PreviewEngine):
             text = f'<span class="ipyimagegen-offline">{text}</span>'
-        return f"<b>Backend:</b> {text}"
+        problem = f'<div class="ipyimagegen-warning">{gallery_problem}</div>' if gallery_problem else ""
+        return f"<b>Backend:</b> {text}{problem}"
 
 
 def _gallery_folder(gallery: Any) -> Path | None:

@@ -118,6 +118,9 @@ class VariationsTab(ImagesTab, SquareFit):
         Raises :class:`ImageInputError` (and says so in the status line) when it is not a usable
         image; the current image is then kept.
         """
+        model = getattr(getattr(source, "request", None), "model", None) or getattr(source, "model", None)
+        if isinstance(model, str) and model in self.offered and model != self.params.model:
+            self.params.model = model  # the model of the result it starts from, where it makes variations
         try:
             self._load(load_image(source, max_bytes=self.upload.max_bytes))
         except ImageInputError as exc:

@@ -1,0 +1,125 @@
+"""The result grid in a real browser (Voila + headless Chromium), driven as a user does: by the
+labels on the buttons and what is in the viewport."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from browser import browser_page, require_chromium, voila, write_notebook
+
+pytestmark = pytest.mark.browser
+
+GENERATE_TAB = ".ipyimagegen-studio .ipyimagegen-generate-tab"
+TILES = ".ipyimagegen-results .ipyimagegen-tile"
+TILE_IMAGES = f"{TILES} img.ipyimagegen-tile-image"
+VIEWPORT = (1280, 720)
+
+GRID_CELL = textwrap.dedent(
+    """
+    from ipyimagegen.widgets import studio
+
+    s = studio(gallery=False)  # the offline preview engine
+    s.generate_tab.params.model = "dall-e-2"
+    s.generate_tab.params.size = "256x256"
+    s.generate_tab.params.n = 4
+    s.grid.page_size = 8
+    s
+    """
+)
+
+
+def _in_viewport(page: Any, locator: Any) -> bool:
+    box = locator.bounding_box()
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= height + 1 and (
+        box["x"] + box["width"] <= width + 1
+    )
+
+
+def _generate(page: Any, prompt: str, shown: int) -> None:
+    page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea").fill(prompt)
+    page.locator(f"{GENERATE_TAB} .ipyimagegen-generate").click()
+    page.wait_for_function(
+        f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).filter(i => i.naturalWidth > 0).length === {shown}",
+        timeout=30_000,
+    )
+
+
+def test_the_viewer_pages_and_tile_actions_work_from_any_row(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    notebook = write_notebook(tmp_path / "grid.ipynb", GRID_CELL)
+    with voila(notebook, tmp_path) as url, browser_page(viewport=VIEWPORT) as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea").wait_for(state="visible", timeout=60_000)
+        _generate(page, "a red lighthouse", 4)
+        _generate(page, "a green forest", 8)
+        tiles = page.locator(TILES)
+        rows = {round(tiles.nth(i).bounding_box()["y"]) for i in range(8)}
+        assert len(rows) >= 2, rows  # two rows at least, so the last tile is below the first
+
+        # Enlarge on the last tile, scrolled into view: the viewer opens in the viewport, over the page.
+        last = tiles.nth(7)
+        last.scroll_into_view_if_needed()
+        last.get_by_role("button", name="Enlarge").click()
+        viewer = page.get_by_role("dialog")
+        expect(viewer).to_be_visible(timeout=10_000)
+        page.wait_for_function(
+            "(() => { const i = document.querySelector('.ipyimagegen-lightbox img.ipyimagegen-preview-image');"
+            " return i && i.naturalWidth === 256; })()",
+            timeout=10_000,
+        )
+        panel = page.locator(".ipyimagegen-lightbox-panel")
+        assert _in_viewport(page, panel)
+        expect(viewer).to_contain_text("a red lighthouse")
+        expect(viewer).to_contain_text("#1")
+        expect(viewer).to_contain_text("4/4")
+        page.screenshot(path=str(tmp_path / "grid-viewer.png"))
+        page.keyboard.press("ArrowLeft")  # the result before it
+        expect(viewer).to_contain_text("3/4", timeout=10_000)
+        page.keyboard.press("Escape")
+        expect(page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=10_000)
+
+        # Edit on a tile of the second row brings the Edit tab's prompt into view, with the tile's prompt.
+        last.scroll_into_view_if_needed()
+        page.mouse.wheel(0, 400)
+        last.get_by_role("button", name="Edit").click()
+        edit_prompt = page.locator(".ipyimagegen-edit-tab .ipyimagegen-prompt textarea")
+        expect(edit_prompt).to_have_value("a red lighthouse", timeout=20_000)
+        page.wait_for_function(
+            "(() => { const t = document.querySelector('.ipyimagegen-edit-tab .ipyimagegen-prompt textarea');"
+            " const r = t.getBoundingClientRect(); return document.activeElement === t"
+            " && r.top >= 0 && r.bottom <= window.innerHeight; })()",
+            timeout=10_000,
+        )
+        page.screenshot(path=str(tmp_path / "grid-edit.png"))
+        page.get_by_role("tab", name="Generate").click()
+
+        # A third request: the page holds 8 tiles; the oldest are one click away.
+        _generate(page, "a blue lake", 8)
+        pager = page.locator(".ipyimagegen-pager")
+        expect(pager).to_contain_text("1–8 of 12")
+        expect(tiles).to_have_count(8)
+        pager.get_by_role("button", name="Older").click()
+        expect(pager).to_contain_text("9–12 of 12", timeout=10_000)
+        expect(tiles).to_have_count(4)
+        expect(tiles.first.locator(".ipyimagegen-tile-prompt")).to_have_text("a red lighthouse")
+        page.wait_for_function(
+            f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).filter(i => i.naturalWidth > 0).length === 4",
+            timeout=10_000,
+        )
+        pager.get_by_role("button", name="Newer").click()
+        expect(tiles.first.locator(".ipyimagegen-tile-prompt")).to_have_text("a blue lake", timeout=10_000)
+
+        # Clear results: nothing left in view, and a notice in the viewport says so, then goes away.
+        page.get_by_role("button", name="Clear results").click()
+        expect(tiles).to_have_count(0, timeout=10_000)
+        notice = page.get_by_role("status").filter(has_text="Cleared 12 results")
+        expect(notice).to_be_visible(timeout=10_000)
+        assert _in_viewport(page, notice)
+        assert console.relevant() == [], console.relevant()
