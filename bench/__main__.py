@@ -23,6 +23,7 @@ from .report import Figure, Options, load_text, machine_lines, table
 BENCHMARKS = {
     "client": "client_bench",
     "studio": "studio_bench",
+    "grid": "grid_browser_bench",
     "bytes": "bytes_bench",
     "parallel": "parallel_bench",
     "mask": "mask_bench",

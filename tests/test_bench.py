@@ -32,6 +32,8 @@ FIGURES = [
     (r"studio: click to all saved and actionable, n=4, minus backend", r"\(no goal\)"),
     (r"studio: click to first tile, n=4, Pillow decoding only", r"\(no goal\)"),
     (r"studio: click to all tiles, n=4, Pillow decoding only", r"\(no goal\)"),
+    (r"grid in a browser: click to 4 new tiles at 1000 results vs at 4", r"goal ratio <= 1\.50"),
+    (r"grid in a browser: JS heap at 1000 results vs at 4", r"goal ratio <= 1\.50"),
     (r"grid KB per 1024x1024 result vs full PNG Image", r"goal ratio <= 0\.1"),
     (r"Enlarge click sends the full image", r"goal >= \d+ KB"),
     (r"parallel fill dall-e-3 n=4 vs one request \(0\.3 s\)", r"goal ratio <= 1\.30"),

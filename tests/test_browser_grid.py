@@ -35,8 +35,12 @@ GRID_CELL = textwrap.dedent(
 def _in_viewport(page: Any, locator: Any) -> bool:
     box = locator.bounding_box()
     width, height = page.viewport_size["width"], page.viewport_size["height"]
-    return box is not None and box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= height + 1 and (
-        box["x"] + box["width"] <= width + 1
+    return (
+        box is not None
+        and box["y"] >= 0
+        and box["x"] >= 0
+        and box["y"] + box["height"] <= height + 1
+        and (box["x"] + box["width"] <= width + 1)
     )
 
 
