@@ -6,6 +6,7 @@ check that the dragged path arrived as the transparent area of the mask.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -138,4 +139,35 @@ def test_upload_a_photo_then_a_file_that_is_not_an_image(tmp_path: Path) -> None
         expect(summary).to_contain_text("640×480")  # the photo is still the one to edit
         expect(upload_button).to_contain_text("(0)", timeout=30_000)
         page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+        assert console.relevant() == [], console.relevant()
+
+
+def test_the_canvas_fits_a_narrow_page_and_takes_keys_under_the_pointer(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    notebook = write_notebook(tmp_path / "edit.ipynb", _cell(tmp_path / "mask.png").replace("256", "512"))
+    with voila(notebook, tmp_path) as url, browser_page(viewport=(460, 900)) as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        canvas = page.locator(".ipyimagegen-edit-tab .ipyimagegen-mask-canvas").first
+        canvas.wait_for(state="visible", timeout=60_000)
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 460, box
+        assert abs(box["width"] - box["height"]) < 2  # the picture's shape, scaled down
+        overflow = page.evaluate(
+            "() => { const p = document.querySelector('.ipyimagegen-mask-painter');"
+            " return p.scrollWidth - p.clientWidth; }"
+        )
+        assert overflow <= 1, overflow  # no nested scrollbar hides part of the picture
+        brush = page.locator(".ipyimagegen-mask-painter .widget-readout").first
+        before = int(brush.inner_text())
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # over it, no click
+        page.keyboard.press("]")
+        expect(brush).not_to_have_text(str(before), timeout=10_000)
+        assert int(brush.inner_text()) > before
+        page.keyboard.press("e")
+        eraser = page.locator(".ipyimagegen-mask-painter .widget-toggle-button").nth(1)
+        expect(eraser).to_have_class(re.compile("mod-active"), timeout=10_000)
+        expect(page.locator(".ipyimagegen-edit-summary")).to_contain_text("mask: 0.0%")  # nothing painted
         assert console.relevant() == [], console.relevant()

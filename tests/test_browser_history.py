@@ -10,9 +10,11 @@ A failing test leaves a screenshot of its page in its tmp folder as ``failure.pn
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ GENERATE_TAB = f"{STUDIO} .ipyimagegen-generate-tab"
 RESULT_TILES = f"{STUDIO} .ipyimagegen-results .ipyimagegen-grid .ipyimagegen-tile"
 RESULT_IMAGES = f"{RESULT_TILES} img.ipyimagegen-tile-image"
 HISTORY = f"{STUDIO} .ipyimagegen-history"
-HISTORY_TILES = f"{HISTORY} .ipyimagegen-history-tile"
+HISTORY_TILES = f"{HISTORY} .ipyimagegen-tile"
 HISTORY_IMAGES = f"{HISTORY_TILES} img.ipyimagegen-tile-image"
 COMPARE = f"{STUDIO} .ipyimagegen-compare"
 #: Notebook 7's own shortcuts plugin fails once on load ("reading 'schema'" in notebook_core),
@@ -214,11 +216,48 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
 
         save = browser_page.locator(f"{COMPARE} .ipyimagegen-compare-save")
         expect(save).to_contain_text("Save PDF")
-        save.click()
+        with browser_page.expect_download(timeout=STEP_MS) as download_info:
+            save.click()  # the PDF is written next to the gallery and downloaded in the page
         notice = browser_page.locator(f"{COMPARE} .ipyimagegen-notice")
         expect(notice).to_contain_text("Saved to", timeout=STEP_MS)
         saved = Path(notice.locator("code").inner_text().strip())
         assert saved.parent == gallery, saved
         assert saved.suffix == ".pdf" and saved.read_bytes().startswith(b"%PDF"), saved
+        download = download_info.value
+        assert download.suggested_filename == saved.name
+        assert Path(download.path()).read_bytes() == saved.read_bytes()
+
+        # History as a gallery: enlarge and download, tick and export, delete (the result tile goes too).
+        tab_title(browser_page, "History").click()
+        wait_for_loaded_images(browser_page, HISTORY_IMAGES, 3)
+        tiles = browser_page.locator(HISTORY_TILES)
+        tiles.first.get_by_role("button", name="Enlarge").click()
+        viewer = browser_page.get_by_role("dialog")
+        expect(viewer).to_contain_text(NEWER_PROMPT, timeout=STEP_MS)
+        with browser_page.expect_download(timeout=STEP_MS) as download_info:
+            viewer.get_by_role("button", name="Download").click()
+        (newest,) = [
+            p for p in (gallery / "images").iterdir() if p.name == download_info.value.suggested_filename
+        ]
+        assert Path(download_info.value.path()).read_bytes() == newest.read_bytes()
+        browser_page.keyboard.press("Escape")
+        expect(browser_page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=STEP_MS)
+
+        tiles.nth(0).locator(".ipyimagegen-select input[type=checkbox]").check()
+        tiles.nth(1).locator(".ipyimagegen-select input[type=checkbox]").check()
+        export = browser_page.locator(f"{HISTORY} .ipyimagegen-history-export")
+        expect(export).to_contain_text("Export (2)", timeout=STEP_MS)
+        with browser_page.expect_download(timeout=STEP_MS) as download_info:
+            export.click()
+        with zipfile.ZipFile(download_info.value.path()) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+        assert [item["prompt"] for item in manifest["items"]] == [NEWER_PROMPT, OLDER_PROMPT]
+
+        tiles.first.get_by_role("button", name="Delete this image from the gallery (click twice)").click()
+        tiles.first.get_by_role("button", name="Delete?").click()
+        expect(tiles).to_have_count(2, timeout=STEP_MS)
+        tab_title(browser_page, "Generate").click()
+        expect(browser_page.locator(RESULT_TILES)).to_have_count(2, timeout=STEP_MS)  # its result tile too
+        assert NEWER_PROMPT not in browser_page.locator(f"{STUDIO} .ipyimagegen-results").inner_text()
         assert page_problems(browser_page) == [], page_problems(browser_page)
         assert console.relevant() == [], console.relevant()

@@ -596,3 +596,20 @@ def test_paint_rect_uses_pixel_centres() -> None:
     assert paint_rect(mask, 2.6, 3.9, 2.9, 3.6) is None
     assert paint_rect(mask, 1, 1, 4, 3) == (1, 3, 1, 4)
     assert mask.sum() == 6
+
+
+def test_b_e_r_pick_the_tool_and_ctrl_does_not(painter: MaskPainter) -> None:
+    painter._on_key_down("e", False, False, False)
+    assert painter.tool == "eraser"
+    painter._on_key_down("R", True, False, False)
+    assert painter.tool == "rectangle"
+    painter._on_key_down("b", False, True, False)  # Ctrl+B is not a tool key
+    assert painter.tool == "rectangle"
+    painter._on_key_down("b", False, False, False)
+    assert painter.tool == "brush"
+
+
+def test_the_canvas_takes_the_width_it_is_given_up_to_its_drawing_size(painter: MaskPainter) -> None:
+    layout = painter.canvas.layout
+    assert (layout.width, layout.height) == ("100%", "auto")
+    assert layout.max_width == f"{painter.display_size[0]}px"

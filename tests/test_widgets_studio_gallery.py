@@ -161,7 +161,7 @@ def test_reuse_settings_fills_the_generate_tab(tmp_path: Path) -> None:
     s.generate_tab.prompt_box.value = "something else"
     s.select("History")
     (tile,) = s.history.tiles
-    tile.reuse_button.click()
+    s.history.act(tile, "reuse")
     assert s.tabs.selected_index == 0
     assert s.generate_tab.prompt_box.value == "a tall tower"
     assert (params.model, params.size, params.quality, params.style, params.n) == (
@@ -211,7 +211,7 @@ def test_history_actions_go_to_the_tabs_and_lineage_shows_the_parent(tmp_path: P
     s.select("History")
     _generate(s, "a red kite", model="dall-e-2", size="256x256")
     (original,) = s.history.tiles  # the open History tab shows a result at once
-    original.variations_button.click()  # from the History tab...
+    s.history.act(original, "variations")  # from the History tab...
     assert s.tabs.selected_index == s.tabs.titles.index("Variations")
     s.variations_tab.params.n = 1
     s.variations_tab.make_variations()
@@ -219,12 +219,12 @@ def test_history_actions_go_to_the_tabs_and_lineage_shows_the_parent(tmp_path: P
     s.grid.act(s.grid.tiles[0], "edit")  # ...and from a result tile
     assert s.tabs.selected_index == s.tabs.titles.index("Edit")
     s.select("History")
-    s.history.tiles[0].edit_button.click()
+    s.history.act(s.history.tiles[0], "edit")
     assert s.tabs.selected_index == s.tabs.titles.index("Edit")
 
     variation = s.history.tiles[0]  # the newest: the variation, saved with its parent
     assert variation.item.endpoint == "variations" and variation.item.parent_id == original.item.id
-    variation.lineage_button.click()
+    s.history.act(variation, "lineage")
     assert s.history.lineage.layout.display is None
     assert "1 step from its first image" in s.history.lineage_title.value
     steps = [w for w in s.history.lineage_steps.children if isinstance(w, widgets.VBox)]
@@ -337,8 +337,7 @@ def test_compare_says_when_a_ticked_image_was_deleted_from_the_gallery(tmp_path:
     for tile in s.grid.tiles:
         s.grid.select(tile)
     assert s.grid.compare_button.description == "Compare (2)"
-    s.select("History")
-    s.history.delete(s.history.tiles[0].item)
+    s.gallery.delete(s.gallery.items()[0].id)  # deleted behind the studio's back
     assert s.grid.compare() is None
     assert "1 of the 2 ticked images no longer has a file in the gallery" in s.grid.notice_html
 
@@ -455,4 +454,19 @@ def test_cancel_keeps_the_images_done_and_saves_those_that_arrive_after(tmp_path
         time.sleep(0.01)
     assert len(s.gallery) == 3 and len(s.grid.tiles) == 1
     assert "arrived after Cancel: they are in the gallery" in tab.status.value
+    s.close()
+
+
+def test_deleting_in_history_removes_the_result_tile_too(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    _generate(s, "a lighthouse", model="dall-e-2", size="256x256", n=2)
+    s.select("History")
+    newest = s.history.tiles[0]
+    shown = [tile for tile in s.grid.tiles if tile.details.metadata["gallery_id"] == newest.id]
+    assert len(shown) == 1
+    s.grid.act(shown[0], "enlarge")
+    s.history.act(newest, "delete")
+    s.history.act(newest, "delete")  # confirmed
+    assert len(s.grid.tiles) == 1 and shown[0] not in s.grid.tiles
+    assert not s.grid.preview_open  # its viewer went with it
     s.close()

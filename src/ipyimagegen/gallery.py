@@ -926,6 +926,13 @@ class Gallery:
                 break
         return chain
 
+    def children(self, item_id: str) -> list[GalleryItem]:
+        """The items made from this one (its edits and variations), oldest first."""
+        query = "SELECT document, file FROM images WHERE parent_id = ? ORDER BY created, seq"
+        with self._lock:
+            rows = self.db.execute(query, [item_id]).fetchall()
+        return self._listed(rows)
+
     # -- changing -----------------------------------------------------------------------------
 
     def delete(self, item_id: str) -> None:

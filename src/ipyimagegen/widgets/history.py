@@ -1,8 +1,11 @@
 """The History browser: saved images, page by page, with a prompt search, a model filter and actions.
 
-Tiles show the gallery's cached thumbnails only; full images are never loaded. Each tile can
-reuse its settings, start an edit or variations (the studio connects these callbacks to its
-tabs), show its lineage, or delete the image (a second click confirms).
+Tiles show the gallery's cached thumbnails; a full image goes to the page only when it is
+enlarged (in the viewer over the page, with Download there). Each tile can reuse its settings,
+start an edit or variations (the studio connects these callbacks to its tabs), show its lineage
+(what it was made from, uploads and masks included, and what was made from it), be ticked for
+an export (a zip with a manifest, downloaded in the browser), or be deleted (a second click
+confirms; the studio removes its result tile too).
 """
 
 from __future__ import annotations
@@ -10,42 +13,54 @@ from __future__ import annotations
 import html
 import logging
 import math
+import tempfile
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
-from ipywidgets.widgets.widget_bool import CheckboxStyle
-from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..api.errors import describe_error
 from ..pricing import format_usd
 from .lifecycle import close_all, close_contents, close_tree
-from .style import CSS, THUMBNAIL_SIDE, TILE_WIDTH_PX
+from .style import CSS, THUMBNAIL_SIDE
+from .tile_grid import TileAction, TileGridView
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 12
-IMAGE_SIDE_PX = TILE_WIDTH_PX - 10
 LINEAGE_SIDE_PX = 96
-PROMPT_PREVIEW_CHARS = 120
 ALL_MODELS = ""
 _MADE_BY = {"generations": "generated", "edits": "edit", "variations": "variation"}
 
+ACTIONS = (
+    TileAction("enlarge", "Enlarge", "search-plus", "Show the full image, its details and Download"),
+    TileAction("reuse", "Reuse settings", "reply", "Put this image's prompt and settings back in the form"),
+    TileAction(
+        "lineage", "Lineage", "sitemap", "Show what this image was made from and what was made from it"
+    ),
+    TileAction("edit", "Edit", "pencil", "Edit this image, with its prompt and settings"),
+    TileAction("variations", "Variations", "clone", "Make variations of this image"),
+    TileAction("delete", "", "trash", "Delete this image from the gallery (click twice)"),
+)
+
 HISTORY_CSS = """
 .ipyimagegen-history { max-width: 100%; }
-.ipyimagegen-history-toolbar { gap: 8px; align-items: center; }
+.ipyimagegen-history-toolbar { gap: 8px; align-items: center; flex-wrap: wrap; }
 .ipyimagegen-history-page { font-size: 13px; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .ipyimagegen-history-lineage { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; padding: 6px; }
 .ipyimagegen-history-lineage-arrow { font-size: 20px; color: var(--jp-ui-font-color2, #666); align-self: center; }
 .ipyimagegen-history-lineage-step { font-size: 11px; width: 96px; overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; }
-.ipyimagegen-history-empty { color: var(--jp-ui-font-color2, #666); padding: 12px 4px; }
+.ipyimagegen-history-lineage-current { outline: 2px solid var(--jp-brand-color1, #1976d2); }
+.ipyimagegen-history-lineage-heading { font-size: 12px; color: var(--jp-ui-font-color2, #666); width: 100%; }
 """
 
 
-def _short(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
+def _short(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -61,157 +76,70 @@ def _format_of(mime: str) -> str:
 
 def _toolbar_button(description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
     button = widgets.Button(
-        description=description,
-        icon=icon,
-        tooltip=tooltip,
-        layout=widgets.Layout(width="auto", flex="1 1 auto", margin="1px"),
+        description=description, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="auto", margin="1px")
     )
     button.add_class(css)
     return button
 
 
-def _picture(gallery: Any, item: Any, layout: widgets.Layout) -> widgets.Widget:
-    """The item's cached thumbnail, or a placeholder saying why there is none."""
-    try:
-        data, mime = gallery.thumbnail(item.id, max_side=THUMBNAIL_SIDE)
-    except Exception as exc:
-        log.warning("no thumbnail for %s: %s", item.id, exc)
-        reason = html.escape(describe_error(exc), quote=True)
-        placeholder = widgets.HTML(
-            f'<div class="ipyimagegen-placeholder" title="{reason}">no preview</div>', layout=layout
-        )
-        return placeholder
-    picture = widgets.Image(value=data, format=_format_of(mime), layout=layout)
+def _small_picture(data: bytes, mime: str) -> widgets.Image:
+    side = f"{LINEAGE_SIDE_PX}px"
+    picture = widgets.Image(
+        value=data, format=_format_of(mime), layout=widgets.Layout(width=side, height=side)
+    )
     picture.add_class("ipyimagegen-tile-image")
     return picture
 
 
-class TileParts:
-    """Layout and style widgets that every tile of a grid shares.
-
-    A tile is some twenty widgets; giving each its own Layout and Style would more than double
-    the widgets (and the messages to the browser) per result.
-    """
-
-    def __init__(self) -> None:
-        self.action_layout = widgets.Layout(width="auto", flex="1 1 auto", margin="1px")
-        self.button_style = widgets.ButtonStyle()
-        self.full_width = widgets.Layout(width="100%")
-        self.html_style = HTMLStyle()
-        self.picture = widgets.Layout(width=f"{IMAGE_SIDE_PX}px", height=f"{IMAGE_SIDE_PX}px")
-        self.row = widgets.Layout(width="100%", flex_flow="row nowrap")
-        self.caption = widgets.Layout(width="100%", align_items="center")
-        self.checkbox = widgets.Layout(width="20px", flex="0 0 auto", margin="0 4px 0 0")
-        self.checkbox_style = CheckboxStyle()
-        self.tile = widgets.Layout(width=f"{TILE_WIDTH_PX}px", flex="0 0 auto")
-        self.all = [part for part in vars(self).values() if isinstance(part, widgets.Widget)]
-
-    def html(self, value: str = "") -> widgets.HTML:
-        return widgets.HTML(value, layout=self.full_width, style=self.html_style)
-
-    def action(self, description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
-        button = widgets.Button(
-            description=description,
-            icon=icon,
-            tooltip=tooltip,
-            disabled=True,
-            layout=self.action_layout,
-            style=self.button_style,
-        )
-        button.add_class(css)
-        return button
-
-
-class HistoryTile(widgets.VBox):
-    """One saved image: thumbnail, prompt (all of it on hover), a label and the actions."""
+class HistoryTile:
+    """One saved image on the page: its item, its cached thumbnail and its state."""
 
     def __init__(self, browser: HistoryBrowser, item: Any) -> None:
         self.browser = browser
         self.item = item
-        parts = browser.parts
-        self.picture = _picture(browser.gallery, item, parts.picture)
-        prompt = _prompt_text(item)
-        self.prompt_html = parts.html(
-            f'<div class="ipyimagegen-tile-prompt" title="{html.escape(prompt, quote=True)}">'
-            f"{html.escape(_short(prompt))}</div>"
-        )
-        label = " · ".join(
-            part for part in (item.model, item.size, f"{item.created.astimezone():%Y-%m-%d %H:%M}") if part
-        )
-        self.label = parts.html(
-            f'<span title="{html.escape(item.id, quote=True)}">{html.escape(label)}</span>'
-        )
-        self.label.add_class("ipyimagegen-tile-label")
-        self.reuse_button = parts.action(
-            "Reuse settings",
-            "reply",
-            "Put this image's prompt and settings back in the form",
-            "ipyimagegen-reuse",
-        )
-        self.lineage_button = parts.action(
-            "Lineage", "sitemap", "Show the images this one was made from", "ipyimagegen-lineage"
-        )
-        self.edit_button = parts.action("Edit", "pencil", "Edit this image", "ipyimagegen-edit")
-        self.variations_button = parts.action(
-            "Variations", "clone", "Make variations of this image", "ipyimagegen-variations"
-        )
-        self.delete_button = parts.action(
-            "", "trash", "Delete this image from the gallery", "ipyimagegen-delete"
-        )
-        for button in (
-            self.reuse_button,
-            self.lineage_button,
-            self.edit_button,
-            self.variations_button,
-            self.delete_button,
-        ):
-            button.disabled = False
-        self.confirming = False
-        self.reuse_button.on_click(lambda _b: browser.send_to_reuse(self.item))
-        self.edit_button.on_click(lambda _b: browser.send_to_edit(self.item))
-        self.variations_button.on_click(lambda _b: browser.send_to_variations(self.item))
-        self.lineage_button.on_click(lambda _b: browser.show_lineage(self.item))
-        self.delete_button.on_click(lambda _b: self._delete_clicked())
-        actions = widgets.VBox(
-            [
-                widgets.HBox([self.reuse_button, self.lineage_button], layout=parts.row),
-                widgets.HBox(
-                    [self.edit_button, self.variations_button, self.delete_button], layout=parts.row
-                ),
-            ],
-            layout=parts.full_width,
-        )
-        super().__init__([self.picture, self.prompt_html, self.label, actions], layout=parts.tile)
-        self.add_class("ipyimagegen-tile")
-        self.add_class("ipyimagegen-history-tile")
+        self.id = item.id
+        self.confirming = False  # the first click on delete asks for a second
+        self.problem = ""
+        try:
+            self.picture: tuple[bytes, str] | None = browser.gallery.thumbnail(
+                item.id, max_side=THUMBNAIL_SIDE
+            )
+        except Exception as exc:
+            log.warning("no thumbnail for %s: %s", item.id, exc)
+            self.picture = None
+            self.problem = describe_error(exc)
 
-    def _delete_clicked(self) -> None:
-        """The first click asks for confirmation; the second deletes."""
-        if not self.confirming:
-            self.confirming = True
-            self.delete_button.description = "Delete?"
-            self.delete_button.button_style = "danger"
-            self.delete_button.tooltip = "Click again to delete the image file for good"
-            return
-        self.browser.delete(self.item)
+    @property
+    def selected(self) -> bool:
+        return self.id in self.browser.selected_ids
 
-    def dispose(self) -> None:
-        close_tree(self, keep=self.browser.parts.all)
+    def label_text(self) -> str:
+        item = self.item
+        made = f"{item.created.astimezone():%Y-%m-%d %H:%M}"
+        return " · ".join(part for part in (item.model, item.size, made) if part)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "prompt": _prompt_text(self.item),
+            "label": self.label_text(),
+            "picture": 1 if self.picture is not None else 0,
+            "placeholder": "no preview" if self.picture is None else "",
+            "enabled": [action.name for action in ACTIONS],
+            "selectable": True,
+            "selected": self.selected,
+            "labels": {"delete": "Delete?"} if self.confirming else {},
+            "danger": ["delete"] if self.confirming else [],
+        }
 
 
 class HistoryBrowser(widgets.VBox):
     """Every image in a gallery, newest first, ``page_size`` at a time.
 
     ``on_reuse``, ``on_edit`` and ``on_variations`` register ``callback(item)`` (a
-    :class:`~ipyimagegen.gallery.GalleryItem`) for the tile actions. Call :meth:`refresh` after
-    saving new images.
+    :class:`~ipyimagegen.gallery.GalleryItem`) for the tile actions; ``on_delete`` registers
+    ``callback(item_id)`` after an image is deleted. Call :meth:`refresh` after saving new images.
     """
-
-    def close(self) -> None:
-        """Close every tile and control the browser made, and the parts its tiles share."""
-        close_contents(self)
-        close_all([self.empty_note, *self.parts.all])  # the note is shown only when nothing is
-        super().close()
 
     def __init__(self, gallery: Any, *, page_size: int = PAGE_SIZE) -> None:
         if page_size < 1:
@@ -220,15 +148,17 @@ class HistoryBrowser(widgets.VBox):
         self.page_size = page_size
         self.page = 0
         self.total = 0
+        self.selected_ids: list[str] = []  # ticked for export, on any page
+        self.viewed: HistoryTile | None = None
         self._lock = threading.RLock()
         self._quiet = False
         self._tiles: dict[str, HistoryTile] = {}
-        self.parts = TileParts()
         self._lineage_parts: list[widgets.Widget] = []
         self._lineage_ids: set[str] = set()
         self._reuse_handlers = CallbackDispatcher()
         self._edit_handlers = CallbackDispatcher()
         self._variations_handlers = CallbackDispatcher()
+        self._delete_handlers = CallbackDispatcher()
 
         self.search = widgets.Text(
             placeholder="Search prompts", continuous_update=False, layout=widgets.Layout(width="280px")
@@ -241,51 +171,73 @@ class HistoryBrowser(widgets.VBox):
         self.refresh_button = _toolbar_button(
             "", "refresh", "Reload the gallery", "ipyimagegen-history-refresh"
         )
-        self.refresh_button.layout.flex = "0 0 auto"
         self.prev_button = _toolbar_button("Prev", "chevron-left", "Newer images", "ipyimagegen-history-prev")
         self.next_button = _toolbar_button(
             "Next", "chevron-right", "Older images", "ipyimagegen-history-next"
         )
-        for button in (self.prev_button, self.next_button):
-            button.layout.flex = "0 0 auto"
+        self.select_page_button = _toolbar_button(
+            "Select page",
+            "check-square-o",
+            "Tick every image on this page",
+            "ipyimagegen-history-select-page",
+        )
+        self.unselect_button = _toolbar_button(
+            "Select none", "square-o", "Untick every image", "ipyimagegen-history-select-none"
+        )
+        self.export_button = _toolbar_button(
+            "Export",
+            "file-archive-o",
+            "Download the ticked images as a zip, with a manifest",
+            "ipyimagegen-history-export",
+        )
         self.page_label = widgets.HTML()
         self.page_label.add_class("ipyimagegen-history-page")
         self.status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.status.add_class("ipyimagegen-status")
-        self.empty_note = widgets.HTML()
-        self.empty_note.add_class("ipyimagegen-history-empty")
         self.lineage_title = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.lineage_close = _toolbar_button(
             "Close", "times", "Close the lineage", "ipyimagegen-history-lineage-close"
         )
-        self.lineage_close.layout.flex = "0 0 auto"
         self.lineage_steps = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", width="100%"))
         self.lineage = widgets.VBox(
             [widgets.HBox([self.lineage_title, self.lineage_close]), self.lineage_steps],
             layout=widgets.Layout(display="none", width="100%"),
         )
         self.lineage.add_class("ipyimagegen-history-lineage")
-        self.tiles_box = widgets.Box(layout=widgets.Layout(flex_flow="row wrap", width="100%"))
-        self.tiles_box.add_class("ipyimagegen-grid")
+        self.view = TileGridView(ACTIONS, self._picture_of)
+        self.view.add_class("ipyimagegen-history-grid")
+        self.view.on_event(self._on_event)
 
         self.search.observe(self._filters_changed, names="value")
         self.model_filter.observe(self._filters_changed, names="value")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.prev_button.on_click(lambda _b: self.show_page(self.page - 1))
         self.next_button.on_click(lambda _b: self.show_page(self.page + 1))
+        self.select_page_button.on_click(lambda _b: self.select_page())
+        self.unselect_button.on_click(lambda _b: self.select_none())
+        self.export_button.on_click(lambda _b: self.export())
         self.lineage_close.on_click(lambda _b: self.hide_lineage())
 
         toolbar = widgets.HBox([self.search, self.model_filter, self.refresh_button])
         toolbar.add_class("ipyimagegen-history-toolbar")
+        selection = widgets.HBox([self.select_page_button, self.unselect_button, self.export_button])
+        selection.add_class("ipyimagegen-history-toolbar")
         pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
         pager.add_class("ipyimagegen-history-toolbar")
         style = widgets.HTML(f"<style>{CSS}{HISTORY_CSS}</style>", layout=widgets.Layout(display="none"))
         super().__init__(
-            [style, toolbar, self.status, self.lineage, self.tiles_box, pager],
+            [style, toolbar, selection, self.status, self.lineage, self.view, pager],
             layout=widgets.Layout(width="100%"),
         )
         self.add_class("ipyimagegen-history")
+        self._show_selection()
         self.refresh()
+
+    def close(self) -> None:
+        """Close every control and panel the browser made."""
+        close_contents(self)
+        close_all(self._lineage_parts)
+        super().close()
 
     # -- callbacks ---------------------------------------------------------------------------
 
@@ -301,23 +253,27 @@ class HistoryBrowser(widgets.VBox):
         """Call ``callback(item)`` when "Variations" is clicked on a tile."""
         self._variations_handlers.register_callback(callback, remove=remove)
 
+    def on_delete(self, callback: Callable[[str], Any], remove: bool = False) -> None:
+        """Call ``callback(item_id)`` after an image is deleted from the gallery."""
+        self._delete_handlers.register_callback(callback, remove=remove)
+
     def send_to_reuse(self, item: Any) -> None:
-        """A tile's "Reuse settings": its item to the ``on_reuse`` callbacks."""
         self._reuse_handlers(item)
 
     def send_to_edit(self, item: Any) -> None:
-        """A tile's "Edit": its item to the ``on_edit`` callbacks."""
         self._edit_handlers(item)
 
     def send_to_variations(self, item: Any) -> None:
-        """A tile's "Variations": its item to the ``on_variations`` callbacks."""
         self._variations_handlers(item)
 
     # -- what is shown -----------------------------------------------------------------------
 
     @property
     def tiles(self) -> list[HistoryTile]:
-        return [child for child in self.tiles_box.children if isinstance(child, HistoryTile)]
+        return list(self._tiles.values())
+
+    def tile(self, item_id: str) -> HistoryTile | None:
+        return self._tiles.get(item_id)
 
     @property
     def page_count(self) -> int:
@@ -362,18 +318,21 @@ class HistoryBrowser(widgets.VBox):
             self.status.value = ""
 
     def _show_items(self, items: list[Any]) -> None:
-        """Tiles for ``items``; tiles already shown are kept (their thumbnails are not sent again)."""
+        """Tiles for ``items``; tiles already shown are kept (their thumbnails are not read again)."""
         old = self._tiles
         self._tiles = {item.id: old.get(item.id) or HistoryTile(self, item) for item in items}
-        if items:
-            self.tiles_box.children = tuple(self._tiles.values())
-        else:
-            filtered = any(self._filters().values())
-            self.empty_note.value = "No image matches the search." if filtered else "No saved images yet."
-            self.tiles_box.children = (self.empty_note,)
-        for item_id, tile in old.items():
-            if item_id not in self._tiles:
-                tile.dispose()
+        filtered = any(self._filters().values())
+        self.view.empty_text = "No image matches the search." if filtered else "No saved images yet."
+        self._send_page()
+
+    def _send_page(self) -> None:
+        self.view.show_tiles([tile.as_json() for tile in self._tiles.values()])
+
+    def _picture_of(self, item_id: str) -> tuple[int, bytes, str] | None:
+        tile = self._tiles.get(item_id)
+        if tile is None or tile.picture is None:
+            return None
+        return 1, *tile.picture
 
     def _update_models(self) -> None:
         options = [("All models", ALL_MODELS), *((model, model) for model in self.gallery.models())]
@@ -393,7 +352,148 @@ class HistoryBrowser(widgets.VBox):
             f'<span class="ipyimagegen-error">{html.escape(what)}: {html.escape(describe_error(exc))}</span>'
         )
 
-    # -- actions -----------------------------------------------------------------------------
+    # -- what the page asks for ----------------------------------------------------------------
+
+    def _on_event(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        if event == "viewer":
+            if message.get("do") == "step":
+                self.step_viewer(1 if (message.get("by") or 0) > 0 else -1)
+            else:
+                self.close_viewer()
+            return
+        tile = self._tiles.get(str(message.get("id")))
+        if tile is None:
+            return
+        if event == "select":
+            self.select(tile.item, bool(message.get("value")))
+        elif event == "action":
+            self.act(tile, str(message.get("name")))
+
+    def act(self, tile: HistoryTile, name: str) -> None:
+        """Do what a tile's button ``name`` does (as a click in the page does)."""
+        if name != "delete" and tile.confirming:
+            tile.confirming = False
+            self._send_page()
+        if name in ("reuse", "edit", "variations"):
+            self.close_viewer()
+        if name == "enlarge":
+            self.enlarge(tile.item)
+        elif name == "reuse":
+            self.send_to_reuse(tile.item)
+        elif name == "edit":
+            self.send_to_edit(tile.item)
+        elif name == "variations":
+            self.send_to_variations(tile.item)
+        elif name == "lineage":
+            self.show_lineage(tile.item)
+        elif name == "delete":
+            if not tile.confirming:  # the first click asks; the second deletes
+                tile.confirming = True
+                self._send_page()
+            else:
+                self.delete(tile.item)
+
+    # -- selection and export ------------------------------------------------------------------
+
+    def select(self, item: Any, value: bool = True) -> None:
+        """Tick (or untick) an image for export."""
+        with self._lock:
+            if value and item.id not in self.selected_ids:
+                self.selected_ids.append(item.id)
+            elif not value and item.id in self.selected_ids:
+                self.selected_ids.remove(item.id)
+            self._show_selection()
+            self._send_page()
+
+    def select_page(self) -> None:
+        with self._lock:
+            for tile in self._tiles.values():
+                if tile.id not in self.selected_ids:
+                    self.selected_ids.append(tile.id)
+            self._show_selection()
+            self._send_page()
+
+    def select_none(self) -> None:
+        with self._lock:
+            self.selected_ids = []
+            self._show_selection()
+            self._send_page()
+
+    def _show_selection(self) -> None:
+        count = len(self.selected_ids)
+        self.export_button.description = f"Export ({count})" if count else "Export"
+        self.export_button.disabled = count == 0
+        self.unselect_button.disabled = count == 0
+
+    def export(self, ids: list[str] | None = None) -> Path | None:
+        """Download the ticked images (or ``ids``) as a zip with their inputs, manifest.json and manifest.csv."""
+        chosen = list(ids if ids is not None else self.selected_ids)
+        if not chosen:
+            self.status.value = '<span class="ipyimagegen-warning">Tick the images to export first.</span>'
+            return None
+        name = f"ipyimagegen-export-{datetime.now():%Y%m%d-%H%M%S}.zip"
+        try:
+            with tempfile.TemporaryDirectory(prefix="ipyimagegen-export-") as folder:
+                path = self.gallery.export(chosen, Path(folder) / name)
+                data = path.read_bytes()
+        except (OSError, KeyError) as exc:
+            self._show_error("Could not export the images", exc)
+            return None
+        self.view.send_file(data, "application/zip", name)
+        count = len(chosen)
+        self.status.value = (
+            f'<span class="ipyimagegen-ok">Exported {count} image{"s" if count != 1 else ""} as '
+            f"<code>{html.escape(name)}</code> ({len(data) / 1e6:.1f} MB): it is in your downloads.</span>"
+        )
+        return Path(name)
+
+    # -- the viewer ------------------------------------------------------------------------------
+
+    def enlarge(self, item: Any) -> None:
+        """The full image over the page, with its details, Download and the actions."""
+        try:
+            data = item.data
+        except OSError as exc:
+            self._show_error("Could not open the image", exc)
+            return
+        self.viewed = self._tiles.get(item.id)
+        order = list(self._tiles)
+        place = order.index(item.id) if item.id in order else -1
+        self.view.open_viewer(
+            {
+                "id": item.id,
+                "title": self._tiles[item.id].label_text() if item.id in self._tiles else item.id,
+                "prompt": item.prompt or "",
+                "revised_prompt": item.revised_prompt
+                if item.revised_prompt not in (None, item.prompt)
+                else "",
+                "facts": _facts(self.gallery, item),
+                "actions": ["reuse", "edit", "variations", "lineage"],
+                "mime": item.mime_type,
+                "filename": item.path.name,
+                "has_previous": place > 0,
+                "has_next": 0 <= place < len(order) - 1,
+            },
+            data,
+        )
+
+    def step_viewer(self, by: int) -> None:
+        if self.viewed is None:
+            return
+        order = list(self._tiles)
+        if self.viewed.id not in order:
+            return
+        place = order.index(self.viewed.id) + by
+        if 0 <= place < len(order):
+            self.enlarge(self._tiles[order[place]].item)
+
+    def close_viewer(self) -> None:
+        self.viewed = None
+        if self.view.viewer.get("open"):
+            self.view.close_viewer()
+
+    # -- delete and lineage --------------------------------------------------------------------
 
     def delete(self, item: Any) -> None:
         """Delete an image from the gallery and from view."""
@@ -403,28 +503,38 @@ class HistoryBrowser(widgets.VBox):
             except Exception as exc:
                 self._show_error("Could not delete the image", exc)
                 return
+            if item.id in self.selected_ids:
+                self.selected_ids.remove(item.id)
+                self._show_selection()
+            if self.viewed is not None and self.viewed.id == item.id:
+                self.close_viewer()
             if item.id in self._lineage_ids:
                 self.hide_lineage()
             self.refresh()
+        self._delete_handlers(item.id)
 
     def show_lineage(self, item: Any) -> None:
-        """Show the chain of images ``item`` was made from, as small thumbnails, oldest first."""
+        """What ``item`` was made from (its ancestors, oldest first, and the uploads and mask of each
+        edit) and what was made from it, as small thumbnails."""
         with self._lock:
             try:
                 chain = self.gallery.lineage(item.id)
+                children = _children(self.gallery, item.id)
             except Exception as exc:
                 self._show_error("Could not read the lineage", exc)
                 return
             parts: list[widgets.Widget] = []
             for index, step in enumerate(chain):
                 if index:
-                    arrow = widgets.HTML("→")
-                    arrow.add_class("ipyimagegen-history-lineage-arrow")
-                    parts.append(arrow)
-                parts.append(self._lineage_step(step))
+                    parts.append(self._arrow())
+                parts.extend(self._inputs_of(step))
+                parts.append(self._step(step, current=step.id == item.id))
+            if children:
+                parts.append(self._arrow())
+                parts.extend(self._step(child) for child in children)
             old = self._lineage_parts
             self._lineage_parts = parts
-            self._lineage_ids = {step.id for step in chain}
+            self._lineage_ids = {step.id for step in chain} | {child.id for child in children}
             self.lineage_steps.children = tuple(parts)
             for part in old:
                 close_tree(part)
@@ -434,21 +544,60 @@ class HistoryBrowser(widgets.VBox):
                 if count == 0
                 else f"{count} step{'s' if count != 1 else ''} from its first image"
             )
+            made = (
+                f"; {len(children)} image{'s' if len(children) != 1 else ''} made from it" if children else ""
+            )
             name = html.escape(_short(_prompt_text(item), 60))
-            self.lineage_title.value = f"<b>Lineage</b> of “{name}”: {made_from}"
+            self.lineage_title.value = f"<b>Lineage</b> of “{name}”: {made_from}{made}"
             self.lineage.layout.display = None
 
-    def _lineage_step(self, item: Any) -> widgets.VBox:
+    def _arrow(self) -> widgets.HTML:
+        arrow = widgets.HTML("→")
+        arrow.add_class("ipyimagegen-history-lineage-arrow")
+        return arrow
+
+    def _step(self, item: Any, current: bool = False) -> widgets.VBox:
         what = _MADE_BY.get(item.endpoint, item.endpoint)
         prompt = _prompt_text(item)
         caption = widgets.HTML(
             f'<div class="ipyimagegen-history-lineage-step" title="{html.escape(prompt, quote=True)}">'
             f"{html.escape(what)}: {html.escape(_short(prompt, 40))}</div>"
         )
-        side = f"{LINEAGE_SIDE_PX}px"
-        step = widgets.VBox([_picture(self.gallery, item, widgets.Layout(width=side, height=side)), caption])
+        try:
+            picture: widgets.Widget = _small_picture(
+                *self.gallery.thumbnail(item.id, max_side=THUMBNAIL_SIDE)
+            )
+        except Exception as exc:
+            log.warning("no thumbnail for %s: %s", item.id, exc)
+            picture = widgets.HTML('<div class="ipyimagegen-placeholder">no preview</div>')
+        step = widgets.VBox([picture, caption])
         step.add_class("ipyimagegen-history-lineage-item")
+        if current:
+            picture.add_class("ipyimagegen-history-lineage-current")
         return step
+
+    def _inputs_of(self, item: Any) -> list[widgets.Widget]:
+        """Small pictures of an edit's uploaded images and mask (those the gallery kept; an input that
+        is the parent image itself is the step before)."""
+        from ..imaging import thumbnail
+
+        found: list[widgets.Widget] = []
+        # An image made from a gallery image was sent that image first: the lineage shows it already.
+        uploads = item.input_ids[1:] if item.parent_id else item.input_ids
+        named = [(input_id, "upload") for input_id in uploads]
+        if item.mask_id:
+            named.append((item.mask_id, "mask"))
+        for input_id, what in named:
+            try:
+                small = thumbnail(self.gallery.input_data(input_id), max_side=LINEAGE_SIDE_PX * 2)
+            except Exception as exc:  # an input the gallery no longer has
+                log.warning("no input %s for %s: %s", input_id, item.id, exc)
+                continue
+            caption = widgets.HTML(f'<div class="ipyimagegen-history-lineage-step">{what}</div>')
+            step = widgets.VBox([_small_picture(*small), caption])
+            step.add_class("ipyimagegen-history-lineage-input")
+            found.append(step)
+        return found
 
     def hide_lineage(self) -> None:
         """Close the lineage panel."""
@@ -460,6 +609,52 @@ class HistoryBrowser(widgets.VBox):
             for part in old:
                 close_tree(part)
             self.lineage.layout.display = "none"
+
+
+def _children(gallery: Any, item_id: str) -> list[Any]:
+    find = getattr(gallery, "children", None)
+    return list(find(item_id)) if callable(find) else []
+
+
+def _facts(gallery: Any, item: Any) -> list[list[str]]:
+    """The viewer's table for a saved image: how it was made, when, its cost and its lineage."""
+    facts = [
+        ["Made by", f"{_MADE_BY.get(item.endpoint, item.endpoint)} on {item.model or 'an unknown model'}"]
+    ]
+    if item.size:
+        facts.append(["Size", item.size])
+    for name, value in sorted((item.options or {}).items()):
+        if value not in (None, "", []) and name not in ("n", "size", "prompt"):
+            facts.append([name.replace("_", " ").capitalize(), str(value)])
+    cost = (item.metadata or {}).get("details", {}).get("cost") if isinstance(item.metadata, dict) else None
+    if isinstance(cost, dict) and isinstance(cost.get("usd"), (int, float)):
+        facts.append(
+            [
+                "Cost",
+                f"≈ {format_usd(float(cost['usd']))}" + ("" if cost.get("billed", True) else " (not billed)"),
+            ]
+        )
+    facts.append(["Made", f"{item.created.astimezone():%Y-%m-%d %H:%M}"])
+    if item.parent_id:
+        facts.append(["Made from", item.parent_id])
+    if item.input_ids:
+        uploads = len(item.input_ids)
+        facts.append(
+            [
+                "Inputs",
+                f"{uploads} image{'s' if uploads != 1 else ''}" + (" and a mask" if item.mask_id else ""),
+            ]
+        )
+    children = _children(gallery, item.id)
+    if children:
+        facts.append(
+            [
+                "Made from it",
+                ", ".join(child.id for child in children[:5]) + (" …" if len(children) > 5 else ""),
+            ]
+        )
+    facts.append(["Gallery id", item.id])
+    return facts
 
 
 def _total_cost(gallery: Any, filters: dict[str, Any]) -> float:

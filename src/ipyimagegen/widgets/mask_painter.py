@@ -26,12 +26,15 @@ from traitlets import CaselessStrEnum, Float, Int, observe
 
 from .. import masks
 from ..imaging import open_image, read_mask, to_png
+from .canvas_keys import CanvasKeys
 from .mask_model import EditableMask
 
 #: The colour of the painted area on the canvas.
 MASK_RGB = (255, 0, 255)
 #: The largest brush diameter, in display pixels.
 MAX_BRUSH_SIZE = 200
+TOOL_KEYS = {"b": "brush", "e": "eraser", "r": "rectangle"}
+"""Keys that pick a tool while the pointer is over the canvas."""
 
 _HINT = "No image yet: load one, then paint the area to regenerate."
 _IMAGE_LAYER, _MASK_LAYER, _CURSOR_LAYER = 0, 1, 2
@@ -101,7 +104,7 @@ class MaskPainter(widgets.VBox):
         tools = widgets.ToggleButtons(
             options=[("Brush", "brush"), ("Eraser", "eraser"), ("Rectangle", "rectangle")],
             icons=["paint-brush", "eraser", "square-o"],
-            tooltips=["Paint the area to regenerate", "Erase paint", "Drag a rectangle to paint"],
+            tooltips=["Paint the area to regenerate (B)", "Erase paint (E)", "Drag a rectangle to paint (R)"],
             style={"button_width": "auto"},
         )
         buttons = {
@@ -137,6 +140,7 @@ class MaskPainter(widgets.VBox):
                 widgets.HBox((brush_slider, opacity_slider), layout={"flex_flow": "row wrap"}),
                 canvas,
                 status,
+                CanvasKeys(),
             ),
             **kwargs,
         )
@@ -318,7 +322,10 @@ class MaskPainter(widgets.VBox):
         self, key: str, shift_key: bool = False, ctrl_key: bool = False, meta_key: bool = False
     ) -> None:
         step = max(1, self.brush_size // 5)
-        if key == "[":
+        tool = TOOL_KEYS.get(key.lower()) if not (ctrl_key or meta_key) else None
+        if tool is not None:
+            self.tool = tool
+        elif key == "[":
             self.brush_size = max(1, self.brush_size - step)
         elif key == "]":
             self.brush_size = min(MAX_BRUSH_SIZE, self.brush_size + step)
@@ -551,8 +558,11 @@ class MaskPainter(widgets.VBox):
     def _resize_canvas(self, width: int, height: int) -> None:
         self._canvas.width = width
         self._canvas.height = height
-        self._canvas.layout.width = f"{width}px"
-        self._canvas.layout.height = f"{height}px"
+        # As wide as the page gives it, up to the drawing's own size; the height follows the shape
+        # (ipycanvas maps the pointer through the scale, so strokes land where they are drawn).
+        self._canvas.layout.width = "100%"
+        self._canvas.layout.max_width = f"{width}px"
+        self._canvas.layout.height = "auto"
 
     def _require_mask(self) -> EditableMask:
         if self._mask is None:

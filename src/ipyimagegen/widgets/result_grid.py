@@ -385,6 +385,14 @@ class ResultGrid(widgets.VBox):
         if self.viewed is tile:
             self.close_preview()
 
+    def remove_saved(self, item_id: str) -> None:
+        """Remove the tiles of a gallery image that was deleted (in History)."""
+        with self.lock, self.changes():
+            for tile in self.tiles:
+                details = tile.details
+                if details is not None and details.metadata.get("gallery_id") == item_id:
+                    self.remove(tile)
+
     def clear(self, say: bool = False) -> None:
         """Remove every tile (``say``: and tell the user where the images still are)."""
         with self.lock:

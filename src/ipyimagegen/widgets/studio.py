@@ -110,6 +110,7 @@ class Studio(widgets.VBox):
             history.on_reuse(self.reuse_settings)
             history.on_edit(lambda item: self._route("Edit", item, self._edit_handlers))
             history.on_variations(lambda item: self._route("Variations", item, self._variations_handlers))
+            history.on_delete(self.grid.remove_saved)
         self._history_stale = False  # a new browser lists the gallery as it is now
         return history
 

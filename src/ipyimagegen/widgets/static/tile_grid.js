@@ -77,6 +77,7 @@ function render({ model, el }) {
     const buttons = new Map();
     for (const action of model.get("actions")) {
       const node = button(action.label, action.icon, "ipyimagegen-" + action.name, action.tooltip);
+      node.dataset.label = action.label;
       node.disabled = true;
       node.addEventListener("click", () => {
         if (action.name === "enlarge") opening = true;
@@ -124,7 +125,20 @@ function render({ model, el }) {
     card.box.checked = !!tile.selected;
     card.root.classList.toggle("ipyimagegen-tile-waiting", !tile.picture);
     const enabled = new Set(tile.enabled || []);
-    for (const [name, node] of card.buttons) node.disabled = !enabled.has(name);
+    const labels = tile.labels || {};
+    const danger = new Set(tile.danger || []);
+    for (const [name, node] of card.buttons) {
+      node.disabled = !enabled.has(name);
+      node.classList.toggle("mod-danger", danger.has(name));
+      const text = labels[name] || node.dataset.label || "";
+      let span = node.querySelector(".ipyimagegen-button-label");
+      if (text && !span) {
+        span = make("span", "ipyimagegen-button-label");
+        node.appendChild(span);
+      }
+      if (span) setText(span, text);
+      if (!node.dataset.label) node.setAttribute("aria-label", text || node.title);
+    }
   }
 
   function renderTiles() {
