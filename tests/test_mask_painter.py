@@ -391,7 +391,7 @@ def test_large_image_is_shown_scaled_small_image_is_not_enlarged() -> None:
     assert painter.display_size == (256, 128)
     assert painter.canvas_to_image(10, 10) == (10, 10)
     layout = painter.canvas.layout
-    assert (layout.width, layout.height) == ("256px", "128px")
+    assert (layout.max_width, layout.width, layout.height) == ("256px", "100%", "auto")
     assert painter.canvas.width == 256 and painter.canvas[1].height == 128
 
 
