@@ -296,6 +296,57 @@ def test_lab_studio_edits_the_area_painted_with_the_mouse(page: tuple[Any, Conso
     assert_console_clean(console)
 
 
+def test_lab_dark_at_900px_with_the_file_browser_open_the_viewer_and_canvas_fit(
+    page: tuple[Any, Console], lab: LabServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, console = page
+    browser_page.set_viewport_size({"width": 900, "height": 800})
+    lab_open_notebook(browser_page, lab, QUICKSTART, workspace="dark-narrow")
+    browser_page.evaluate(
+        "async () => { await window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'});"
+        " await window.jupyterapp.commands.execute('filebrowser:activate'); }"
+    )
+    browser_page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    assert_all_ran_cleanly(lab_run_all(browser_page), QUICKSTART)
+    studio_is_shown(browser_page)
+    generate_in_studio(browser_page, "a lantern in the fog")
+
+    tiles = browser_page.locator(f"{STUDIO} .ipyimagegen-results .ipyimagegen-tile")
+    last = tiles.last
+    last.scroll_into_view_if_needed()
+    last.get_by_role("button", name="Enlarge").click()
+    panel = browser_page.locator(".ipyimagegen-lightbox-panel")
+    expect(panel).to_be_visible(timeout=15_000)
+    box = panel.bounding_box()
+    assert (
+        box is not None
+        and box["y"] >= 0
+        and box["y"] + box["height"] <= 800
+        and box["x"] + box["width"] <= 900
+    )
+    shade = browser_page.evaluate(
+        "() => getComputedStyle(document.querySelector('.ipyimagegen-lightbox-panel')).backgroundColor"
+    )
+    red, green, blue = (int(part) for part in re.findall(r"\d+", shade)[:3])
+    assert red + green + blue < 3 * 100, shade  # the dark theme's colours, not a white box
+    browser_page.screenshot(path=str(tmp_path / "lab-dark-viewer.png"))
+    browser_page.keyboard.press("Escape")
+    expect(browser_page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=10_000)
+
+    last.get_by_role("button", name="Edit").click()
+    canvas = browser_page.locator(f"{EDIT_TAB} {MASK_CANVAS}").first
+    canvas.wait_for(state="visible", timeout=15_000)
+    overflow = browser_page.evaluate(
+        "() => { const p = document.querySelector('.ipyimagegen-studio .ipyimagegen-mask-painter');"
+        " return p.scrollWidth - p.clientWidth; }"
+    )
+    assert overflow <= 1, overflow  # the whole picture in view, no nested scrollbar
+    browser_page.screenshot(path=str(tmp_path / "lab-dark-edit.png"))
+    assert_console_clean(console)
+
+
 # -- a missing browser ---------------------------------------------------------------------------
 
 

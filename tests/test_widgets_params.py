@@ -110,7 +110,7 @@ def test_values_the_model_does_not_take_are_refused(panel: ParamsPanel) -> None:
 
 
 def test_a_refused_control_value_is_put_back(panel: ParamsPanel) -> None:
-    panel.n_control.value = 3
+    panel.n_control.value = "3"
     assert panel.n == 3
     panel.background = "transparent"
     panel.format_control.options = ["png", "jpeg", "webp"]  # even if a stale view still offered jpeg
@@ -120,7 +120,7 @@ def test_a_refused_control_value_is_put_back(panel: ParamsPanel) -> None:
 
 def test_count_above_the_model_limit_notes_parallel_requests(panel: ParamsPanel) -> None:
     panel.model = "dall-e-3"
-    panel.n_control.value = 4
+    panel.n_control.value = "4"
     assert panel.requests_needed == 4
     assert "4 requests in parallel" in panel.n_note.value
     panel.n = 1
@@ -147,3 +147,19 @@ def test_every_request_the_panel_builds_is_valid() -> None:
         for size in _values(panel.size_control):
             panel.size = size
             validate_request(panel.request("a small red boat"))
+
+
+def test_the_images_box_says_when_it_lowers_a_count_and_refuses_fractions(panel: ParamsPanel) -> None:
+    panel.model = "dall-e-2"
+    panel.n_control.value = "11"
+    assert panel.n == 10 and panel.n_control.value == "10"
+    assert "at most 10 at once, so 10" in panel.n_note.value
+    panel.n_control.value = "2.5"
+    assert panel.n == 10 and panel.n_control.value == "10"  # the count as it was, on display too
+    assert "a whole number from 1 to 10" in panel.n_note.value and "2.5" in panel.n_note.value
+    panel.n_control.value = "<b>"
+    assert "&lt;b&gt;" in panel.n_note.value
+    panel.n_control.value = "0"
+    assert panel.n == 1 and "at least 1" in panel.n_note.value
+    panel.n_control.value = " 3 "
+    assert panel.n == 3 and panel.n_control.value == "3" and panel.n_note.value == ""

@@ -137,7 +137,7 @@ class EditTab(ImagesTab, SquareFit):
             limit=self.params.spec.prompt_max,
             placeholder="Describe the whole new picture, painted area included…",
         )
-        self.controls = JobControls(runner, run_label="Edit", run_class="ipyimagegen-edit-run")
+        self.controls = JobControls(runner, run_label="Edit image", run_class="ipyimagegen-edit-run")
 
         self.rows = {
             "input": _row("Image", self.upload, self.mask_upload),

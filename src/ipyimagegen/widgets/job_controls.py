@@ -36,7 +36,10 @@ class JobControls(widgets.VBox):
         self._job: Job | None = None
         self._run_handlers = CallbackDispatcher()
         self.run_button = widgets.Button(
-            description=run_label, button_style="primary", icon="magic", layout=widgets.Layout(width="130px")
+            description=run_label,
+            button_style="primary",
+            icon="magic",
+            layout=widgets.Layout(width="auto", min_width="130px"),
         )
         self.run_button.add_class(run_class)
         self.run_button.on_click(lambda _b: self._run_handlers())

@@ -111,7 +111,7 @@ class MaskPainter(widgets.VBox):
             name: widgets.Button(description=label, icon=icon, tooltip=tip, layout={"width": "auto"})
             for name, label, icon, tip in [
                 ("fill", "Fill all", "square", "Regenerate the whole image"),
-                ("clear", "Clear", "trash", "Remove all paint"),
+                ("clear", "Clear mask", "trash", "Remove all paint"),
                 ("invert", "Invert", "adjust", "Swap painted and unpainted areas"),
                 ("undo", "Undo", "undo", "Undo (Ctrl+Z)"),
                 ("redo", "Redo", "repeat", "Redo (Ctrl+Shift+Z)"),

@@ -7,6 +7,7 @@ background removes JPEG from the formats, compression shows for JPEG and WebP on
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -108,9 +109,11 @@ class ParamsPanel(widgets.VBox):
         self.model_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
         self.model_note.add_class("ipyimagegen-note")
         self.size_control = _dropdown()
-        self.n_control = widgets.BoundedIntText(
-            value=1, min=1, max=N_MAX, layout=widgets.Layout(width="80px")
-        )
+        # A text box, not a number box: the browser's number box clamps 11 to 10 and rounds 2.5
+        # without a word; here the panel reads what was typed and says what it did with it.
+        self.n_control = widgets.Text(value="1", continuous_update=False, layout=widgets.Layout(width="80px"))
+        self.n_control.add_class("ipyimagegen-n")
+        self.n_problem = ""  # what the panel said about the last count typed
         self.n_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
         self.n_note.add_class("ipyimagegen-note")
         self.quality_control = _dropdown()
@@ -361,10 +364,14 @@ class ParamsPanel(widgets.VBox):
     def _value_changed(self, change: dict[str, Any]) -> None:
         self._show(change["name"], change["new"])
         if change["name"] == "n":
+            self.n_problem = ""
             self._refresh_note()
 
     def _control_changed(self, name: str, value: Any) -> None:
         """A user's choice in a control becomes the trait (the control is put back if refused)."""
+        if name == "n" and not self._syncing:
+            self._count_typed(str(value or ""))
+            return
         if self._syncing or getattr(self, name) == value:
             return
         try:
@@ -372,8 +379,27 @@ class ParamsPanel(widgets.VBox):
         except TraitError:
             self._show(name, getattr(self, name))
 
+    def _count_typed(self, text: str) -> None:
+        """The Images box: a whole number from 1 to N_MAX; a larger one is lowered (and said so),
+        anything else is refused (and said so) and the count stays as it was."""
+        typed = text.strip()
+        problem = ""
+        if typed.isdigit() and typed.isascii():
+            wanted = int(typed)
+            count = min(max(wanted, 1), N_MAX)
+            if count != wanted:
+                problem = f"at most {N_MAX} at once, so {count}" if wanted > N_MAX else "at least 1, so 1"
+            self.n = count
+        else:
+            problem = f"a whole number from 1 to {N_MAX}; “{html.escape(typed[:20])}” is not one"
+        self._show("n", self.n)  # the box shows the count used ("011" reads "11", "2.5" the old count)
+        self.n_problem = problem
+        self._refresh_note()
+
     def _show(self, name: str, value: Any) -> None:
         control = self._controls[name]
+        if name == "n":
+            value = str(value)
         if name in ("complexity", "input_fidelity") and value is None:
             value = ""  # the "model's default" choice
         if control.value != value and value is not None:
@@ -497,12 +523,14 @@ class ParamsPanel(widgets.VBox):
 
     def _refresh_note(self) -> None:
         needed = self.requests_needed
+        notes = []
+        if self.n_problem:
+            notes.append(f'<span class="ipyimagegen-warning">Images: {self.n_problem}.</span>')
         if needed > 1:
             per = self.spec.n_max
             made = "1 image" if per == 1 else f"{per} images"
-            self.n_note.value = f"{needed} requests in parallel ({self.model} makes {made} per request)"
-        else:
-            self.n_note.value = ""
+            notes.append(f"{needed} requests in parallel ({self.model} makes {made} per request)")
+        self.n_note.value = " ".join(notes)
 
     def is_shown(self, name: str) -> bool:
         """Whether the control for parameter ``name`` is shown for the chosen model."""

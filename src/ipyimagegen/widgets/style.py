@@ -49,6 +49,8 @@ CSS = """
 .ipyimagegen-notice { font-size: 13px; }
 .ipyimagegen-notice a { color: var(--jp-content-link-color, #1976d2); text-decoration: underline; }
 .ipyimagegen-notice .ipyimagegen-error { color: var(--jp-error-color1, #c62828); }
+.ipyimagegen-mask-painter .widget-label { white-space: normal; height: auto; line-height: 1.4; }
+.ipyimagegen-n input { font-variant-numeric: tabular-nums; }
 .ipyimagegen-coming-soon { color: var(--jp-ui-font-color2, #666); padding: 12px 4px; }
 """
 

@@ -74,7 +74,9 @@ class VariationsTab(ImagesTab, SquareFit):
         self.words.add_class("ipyimagegen-variations-words")
         self.method_note = widgets.HTML(layout=widgets.Layout(display=None if self.by_edit else "none"))
         self.method_note.add_class("ipyimagegen-variations-method")
-        self.controls = JobControls(runner, run_label="Variations", run_class="ipyimagegen-variations-run")
+        self.controls = JobControls(
+            runner, run_label="Make variations", run_class="ipyimagegen-variations-run"
+        )
         caption = widgets.Label("Image", layout=widgets.Layout(width=LABEL_WIDTH, flex="0 0 auto"))
         self.input_row = widgets.HBox(
             [caption, self.upload, self.fit_control],
