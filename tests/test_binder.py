@@ -55,13 +55,13 @@ def test_runtime_is_a_python_the_package_supports() -> None:
     assert (3, int(match.group(1))) >= requires_python()
 
 
-def test_requirements_install_this_repository_with_the_server_extra() -> None:
+def test_requirements_install_this_repository_with_the_server_and_fast_extras() -> None:
     lines = [
         line.split("#", 1)[0].strip()
         for line in (BINDER / "requirements.txt").read_text(encoding="utf-8").splitlines()
     ]
     # repo2docker runs pip from the repository's root, so "." is the package (not "..").
-    assert ".[server]" in lines
+    assert ".[server,fast]" in lines
 
 
 def test_the_readme_badge_opens_an_existing_notebook() -> None:
