@@ -19,7 +19,7 @@ from ipyimagegen.api.errors import (
 )
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
 from ipyimagegen.engines.preview import PreviewEngine
-from ipyimagegen.widgets.studio import Studio, studio
+from ipyimagegen.widgets.studio import REVEAL, Studio, studio
 from widget_helpers import WAIT_S, FakeBackend, iter_widgets, state_bytes, wait_for
 
 
@@ -416,3 +416,16 @@ def test_edit_from_a_tile_carries_its_prompt_model_and_shape() -> None:
     assert edit.painter.image.size == (1536, 1024)  # no square, no invented bands
     edit.use_image(np.zeros((800, 1200, 3), np.uint8))  # an upload of a 3:2 photo
     assert edit.params.size == "1536x1024"
+
+
+def test_tile_actions_bring_their_target_into_view() -> None:
+    from widget_helpers import Page
+
+    s = Studio(PreviewEngine(), gallery=False)
+    page = Page(s.grid.view)
+    _generate(s, "a paper lantern", model="dall-e-2", size="256x256")
+    tile = s.grid.tiles[0]
+    for action, tab in (("edit", "Edit"), ("variations", "Variations"), ("use_prompt", "Generate")):
+        s.grid.act(tile, action)
+        assert s.tabs.selected_index == s.tabs.titles.index(tab)
+    assert page.revealed == [REVEAL["Edit"], REVEAL["Variations"], REVEAL["Generate"]]

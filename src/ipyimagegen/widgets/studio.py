@@ -41,7 +41,7 @@ def _unopened_tab() -> widgets.HTML:
 REVEAL = {
     "Generate": ".ipyimagegen-generate-tab textarea.ipyimagegen-prompt, .ipyimagegen-generate-tab .ipyimagegen-prompt textarea",
     "Edit": ".ipyimagegen-edit-tab .ipyimagegen-prompt textarea, .ipyimagegen-edit-tab textarea",
-    "Variations": ".ipyimagegen-variations-tab",
+    "Variations": ".ipyimagegen-variations-tab .ipyimagegen-variations-run",
 }
 """What a tile's Use prompt, Edit and Variations bring into view (and focus) in the tab they open."""
 
