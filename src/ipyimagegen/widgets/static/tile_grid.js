@@ -366,23 +366,21 @@ function render({ model, el }) {
     if (focusable) focusable.focus({ preventScroll: true });
   }
 
-  model.on("change:tiles", renderTiles);
-  model.on("change:page", renderPager);
-  model.on("change:viewer", renderViewer);
-  model.on("change:viewer_image", renderViewer);
-  model.on("change:notice", renderNotice);
-  model.on("msg:custom", onMessage);
+  const listeners = [
+    ["change:tiles", renderTiles],
+    ["change:page", renderPager],
+    ["change:viewer", renderViewer],
+    ["change:viewer_image", renderViewer],
+    ["change:notice", renderNotice],
+    ["msg:custom", onMessage],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
   renderTiles();
   renderPager();
   renderViewer();
 
   return () => {
-    model.off("change:tiles", renderTiles);
-    model.off("change:page", renderPager);
-    model.off("change:viewer", renderViewer);
-    model.off("change:viewer_image", renderViewer);
-    model.off("change:notice", renderNotice);
-    model.off("msg:custom", onMessage);
+    for (const [event, handler] of listeners) model.off(event, handler);
     closeViewer(false);
     if (toasts) toasts.remove();
     for (const timer of timers) clearTimeout(timer);
