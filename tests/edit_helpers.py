@@ -78,3 +78,9 @@ def drag(painter: Any, points: list[tuple[float, float]]) -> None:
     for point in points[1:]:
         painter._on_mouse_move(*point)
     painter._on_mouse_up(*points[-1])
+
+
+def holds_no_file(upload: Any) -> bool:
+    """An upload's widget state keeps no file bytes (a saved notebook stays small)."""
+    state = upload.upload.get_state()
+    return not any(isinstance(value, (bytes, bytearray, memoryview)) for value in state.values())

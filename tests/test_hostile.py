@@ -402,7 +402,7 @@ def test_a_bad_upload_in_the_edit_tab_says_why_and_keeps_the_picture(name: str) 
     data, told = WIDGET_UPLOADS[name]
     tab = EditTab(RecordingPreviewEngine(), JobRunner(), ResultGrid())
     tab.use_image(picture(64, 48))
-    tab.upload.upload.value = (upload_entry(name, data),)
+    tab.upload.receive([upload_entry(name, data)])
     assert tab.status.value.startswith('<span class="ipyimagegen-error">' + html.escape(told, quote=False))
     assert tab.painter.image.size == (64, 48)
     tab.close()

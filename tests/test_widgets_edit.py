@@ -9,6 +9,7 @@ from edit_helpers import (
     GenerationsOnlyBackend,
     RecordingPreviewEngine,
     drag,
+    holds_no_file,
     picture,
     png_bytes,
     upload_entry,
@@ -112,12 +113,12 @@ def test_a_bad_upload_says_why_and_keeps_the_image_and_mask(name: str, data: byt
     tab.use_image(picture(120, 80))
     drag(tab.painter, [(10, 10), (60, 10)])
     image_before, mask_before = np.asarray(tab.painter.image), tab.painter.mask
-    tab.upload.upload.value = (upload_entry(name, data),)
+    tab.upload.receive([upload_entry(name, data)])
     assert "ipyimagegen-error" in _status(tab)
     assert name in _status(tab) and (words in _status(tab) or words in _status(tab).lower())
     assert np.array_equal(np.asarray(tab.painter.image), image_before)
     assert np.array_equal(tab.painter.mask, mask_before)
-    assert tab.upload.upload.value == ()
+    assert holds_no_file(tab.upload)
 
 
 def test_an_oversize_upload_is_refused_with_the_limit() -> None:
@@ -125,15 +126,17 @@ def test_an_oversize_upload_is_refused_with_the_limit() -> None:
     tab.use_image(picture(64, 64))
     big = png_bytes(picture(400, 400))
     assert len(big) > 10_000
-    tab.upload.upload.value = (upload_entry("huge.png", big),)
+    tab.upload.receive([upload_entry("huge.png", big)])
     assert "ipyimagegen-error" in _status(tab) and "largest image file accepted" in _status(tab)
     assert tab.painter.image.size == (64, 64)
 
 
 def test_an_upload_is_used_and_its_bytes_leave_the_widget() -> None:
     tab = _tab()
-    tab.upload.upload.value = (upload_entry("garden.png", png_bytes(picture(150, 90))),)
-    assert tab.upload.upload.value == ()
+    tab.upload.receive([upload_entry("garden.png", png_bytes(picture(150, 90)))])
+    assert (
+        holds_no_file(tab.upload) and tab.upload.upload.note == "garden.png"
+    )  # the button says what it took
     assert tab.painter.image.size == (150, 90)
     assert "garden.png" in _status(tab)
 
@@ -245,8 +248,8 @@ def test_gpt_image_sends_reference_images_after_the_masked_one() -> None:
     tab.params.model = "gpt-image-2.5-flare"
     tab.use_image(picture(96, 64))
     tab.add_reference(picture(40, 40, seed=1))
-    tab.reference_upload.upload.value = (upload_entry("ref.png", png_bytes(picture(30, 30, seed=2))),)
-    assert len(tab.references) == 2 and tab.reference_upload.upload.value == ()
+    tab.reference_upload.receive([upload_entry("ref.png", png_bytes(picture(30, 30, seed=2)))])
+    assert len(tab.references) == 2 and holds_no_file(tab.reference_upload)
     assert "2 reference image(s)" in tab.summary.value
     drag(tab.painter, [(5, 5), (50, 5)])
     _run(tab)

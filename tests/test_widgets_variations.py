@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edit_helpers import GenerationsOnlyBackend, RecordingPreviewEngine, picture, png_bytes, upload_entry
+from edit_helpers import (
+    GenerationsOnlyBackend,
+    RecordingPreviewEngine,
+    holds_no_file,
+    picture,
+    png_bytes,
+    upload_entry,
+)
 from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import VariationRequest
 from ipyimagegen.engines.preview import PreviewEngine
@@ -56,12 +63,14 @@ def test_pad_keeps_the_whole_image() -> None:
 
 def test_upload_is_read_cleared_and_bad_files_keep_the_image() -> None:
     tab = _tab()
-    tab.upload.upload.value = (upload_entry("cat.png", png_bytes(picture(64, 64))),)
-    assert tab.upload.upload.value == () and tab.prepared is not None
+    tab.upload.receive([upload_entry("cat.png", png_bytes(picture(64, 64)))])
+    assert holds_no_file(tab.upload) and tab.prepared is not None
     first = tab.prepared
-    tab.upload.upload.value = (upload_entry("cat.txt", b"miaow"),)
+    tab.upload.receive([upload_entry("cat.txt", b"miaow")])
     assert "cat.txt" in tab.status.value and "ipyimagegen-error" in tab.status.value
-    assert tab.prepared is first and tab.upload.upload.value == ()
+    assert (
+        tab.prepared is first and holds_no_file(tab.upload) and tab.upload.upload.note == "not used: cat.txt"
+    )
     with pytest.raises(ImageInputError):
         tab.use_image(png_bytes(picture(64, 64))[:100])
     assert tab.prepared is first

@@ -1,9 +1,9 @@
 """Picking an input image: a file upload that checks what it reads, and sources from Python.
 
-:class:`ImageUpload` wraps an ipywidgets ``FileUpload``: each uploaded file is size-checked
-and decoded at once (so a non-image or damaged file is refused with a message before it can
-replace anything), then the bytes are cleared from the widget, so they are not saved in the
-notebook. :func:`load_image` turns any source a tab accepts (a path, bytes, PIL image, array,
+:class:`ImageUpload` is a file button (:class:`~.file_picker.FilePicker`): each chosen file
+crosses once, is size-checked and decoded at once (so a non-image or damaged file is refused
+with a message before it can replace anything), and is never kept in the widget's state, so it
+is not saved in the notebook; the button says which file it took. :func:`load_image` turns any source a tab accepts (a path, bytes, PIL image, array,
 a result's :class:`GeneratedImage`, a gallery item) into a :class:`LoadedImage`.
 """
 
@@ -21,6 +21,7 @@ from PIL import Image
 from ..api.errors import ImageInputError, describe_error
 from ..api.types import GeneratedImage, InputImage
 from ..imaging import FITS, encoded_bytes, open_image, source_name
+from .file_picker import FilePicker
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """The largest file an upload reads (the gpt-image models' own input limit)."""
@@ -113,16 +114,14 @@ class ImageUpload(widgets.HBox):
         self.max_bytes = max_bytes
         self._image_handlers = CallbackDispatcher()
         self._error_handlers = CallbackDispatcher()
-        self.upload = widgets.FileUpload(
-            accept=ACCEPT,
-            multiple=multiple,
-            description=description,
-            icon="upload",
-            layout=widgets.Layout(width="auto"),
-        )
+        self.upload = FilePicker(accept=ACCEPT, multiple=multiple, description=description)
         self.upload.add_class(css_class)
-        self.upload.observe(self._uploaded, "value")
+        self.upload.on_files(self._uploaded)
         super().__init__([self.upload], layout=widgets.Layout(align_items="center"))
+
+    def receive(self, entries: list[dict[str, Any]]) -> None:
+        """Files as the page sends them (what a choice in the browser's file chooser does)."""
+        self.upload.receive(entries)
 
     def on_image(self, callback: Callable[[LoadedImage], Any], remove: bool = False) -> None:
         self._image_handlers.register_callback(callback, remove=remove)
@@ -130,20 +129,24 @@ class ImageUpload(widgets.HBox):
     def on_error(self, callback: Callable[[str], Any], remove: bool = False) -> None:
         self._error_handlers.register_callback(callback, remove=remove)
 
-    def _uploaded(self, change: dict[str, Any]) -> None:
-        entries = list(change["new"] or ())
-        if not entries:
-            return
-        self.upload.value = ()  # the bytes leave the widget (and the saved notebook) at once
+    def _uploaded(self, entries: list[dict[str, Any]]) -> None:
+        taken: list[str] = []
+        refused: list[str] = []
         for entry in entries:
             name = str(entry.get("name") or "upload") if isinstance(entry, dict) else "upload"
             try:
                 loaded = load_image(entry, max_bytes=self.max_bytes)
             except ImageInputError as exc:
+                refused.append(name)
                 self._error_handlers(f"{name}: {describe_error(exc)}")
                 continue
             loaded.name = name
+            taken.append(name)
             self._image_handlers(loaded)
+        words = [", ".join(taken)] if taken else []
+        if refused:
+            words.append(f"not used: {', '.join(refused)}")
+        self.upload.note = "; ".join(words)
 
 
 class SquareFit:
