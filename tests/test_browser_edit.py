@@ -173,3 +173,49 @@ def test_the_canvas_fits_a_narrow_page_and_takes_keys_under_the_pointer(tmp_path
         expect(eraser).to_have_class(re.compile("mod-active"), timeout=10_000)
         expect(page.locator(".ipyimagegen-edit-summary")).to_contain_text("mask: 0.0%")  # nothing painted
         assert console.relevant() == [], console.relevant()
+
+
+DROP_SCRIPT = """([where, kind, b64, name]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, { type: "image/png" }));
+  if (kind === "paste") {
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true }));
+    return;
+  }
+  const target = document.querySelector(where);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+  }
+}"""
+
+
+def test_a_picture_dropped_on_the_canvas_or_pasted_loads_as_an_upload(tmp_path: Path) -> None:
+    require_chromium()
+    import base64
+    import io
+
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    def png(width: int, height: int) -> str:
+        buffer = io.BytesIO()
+        Image.new("RGB", (width, height), (200, 90, 30)).save(buffer, format="PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    notebook = write_notebook(tmp_path / "drop.ipynb", UPLOAD_CELL)
+    with voila(notebook, tmp_path) as url, browser_page() as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        canvas = ".ipyimagegen-edit-tab .ipyimagegen-mask-canvas"
+        page.locator(canvas).first.wait_for(state="visible", timeout=60_000)
+        summary = page.locator(".ipyimagegen-edit-summary")
+        upload_row = page.locator(".ipyimagegen-edit-tab .ipyimagegen-edit-upload").first
+
+        page.evaluate(DROP_SCRIPT, [canvas, "drop", png(300, 200), "dropped.png"])
+        expect(summary).to_contain_text("300×200", timeout=30_000)
+        expect(upload_row).to_contain_text("dropped.png")
+
+        page.evaluate(DROP_SCRIPT, [canvas, "paste", png(240, 160), "image.png"])
+        expect(summary).to_contain_text("240×160", timeout=30_000)
+        expect(upload_row).to_contain_text("pasted-1.png")
+        assert console.relevant() == [], console.relevant()

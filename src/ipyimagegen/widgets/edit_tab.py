@@ -103,7 +103,10 @@ class EditTab(ImagesTab, SquareFit):
         self.offered = list(backend.models(EDITS))
 
         self.upload = ImageUpload(
-            "Upload image", max_bytes=max_file_bytes, css_class="ipyimagegen-edit-upload"
+            "Upload image",
+            max_bytes=max_file_bytes,
+            css_class="ipyimagegen-edit-upload",
+            drop_area=".ipyimagegen-edit-tab",  # drop a picture anywhere on the tab, or paste one
         )
         self.mask_upload = ImageUpload(
             "Import mask", max_bytes=max_file_bytes, css_class="ipyimagegen-mask-upload"

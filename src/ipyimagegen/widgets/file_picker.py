@@ -3,7 +3,8 @@
 ipywidgets' ``FileUpload`` keeps the files in its value (and so in a saved notebook) until the
 kernel clears it, and its label counts them ("Upload (0)" once cleared). This button reads the
 chosen files in the page, sends them as binary buffers in one message, and says what the kernel
-made of them in its label ("holiday.jpg" after a good upload).
+made of them in its label ("holiday.jpg" after a good upload). With ``drop_area``, files dropped on
+that part of the page, or images pasted (Ctrl/⌘+V) while it is shown, are taken the same way.
 """
 
 from __future__ import annotations
@@ -46,11 +47,10 @@ function render({ model, el }) {
   for (const name of ["description", "tooltip", "disabled", "busy", "accept", "multiple", "note"]) {
     model.on("change:" + name, show);
   }
-  button.addEventListener("click", () => input.click());
-  input.addEventListener("change", async () => {
-    const files = Array.from(input.files || []);
-    input.value = "";
-    if (!files.length) return;
+  const send = async (chosen) => {
+    let files = Array.from(chosen || []);
+    if (!model.get("multiple")) files = files.slice(0, 1);
+    if (!files.length || button.disabled) return;
     note.textContent = "reading…";
     const buffers = await Promise.all(files.map((file) => file.arrayBuffer()));
     model.send(
@@ -58,8 +58,65 @@ function render({ model, el }) {
       undefined,
       buffers,
     );
+  };
+  button.addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    const files = Array.from(input.files || []);
+    input.value = "";
+    send(files);
   });
   el.append(button, note, input);
+
+  // Files dropped anywhere on the area this picker serves, or pasted while that area is in view.
+  let area = null;
+  const hasFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
+  const onDragOver = (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    area.classList.add("ipyimagegen-drop-here");
+  };
+  const onDragLeave = (event) => {
+    if (!area.contains(event.relatedTarget)) area.classList.remove("ipyimagegen-drop-here");
+  };
+  const onDrop = (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    area.classList.remove("ipyimagegen-drop-here");
+    send(event.dataTransfer.files);
+  };
+  const onPaste = (event) => {
+    if (!area || area.offsetParent === null) return; // its tab is not the one shown
+    const target = event.target;
+    if (target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT") && !area.contains(target)) return;
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || []).filter((f) =>
+      f.type.startsWith("image/"),
+    );
+    if (!files.length) return;
+    event.preventDefault();
+    send(files.map((f, i) => (f.name && f.name !== "image.png" ? f : new File([f], `pasted-${i + 1}.${(f.type.split("/")[1] || "png")}`, { type: f.type }))));
+  };
+  const attach = () => {
+    const scope = model.get("drop_area");
+    if (!scope) return true;
+    area = el.closest(scope);
+    if (!area) return false;
+    area.addEventListener("dragover", onDragOver);
+    area.addEventListener("dragleave", onDragLeave);
+    area.addEventListener("drop", onDrop);
+    document.addEventListener("paste", onPaste);
+    return true;
+  };
+  let tries = 0;
+  const retry = () => { if (!attach() && ++tries < 100) setTimeout(retry, 100); };
+  retry();
+  return () => {
+    if (!area) return;
+    area.removeEventListener("dragover", onDragOver);
+    area.removeEventListener("dragleave", onDragLeave);
+    area.removeEventListener("drop", onDrop);
+    document.removeEventListener("paste", onPaste);
+  };
 }
 export default { render };
 """
@@ -72,6 +129,7 @@ class FilePicker(anywidget.AnyWidget):  # type: ignore[misc]
     _esm = _ESM
     _css = """
     .ipyimagegen-file-note { margin-left: 6px; font-size: 12px; color: var(--jp-ui-font-color2, #666); }
+    .ipyimagegen-drop-here { outline: 2px dashed var(--jp-brand-color1, #1976d2); outline-offset: -4px; }
     """
     description = Unicode("Upload").tag(sync=True)
     tooltip = Unicode("").tag(sync=True)
@@ -80,6 +138,10 @@ class FilePicker(anywidget.AnyWidget):  # type: ignore[misc]
     disabled = Bool(False).tag(sync=True)
     busy = Bool(False).tag(sync=True)
     note = Unicode("", help="What the last files became (a name, or why not).").tag(sync=True)
+    drop_area = Unicode(
+        "",
+        help="A CSS selector of an ancestor: files dropped on it, or pasted while it is shown, count as chosen.",
+    ).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -110,11 +110,14 @@ class ImageUpload(widgets.HBox):
         multiple: bool = False,
         max_bytes: int = MAX_FILE_BYTES,
         css_class: str = "ipyimagegen-upload",
+        drop_area: str = "",
     ) -> None:
         self.max_bytes = max_bytes
         self._image_handlers = CallbackDispatcher()
         self._error_handlers = CallbackDispatcher()
-        self.upload = FilePicker(accept=ACCEPT, multiple=multiple, description=description)
+        self.upload = FilePicker(
+            accept=ACCEPT, multiple=multiple, description=description, drop_area=drop_area
+        )
         self.upload.add_class(css_class)
         self.upload.on_files(self._uploaded)
         super().__init__([self.upload], layout=widgets.Layout(align_items="center"))

@@ -59,7 +59,10 @@ class VariationsTab(ImagesTab, SquareFit):
         self.offered = real or list(backend.models(EDITS))
 
         self.upload = ImageUpload(
-            "Upload image", max_bytes=max_file_bytes, css_class="ipyimagegen-variations-upload"
+            "Upload image",
+            max_bytes=max_file_bytes,
+            css_class="ipyimagegen-variations-upload",
+            drop_area=".ipyimagegen-variations-tab",
         )
         self.fit_control = self.fit_toggle()
         self.preview: widgets.Image | None = None  # made when there is an image to show
