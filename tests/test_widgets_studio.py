@@ -429,3 +429,34 @@ def test_tile_actions_bring_their_target_into_view() -> None:
         s.grid.act(tile, action)
         assert s.tabs.selected_index == s.tabs.titles.index(tab)
     assert page.revealed == [REVEAL["Edit"], REVEAL["Variations"], REVEAL["Generate"]]
+
+
+def test_same_seed_from_the_viewer_makes_the_same_image_again() -> None:
+    from widget_helpers import Page
+
+    s = Studio(PreviewEngine(), gallery=False)
+    params = s.generate_tab.params
+    assert params.takes_seeds and params.is_shown("seed")  # the preview engine honours seeds
+    _generate(s, "a copper kettle", model="dall-e-2", size="256x256", n=2)
+    second = s.grid.tiles[1]
+    page = Page(s.grid.view)
+    page.click(second, "enlarge")
+    seed = second.details.seed
+    assert ["Seed", str(seed)] in s.grid.view.viewer["facts"] and "same_seed" in s.grid.view.viewer["actions"]
+    page.send({"event": "action", "id": second.id, "name": "same_seed", "from": "viewer"})
+    assert (params.seed, params.n, s.generate_tab.prompt_box.value) == (seed, 1, "a copper kettle")
+    assert params.seed_control.value == str(seed)
+    s.generate_tab.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+    assert s.grid.tiles[0].image.data == second.image.data  # the same seed, the same picture
+    params.seed_control.value = "twelve"
+    assert params.seed == seed and "is not one" in params.seed_note.value
+    params.seed_control.value = ""
+    assert params.seed is None
+
+
+def test_the_seed_row_is_hidden_where_the_backend_ignores_seeds() -> None:
+    s = Studio(FakeBackend(side=64), gallery=False)
+    assert not s.generate_tab.params.is_shown("seed")
+    s.generate_tab.params.seed = 7
+    assert s.generate_tab.params.request("x").seed is None  # not sent where it means nothing

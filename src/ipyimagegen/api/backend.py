@@ -94,6 +94,7 @@ class BaseBackend:
 
     name: str = "backend"
     offline: bool = False
+    honours_seeds: bool = False  # the same seed and request give the same image (local engines)
     default_model: str = DEFAULT_MODEL
     enforces_shutdowns: bool = False
     """True where a model past its shutdown date is refused before sending (OpenAI, Azure)."""

@@ -293,6 +293,7 @@ class DiffusersEngine(BaseBackend):
     """
 
     offline = False
+    honours_seeds = True
     local = True
 
     def __init__(

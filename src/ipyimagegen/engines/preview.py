@@ -499,6 +499,7 @@ class PreviewEngine(BaseBackend):
 
     name = "offline preview engine"
     offline = True
+    honours_seeds = True
 
     def __init__(self, *, max_pixels: int | None = None) -> None:
         """``max_pixels``: the most pixels an image may have when its size is left to the engine

@@ -35,6 +35,7 @@ SETTINGS_ORDER = (
     "moderation",
     "complexity",
     "input_fidelity",
+    "seed",
 )
 """The order in which :meth:`ParamsPanel.apply` sets parameters, after the model."""
 
@@ -97,6 +98,9 @@ class ParamsPanel(widgets.VBox):
     moderation = Unicode(None, allow_none=True, help="GPT image moderation: auto or low (generations).")
     complexity = Unicode(None, allow_none=True, help="Planning effort (GPT Image 2.6): low, medium, high.")
     input_fidelity = Unicode(None, allow_none=True, help="How closely edits keep input details: high or low.")
+    seed = Int(
+        None, allow_none=True, help="The seed, for engines that honour seeds (None: a new one each time)."
+    )
 
     _syncing = False  # True while the panel itself sets controls: their changes are not user choices
 
@@ -114,6 +118,13 @@ class ParamsPanel(widgets.VBox):
         self.n_control = widgets.Text(value="1", continuous_update=False, layout=widgets.Layout(width="80px"))
         self.n_control.add_class("ipyimagegen-n")
         self.n_problem = ""  # what the panel said about the last count typed
+        self.seed_control = widgets.Text(
+            placeholder="random", continuous_update=False, layout=widgets.Layout(width="120px")
+        )
+        self.seed_control.add_class("ipyimagegen-seed")
+        self.seed_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
+        self.seed_note.add_class("ipyimagegen-note")
+        self.seed_control.observe(lambda change: self._seed_typed(change["new"]), "value")
         self.n_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
         self.n_note.add_class("ipyimagegen-note")
         self.quality_control = _dropdown()
@@ -146,6 +157,9 @@ class ParamsPanel(widgets.VBox):
             "moderation": _row("Moderation", self.moderation_control),
             "complexity": _row("Complexity", self.complexity_control),
             "input_fidelity": _row("Fidelity", self.fidelity_control),
+            "seed": _row(
+                "Seed", widgets.HBox([self.seed_control, self.seed_note], layout={"align_items": "center"})
+            ),
         }
         super().__init__(list(self.rows.values()))
         self.add_class("ipyimagegen-params")
@@ -208,7 +222,33 @@ class ParamsPanel(widgets.VBox):
             partial_images=self.partial_images if streaming and self.partial_images else None,
             moderation=self.moderation if spec.moderations and self.endpoint == GENERATIONS else None,
             complexity=self.complexity if spec.complexities else None,
+            seed=self.seed if self.takes_seeds else None,
         )
+
+    @property
+    def takes_seeds(self) -> bool:
+        """Whether the backend honours seeds (the Seed row is shown only then)."""
+        return bool(getattr(self.backend, "honours_seeds", False))
+
+    def _seed_typed(self, text: str) -> None:
+        typed = (text or "").strip()
+        if not typed:
+            self.seed = None
+        elif typed.isdigit() and typed.isascii() and int(typed) < 2**63:
+            self.seed = int(typed)
+        else:
+            self.seed_note.value = (
+                f'<span class="ipyimagegen-warning">Seed: a whole number, or empty for a new one each time;'
+                f" “{html.escape(typed[:20])}” is not one.</span>"
+            )
+            return
+        self.seed_note.value = "" if self.seed is None else "the same seed and settings make the same image"
+
+    @observe("seed")
+    def _seed_changed(self, change: dict[str, Any]) -> None:
+        shown = "" if change["new"] is None else str(change["new"])
+        if self.seed_control.value.strip() != shown:
+            self.seed_control.value = shown
 
     def edit_request(
         self, prompt: str, images: list[InputImage], mask: InputImage | None = None
@@ -229,6 +269,7 @@ class ParamsPanel(widgets.VBox):
             partial_images=base.partial_images,
             complexity=base.complexity,
             input_fidelity=self.input_fidelity if self.spec.input_fidelities else None,
+            seed=base.seed,
         )
 
     def apply(self, settings: Mapping[str, Any]) -> list[str]:
@@ -517,6 +558,7 @@ class ParamsPanel(widgets.VBox):
             "moderation": bool(spec.moderations) and self.endpoint == GENERATIONS,
             "complexity": bool(spec.complexities),
             "input_fidelity": bool(spec.input_fidelities) and self.endpoint == EDITS,
+            "seed": self.takes_seeds,
         }
         for name, visible in shown.items():
             self.rows[name].layout.display = None if visible else "none"

@@ -45,6 +45,9 @@ ACTIONS = (
     TileAction("edit", "Edit", "pencil", "Edit this image, with its prompt and settings"),
     TileAction("variations", "Variations", "clone", "Make variations of this image"),
     TileAction("delete", "", "trash", "Remove from view (it stays in History)"),
+    TileAction(
+        "same_seed", "Same seed", "random", "Its prompt, settings and seed back in the form", on_tile=False
+    ),
 )
 
 
@@ -279,6 +282,7 @@ class ResultGrid(widgets.VBox):
         self._variations_handlers = CallbackDispatcher()
         self._use_prompt_handlers = CallbackDispatcher()
         self._filled_handlers = CallbackDispatcher()
+        self._same_seed_handlers = CallbackDispatcher()
         self.comparison: ComparePanel | None = None
         self.viewed: ResultTile | None = None  # the tile open in the viewer
         self.notice_html = ""  # the last notice (it shows in the viewport for a few seconds)
@@ -491,13 +495,14 @@ class ResultGrid(widgets.VBox):
             "edit": self.send_to_edit,
             "variations": self.send_to_variations,
             "use_prompt": self.send_prompt,
+            "same_seed": self.send_same_seed,
         }
         action = actions.get(name)
         if action is None:
             return
         if name != "delete" and not tile.is_filled:
             return
-        if name in ("edit", "variations", "use_prompt"):
+        if name in ("edit", "variations", "use_prompt", "same_seed"):
             self.close_preview()
         action(tile)
 
@@ -522,7 +527,12 @@ class ResultGrid(widgets.VBox):
                 "prompt": tile.prompt,
                 "revised_prompt": tile.revised_prompt if tile.revised_prompt != tile.prompt else "",
                 "facts": _facts(tile, image, self.gallery),
-                "actions": ["edit", "variations", *(["use_prompt"] if tile.prompt else [])],
+                "actions": [
+                    "edit",
+                    "variations",
+                    *(["use_prompt"] if tile.prompt else []),
+                    *(["same_seed"] if image.seed is not None and tile.request is not None else []),
+                ],
                 "mime": image.mime_type,
                 "filename": _file_name(tile, image),
                 "has_previous": place > 0,
@@ -664,6 +674,15 @@ class ResultGrid(widgets.VBox):
         """A tile's "Use prompt": the prompt the user wrote, to the ``on_use_prompt`` callbacks."""
         self._use_prompt_handlers(tile.prompt)
 
+    def on_same_seed(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
+        """``callback(image)`` when the viewer's "Same seed" is clicked (the image has its request and seed)."""
+        self._same_seed_handlers.register_callback(callback, remove=remove)
+
+    def send_same_seed(self, tile: ResultTile) -> None:
+        details = tile.details
+        if details is not None and details.seed is not None:
+            self._same_seed_handlers(details)
+
     def batch_filled(self, response: ImagesResponse) -> None:
         """A batch has its images: tell the ``on_filled`` callbacks."""
         self._filled_handlers(response)
@@ -746,6 +765,8 @@ def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None)
             value = getattr(request, name, None)
             if value:
                 facts.append([name.replace("_", " ").capitalize(), str(value)])
+    if image.seed is not None:
+        facts.append(["Seed", str(image.seed)])
     if tile.cost_label:
         facts.append(["Cost", tile.cost_label])
     item_id = image.metadata.get("gallery_id")

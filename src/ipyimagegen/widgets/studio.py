@@ -90,6 +90,7 @@ class Studio(widgets.VBox):
         self._edit_handlers = CallbackDispatcher()
         self._variations_handlers = CallbackDispatcher()
         self.grid.on_use_prompt(self.use_prompt)
+        self.grid.on_same_seed(self.same_seed)
         self.grid.on_edit(lambda image: self._route("Edit", image, self._edit_handlers))
         self.grid.on_variations(lambda image: self._route("Variations", image, self._variations_handlers))
         self._history_stale = False
@@ -222,6 +223,26 @@ class Studio(widgets.VBox):
     def use_prompt(self, prompt: str) -> None:
         """Put ``prompt`` in the Generate tab's prompt box, show that tab and bring the box into view."""
         self.generate_tab.prompt_box.value = prompt
+        self.select("Generate")
+        self.grid.reveal(REVEAL["Generate"])
+
+    def same_seed(self, image: GeneratedImage) -> None:
+        """A result's prompt, settings and seed in the Generate tab (the same image again, or a
+        variant of it with a changed prompt, on an engine that honours seeds)."""
+        request = image.request
+        tab = self.generate_tab
+        if request is not None:
+            settings = {
+                name: getattr(request, name, None)
+                for name in ("model", "size", "quality", "style", "background", "output_format", "complexity")
+            }
+            tab.params.apply(
+                {**{k: v for k, v in settings.items() if v is not None}, "seed": image.seed, "n": 1}
+            )
+            prompt = getattr(request, "prompt", None)
+            if prompt:
+                tab.prompt_box.value = prompt
+        tab.controls.show_status(f"Seed {image.seed} and its settings are in the form.", "info")
         self.select("Generate")
         self.grid.reveal(REVEAL["Generate"])
 

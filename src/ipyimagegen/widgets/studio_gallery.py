@@ -81,4 +81,6 @@ def settings_of(item: Any) -> dict[str, Any]:
         settings["model"] = item.model
     if not settings.get("size") and getattr(item, "size", None):
         settings["size"] = item.size
+    if getattr(item, "seed", None) is not None:
+        settings["seed"] = item.seed
     return settings

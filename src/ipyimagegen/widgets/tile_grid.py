@@ -34,9 +34,16 @@ class TileAction:
     label: str
     icon: str
     tooltip: str
+    on_tile: bool = True  # False: in the viewer only
 
-    def as_json(self) -> dict[str, str]:
-        return {"name": self.name, "label": self.label, "icon": self.icon, "tooltip": self.tooltip}
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "icon": self.icon,
+            "tooltip": self.tooltip,
+            "tile": self.on_tile,
+        }
 
 
 PictureSource = Callable[[str], tuple[int, bytes, str] | None]
@@ -48,7 +55,7 @@ class TileGridView(anywidget.AnyWidget):  # type: ignore[misc]
 
     _esm = STATIC / "tile_grid.js"
     _css = STATIC / "tile_grid.css"
-    actions: List[dict[str, str]] = List(help="The tiles' buttons, as TileAction JSON.").tag(sync=True)
+    actions: List[dict[str, Any]] = List(help="The tiles' buttons, as TileAction JSON.").tag(sync=True)
     tiles: List[dict[str, Any]] = List(help="The tiles of the page shown, in order.").tag(sync=True)
     page = Dict({"index": 0, "pages": 1, "total": 0, "first": 0, "last": 0}).tag(sync=True)
     empty_text = Unicode("").tag(sync=True)

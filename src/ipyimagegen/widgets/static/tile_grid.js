@@ -76,6 +76,7 @@ function render({ model, el }) {
     const actions = make("div", "ipyimagegen-tile-actions");
     const buttons = new Map();
     for (const action of model.get("actions")) {
+      if (action.tile === false) continue; // a viewer-only action
       const node = button(action.label, action.icon, "ipyimagegen-" + action.name, action.tooltip);
       node.dataset.label = action.label;
       node.disabled = true;
