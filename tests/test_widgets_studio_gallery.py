@@ -470,3 +470,33 @@ def test_deleting_in_history_removes_the_result_tile_too(tmp_path: Path) -> None
     assert len(s.grid.tiles) == 1 and shown[0] not in s.grid.tiles
     assert not s.grid.preview_open  # its viewer went with it
     s.close()
+
+
+def _zip_names(data: bytes) -> tuple[list[str], dict[str, Any]]:
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sorted(archive.namelist()), json.loads(archive.read("manifest.json"))
+
+
+def test_download_all_sends_one_zip_of_the_results_or_of_the_ticked_ones(tmp_path: Path) -> None:
+    from widget_helpers import Page
+
+    for gallery in (tmp_path / "gallery", False):
+        s = Studio(PreviewEngine(), gallery=gallery)
+        page = Page(s.grid.view)
+        _generate(s, "three pears", model="dall-e-2", size="256x256", n=3)
+        assert s.grid.download_button.description == "Download all"
+        s.grid.download_button.click()
+        ((name, mime, data),) = page.files
+        names, manifest = _zip_names(data)
+        assert mime == "application/zip" and name.endswith(".zip") and name in s.grid.notice_html
+        assert sum(n.startswith("images/") for n in names) == 3
+        assert [item["prompt"] for item in manifest["items"]] == ["three pears"] * 3
+        s.grid.select(s.grid.tiles[1])
+        assert s.grid.download_button.description == "Download (1)"
+        s.grid.download_button.click()
+        names, manifest = _zip_names(page.files[-1][2])
+        assert sum(n.startswith("images/") for n in names) == 1 and len(manifest["items"]) == 1
+        s.close()

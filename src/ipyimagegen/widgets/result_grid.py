@@ -10,9 +10,13 @@ thousand results costs the browser what a page costs; the older ones are a click
 from __future__ import annotations
 
 import html
+import io
 import itertools
+import json
 import logging
+import tempfile
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -308,8 +312,17 @@ class ResultGrid(widgets.VBox):
         )
         self.clear_button.add_class("ipyimagegen-clear-results")
         self.clear_button.on_click(lambda _b: self.clear(say=True))
+        self.download_button = widgets.Button(
+            description="Download all",
+            icon="file-archive-o",
+            tooltip="The results as one zip with a manifest (the ticked ones, when some are ticked)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.download_button.add_class("ipyimagegen-download-all")
+        self.download_button.on_click(lambda _b: self.download_zip())
         self.toolbar = widgets.HBox(
-            [self.compare_button, self.clear_button], layout=widgets.Layout(display="none")
+            [self.compare_button, self.download_button, self.clear_button],
+            layout=widgets.Layout(display="none"),
         )
         self.toolbar.add_class("ipyimagegen-grid-toolbar")
         self.compare_slot = widgets.Box(layout=widgets.Layout(width="100%"))
@@ -455,6 +468,7 @@ class ResultGrid(widgets.VBox):
         count = len(self.selected_tiles)
         self.compare_button.disabled = count < 2
         self.compare_button.description = f"Compare ({count})" if count else "Compare"
+        self.download_button.description = f"Download ({count})" if count else "Download all"
         self.toolbar.layout.display = None if any(tile.is_filled for tile in self.tiles) else "none"
 
     def _picture_of(self, tile_id: str) -> tuple[int, bytes, str] | None:
@@ -635,6 +649,61 @@ class ResultGrid(widgets.VBox):
         self.view.send_file(image.data, image.mime_type, path.name)
         self.show_notice(f"Saved to <code>{html.escape(str(path))}</code> and downloaded.", "ok")
         return path
+
+    def download_zip(self) -> str | None:
+        """The ticked results (or all of them) as one zip, downloaded in the browser: their files
+        with a manifest (from the gallery, with the inputs of edits, when it keeps them all)."""
+        chosen = self.selected_tiles or [tile for tile in self.tiles if tile.is_filled]
+        if not chosen:
+            self.show_notice("There are no results to download yet.", "warning")
+            return None
+        name = f"ipyimagegen-results-{datetime.now():%Y%m%d-%H%M%S}.zip"
+        try:
+            data = self._zip_of(chosen)
+        except (OSError, KeyError) as exc:
+            log.warning("could not make the zip: %s", exc)
+            self.show_notice(f"Could not make the zip: {html.escape(describe_error(exc))}", "error")
+            return None
+        if data is None:
+            return None
+        self.view.send_file(data, "application/zip", name)
+        count = len(chosen)
+        self.show_notice(
+            f"Downloaded {count} result{'s' if count != 1 else ''} as <code>{html.escape(name)}</code>.", "ok"
+        )
+        return name
+
+    def _zip_of(self, tiles: list[ResultTile]) -> bytes | None:
+        ids = [
+            tile.details.metadata.get("gallery_id") if tile.details is not None else None for tile in tiles
+        ]
+        export = getattr(self.gallery, "export", None)
+        if callable(export) and all(isinstance(item_id, str) for item_id in ids):
+            with tempfile.TemporaryDirectory(prefix="ipyimagegen-zip-") as folder:
+                return Path(export(ids, Path(folder) / "results.zip")).read_bytes()
+        buffer = io.BytesIO()
+        manifest = []
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for tile in tiles:
+                image = self._full_image(tile)
+                if image is None:
+                    return None
+                file = f"images/{_file_name(tile, image)}"
+                archive.writestr(file, image.data)
+                request = tile.request
+                manifest.append(
+                    {
+                        "file": file,
+                        "prompt": tile.prompt,
+                        "revised_prompt": tile.revised_prompt or None,
+                        "model": getattr(request, "model", None),
+                        "size": getattr(request, "size", None),
+                        "seed": image.seed,
+                        "label": tile.label_text(),
+                    }
+                )
+            archive.writestr("manifest.json", json.dumps({"items": manifest}, ensure_ascii=False, indent=2))
+        return buffer.getvalue()
 
     def show_notice(self, message_html: str, kind: str = "ok") -> None:
         """A message in the viewport for a few seconds (HTML, already escaped)."""
