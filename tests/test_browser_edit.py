@@ -79,6 +79,20 @@ def test_paint_with_the_mouse_then_edit(tmp_path: Path) -> None:
         results = page.locator(".ipyimagegen-results").inner_text()
         assert "Loading widget" not in results and "Error" not in results
         page.screenshot(path=str(tmp_path / "edit-done.png"), full_page=True)
+
+        # Before and after, in the viewer: the picture the edit started from, then the result again.
+        page.locator(".ipyimagegen-tile").first.get_by_role("button", name="Enlarge").click()
+        viewer_image = page.locator(".ipyimagegen-lightbox img.ipyimagegen-preview-image")
+        expect(viewer_image).to_have_attribute("src", re.compile("^blob:"), timeout=10_000)
+        after = viewer_image.get_attribute("src")
+        page.keyboard.press("b")
+        toggle = page.locator(".ipyimagegen-lightbox-before")
+        expect(toggle).to_contain_text("After", timeout=10_000)
+        assert viewer_image.get_attribute("src") != after
+        toggle.click()
+        expect(toggle).to_contain_text("Before")
+        assert viewer_image.get_attribute("src") == after
+        page.keyboard.press("Escape")
         assert console.relevant() == [], console.relevant()
 
     mask = read_mask(mask_path.read_bytes(), "alpha")

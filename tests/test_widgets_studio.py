@@ -460,3 +460,26 @@ def test_the_seed_row_is_hidden_where_the_backend_ignores_seeds() -> None:
     assert not s.generate_tab.params.is_shown("seed")
     s.generate_tab.params.seed = 7
     assert s.generate_tab.params.request("x").seed is None  # not sent where it means nothing
+
+
+def test_the_viewer_shows_an_edit_before_and_after() -> None:
+    from widget_helpers import Page
+
+    s = Studio(PreviewEngine(), gallery=False)
+    _generate(s, "a white jug", model="dall-e-2", size="256x256")
+    page = Page(s.grid.view)
+    page.click(s.grid.tiles[0], "enlarge")
+    assert not s.grid.view.viewer["has_before"]  # a generation has no before
+    edit = s.edit_tab
+    s.grid.act(s.grid.tiles[0], "edit")
+    edit.painter.fill()
+    edit.prompt_box.value = "a blue jug"
+    edit.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+    page.click(s.grid.tiles[0], "enlarge")
+    assert s.grid.view.viewer["has_before"]
+    page.send({"event": "viewer", "do": "before"})  # the Before button (or B)
+    sent = [(m, b) for m, b in zip(page.messages, page.buffers, strict=True) if m.get("event") == "before"]
+    (message, (before,)) = sent[-1]
+    assert message["id"] == s.grid.tiles[0].id
+    assert before == s.grid.tiles[0].request.images[0].data  # the picture the edit changed

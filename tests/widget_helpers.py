@@ -155,10 +155,12 @@ class Page:
         self.files: list[tuple[str, str, bytes]] = []
         self.revealed: list[str] = []
         self.messages: list[dict[str, Any]] = []
+        self.buffers: list[list[bytes]] = []  # each message's, in the same order
         original = view.send
 
         def record(content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
             self.messages.append(content)
+            self.buffers.append([bytes(data) for data in buffers or []])
             if content.get("event") == "pictures":
                 for item, data in zip(content["items"], buffers or [], strict=True):
                     self.pictures[item["id"]] = (item["version"], bytes(data), item["mime"])

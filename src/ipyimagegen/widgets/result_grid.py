@@ -488,6 +488,8 @@ class ResultGrid(widgets.VBox):
         if event == "viewer":
             if message.get("do") == "step":
                 self.step_preview(_step(message.get("by")))
+            elif message.get("do") == "before":
+                self.send_before()
             else:
                 self.close_preview()
             return
@@ -551,6 +553,7 @@ class ResultGrid(widgets.VBox):
                 "filename": _file_name(tile, image),
                 "has_previous": place > 0,
                 "has_next": 0 <= place < len(filled) - 1,
+                "has_before": _before(tile) is not None,
             },
             image.data,
         )
@@ -569,6 +572,16 @@ class ResultGrid(widgets.VBox):
             if at != self.page_index:
                 self.show_page(at)
             self.enlarge(target)
+
+    def send_before(self) -> bool:
+        """The picture an edit in the viewer started from, for its Before/After toggle (sent on asking)."""
+        before = _before(self.viewed) if self.viewed is not None else None
+        if before is None:
+            return False
+        self.view.send(
+            {"event": "before", "id": self.viewed.id, "mime": before.mime_type}, buffers=[before.data]
+        )
+        return True
 
     @property
     def preview_open(self) -> bool:
@@ -802,6 +815,12 @@ class _Held:
             self.grid._held -= 1
             if not self.grid._held and self.grid._dirty:
                 self.grid.relayout()
+
+
+def _before(tile: ResultTile) -> Any:
+    """The first input image of an edit (what it changed), or None for other results."""
+    images = getattr(tile.request, "images", None)
+    return images[0] if images else None
 
 
 def _cost_label(response: ImagesResponse) -> str:

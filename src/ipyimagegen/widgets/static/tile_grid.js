@@ -205,6 +205,21 @@ function render({ model, el }) {
 
   let viewer = null;
   let viewerUrl = null;
+  let beforeUrl = null;
+  let showingBefore = false;
+  let pendingFlip = null;
+
+  function flipBefore(toggle, image, id) {
+    if (!beforeUrl) {
+      pendingFlip = () => flipBefore(toggle, image, id);
+      model.send({ event: "viewer", do: "before", id });
+      return;
+    }
+    showingBefore = !showingBefore;
+    image.src = showingBefore ? beforeUrl : viewerUrl;
+    toggle.querySelector(".ipyimagegen-button-label").textContent = showingBefore ? "After" : "Before";
+    viewer.classList.toggle("ipyimagegen-lightbox-showing-before", showingBefore);
+  }
   let opening = false;
   let opener = null;
 
@@ -214,7 +229,8 @@ function render({ model, el }) {
     viewer = null;
     document.removeEventListener("keydown", onKey, true);
     if (viewerUrl) URL.revokeObjectURL(viewerUrl);
-    viewerUrl = null;
+    if (beforeUrl) URL.revokeObjectURL(beforeUrl);
+    viewerUrl = beforeUrl = null;
     if (tell) model.send({ event: "viewer", do: "close" });
     if (opener && document.contains(opener)) opener.focus({ preventScroll: true });
     opener = null;
@@ -232,6 +248,12 @@ function render({ model, el }) {
       event.preventDefault();
       event.stopPropagation();
       model.send({ event: "viewer", do: "step", by: event.key === "ArrowLeft" ? -1 : 1 });
+    } else if (event.key === "b" || event.key === "B") {
+      const toggle = viewer.querySelector(".ipyimagegen-lightbox-before");
+      const target = event.target;
+      if (!toggle || (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA"))) return;
+      event.preventDefault();
+      toggle.click();
     }
   }
 
@@ -281,6 +303,9 @@ function render({ model, el }) {
     viewerUrl = data && data.byteLength ? URL.createObjectURL(new Blob([data], { type: state.mime })) : null;
     if (viewerUrl) image.src = viewerUrl;
     stage.append(previous, image, next);
+    if (beforeUrl) URL.revokeObjectURL(beforeUrl);
+    beforeUrl = null;
+    showingBefore = false;
     const side = make("div", "ipyimagegen-lightbox-details");
     const close = button("", "times", "ipyimagegen-lightbox-close", "Close (Esc)");
     close.addEventListener("click", () => closeViewer(true));
@@ -295,6 +320,11 @@ function render({ model, el }) {
     for (const [term, value] of state.facts || []) facts.append(make("dt", "", term), make("dd", "", value));
     side.appendChild(facts);
     const actions = make("div", "ipyimagegen-lightbox-actions");
+    if (state.has_before) {
+      const toggle = button("Before", "exchange", "ipyimagegen-lightbox-before", "Show the picture this edit started from (B)");
+      toggle.addEventListener("click", () => flipBefore(toggle, image, state.id));
+      actions.appendChild(toggle);
+    }
     const save = button("Download", "download", "ipyimagegen-lightbox-download", "Download the full image");
     save.disabled = !viewerUrl;
     save.addEventListener("click", () => download(model.get("viewer_image"), state.mime, state.filename));
@@ -352,6 +382,17 @@ function render({ model, el }) {
     if (message.event === "pictures") takePictures(message.items, buffers);
     else if (message.event === "file" && buffers && buffers.length) download(buffers[0], message.mime, message.name);
     else if (message.event === "reveal") reveal(message.selector);
+    else if (message.event === "before" && buffers && buffers.length && viewer) {
+      const state = model.get("viewer");
+      if (!state || state.id !== message.id) return;
+      if (beforeUrl) URL.revokeObjectURL(beforeUrl);
+      beforeUrl = URL.createObjectURL(new Blob([buffers[0]], { type: message.mime }));
+      if (pendingFlip) {
+        const flip = pendingFlip;
+        pendingFlip = null;
+        flip();
+      }
+    }
   }
 
   function reveal(selector) {
