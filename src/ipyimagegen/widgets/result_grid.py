@@ -575,12 +575,11 @@ class ResultGrid(widgets.VBox):
 
     def send_before(self) -> bool:
         """The picture an edit in the viewer started from, for its Before/After toggle (sent on asking)."""
-        before = _before(self.viewed) if self.viewed is not None else None
-        if before is None:
+        viewed = self.viewed
+        before = _before(viewed) if viewed is not None else None
+        if viewed is None or before is None:
             return False
-        self.view.send(
-            {"event": "before", "id": self.viewed.id, "mime": before.mime_type}, buffers=[before.data]
-        )
+        self.view.send({"event": "before", "id": viewed.id, "mime": before.mime_type}, buffers=[before.data])
         return True
 
     @property
