@@ -25,6 +25,7 @@ from ipywidgets import CallbackDispatcher
 
 from ..api.errors import describe_error
 from ..pricing import format_usd
+from .buttons import toolbar_button
 from .lifecycle import close_all, close_contents, close_tree
 from .style import CSS, THUMBNAIL_SIDE
 from .tile_grid import TileAction, TileGridView
@@ -72,14 +73,6 @@ def _prompt_text(item: Any) -> str:
 
 def _format_of(mime: str) -> str:
     return mime.split("/", 1)[-1]
-
-
-def _toolbar_button(description: str, icon: str, tooltip: str, css: str) -> widgets.Button:
-    button = widgets.Button(
-        description=description, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="auto", margin="1px")
-    )
-    button.add_class(css)
-    return button
 
 
 def _small_picture(data: bytes, mime: str) -> widgets.Image:
@@ -168,23 +161,21 @@ class HistoryBrowser(widgets.VBox):
             options=[("All models", ALL_MODELS)], value=ALL_MODELS, layout=widgets.Layout(width="200px")
         )
         self.model_filter.add_class("ipyimagegen-history-model")
-        self.refresh_button = _toolbar_button(
+        self.refresh_button = toolbar_button(
             "", "refresh", "Reload the gallery", "ipyimagegen-history-refresh"
         )
-        self.prev_button = _toolbar_button("Prev", "chevron-left", "Newer images", "ipyimagegen-history-prev")
-        self.next_button = _toolbar_button(
-            "Next", "chevron-right", "Older images", "ipyimagegen-history-next"
-        )
-        self.select_page_button = _toolbar_button(
+        self.prev_button = toolbar_button("Prev", "chevron-left", "Newer images", "ipyimagegen-history-prev")
+        self.next_button = toolbar_button("Next", "chevron-right", "Older images", "ipyimagegen-history-next")
+        self.select_page_button = toolbar_button(
             "Select page",
             "check-square-o",
             "Tick every image on this page",
             "ipyimagegen-history-select-page",
         )
-        self.unselect_button = _toolbar_button(
+        self.unselect_button = toolbar_button(
             "Select none", "square-o", "Untick every image", "ipyimagegen-history-select-none"
         )
-        self.export_button = _toolbar_button(
+        self.export_button = toolbar_button(
             "Export",
             "file-archive-o",
             "Download the ticked images as a zip, with a manifest",
@@ -195,7 +186,7 @@ class HistoryBrowser(widgets.VBox):
         self.status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.status.add_class("ipyimagegen-status")
         self.lineage_title = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
-        self.lineage_close = _toolbar_button(
+        self.lineage_close = toolbar_button(
             "Close", "times", "Close the lineage", "ipyimagegen-history-lineage-close"
         )
         self.lineage_steps = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", width="100%"))

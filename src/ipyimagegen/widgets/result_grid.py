@@ -30,6 +30,7 @@ from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..gallery import GalleryLike
 from ..thumbnails import thumbnail_of
+from .buttons import toolbar_button
 from .lifecycle import close_all, close_contents
 from .style import THUMBNAIL_SIDE
 from .tile_grid import TileAction, TileGridView
@@ -295,31 +296,28 @@ class ResultGrid(widgets.VBox):
         self._dirty = False
         self.view = TileGridView(ACTIONS, self._picture_of)
         self.view.on_event(self._on_event)
-        self.compare_button = widgets.Button(
-            description="Compare",
-            icon="th-large",
-            tooltip="Tick two or more images to compare them in one sheet",
+        self.compare_button = toolbar_button(
+            "Compare",
+            "th-large",
+            "Tick two or more images to compare them in one sheet",
+            "ipyimagegen-compare-button",
+            self.compare,
             disabled=True,
-            layout=widgets.Layout(width="auto"),
         )
-        self.compare_button.add_class("ipyimagegen-compare-button")
-        self.compare_button.on_click(lambda _b: self.compare())
-        self.clear_button = widgets.Button(
-            description="Clear results",
-            icon="eraser",
-            tooltip="Remove every result from view (they stay in the gallery, in History)",
-            layout=widgets.Layout(width="auto"),
+        self.clear_button = toolbar_button(
+            "Clear results",
+            "eraser",
+            "Remove every result from view (they stay in the gallery, in History)",
+            "ipyimagegen-clear-results",
+            lambda: self.clear(say=True),
         )
-        self.clear_button.add_class("ipyimagegen-clear-results")
-        self.clear_button.on_click(lambda _b: self.clear(say=True))
-        self.download_button = widgets.Button(
-            description="Download all",
-            icon="file-archive-o",
-            tooltip="The results as one zip with a manifest (the ticked ones, when some are ticked)",
-            layout=widgets.Layout(width="auto"),
+        self.download_button = toolbar_button(
+            "Download all",
+            "file-archive-o",
+            "The results as one zip with a manifest (the ticked ones, when some are ticked)",
+            "ipyimagegen-download-all",
+            self.download_zip,
         )
-        self.download_button.add_class("ipyimagegen-download-all")
-        self.download_button.on_click(lambda _b: self.download_zip())
         self.toolbar = widgets.HBox(
             [self.compare_button, self.download_button, self.clear_button],
             layout=widgets.Layout(display="none"),
