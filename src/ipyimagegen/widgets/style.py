@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-TILE_WIDTH_PX = 236
 THUMBNAIL_SIDE = 256
 
 CSS = """
@@ -26,26 +25,11 @@ CSS = """
 .ipyimagegen-status .ipyimagegen-error { color: var(--jp-error-color1, #c62828); }
 .ipyimagegen-status .ipyimagegen-warning { color: var(--jp-warn-color1, #b36b00); }
 .ipyimagegen-status .ipyimagegen-ok { color: var(--jp-success-color1, #2e7d32); }
-.ipyimagegen-grid { gap: 8px; align-items: flex-start; }
-.ipyimagegen-tile {
-  border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; padding: 4px;
-  background: var(--jp-layout-color1, #fff); box-sizing: border-box;
-}
 .ipyimagegen-tile-image img, img.ipyimagegen-tile-image { object-fit: contain; }
 .ipyimagegen-placeholder {
   display: flex; align-items: center; justify-content: center; width: 100%; height: 100%;
   background: var(--jp-layout-color3, #e0e0e0); color: var(--jp-ui-font-color2, #666); font-size: 13px;
 }
-.ipyimagegen-tile-prompt {
-  font-size: 12px; line-height: 1.3; height: 2.6em; overflow: hidden;
-  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; word-break: break-word;
-}
-.ipyimagegen-no-prompt { font-style: italic; color: var(--jp-ui-font-color2, #666); }
-.ipyimagegen-tile-label { font-size: 11px; color: var(--jp-ui-font-color2, #666); white-space: normal;
-  line-height: 1.3; overflow-wrap: anywhere; }
-.ipyimagegen-tile .jupyter-button { font-size: 12px; padding: 0 4px; }
-.ipyimagegen-preview { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; padding: 6px; }
-.ipyimagegen-preview img { max-width: 100%; max-height: 80vh; width: auto; height: auto; }
 .ipyimagegen-notice { font-size: 13px; }
 .ipyimagegen-notice a { color: var(--jp-content-link-color, #1976d2); text-decoration: underline; }
 .ipyimagegen-notice .ipyimagegen-error { color: var(--jp-error-color1, #c62828); }
