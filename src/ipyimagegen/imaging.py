@@ -526,16 +526,23 @@ def _is_valid_upload(image: InputImage, spec: ModelSpec) -> bool:
     return True
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, contents) of each chunk of a PNG, walked by their lengths (pixels are skipped, never inflated)."""
+def _png_chunk_spans(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(type, start, end) of each chunk's contents in a PNG, walked by their lengths (nothing is
+    copied, pixels are never inflated)."""
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
         length = int.from_bytes(data[position : position + 4], "big")
         kind = data[position + 4 : position + 8]
-        yield kind, data[position + 8 : position + 8 + length]
+        yield kind, position + 8, position + 8 + length
         if kind == b"IEND":
             return
         position += 12 + length
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, contents) of each chunk of a PNG."""
+    for kind, start, end in _png_chunk_spans(data):
+        yield kind, data[start:end]
 
 
 def _orientation(data: bytes, image: Image.Image) -> int | None:
@@ -756,17 +763,6 @@ def _png_decoder() -> Callable[[bytes], np.ndarray] | None:
     return png_decode  # type: ignore[no-any-return]
 
 
-def _png_chunk_kinds(data: bytes) -> Iterator[bytes]:
-    """The type of each chunk of a PNG, walked by their lengths (nothing is copied or inflated)."""
-    position = len(_PNG_SIGNATURE)
-    while position + 8 <= len(data):
-        kind = data[position + 4 : position + 8]
-        yield kind
-        if kind == b"IEND":
-            return
-        position += 12 + int.from_bytes(data[position : position + 4], "big")
-
-
 def _fast_png(data: bytes) -> Image.Image | None:
     """``data`` decoded by the fast PNG decoder, or None where Pillow must do it: the decoder is
     not installed, or the file is not a plain 8-bit RGB/RGBA PNG (palettes, 16 bits, a tRNS
@@ -776,7 +772,7 @@ def _fast_png(data: bytes) -> Image.Image | None:
         return None
     if data[24] != 8 or data[25] not in (2, 6) or data[28] != 0:  # bit depth, colour type, interlace
         return None
-    if any(kind in (b"tRNS", b"eXIf", b"acTL") for kind in _png_chunk_kinds(data)):
+    if any(kind in (b"tRNS", b"eXIf", b"acTL") for kind, _start, _end in _png_chunk_spans(data)):
         return None
     header = _png_header_size(data)
     if header is None:

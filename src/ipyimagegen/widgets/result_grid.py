@@ -31,6 +31,7 @@ from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesR
 from ..gallery import GalleryLike
 from ..thumbnails import thumbnail_of
 from .buttons import toolbar_button
+from .history import lineage_facts
 from .lifecycle import close_all, close_contents
 from .style import THUMBNAIL_SIDE
 from .tile_grid import TileAction, TileGridView
@@ -60,11 +61,6 @@ def _thumbnail(data: bytes) -> tuple[bytes, str]:
     from ..imaging import thumbnail
 
     return thumbnail(data, max_side=THUMBNAIL_SIDE)
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class ResultTile:
@@ -857,19 +853,11 @@ def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None)
     item_id = image.metadata.get("gallery_id")
     look_up = getattr(gallery, "get", None)
     if isinstance(item_id, str) and look_up is not None:
-        facts.append(["Gallery id", item_id])
         try:
             item = look_up(item_id)
         except Exception:  # gone from the gallery since: the rest still stands
-            item = None
-        if item is not None:
-            if item.parent_id:
-                facts.append(["Made from", item.parent_id])
-            sources = len(item.input_ids)
-            if sources:
-                mask = " and a mask" if item.mask_id else ""
-                facts.append(["Inputs", f"{sources} uploaded image{'s' if sources != 1 else ''}{mask}"])
-            facts.append(["Made", item.created.strftime("%Y-%m-%d %H:%M")])
+            return [*facts, ["Gallery id", item_id]]
+        facts += lineage_facts(gallery, item)
     return facts
 
 
