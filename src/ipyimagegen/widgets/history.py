@@ -625,7 +625,13 @@ def _facts(gallery: Any, item: Any) -> list[list[str]]:
                 f"≈ {format_usd(float(cost['usd']))}" + ("" if cost.get("billed", True) else " (not billed)"),
             ]
         )
-    facts.append(["Made", f"{item.created.astimezone():%Y-%m-%d %H:%M}"])
+    return facts + lineage_facts(gallery, item)
+
+
+def lineage_facts(gallery: Any, item: Any) -> list[list[str]]:
+    """When a saved image was made, what from (its parent, its uploads and mask), what was made
+    from it, and its id: the viewer's rows that the gallery knows (the grid's viewer shows them too)."""
+    facts = [["Made", f"{item.created.astimezone():%Y-%m-%d %H:%M}"]]
     if item.parent_id:
         facts.append(["Made from", item.parent_id])
     if item.input_ids:
