@@ -27,6 +27,16 @@ def _request(n: int = 2, prompt: str = "a blue heron", model: str = "gpt-image-1
     return GenerateRequest(prompt=prompt, model=model, n=n, size="1024x1024")
 
 
+def _filled_grid(batches: int, page_size: int) -> tuple[ResultGrid, Page]:
+    """A grid of ``batches`` filled requests of two images each, and its page."""
+    grid = ResultGrid(page_size=page_size)
+    page = Page(grid.view)
+    for _ in range(batches):
+        request = _request(n=2)
+        grid.start(request).fill(_response(request))
+    return grid, page
+
+
 def test_placeholders_appear_at_once_and_are_filled_in_order() -> None:
     grid = ResultGrid()
     page = Page(grid.view)
@@ -153,11 +163,7 @@ def test_enlarge_opens_the_viewer_with_the_full_image_and_close_frees_it() -> No
 
 
 def test_the_viewer_steps_across_pages() -> None:
-    grid = ResultGrid(page_size=2)
-    page = Page(grid.view)
-    for _ in range(2):
-        request = _request(n=2)
-        grid.start(request).fill(_response(request))
+    grid, page = _filled_grid(batches=2, page_size=2)
     assert grid.page_index == 0 and grid.pages == 2
     page.click(grid.tiles[1], "enlarge")
     page.send({"event": "viewer", "do": "step", "by": 1})
@@ -270,11 +276,7 @@ def test_ticking_tiles_offers_compare() -> None:
 
 
 def test_pages_hold_a_bounded_number_of_tiles() -> None:
-    grid = ResultGrid(page_size=4)
-    page = Page(grid.view)
-    for _ in range(5):
-        request = _request(n=2)
-        grid.start(request).fill(_response(request))
+    grid, page = _filled_grid(batches=5, page_size=4)
     assert len(grid.tiles) == 10 and len(grid.view.tiles) == 4
     assert grid.view.page == {"index": 0, "pages": 3, "total": 10, "first": 1, "last": 4}
     page.send({"event": "page", "by": 1})
