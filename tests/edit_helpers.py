@@ -73,11 +73,17 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 def drag(painter: Any, points: list[tuple[float, float]]) -> None:
-    """A mouse stroke through ``points`` (canvas pixels), as the canvas reports it."""
-    painter._on_mouse_down(*points[0])
-    for point in points[1:]:
-        painter._on_mouse_move(*point)
-    painter._on_mouse_up(*points[-1])
+    """A brush stroke through ``points`` (pixels of the fitted view), sent as the page sends one:
+    picture pixels, a few points a message, the last one ending the stroke."""
+    view = painter.view
+    stroke_id = getattr(painter, "_test_strokes", 0) + 1
+    painter._test_strokes = stroke_id
+    flat = [v for point in points for v in painter.canvas_to_image(*point)]
+    batches = [flat[i : i + 6] for i in range(0, len(flat), 6)]
+    for number, batch in enumerate(batches):
+        message = {"kind": "stroke", "id": stroke_id, "tool": "brush", "points": batch,
+                   "first": number == 0, "end": number == len(batches) - 1}  # fmt: skip
+        view._handle_message(view, message, [])
 
 
 def holds_no_file(upload: Any) -> bool:

@@ -1,22 +1,23 @@
-"""MaskPainter and its numpy mask model, driven in pure Python through the canvas event handlers."""
+"""MaskPainter and its numpy mask model, driven in pure Python the way its page drives it.
+
+:class:`PageSide` plays the page script: it sends gestures as the page sends them (stroke points
+in batches, in image pixels) and keeps its own copy of the mask from the regions the kernel sends
+back, so tests check that what the page shows is the kernel's mask.
+"""
 
 from __future__ import annotations
 
 import io
-import json
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
-from ipycanvas import Canvas
-from ipycanvas.canvas import _CANVAS_MANAGER, _CMD_LIST
 from PIL import Image
 
 from ipyimagegen.masks import paint_rect, paint_segment
 from ipyimagegen.widgets.mask_model import EditableMask
-from ipyimagegen.widgets.mask_painter import MAX_BRUSH_SIZE, MaskPainter
-
-_ATTR_NAMES = {index: name for name, index in Canvas.ATTRS.items()}
+from ipyimagegen.widgets.mask_painter import MaskPainter
+from ipyimagegen.widgets.painter_view import MAX_POINTS_PER_MESSAGE
 
 
 def make_image(width: int, height: int) -> Image.Image:
@@ -25,12 +26,78 @@ def make_image(width: int, height: int) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(pixels))
 
 
+class PageSide:
+    """The page's side of a painter's view: what it was sent, and gestures sent as the page sends them."""
+
+    def __init__(self, painter: MaskPainter) -> None:
+        self.painter = painter
+        self.view = painter.view
+        self.messages: list[tuple[dict[str, Any], list[bytes]]] = []
+        self.mask: np.ndarray | None = None
+        self.picture: Image.Image | None = None
+        self.version = -1
+        self.after: Image.Image | None = None
+        self.next_id = 0
+        original = self.view.send
+
+        def record(content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+            data = [bytes(b) for b in buffers or []]
+            self.messages.append((content, data))
+            self._apply(content, data)
+            original(content, buffers=buffers)
+
+        self.view.send = record
+        self.send({"kind": "want"})
+
+    def _apply(self, content: dict[str, Any], data: list[bytes]) -> None:
+        event = content.get("event")
+        if event == "picture":
+            self.version = content["version"]
+            self.after = None  # a comparison belongs to the picture before (as the page script drops it)
+            self.picture = Image.open(io.BytesIO(data[0])) if data else None
+            self.mask = np.zeros((content["height"], content["width"]), dtype=bool) if data else None
+        elif event == "mask" and content["version"] == self.version and self.mask is not None:
+            if content["clear"]:
+                self.mask[:] = False
+            x, y, w, h = content["x"], content["y"], content["w"], content["h"]
+            bits = np.unpackbits(np.frombuffer(data[0], dtype=np.uint8), count=w * h)
+            self.mask[y : y + h, x : x + w] = bits.reshape(h, w).astype(bool)
+        elif event == "after":
+            self.after = Image.open(io.BytesIO(data[0])) if data else None
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.view._handle_message(self.view, message, [])
+
+    def sent(self, event: str) -> list[dict[str, Any]]:
+        return [content for content, _ in self.messages if content.get("event") == event]
+
+    def stroke(
+        self, *points: tuple[float, float], tool: str = "brush", batch: int = 3, end: bool = True
+    ) -> int:
+        """A stroke through ``points`` (image pixels), in batches as the page sends it; its id."""
+        self.next_id += 1
+        flat = [v for point in points for v in point]
+        chunks = [flat[i : i + 2 * batch] for i in range(0, len(flat), 2 * batch)] or [[]]
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            self.send({"kind": "stroke", "id": self.next_id, "tool": tool, "points": chunk,
+                       "first": number == 0, "end": end and last})  # fmt: skip
+        return self.next_id
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.next_id += 1
+        self.send({"kind": "rect", "id": self.next_id, "points": [x0, y0, x1, y1]})
+
+
 def stroke(painter: MaskPainter, *points: tuple[float, float]) -> None:
-    """Press at the first point, move through the others and release at the last."""
-    painter._on_mouse_down(*points[0])
-    for point in points[1:]:
-        painter._on_mouse_move(*point)
-    painter._on_mouse_up(*points[-1])
+    """A stroke through ``points`` given in pixels of the fitted view, as the page sends it."""
+    page = getattr(painter, "_test_page", None) or PageSide(painter)
+    painter._test_page = page
+    image_points = [painter.canvas_to_image(*point) for point in points]
+    if painter.tool == "rectangle":
+        page.rect(*image_points[0], *image_points[-1])
+    else:
+        page.stroke(*image_points, tool=painter.tool if painter.tool in ("brush", "eraser") else "brush")
 
 
 def painted_box(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -38,51 +105,6 @@ def painted_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     return (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1]))
-
-
-@dataclass
-class CommandLog:
-    """Canvas messages the widget sends, decoded as (layer model id, command, arguments)."""
-
-    messages: list[list[tuple[str | None, str, list]]] = field(default_factory=list)
-    images: list[tuple[str | None, np.ndarray]] = field(default_factory=list)
-    current: str | None = None
-
-    def record(self, content: dict, buffers: list) -> None:
-        commands = json.loads(bytes(buffers[0]))
-        if commands and not isinstance(commands[0], list):
-            commands = [commands]
-        data = iter(buffers[1:])
-        decoded = []
-        for command in commands:
-            name, args = _CMD_LIST[command[0]], command[1]
-            attached = [bytes(next(data)) for _ in range(command[2] if len(command) > 2 else 0)]
-            if name == "switchCanvas":
-                self.current = args[0].removeprefix("IPY_MODEL_")
-                continue
-            if name == "set":
-                name, args = f"set:{_ATTR_NAMES[args[0]]}", [args[1]]
-            if name == "putImageData":
-                with Image.open(io.BytesIO(attached[0])) as picture:
-                    self.images.append((self.current, np.asarray(picture)))
-            decoded.append((self.current, name, args))
-        self.messages.append(decoded)
-
-    def on(self, layer: Canvas) -> list[tuple[str, list]]:
-        return [
-            (name, args) for message in self.messages for lid, name, args in message if lid == layer.model_id
-        ]
-
-    def last_image_on(self, layer: Canvas) -> np.ndarray:
-        return [image for lid, image in self.images if lid == layer.model_id][-1]
-
-
-@pytest.fixture
-def command_log(monkeypatch: pytest.MonkeyPatch) -> CommandLog:
-    current = _CANVAS_MANAGER._current_canvas
-    log = CommandLog(current=current.model_id if current is not None else None)
-    monkeypatch.setattr(_CANVAS_MANAGER, "send", log.record)
-    return log
 
 
 @pytest.fixture
@@ -129,70 +151,10 @@ def test_eraser_removes_paint_along_its_stroke(painter: MaskPainter) -> None:
     assert mask[191:209, 200:385].all() and mask[191:209, 415:600].all()
 
 
-def test_rectangle_paints_on_release_only(painter: MaskPainter) -> None:
-    painter.tool = "rectangle"
-    painter._on_mouse_down(10, 20)
-    painter._on_mouse_move(60, 50)
-    assert not painter.mask.any()
-    painter._on_mouse_up(60, 50)
-    mask = painter.mask
-    assert painted_box(mask) == (40, 99, 20, 119)
-    assert mask[40:100, 20:120].all()
-    assert mask.sum() == 60 * 100
-
-
 def test_rectangle_dragged_in_any_direction(painter: MaskPainter) -> None:
     painter.tool = "rectangle"
     stroke(painter, (60, 50), (10, 20))
     assert painted_box(painter.mask) == (40, 99, 20, 119)
-
-
-def test_mouse_move_without_press_paints_nothing(painter: MaskPainter) -> None:
-    for x in range(0, 500, 20):
-        painter._on_mouse_move(x, 250)
-    painter._on_mouse_up(480, 250)
-    assert not painter.mask.any()
-    assert not painter.undo()
-
-
-def test_leaving_the_canvas_ends_the_stroke(painter: MaskPainter) -> None:
-    painter._on_mouse_down(100, 100)
-    painter._on_mouse_move(200, 100)
-    painter._on_mouse_out(511, 100)
-    painted = painter.mask
-    painter._on_mouse_move(200, 400)  # back inside: no button press was seen, so no paint
-    painter._on_mouse_up(200, 400)
-    assert np.array_equal(painter.mask, painted)
-    assert painted_box(painted)[:2] == (190, 209)
-    painter.undo()
-    assert not painter.mask.any()
-
-
-def test_rectangle_leaving_the_canvas_is_kept(painter: MaskPainter) -> None:
-    painter.tool = "rectangle"
-    painter._on_mouse_down(400, 400)
-    painter._on_mouse_move(511, 511)
-    painter._on_mouse_out(530, 530)
-    assert painted_box(painter.mask) == (800, 1021, 800, 1021)
-
-
-def test_touch_uses_the_first_touch(painter: MaskPainter) -> None:
-    painter._on_touch_start([(100, 100), (400, 400)])
-    painter._on_touch_move([(150, 100), (400, 450)])
-    painter._on_touch_move([(200, 100), (400, 500)])
-    painter._on_touch_end([])
-    mask = painter.mask
-    assert painted_box(mask) == (190, 209, 190, 409)
-    painter._on_touch_move([(300, 300)])  # finger lifted: moves paint nothing
-    assert np.array_equal(painter.mask, mask)
-
-
-def test_touch_cancel_ends_the_stroke(painter: MaskPainter) -> None:
-    painter._on_touch_start([(100, 100)])
-    painter._on_touch_move([(200, 100)])
-    painter._on_touch_cancel([])
-    painter._on_touch_move([(200, 300)])
-    assert painted_box(painter.mask) == (190, 209, 190, 409)
 
 
 # --- Operations and history -------------------------------------------------------------------
@@ -278,25 +240,6 @@ def test_history_stores_only_the_changed_region() -> None:
     row0, row1, col0, col1 = edit.bbox
     assert (row1 - row0) * (col1 - col0) < 100 * 100
     assert edit.flipped.nbytes < 2000
-
-
-def test_on_change_fires_once_per_completed_change(painter: MaskPainter) -> None:
-    calls: list[float] = []
-    painter.on_change(lambda widget: calls.append(widget.painted_fraction))
-    painter._on_mouse_down(100, 100)
-    painter._on_mouse_move(150, 100)
-    painter._on_mouse_move(200, 100)
-    assert calls == []
-    painter._on_mouse_up(200, 100)
-    assert len(calls) == 1 and calls[0] > 0
-    painter.tool = "eraser"
-    stroke(painter, (10, 400), (50, 400))  # erases nothing: no change
-    painter.fill()
-    painter.undo()
-    assert len(calls) == 3 and calls[1] == 1.0
-    painter.on_change(calls.append, remove=True)
-    painter.clear()
-    assert len(calls) == 4
 
 
 # --- Mask import and export -------------------------------------------------------------------
@@ -390,9 +333,7 @@ def test_large_image_is_shown_scaled_small_image_is_not_enlarged() -> None:
     painter.set_image(make_image(256, 128))
     assert painter.display_size == (256, 128)
     assert painter.canvas_to_image(10, 10) == (10, 10)
-    layout = painter.canvas.layout
-    assert (layout.max_width, layout.width, layout.height) == ("256px", "100%", "auto")
-    assert painter.canvas.width == 256 and painter.canvas[1].height == 128
+    assert painter.view.box == [256, 128]
 
 
 def test_set_image_accepts_bytes_and_arrays_and_resets_the_mask(painter: MaskPainter) -> None:
@@ -404,12 +345,6 @@ def test_set_image_accepts_bytes_and_arrays_and_resets_the_mask(painter: MaskPai
     assert not painter.undo()
     painter.set_image(np.zeros((100, 200, 3), dtype=np.uint8))
     assert painter.image.size == (200, 100)
-
-
-def test_css_classes_for_browser_tests(painter: MaskPainter) -> None:
-    assert "ipyimagegen-mask-painter" in painter._dom_classes
-    assert "ipyimagegen-mask-canvas" in painter.canvas._dom_classes
-    assert painter.canvas in painter.children
 
 
 # --- Controls ----------------------------------------------------------------------------------
@@ -427,143 +362,9 @@ def test_controls_are_linked_to_the_traits(painter: MaskPainter) -> None:
     assert opacity_slider.value == 0.25
 
 
-def test_bracket_keys_change_the_brush_size(painter: MaskPainter) -> None:
-    painter.brush_size = 20
-    painter._on_key_down("]", False, False, False)
-    assert painter.brush_size == 24
-    painter._on_key_down("[", False, False, False)
-    painter._on_key_down("[", False, False, False)
-    assert painter.brush_size < 20
-    painter.brush_size = MAX_BRUSH_SIZE
-    painter._on_key_down("]", False, False, False)
-    assert painter.brush_size == MAX_BRUSH_SIZE
-    painter.brush_size = 1
-    painter._on_key_down("[", False, False, False)
-    assert painter.brush_size == 1
-
-
-def test_ctrl_z_undoes_and_ctrl_shift_z_redoes(painter: MaskPainter) -> None:
-    stroke(painter, (100, 100), (200, 100))
-    painter._on_key_down("z", False, True, False)
-    assert not painter.mask.any()
-    painter._on_key_down("Z", True, False, True)
-    assert painter.mask.any()
-
-
-def test_without_image_nothing_is_painted() -> None:
-    painter = MaskPainter()
-    assert painter.mask is None and painter.image is None
-    assert painter.painted_fraction == 0.0
-    stroke(painter, (10, 10), (100, 100))
-    painter._on_touch_start([(10, 10)])
-    painter._on_touch_end([])
-    assert not painter.fill() and not painter.undo()
-    assert painter._buttons["fill"].disabled
-    assert "No image" in painter._status.value
-    with pytest.raises(RuntimeError, match="set_image"):
-        painter.mask_png()
-    with pytest.raises(RuntimeError, match="set_image"):
-        painter.set_mask(np.zeros((4, 4), dtype=bool))
-
-
-def test_close_closes_the_owned_widgets(painter: MaskPainter) -> None:
-    layers = painter.canvas._canvases
-    painter.close()
-    assert painter.comm is None and painter.canvas.comm is None
-    assert all(layer.comm is None for layer in layers)
-    assert all(control.comm is None for control in painter._controls)
-
-
 def test_max_display_size_is_checked() -> None:
     with pytest.raises(ValueError, match="max_display_size"):
         MaskPainter(max_display_size=0)
-
-
-# --- What reaches the canvas ------------------------------------------------------------------
-
-
-def test_each_mouse_move_sends_one_message_with_the_segment(
-    painter: MaskPainter, command_log: CommandLog
-) -> None:
-    image_layer, mask_layer, cursor_layer = painter.canvas._canvases
-    painter._on_mouse_down(100, 100)
-    command_log.messages.clear()
-    painter._on_mouse_move(150, 100)
-    painter._on_mouse_move(200, 120)
-    assert len(command_log.messages) == 2
-    on_mask = command_log.on(mask_layer)
-    assert ("strokeLine", [150, 100, 200, 120]) in on_mask
-    assert ("set:line_width", [10]) in on_mask
-    assert ("set:line_cap", ["round"]) in on_mask
-    assert ("strokeCircle", [200, 120, 5.0]) in command_log.on(cursor_layer)
-    assert command_log.on(image_layer) == []
-
-
-def test_stroke_end_redraws_the_overlay_from_the_mask(painter: MaskPainter, command_log: CommandLog) -> None:
-    mask_layer = painter.canvas[1]
-    stroke(painter, (100, 100), (200, 100))
-    names = [name for name, _ in command_log.on(mask_layer)]
-    assert names[-1] == "putImageData"
-    assert "clear" in names[names.index("strokeLine") :]
-
-
-def test_overlay_shows_the_mask_in_colour_at_the_chosen_opacity(
-    painter: MaskPainter, command_log: CommandLog
-) -> None:
-    mask_layer = painter.canvas[1]
-    stroke(painter, (100, 100), (200, 100))
-    overlay = command_log.last_image_on(mask_layer)
-    assert overlay.shape == (512, 512, 4)
-    shown = overlay[..., 3] > 0
-    assert painted_box(shown) == (95, 104, 95, 204)
-    assert overlay[..., 3].max() == 127
-    assert (overlay[shown][:, :3] == (255, 0, 255)).all()
-    painter.opacity = 1.0
-    assert command_log.last_image_on(mask_layer)[..., 3].max() == 255
-
-
-def test_image_layer_shows_the_image_scaled_to_fit(command_log: CommandLog) -> None:
-    image = make_image(1024, 512)
-    painter = MaskPainter(image)
-    shown = command_log.last_image_on(painter.canvas[0])
-    assert shown.shape == (256, 512, 4)
-    expected = np.asarray(image.resize((512, 256), Image.Resampling.LANCZOS))
-    assert np.abs(shown[..., :3].astype(int) - expected).max() <= 1
-
-
-def test_hover_draws_only_the_cursor(painter: MaskPainter, command_log: CommandLog) -> None:
-    image_layer, mask_layer, cursor_layer = painter.canvas._canvases
-    painter._on_mouse_move(30, 40)
-    assert command_log.on(mask_layer) == [] and command_log.on(image_layer) == []
-    assert ("strokeCircle", [30, 40, 5.0]) in command_log.on(cursor_layer)
-
-
-def test_client_ready_redraws_image_and_mask(painter: MaskPainter, command_log: CommandLog) -> None:
-    stroke(painter, (100, 100), (200, 100))
-    command_log.messages.clear()
-    painter._on_client_ready()
-    assert len(command_log.messages) == 1
-    assert ("putImageData", [0, 0]) in command_log.on(painter.canvas[0])
-    assert ("putImageData", [0, 0]) in command_log.on(painter.canvas[1])
-
-
-def test_empty_painter_shows_a_hint(command_log: CommandLog) -> None:
-    painter = MaskPainter()
-    texts = [args[0] for name, args in command_log.on(painter.canvas[0]) if name == "fillText"]
-    assert texts and "image" in texts[0]
-
-
-def test_a_failing_callback_does_not_break_drawing(painter: MaskPainter, command_log: CommandLog) -> None:
-    def broken(widget: MaskPainter) -> None:
-        raise RuntimeError("callback failed")
-
-    painter.on_change(broken)
-    stroke(painter, (100, 100), (200, 100))
-    assert painter.mask.any()
-    assert not _CANVAS_MANAGER._caching
-    command_log.messages.clear()
-    painter._on_mouse_move(10, 10)
-    assert len(command_log.messages) == 1
 
 
 # --- Rasterisation ------------------------------------------------------------------------------
@@ -598,18 +399,280 @@ def test_paint_rect_uses_pixel_centres() -> None:
     assert mask.sum() == 6
 
 
-def test_b_e_r_pick_the_tool_and_ctrl_does_not(painter: MaskPainter) -> None:
-    painter._on_key_down("e", False, False, False)
-    assert painter.tool == "eraser"
-    painter._on_key_down("R", True, False, False)
-    assert painter.tool == "rectangle"
-    painter._on_key_down("b", False, True, False)  # Ctrl+B is not a tool key
-    assert painter.tool == "rectangle"
-    painter._on_key_down("b", False, False, False)
-    assert painter.tool == "brush"
+# --- The page and the kernel -------------------------------------------------------------------
 
 
-def test_the_canvas_takes_the_width_it_is_given_up_to_its_drawing_size(painter: MaskPainter) -> None:
-    layout = painter.canvas.layout
-    assert (layout.width, layout.height) == ("100%", "auto")
-    assert layout.max_width == f"{painter.display_size[0]}px"
+def test_the_page_gets_the_picture_once_and_the_whole_mask_when_it_connects(painter: MaskPainter) -> None:
+    stroke(painter, (100, 100), (200, 100))
+    page = PageSide(painter)  # a page that connects now (a reload, a second view)
+    (picture,) = page.sent("picture")
+    assert (picture["width"], picture["height"], picture["mime"]) == (1024, 1024, "image/jpeg")
+    assert page.picture is not None and page.picture.size == (1024, 1024)
+    shown = np.asarray(page.picture.convert("RGB")).astype(int)
+    assert np.abs(shown - np.asarray(make_image(1024, 1024))).max() <= 8  # JPEG at quality 92
+    assert np.array_equal(page.mask, painter.mask)
+
+
+def test_a_picture_with_transparency_goes_as_png() -> None:
+    rgba = np.zeros((64, 96, 4), dtype=np.uint8)
+    rgba[:, :48] = (10, 200, 30, 255)
+    page = PageSide(MaskPainter(Image.fromarray(rgba, "RGBA")))
+    assert page.sent("picture")[-1]["mime"] == "image/png"
+    assert np.array_equal(np.asarray(page.picture), rgba)
+
+
+def test_what_the_page_shows_is_the_kernels_mask_after_every_change(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    page.stroke((100, 100), (300, 140), (500, 120), (520, 400))
+    page.rect(600, 600, 900, 800)
+    painter.tool = "eraser"
+    page.stroke((0, 700), (1024, 700), tool="eraser")
+    assert np.array_equal(page.mask, painter.mask)
+    for operation in (painter.invert, painter.undo, painter.undo, painter.redo, painter.fill, painter.clear):
+        operation()
+        assert np.array_equal(page.mask, painter.mask), operation.__name__
+    painter.set_mask(np.eye(1024, dtype=bool))
+    assert np.array_equal(page.mask, painter.mask)
+
+
+def test_a_stroke_region_names_the_last_stroke_applied(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    first = page.stroke((100, 100), (200, 100))
+    second = page.stroke((100, 400), (200, 400))
+    regions = page.sent("mask")
+    assert [region["upto"] for region in regions[-2:]] == [first, second]
+    # Each region is only what the stroke touched, not the whole mask.
+    assert all(region["w"] * region["h"] < 1024 * 1024 / 10 for region in regions[-2:])
+
+
+def test_a_stroke_in_many_batches_is_one_edit_and_lines_join_across_batches(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    page.stroke(*[(100 + 40 * i, 500) for i in range(20)], batch=1)
+    mask = painter.mask
+    assert mask[495:505, 100:860].all()
+    assert painter.undo() and not painter.mask.any()
+
+
+def test_a_stroke_whose_end_never_came_is_finished_by_the_next(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    page.stroke((100, 100), (300, 100), end=False)
+    assert painter.mask[100, 200]
+    page.stroke((100, 600), (300, 600))
+    assert painter.undo()
+    assert painter.mask[100, 200] and not painter.mask[600, 200]
+    assert painter.undo() and not painter.mask.any()
+
+
+def test_on_change_fires_once_per_completed_change(painter: MaskPainter) -> None:
+    calls: list[float] = []
+    painter.on_change(lambda widget: calls.append(widget.painted_fraction))
+    page = PageSide(painter)
+    page.stroke((100, 100), (300, 100), end=False)
+    assert calls == []
+    page.send({"kind": "stroke", "id": page.next_id, "tool": "brush", "points": [400, 100], "end": True})
+    assert len(calls) == 1 and calls[0] > 0
+    page.stroke((10, 900), (50, 900), tool="eraser")  # erases nothing: no change
+    painter.fill()
+    painter.undo()
+    assert len(calls) == 3 and calls[1] == 1.0
+    painter.on_change(calls.append, remove=True)
+    painter.clear()
+    assert len(calls) == 4
+
+
+def test_a_failing_callback_does_not_stop_the_page_being_told(painter: MaskPainter) -> None:
+    def broken(widget: MaskPainter) -> None:
+        raise RuntimeError("callback failed")
+
+    painter.on_change(broken)
+    page = PageSide(painter)
+    page.stroke((100, 100), (200, 100))
+    assert painter.mask.any() and np.array_equal(page.mask, painter.mask)
+    page.stroke((100, 300), (200, 300))
+    assert np.array_equal(page.mask, painter.mask)
+
+
+def test_undo_and_redo_from_the_keyboard_in_the_page(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    page.stroke((100, 100), (200, 100))
+    page.send({"kind": "undo"})
+    assert not painter.mask.any() and not page.mask.any()
+    page.send({"kind": "redo"})
+    assert painter.mask.any() and np.array_equal(page.mask, painter.mask)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"kind": "stroke", "id": 1, "tool": "brush", "points": [float("nan"), 3.0]},
+        {"kind": "stroke", "id": 1, "tool": "brush", "points": [1.0, float("inf")]},
+        {"kind": "stroke", "id": 1, "tool": "brush", "points": [1.0, 2.0, 3.0]},
+        {"kind": "stroke", "id": 1, "tool": "brush", "points": "100,100"},
+        {"kind": "stroke", "id": 1, "tool": "brush", "points": [True, 5]},
+        {"kind": "stroke", "id": "1", "tool": "brush", "points": [1, 2]},
+        {"kind": "stroke", "id": 1, "tool": "rectangle", "points": [1, 2]},
+        {"kind": "rect", "id": 1, "points": [0, 0, 100]},
+        {"kind": "wand", "x": "10", "y": 10},
+        {"kind": "move", "dx": None, "dy": 1},
+        {"kind": "fill"},
+        {"kind": "__class__"},
+        ["stroke"],
+    ],
+)
+def test_malformed_messages_from_the_page_change_nothing(painter: MaskPainter, message: Any) -> None:
+    page = PageSide(painter)
+    page.send(message)
+    assert not painter.mask.any()
+    assert not painter.undo()
+
+
+def test_a_huge_batch_is_cut_and_points_outside_the_picture_are_clipped(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    points = [v for i in range(MAX_POINTS_PER_MESSAGE + 500) for v in (-5000.0 + i, 1e7)]
+    page.send({"kind": "stroke", "id": 1, "tool": "brush", "points": points, "end": True})
+    assert not painter.mask.any()
+    page.stroke((-1e9, 500), (1e9, 500))
+    assert painter.mask[500].all()
+
+
+def test_a_new_picture_makes_the_page_drop_regions_of_the_old_one(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    old = page.version
+    painter.set_image(make_image(300, 200))
+    assert page.version == old + 1 and page.mask.shape == (200, 300) and not page.mask.any()
+    page._apply(
+        {"event": "mask", "version": old, "clear": True, "upto": 0, "x": 0, "y": 0, "w": 8, "h": 1}, [b"\xff"]
+    )
+    assert not page.mask.any()
+
+
+# --- The wand, feather, frame and comparison ---------------------------------------------------
+
+
+def _blocks() -> Image.Image:
+    """Red on the left, blue on the right, and a red square inside the blue, not touching the left."""
+    pixels = np.zeros((100, 200, 3), dtype=np.uint8)
+    pixels[:, :100] = (200, 30, 30)
+    pixels[:, 100:] = (30, 30, 200)
+    pixels[40:60, 150:170] = (205, 35, 28)  # close to the red, but apart from it
+    return Image.fromarray(pixels)
+
+
+def test_the_wand_adds_the_joined_area_of_similar_colour() -> None:
+    painter = MaskPainter(_blocks())
+    page = PageSide(painter)
+    page.send({"kind": "wand", "x": 20.5, "y": 50.2, "subtract": False})
+    mask = painter.mask
+    assert mask[:, :100].all() and not mask[:, 100:].any()
+    assert np.array_equal(page.mask, mask)
+    page.send({"kind": "wand", "x": 160, "y": 50, "subtract": False})
+    assert painter.mask[40:60, 150:170].all() and painter.mask.sum() == 100 * 100 + 400
+    painter.undo()
+    assert np.array_equal(painter.mask, mask)
+
+
+def test_the_wand_subtracts_and_follows_the_tolerance() -> None:
+    painter = MaskPainter(_blocks())
+    painter.fill()
+    painter.tolerance = 2  # the square is 5 levels from the clicked red: not taken
+    painter.select_colour(160, 50, subtract=True)
+    assert painter.mask[:, :100].all() and painter.mask[:, 100:150].all()
+    assert not painter.mask[40:60, 150:170].any() and painter.mask.sum() == 200 * 100 - 400
+    painter.undo()
+    painter.select_colour(120, 10, subtract=True)  # the blue goes; the square in it is not blue
+    square = np.zeros((100, 100), dtype=bool)
+    square[40:60, 50:70] = True
+    assert np.array_equal(painter.mask[:, 100:], square) and painter.mask[:, :100].all()
+
+
+def test_the_wand_outside_the_picture_does_nothing() -> None:
+    painter = MaskPainter(_blocks())
+    assert not painter.select_colour(-3, 50) and not painter.select_colour(50, 100)
+    assert not painter.mask.any()
+
+
+def test_the_feather_softens_the_edge_of_the_exported_soft_mask(painter: MaskPainter) -> None:
+    painter.paint_rect(400, 400, 600, 600)
+    hard = painter.soft_mask()
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    painter.feather = 8
+    assert painter.view.feather == 8  # the page shows the same blur
+    soft = painter.soft_mask()
+    assert soft[500, 500] == pytest.approx(1.0, abs=1e-3) and soft[100, 100] == 0.0
+    edge = soft[500, 395:405]
+    assert 0.05 < edge[0] < edge[5] < edge[-1] < 0.999
+    assert np.array_equal(painter.mask, hard > 0.5)  # the mask itself stays a hard one
+
+
+def test_the_move_tool_is_offered_with_a_frame_and_reports_drags(painter: MaskPainter) -> None:
+    assert "move" not in painter._tools.options[-1]
+    moves: list[tuple[float, float]] = []
+    painter.on_move(lambda dx, dy: moves.append((dx, dy)))
+    painter.set_placement((10, 20, 300, 200))
+    assert painter.view.placement == [10, 20, 300, 200]
+    assert [value for _label, value in painter._tools.options][-1] == "move"
+    painter.tool = "move"
+    page = PageSide(painter)
+    page.send({"kind": "move", "dx": 12.5, "dy": -4})
+    assert moves == [(12.5, -4.0)]
+    painter.set_placement(None)
+    assert painter.tool == "brush" and painter.view.placement == []
+
+
+def test_show_after_sends_the_result_at_the_pictures_size(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    painter.show_after(make_image(512, 512).transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    assert page.after is not None and page.after.size == (1024, 1024)
+    assert page.sent("after")[-1]["show"] is True
+    painter.show_after(None)
+    assert page.after is None
+
+
+def test_zoom_to_asks_the_page(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    painter.zoom_to("fit")
+    painter.zoom_to(1)
+    assert page.sent("view") == [{"event": "view", "mode": "fit"}, {"event": "view", "scale": 1.0}]
+    painter.view.zoom = 0.5  # the page reports what it shows
+    assert "shown at 50%" in painter._status.value
+
+
+# --- Controls and life cycle -------------------------------------------------------------------
+
+
+def test_the_page_gets_the_tool_keys_and_the_brush_limit(painter: MaskPainter) -> None:
+    keys = painter.view.tool_keys
+    assert keys["b"] == "brush" and keys["e"] == "eraser" and keys["r"] == "rectangle" and keys["w"] == "wand"
+    assert painter.view.max_brush == 200
+    painter.view.tool = "wand"  # a key pressed in the page
+    assert painter.tool == "wand" and painter._wand_row.layout.display is None
+    painter.view.brush_size = 40
+    assert painter.brush_size == 40
+
+
+def test_without_image_nothing_is_painted() -> None:
+    painter = MaskPainter()
+    assert painter.mask is None and painter.image is None
+    assert painter.painted_fraction == 0.0
+    page = PageSide(painter)
+    assert page.picture is None and "No image" in painter.view.hint
+    page.stroke((10, 10), (100, 100))
+    page.send({"kind": "wand", "x": 1, "y": 1})
+    assert not painter.fill() and not painter.undo()
+    assert painter._buttons["fill"].disabled
+    assert "No image" in painter._status.value
+    with pytest.raises(RuntimeError, match="set_image"):
+        painter.mask_png()
+    with pytest.raises(RuntimeError, match="set_image"):
+        painter.set_mask(np.zeros((4, 4), dtype=bool))
+
+
+def test_css_classes_for_browser_tests(painter: MaskPainter) -> None:
+    assert "ipyimagegen-mask-painter" in painter._dom_classes
+    assert painter.view in painter.children and "ipyimagegen-painter" in painter.view._dom_classes
+
+
+def test_close_closes_the_owned_widgets(painter: MaskPainter) -> None:
+    painter.close()
+    assert painter.comm is None and painter.view.comm is None
+    assert all(control.comm is None for control in painter._controls)

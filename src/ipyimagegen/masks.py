@@ -209,6 +209,103 @@ def paint_rect(
     return (row0, row1, col0, col1)
 
 
+# -- selecting by colour, soft edges and putting the original back ----------------------------------
+
+MAX_TOLERANCE = 255
+CHANGED_FROM = 24
+"""A pixel counts as changed when one of its channels moved by more than this (of 255): more than
+the noise of JPEG or WebP output."""
+
+
+def select_colour(
+    pixels: np.ndarray, x: float, y: float, tolerance: int, contiguous: bool = True
+) -> np.ndarray:
+    """The magic wand: pixels whose colour is within ``tolerance`` of the one at ``(x, y)``.
+
+    ``pixels`` is ``HxW`` or ``HxWxC`` uint8; a colour is within tolerance when no channel differs
+    by more. ``contiguous``: only the area joined to the clicked pixel (4-neighbours), else all
+    such pixels. Returns a bool array of the picture's shape (all False outside the picture).
+    """
+    from scipy import ndimage  # imported here: only the wand needs it
+
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[..., np.newaxis]
+    height, width = pixels.shape[:2]
+    col, row = math.floor(x), math.floor(y)
+    if not (0 <= col < width and 0 <= row < height):
+        return np.zeros((height, width), dtype=bool)
+    tolerance = min(max(int(tolerance), 0), MAX_TOLERANCE)
+    seed = pixels[row, col].astype(np.int16)
+    close = np.ones((height, width), dtype=bool)
+    for channel in range(pixels.shape[2]):
+        close &= np.abs(pixels[..., channel].astype(np.int16) - seed[channel]) <= tolerance
+    if not contiguous:
+        return close
+    labels, _count = ndimage.label(close)
+    result: np.ndarray = labels == labels[row, col]
+    return result
+
+
+def soften(mask: np.ndarray, feather: float) -> np.ndarray:
+    """The mask with a soft edge: float32 from 0 (keep) to 1 (regenerate), blurred by ``feather``
+    pixels (a Gaussian's standard deviation, as CSS ``blur()`` and Pillow's ``GaussianBlur`` take it)."""
+    levels = np.asarray(mask, dtype=bool).view(np.uint8) * np.uint8(255)
+    if feather > 0:
+        from PIL import ImageFilter
+
+        levels = np.asarray(Image.fromarray(levels, mode="L").filter(ImageFilter.GaussianBlur(feather)))
+    result: np.ndarray = levels.astype(np.float32) / 255.0
+    return result
+
+
+def _as_rgba(image: Image.Image, size: Size) -> np.ndarray:
+    image = image.convert("RGBA")
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def changed_outside(
+    original: Image.Image, edited: Image.Image, mask: np.ndarray, margin: float = 2.0
+) -> float:
+    """The share of the pixels outside the mask that the edit changed (see :data:`CHANGED_FROM`), 0 to 1.
+
+    ``original`` and ``mask`` are scaled to the edited picture's size; pixels within ``margin``
+    of the mask are left out (scaling blurs the edge).
+    """
+    size = edited.size
+    before = _as_rgba(original, size).astype(np.int16)
+    after = _as_rgba(edited, size).astype(np.int16)
+    marked = resize(mask, size, rule="any")
+    if margin > 0:
+        marked = soften(marked, margin) > 0.02
+    outside = ~marked & (before[..., 3] > 0)  # transparent padding is not part of the picture
+    total = int(np.count_nonzero(outside))
+    if not total:
+        return 0.0
+    moved = (np.abs(after - before)[..., :3].max(axis=2) > CHANGED_FROM) & outside
+    return float(np.count_nonzero(moved)) / total
+
+
+def paste_back(
+    original: Image.Image, edited: Image.Image, mask: np.ndarray, feather: float = 0.0
+) -> Image.Image:
+    """The edited picture with the original's pixels put back outside the mask, the edge blended
+    over ``feather`` pixels. ``original`` and ``mask`` are scaled to the edited picture's size;
+    where the original is transparent (padding, an outpainting border) the edit is kept."""
+    size = edited.size
+    before = _as_rgba(original, size).astype(np.float32)
+    after = _as_rgba(edited, size).astype(np.float32)
+    weight = soften(resize(mask, size), feather)
+    weight = np.maximum(weight, 1.0 - before[..., 3] / 255.0)[..., np.newaxis]
+    blended = after * weight + before * (1.0 - weight)
+    result = Image.fromarray(np.clip(blended + 0.5, 0, 255).astype(np.uint8), mode="RGBA")
+    if edited.mode != "RGBA":
+        return result.convert(edited.mode if edited.mode in ("RGB", "L") else "RGB")
+    return result
+
+
 # -- framing ---------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ painting as they were, and a failed call keeps the painting for another try.
 from __future__ import annotations
 
 import html
+import io
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +25,18 @@ from PIL import Image
 from .. import masks
 from ..api.backend import Backend
 from ..api.errors import ImageInputError, ValidationError, describe_error
-from ..api.types import EditRequest, InputImage
+from ..api.types import EditRequest, GeneratedImage, ImagesResponse, InputImage
 from ..gallery import GalleryLike
 from ..imaging import input_framing, open_image, prepare_input_image, prepare_mask, read_mask
 from ..models import EDITS, ModelSpec, parse_size, size_for_aspect
+from .edit_draft import Draft, DraftStore
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
 from .job_controls import JobControls
-from .mask_painter import MaskPainter
+from .mask_painter import MAX_FEATHER, MaskPainter
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .prompt_box import PromptBox
-from .result_grid import ResultGrid
+from .result_grid import ResultBatch, ResultGrid, outside_mask_text
 from .studio_gallery import settings_of
 from .worker import Job, JobRunner
 
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 CARRIED_SETTINGS = ("model", "quality", "background", "output_format", "moderation", "input_fidelity")
 """What Edit on a result or a saved image brings along (with its prompt; the size follows the picture)."""
 
+OUTSIDE_NOTICE_FROM = 0.005
+"""An edit that changed this share of the pixels outside its mask or more says so in the status."""
 NOTHING_PAINTED = "Nothing is painted, so there is nothing to change."
 PAINT_FIRST = "Paint the area to change first (or click Fill all to rework the whole picture)."
 NO_IMAGE = "No image yet."
@@ -100,6 +104,12 @@ class EditTab(ImagesTab, SquareFit):
         self._prepared: Prepared | None = None
         self._prepared_key: tuple[Any, ...] | None = None
         self._references: list[LoadedImage] = []
+        self._compared: Prepared | None = None  # the picture the last edit was made from
+        root = getattr(gallery, "root", None)
+        self.draft = DraftStore(root) if root is not None else None
+        """Where the picture, mask and prompt are kept between sessions (None without a gallery)."""
+        self._drafted: LoadedImage | None = None  # the picture the draft on disk has
+        self._restoring = False
         self.offered = list(backend.models(EDITS))
 
         self.upload = ImageUpload(
@@ -128,10 +138,37 @@ class EditTab(ImagesTab, SquareFit):
         self.outpaint_control.add_class("ipyimagegen-outpaint")
         self.frame_control = widgets.Dropdown(layout=widgets.Layout(width="160px"))
         self.scale_control = widgets.FloatSlider(
-            value=0.75, min=0.2, max=1.0, step=0.05, description="Image scale",
+            value=0.75, min=0.1, max=1.0, step=0.05, description="Image scale",
             readout_format=".0%", continuous_update=False, style={"description_width": "initial"},
         )  # fmt: skip
+        self.extend_amount = widgets.Dropdown(
+            options=[("by 25%", 0.25), ("by 50%", 0.5), ("by 100%", 1.0)],
+            value=0.5,
+            layout=widgets.Layout(width="100px"),
+        )
+        self.extend_buttons = {
+            side: widgets.Button(
+                icon=f"arrow-{arrow}", tooltip=f"Extend the picture {word}", layout=widgets.Layout(width="36px")
+            )
+            for side, arrow, word in (
+                ("left", "left", "to the left"), ("right", "right", "to the right"),
+                ("up", "up", "upwards"), ("down", "down", "downwards"),
+            )
+        }  # fmt: skip
+        for side, extend_button in self.extend_buttons.items():
+            extend_button.add_class(f"ipyimagegen-extend-{side}")
+            extend_button.on_click(lambda _b, side=side: self.extend(side, self.extend_amount.value))
+        self._centre = (0.5, 0.5)  # where the picture's centre sits in the outpainting frame (fractions)
+        self._extension = {"left": 0.0, "right": 0.0, "up": 0.0, "down": 0.0}
         self.painter = MaskPainter(max_display_size=max_display_size)
+        self.keep_outside = widgets.Checkbox(
+            value=True,
+            description="Keep the picture outside the mask (blended over the feather)",
+            indent=False,
+            layout=widgets.Layout(width="auto"),
+            tooltip="GPT image models may change pixels outside the mask: put the original back there",
+        )
+        self.keep_outside.add_class("ipyimagegen-keep-outside")
         self.summary = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.summary.add_class("ipyimagegen-edit-summary")
 
@@ -146,9 +183,11 @@ class EditTab(ImagesTab, SquareFit):
             "input": _row("Image", self.upload, self.mask_upload),
             "fit": _row("Square", self.fit_control),
             "outpaint": _row("Outpaint", self.outpaint_control, self.frame_control, self.scale_control),
+            "extend": _row("Extend", *self.extend_buttons.values(), self.extend_amount),
             "references": _row(
                 "References", self.reference_upload, self.references_label, self.clear_references_button
             ),
+            "blend": _row("Outside", self.keep_outside),
         }
         super().__init__(
             [*self.rows.values(), self.painter, self.summary, self.prompt_box, self.params, self.controls],
@@ -168,13 +207,19 @@ class EditTab(ImagesTab, SquareFit):
         self.fit_control.observe(lambda _change: self._refresh(), "value")
         self.outpaint_control.observe(lambda _change: self._outpaint_changed(), "value")
         self.frame_control.observe(lambda _change: self._refresh(), "value")
-        self.scale_control.observe(lambda _change: self._refresh(), "value")
-        self.painter.on_change(lambda _painter: self._show_summary())
+        self.scale_control.observe(lambda _change: self._placed_by_hand(), "value")
+        self.painter.on_change(lambda _painter: self._painted())
+        self.painter.on_move(self.move_picture)
         self.prompt_box.on_submit(lambda _box: self.edit())
         self.controls.on_run(self.edit)
+        self.prompt_box.textarea.observe(lambda _change: self._keep_draft(), "value")
+        self.keep_outside.observe(lambda _change: self._keep_draft(), "value")
+        self.painter.observe(lambda _change: self._keep_draft(), "feather")
         self._model_changed()
         if not self.offered:
             self.controls.show_status(self._unsupported_message(), "error")
+        else:
+            self._restore_draft()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -278,6 +323,7 @@ class EditTab(ImagesTab, SquareFit):
             self._loading = False
         self._loaded = loaded
         self._show(prepared, carry_mask=False)
+        self._keep_draft()
 
     def _import_mask(self, mask: Any, quiet: bool = True, convention: masks.Convention = "auto") -> None:
         try:
@@ -339,7 +385,9 @@ class EditTab(ImagesTab, SquareFit):
         spec = self.params.spec
         square = spec.needs_square_png_input
         outpaint = (
-            (self.frame_control.value, self.scale_control.value) if self.outpaint_control.value else None
+            (self.frame_control.value, self.scale_control.value, self._centre)
+            if self.outpaint_control.value
+            else None
         )
         return (
             id(self._loaded),
@@ -361,7 +409,13 @@ class EditTab(ImagesTab, SquareFit):
             frame = parse_size(self.frame_control.value)
             fits = min(frame[0] / original[0], frame[1] / original[1])
             try:
-                outpainting = masks.outpaint(original, frame, fits * self.scale_control.value)
+                scale = fits * self.scale_control.value
+                scaled = (max(1, round(original[0] * scale)), max(1, round(original[1] * scale)))
+                offset = (
+                    min(max(round(self._centre[0] * frame[0] - scaled[0] / 2), 0), frame[0] - scaled[0]),
+                    min(max(round(self._centre[1] * frame[1] - scaled[1] / 2), 0), frame[1] - scaled[1]),
+                )
+                outpainting = masks.outpaint(original, frame, scale, offset)
             except masks.MaskError as exc:
                 raise ImageInputError(str(exc), hint=exc.hint or None) from None
             framed = outpainting.image(loaded.image)
@@ -400,7 +454,160 @@ class EditTab(ImagesTab, SquareFit):
             mask = prepared.border if mask is None else mask | prepared.border
         if mask is not None and mask.any():
             self.painter.set_mask(mask)
+        self.painter.set_placement(self._placement(prepared))
         self._show_summary()
+
+    @staticmethod
+    def _placement(prepared: Prepared) -> tuple[float, float, float, float] | None:
+        """Where the loaded picture sits in the outpainting frame shown (None: no frame)."""
+        if prepared.border is None:
+            return None
+        framing = prepared.framing
+        width, height = framing.source_size
+        return (framing.offset[0], framing.offset[1], width * framing.scale[0], height * framing.scale[1])
+
+    # -- the draft -------------------------------------------------------------------------------
+
+    def _painted(self) -> None:
+        self._show_summary()
+        self._keep_draft()
+
+    def _keep_draft(self) -> None:
+        """Hand the picture, mask and form to the draft store (written in the background)."""
+        if self.draft is None or self._loaded is None or self._restoring or self._loading:
+            return
+        loaded = self._loaded
+        state = {
+            "prompt": self.prompt_box.value,
+            "model": self.params.model,
+            "size": self.params.size,
+            "fit": self.fit,
+            "outpaint": {
+                "on": bool(self.outpaint_control.value),
+                "frame": self.frame_control.value,
+                "scale": float(self.scale_control.value),
+                "centre": list(self._centre),
+            },
+            "keep_outside": bool(self.keep_outside.value),
+            "feather": float(self.painter.feather),
+            "parent_id": loaded.parent_id,
+        }
+        picture = loaded.data if loaded.data is not None else loaded.image
+        self.draft.save(
+            Draft(picture, loaded.name, self.painter.mask, state), new_picture=loaded is not self._drafted
+        )
+        self._drafted = loaded
+
+    def _restore_draft(self) -> None:
+        """Bring back the draft kept in the gallery folder, if there is one."""
+        draft = self.draft.load() if self.draft is not None else None
+        if draft is None:
+            return
+        state = draft.state
+        self._restoring = True
+        try:
+            loaded = load_image(draft.picture, max_bytes=self.upload.max_bytes)
+            loaded = LoadedImage(loaded.image, draft.name, loaded.data, state.get("parent_id"))
+            settings = {name: state.get(name) for name in ("model", "size")}
+            if settings["model"] not in self.offered:
+                settings = {}
+            self.params.apply({name: value for name, value in settings.items() if value})
+            if state.get("fit") in ("crop", "pad"):
+                self.fit = state["fit"]
+            outpaint = state.get("outpaint") or {}
+            self._loading = True
+            try:
+                if outpaint.get("frame") in self.frame_control.options:
+                    self.frame_control.value = outpaint["frame"]
+                if isinstance(outpaint.get("scale"), (int, float)):
+                    self.scale_control.value = min(max(outpaint["scale"], self.scale_control.min), 1.0)
+                centre = outpaint.get("centre")
+                if isinstance(centre, list) and len(centre) == 2:
+                    self._centre = (float(centre[0]), float(centre[1]))
+                    self._clamp_centre()
+                self.outpaint_control.value = bool(outpaint.get("on"))
+            finally:
+                self._loading = False
+            self._load(loaded)
+            if draft.mask is not None and draft.mask.shape == self.painter.mask.shape:  # type: ignore[union-attr]
+                self.painter.set_mask(draft.mask | self.painter.mask)  # type: ignore[operator]
+            self.prompt_box.value = str(state.get("prompt") or "")
+            self.keep_outside.value = bool(state.get("keep_outside", True))
+            if isinstance(state.get("feather"), (int, float)):
+                self.painter.feather = min(max(float(state["feather"]), 0.0), MAX_FEATHER)
+        except Exception as exc:
+            log.warning("the Edit tab's draft could not be restored: %s", exc)
+            self.controls.show_status(
+                f"Your draft could not be brought back: {describe_error(exc)}", "warning"
+            )
+            return
+        finally:
+            self._restoring = False
+        self._drafted = self._loaded
+        when = draft.saved_at.replace("T", " ")[:16]
+        self.controls.show_status(
+            f"Your draft is back (kept {when}): the picture, its mask "
+            f"({self.painter.painted_fraction:.1%} marked) and the prompt.",
+            "info",
+        )
+
+    # -- outpainting: where the picture sits in its frame ----------------------------------------
+
+    def move_picture(self, dx: float, dy: float) -> None:
+        """Move the picture in the outpainting frame by ``dx``, ``dy`` pixels of the picture shown."""
+        if self._prepared is None or self._prepared.border is None:
+            return
+        width, height = self._prepared.picture.size
+        self._centre = (self._centre[0] + dx / width, self._centre[1] + dy / height)
+        self._clamp_centre()
+        self._extension = dict.fromkeys(self._extension, 0.0)
+        self._refresh()
+
+    def extend(self, side: str, amount: float = 0.5) -> None:
+        """Outpaint towards ``side`` (left, right, up, down) by ``amount`` of the picture's width or
+        height: the frame becomes the model's size closest to the extended shape, the picture is
+        scaled into it and placed against the opposite edge, and the new area is marked to fill."""
+        if side not in self._extension:
+            raise ValueError(f"side must be one of {', '.join(self._extension)}; got {side!r}.")
+        if self._loaded is None:
+            self.controls.show_status(f"{NO_IMAGE} {NO_IMAGE_HINT}", "error")
+            return
+        sizes = frame_sizes(self.params.spec)
+        if not sizes:
+            self.controls.show_status(
+                f"{self.params.spec.name} has no fixed sizes to outpaint into.", "error"
+            )
+            return
+        extension = dict(self._extension)
+        extension[side] += float(amount)
+        width, height = self._loaded.image.size
+        wide = width * (1 + extension["left"] + extension["right"])
+        tall = height * (1 + extension["up"] + extension["down"])
+        spec = self.params.spec
+        frame = size_for_aspect(spec, (round(wide), round(tall))) or sizes[-1]
+        frame_w, frame_h = parse_size(frame)
+        scale = min(frame_w / wide, frame_h / tall)
+        fits = min(frame_w / width, frame_h / height)
+        left = (frame_w - scale * wide) / 2 + scale * width * extension["left"]
+        top = (frame_h - scale * tall) / 2 + scale * height * extension["up"]
+        self._loading = True  # one preparation, below, for all these changes
+        try:
+            self.outpaint_control.value = True
+            self.frame_control.value = frame
+            self.scale_control.value = max(self.scale_control.min, min(1.0, scale / fits))
+        finally:
+            self._loading = False
+        self._centre = ((left + scale * width / 2) / frame_w, (top + scale * height / 2) / frame_h)
+        self._extension = extension
+        self._refresh()
+
+    def _placed_by_hand(self) -> None:
+        if not self._loading:
+            self._extension = dict.fromkeys(self._extension, 0.0)
+        self._refresh()
+
+    def _clamp_centre(self) -> None:
+        self._centre = (min(max(self._centre[0], 0.0), 1.0), min(max(self._centre[1], 0.0), 1.0))
 
     def _refresh(self) -> None:
         """Prepare again after a change of model, size, fit or frame (only when it changes what is sent)."""
@@ -416,6 +623,8 @@ class EditTab(ImagesTab, SquareFit):
     def _outpaint_changed(self) -> None:
         self.frame_control.layout.display = None if self.outpaint_control.value else "none"
         self.scale_control.layout.display = None if self.outpaint_control.value else "none"
+        if not self.outpaint_control.value:
+            self._centre, self._extension = (0.5, 0.5), dict.fromkeys(self._extension, 0.0)
         self._refresh()
 
     def _model_changed(self) -> None:
@@ -429,6 +638,7 @@ class EditTab(ImagesTab, SquareFit):
         if sizes:
             self.frame_control.value = current if current in sizes else sizes[-1]
         self.rows["outpaint"].layout.display = None if sizes else "none"
+        self.rows["extend"].layout.display = None if sizes else "none"
         self._outpaint_changed()
         self._show_references()
 
@@ -498,13 +708,62 @@ class EditTab(ImagesTab, SquareFit):
         whole = mask is not None and bool(mask.all())
         notice = "The whole image is painted, so all of it is made anew. " if whole else ""
         parent_id = self._loaded.parent_id if self._loaded is not None else None
-        return self.start(self.request, parent_id=parent_id, notice=notice)
+        finish = (
+            self._blend_into(self._prepared, mask)
+            if self._prepared is not None and mask is not None
+            else None
+        )
+        self._compared = self._prepared
+        return self.start(self.request, parent_id=parent_id, notice=notice, finish=finish)
+
+    def _blend_into(self, prepared: Prepared, mask: np.ndarray) -> Any:
+        """What each result of this edit gets before it is shown: how much the model changed outside
+        the mask (in its metadata) and, with "Keep the picture outside the mask", the original put
+        back there, blended over the feather."""
+        picture, feather, keep = prepared.picture, float(self.painter.feather), bool(self.keep_outside.value)
+        whole = bool(mask.all())
+
+        def finish(image: GeneratedImage) -> None:
+            try:
+                edited = image.to_pil()
+                changed = masks.changed_outside(picture, edited, mask, margin=2 * feather + 2)
+                image.metadata["changed_outside_mask"] = round(changed, 4)
+                if keep and not whole:
+                    blended = masks.paste_back(picture, edited, mask, feather)
+                    image.data = encode_like(blended, image.mime_type)
+                    image.metadata.update(pasted_back=True, feather=feather)
+            except Exception:  # a picture Pillow cannot read: shown as the model made it
+                log.exception("could not blend an edit's result with its original")
+
+        return finish
+
+    def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:
+        outside = [image.metadata.get("changed_outside_mask") for image in response.data]
+        changed = [value for value in outside if isinstance(value, (int, float))]
+        if changed and max(changed) >= OUTSIDE_NOTICE_FROM:
+            first = next(image for image in response.data if "changed_outside_mask" in image.metadata)
+            notice = f"Outside the mask, {outside_mask_text(first.metadata)}. " + notice
+        super()._show_results(batch, response, notice)
+        if response.data and self._compared is self._prepared:
+            self.painter.show_after(response.data[0].data, show=False)
 
     def _unsupported_message(self) -> str:
         name = getattr(self.backend, "name", type(self.backend).__name__)
         return (
             f"{name} does not edit images. Use a backend that does (OpenAI, or the offline preview engine)."
         )
+
+
+def encode_like(image: Image.Image, mime_type: str) -> bytes:
+    """``image`` as a file of the given type (PNG, JPEG or WebP, as the model sent it)."""
+    buffer = io.BytesIO()
+    if mime_type == "image/jpeg":
+        image.convert("RGB").save(buffer, format="JPEG", quality=95)
+    elif mime_type == "image/webp":
+        image.save(buffer, format="WEBP", quality=95)
+    else:
+        image.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
 
 
 def _escape(text: str) -> str:

@@ -62,12 +62,14 @@ class ImagesTab(widgets.VBox):
         parent_id: str | None = None,
         notice: str = "",
         labels: dict[str, Any] | None = None,
+        finish: Callable[[GeneratedImage], None] | None = None,
     ) -> Job | None:
         """Check the request at once, show placeholder tiles and run the call in the worker thread.
 
         Returns the job, or None when the request is refused (the reason is in the status line).
         ``notice`` (a warning) stays in front of the status while the job runs and after it.
-        ``labels`` go into every result's metadata (and so into the gallery).
+        ``labels`` go into every result's metadata (and so into the gallery). ``finish(image)``
+        changes each image in place, once, before it is shown or saved (in the worker thread).
         """
         if self.runner.busy:
             self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
@@ -99,7 +101,7 @@ class ImagesTab(widgets.VBox):
 
         number = self.grid.next_number()
         job = self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks, labels or {}, tiles),
+            lambda hooks: self._make(request, parent_id, hooks, labels or {}, tiles, _once(finish)),
             total=request.n,
             label=f"#{number}",
             on_result=to_tiles(lambda batch, response: self._show_results(batch, response, notice)),
@@ -122,6 +124,7 @@ class ImagesTab(widgets.VBox):
         hooks: CallHooks,
         labels: dict[str, Any],
         tiles: Callable[[], ResultBatch | None],
+        finish: Callable[[GeneratedImage], None],
     ) -> ImagesResponse:
         """Runs in the worker thread: the call, then each thumbnail in its tile as it is made while the
         gallery writes the files; the tiles' actions come when the job ends, the files on disk."""
@@ -131,15 +134,29 @@ class ImagesTab(widgets.VBox):
             if batch is not None and not hooks.cancelled:
                 batch.show_ready(index, image)
 
-        hooks.on_images = lambda first, images: show_as_they_come(first, images, show)  # parts, as they come
-        hooks.on_late = lambda late: self._keep_late(late, parent_id, labels)
+        def as_they_come(first: int, images: list[GeneratedImage]) -> None:  # parts of a parallel call
+            for image in images:
+                finish(image)
+            show_as_they_come(first, images, show)
+
+        def late(response: ImagesResponse) -> None:
+            for image in response.data:
+                finish(image)
+            self._keep_late(response, parent_id, labels)
+
+        hooks.on_images = as_they_come
+        hooks.on_late = late
         try:
             response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
         except CancelledError as exc:
             if exc.kept is not None:
+                for image in exc.kept.data:
+                    finish(image)
                 self._keep_cancelled(exc.kept, parent_id, labels, tiles())
             raise
         hooks.check_cancelled()
+        for image in response.data:
+            finish(image)
         self._save(response, parent_id, labels, on_thumbnail=show)
         return response
 
@@ -178,3 +195,18 @@ class ImagesTab(widgets.VBox):
         batch.fill(response)
         show_summary(self.controls, response, prefix=notice, spending=self.spending)
         self._result_handlers(response)
+
+
+def _once(finish: Callable[[GeneratedImage], None] | None) -> Callable[[GeneratedImage], None]:
+    """``finish`` that runs at most once for each image (a part's images are in the whole response too)."""
+    done: set[int] = set()
+    lock = threading.Lock()
+
+    def run(image: GeneratedImage) -> None:
+        with lock:
+            if finish is None or id(image) in done:
+                return
+            done.add(id(image))
+        finish(image)
+
+    return run

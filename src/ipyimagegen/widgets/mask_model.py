@@ -55,6 +55,8 @@ class EditableMask:
         self._redo: list[_Edit] = []
         self._before: np.ndarray | None = None
         self._dirty: BBox | None = None
+        self.last_box: BBox | None = None
+        """The region the last finished edit, undo or redo changed (for redrawing only that)."""
 
     @property
     def array(self) -> np.ndarray:
@@ -77,6 +79,11 @@ class EditableMask:
     @property
     def in_edit(self) -> bool:
         return self._before is not None
+
+    @property
+    def dirty_box(self) -> BBox | None:
+        """The region the edit in progress has touched so far (changed or not)."""
+        return self._dirty
 
     @property
     def can_undo(self) -> bool:
@@ -102,6 +109,7 @@ class EditableMask:
         flipped = before[row0:row1, col0:col1] ^ self._mask[row0:row1, col0:col1]
         if not flipped.any():
             return False
+        self.last_box = dirty
         self._undo.append(_Edit(dirty, np.packbits(flipped)))
         del self._undo[: max(len(self._undo) - self._history_limit, 0)]
         self._redo.clear()
@@ -127,6 +135,23 @@ class EditableMask:
         """Swap marked and unmarked pixels, as one edit. Returns whether the mask changed."""
         return self._whole_edit(lambda mask: np.logical_not(mask, out=mask))
 
+    def combine(self, region: np.ndarray, value: bool) -> bool:
+        """Set ``region``'s pixels (a bool array of the mask's shape) to ``value``, as one edit."""
+        region = np.asarray(region, dtype=bool)
+        if region.shape != self._mask.shape:
+            raise ValueError(f"The region has shape {region.shape}; expected {self._mask.shape}.")
+        rows = np.flatnonzero(region.any(axis=1))
+        if not rows.size:
+            return False
+        cols = np.flatnonzero(region.any(axis=0))
+        self.begin_edit()
+        if value:
+            self._mask |= region
+        else:
+            self._mask &= ~region
+        self._dirty = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+        return self.end_edit()
+
     def replace(self, new_mask: np.ndarray) -> bool:
         """Replace the whole mask (same shape), as one edit. Returns whether the mask changed."""
         new_mask = np.asarray(new_mask, dtype=bool)
@@ -141,6 +166,7 @@ class EditableMask:
             return False
         edit = self._undo.pop()
         edit.toggle(self._mask)
+        self.last_box = edit.bbox
         self._redo.append(edit)
         return True
 
@@ -151,6 +177,7 @@ class EditableMask:
             return False
         edit = self._redo.pop()
         edit.toggle(self._mask)
+        self.last_box = edit.bbox
         self._undo.append(edit)
         return True
 

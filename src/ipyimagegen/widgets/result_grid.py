@@ -848,6 +848,9 @@ def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None)
                 facts.append([name.replace("_", " ").capitalize(), str(value)])
     if image.seed is not None:
         facts.append(["Seed", str(image.seed)])
+    outside = outside_mask_text(image.metadata)
+    if outside:
+        facts.append(["Outside the mask", outside])
     if tile.cost_label:
         facts.append(["Cost", tile.cost_label])
     item_id = image.metadata.get("gallery_id")
@@ -859,6 +862,18 @@ def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None)
             return [*facts, ["Gallery id", item_id]]
         facts += lineage_facts(gallery, item)
     return facts
+
+
+def outside_mask_text(metadata: dict[str, Any]) -> str:
+    """What an edit did outside its mask (from a result's metadata), or "" for other results."""
+    changed = metadata.get("changed_outside_mask")
+    if not isinstance(changed, (int, float)):
+        return ""
+    text = f"the model changed {changed:.1%} of the pixels"
+    if metadata.get("pasted_back"):
+        feather = metadata.get("feather") or 0
+        text += "; the original was put back" + (f" (edge feathered {feather:g} px)" if feather else "")
+    return text
 
 
 def _file_name(tile: ResultTile, image: GeneratedImage) -> str:

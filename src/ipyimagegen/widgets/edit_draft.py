@@ -1,0 +1,140 @@
+"""The Edit tab's draft: its picture, mask and prompt kept in the gallery folder, so that a page
+reload, a Voila reconnect or a kernel restart gives the work back.
+
+Saving runs in one background thread: the tab hands over a snapshot (cheap: the picture's file
+bytes once per picture, a copy of the mask) and returns; a newer snapshot replaces one not yet
+written. Each file is written to a temporary name and renamed, so a draft is whole or absent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .. import masks
+from ..imaging import read_mask
+
+log = logging.getLogger(__name__)
+
+FOLDER = "drafts"
+PICTURE, MASK, STATE = "edit-picture", "edit-mask.png", "edit.json"
+
+
+@dataclass
+class Draft:
+    """What the Edit tab keeps: the loaded picture's file, the mask on the picture shown, the form."""
+
+    picture: bytes | Image.Image = field(repr=False)
+    name: str
+    mask: np.ndarray | None = field(default=None, repr=False)
+    state: dict[str, Any] = field(default_factory=dict)
+    saved_at: str = ""
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+class DraftStore:
+    """The draft files in ``<gallery>/drafts`` (see the module's docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.folder = Path(root) / FOLDER
+        self._lock = threading.Condition()
+        self._next: tuple[Draft, bool] | None = None  # the snapshot to write, and whether its picture is new
+        self._writing = False
+        self._thread: threading.Thread | None = None
+        self.error: Exception | None = None
+        """The last failure to write, if any (the draft on disk is then the one before)."""
+
+    def load(self) -> Draft | None:
+        """The draft on disk, or None when there is none or it cannot be read."""
+        try:
+            state = json.loads((self.folder / STATE).read_text(encoding="utf-8"))
+            picture = (self.folder / PICTURE).read_bytes()
+            mask_path = self.folder / MASK
+            mask = read_mask(mask_path.read_bytes(), "alpha") if mask_path.exists() else None
+        except FileNotFoundError:
+            return None
+        except Exception:
+            log.warning("the Edit tab's draft in %s could not be read; it is left as it is", self.folder)
+            return None
+        if not isinstance(state, dict):
+            return None
+        return Draft(picture, str(state.get("name", "draft")), mask, state, str(state.get("saved_at", "")))
+
+    def save(self, draft: Draft, new_picture: bool) -> None:
+        """Keep ``draft`` (in the background; a later call replaces it if it is not written yet)."""
+        with self._lock:
+            if self._next is not None and self._next[1]:
+                new_picture = True  # the picture of the snapshot replaced was not written either
+            self._next = (draft, new_picture)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ipyimagegen-draft", daemon=True)
+                self._thread.start()
+            self._lock.notify_all()
+
+    def clear(self) -> None:
+        """Forget the draft (its files are removed)."""
+        with self._lock:
+            self._next = None
+            self.wait_locked()
+            for name in (STATE, PICTURE, MASK):
+                (self.folder / name).unlink(missing_ok=True)
+
+    def wait(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every snapshot handed over is on disk; False on timeout."""
+        with self._lock:
+            return self.wait_locked(timeout)
+
+    def wait_locked(self, timeout: float | None = 10.0) -> bool:
+        return self._lock.wait_for(lambda: self._next is None and not self._writing, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._next is None:
+                    return
+                (draft, new_picture), self._next = self._next, None
+                self._writing = True
+            try:
+                self._store(draft, new_picture)
+                self.error = None
+            except Exception as exc:
+                self.error = exc
+                log.warning("could not keep the Edit tab's draft in %s: %s", self.folder, exc)
+            finally:
+                with self._lock:
+                    self._writing = False
+                    self._lock.notify_all()
+
+    def _store(self, draft: Draft, new_picture: bool) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if new_picture or not (self.folder / PICTURE).exists():
+            picture = draft.picture
+            _write(self.folder / PICTURE, picture if isinstance(picture, bytes) else picture_bytes(picture))
+        if draft.mask is not None and draft.mask.any():
+            _write(self.folder / MASK, masks.to_png(draft.mask))
+        else:
+            (self.folder / MASK).unlink(missing_ok=True)
+        state = {**draft.state, "name": draft.name, "saved_at": datetime.now().isoformat(timespec="seconds")}
+        _write(self.folder / STATE, json.dumps(state, indent=1).encode("utf-8"))
+
+
+def picture_bytes(image: Image.Image) -> bytes:
+    """A picture that came from Python, not as a file, kept as a PNG."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
