@@ -109,3 +109,54 @@ def test_save_writes_the_file_and_downloads_it_in_the_page(tmp_path: Path) -> No
         assert download.suggested_filename == saved.name
         assert Path(download.path()).read_bytes() == saved.read_bytes()
         assert console.relevant() == [], console.relevant()
+
+
+def test_same_seed_from_the_viewer_and_download_all_as_a_zip(tmp_path: Path) -> None:
+    require_chromium()
+    import io
+    import zipfile
+
+    from playwright.sync_api import expect
+
+    notebook = write_notebook(tmp_path / "studio.ipynb", STUDIO_CELL)
+    with voila(notebook, tmp_path) as url, browser_page() as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        prompt = page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea")
+        prompt.wait_for(state="visible", timeout=60_000)
+        seed_field = page.locator(f"{GENERATE_TAB} .ipyimagegen-seed input")
+        expect(seed_field).to_be_visible()  # the preview engine honours seeds
+        prompt.fill("a red kite over the dunes")
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-generate").click()
+        expect(page.locator(f"{GENERATE_TAB} .ipyimagegen-status")).to_contain_text(
+            "images in", timeout=30_000
+        )
+
+        # The viewer's "Same seed": prompt, settings and seed back in the form.
+        page.locator(".ipyimagegen-enlarge").nth(1).click()
+        facts = page.locator(".ipyimagegen-lightbox-facts")
+        expect(facts).to_contain_text("Seed")
+        seed = facts.locator("dt:text-is('Seed') + dd").inner_text()
+        page.get_by_role("button", name="Same seed").click()
+        expect(seed_field).to_have_value(seed)
+        prompt.fill("a red kite over the dunes, at night")
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-generate").click()
+        expect(page.locator(".ipyimagegen-results .ipyimagegen-tile-prompt").first).to_contain_text(
+            "at night"
+        )
+        page.wait_for_function(
+            f"Array.from(document.querySelectorAll({TILE_IMAGES!r})).filter(i => i.naturalWidth > 0).length"
+            f" === {N_IMAGES + 1}",  # the same seed is one picture: the form asks for one
+            timeout=30_000,
+        )
+        page.locator(".ipyimagegen-enlarge").first.click()
+        expect(page.locator(".ipyimagegen-lightbox-facts dt:text-is('Seed') + dd")).to_have_text(seed)
+        page.keyboard.press("Escape")
+
+        # Download all: one zip in the browser's own downloads, every result in it.
+        with page.expect_download(timeout=30_000) as download:
+            page.get_by_role("button", name="Download all").click()
+        data = Path(download.value.path()).read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            pictures = [name for name in archive.namelist() if name.endswith(".png")]
+        assert len(pictures) == N_IMAGES + 1
+        assert console.relevant() == [], console.relevant()

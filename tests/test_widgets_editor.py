@@ -117,6 +117,19 @@ def test_the_feather_blends_the_edge_and_an_exact_engine_says_nothing_changed() 
     assert "Outside the mask" not in exact.status.value
 
 
+def test_a_result_of_another_shape_is_left_as_the_model_made_it() -> None:
+    tab = _tab(RepaintsEverything())
+    tab.params.model = "gpt-image-2"
+    tab.use_image(picture(600, 400))
+    tab.painter.fill()
+    tab.painter.undo()
+    drag(tab.painter, [(20, 20), (200, 50)])
+    tab.params.size = "1024x1024"  # square, from a 3:2 picture
+    (image,) = _edit(tab).data
+    assert "changed_outside_mask" not in image.metadata and "pasted_back" not in image.metadata
+    assert "Outside the mask" not in tab.status.value
+
+
 def test_paste_back_scales_the_original_to_a_result_of_another_size() -> None:
     original = Image.fromarray(picture(300, 200))
     edited = Image.new("RGB", (600, 400), (0, 0, 0))
@@ -169,6 +182,7 @@ def test_extend_right_picks_the_frame_of_that_shape_and_marks_the_new_area() -> 
     tab.use_image(picture(1024, 1024))
     tab.extend("right", 0.5)
     assert tab.outpaint_control.value and tab.frame_control.value == "1536x1024"
+    assert tab.params.size == "1536x1024"  # the model makes the picture of the frame
     assert tab.prepared.picture.size == (1536, 1024)
     mask = tab.painter.mask
     assert not mask[:, :1020].any() and mask[:, 1030:].all()

@@ -206,7 +206,7 @@ class EditTab(ImagesTab, SquareFit):
         self.params.observe(lambda _change: self._refresh(), "size")
         self.fit_control.observe(lambda _change: self._refresh(), "value")
         self.outpaint_control.observe(lambda _change: self._outpaint_changed(), "value")
-        self.frame_control.observe(lambda _change: self._refresh(), "value")
+        self.frame_control.observe(lambda _change: self._frame_changed(), "value")
         self.scale_control.observe(lambda _change: self._placed_by_hand(), "value")
         self.painter.on_change(lambda _painter: self._painted())
         self.painter.on_move(self.move_picture)
@@ -595,11 +595,26 @@ class EditTab(ImagesTab, SquareFit):
             self.outpaint_control.value = True
             self.frame_control.value = frame
             self.scale_control.value = max(self.scale_control.min, min(1.0, scale / fits))
+            self._size_follows_frame()
         finally:
             self._loading = False
         self._centre = ((left + scale * width / 2) / frame_w, (top + scale * height / 2) / frame_h)
         self._extension = extension
         self._refresh()
+
+    def _frame_changed(self) -> None:
+        self._size_follows_frame()
+        self._refresh()
+
+    def _size_follows_frame(self) -> None:
+        """An outpainting frame is the picture the model makes: the output size is the frame's."""
+        frame = self.frame_control.value
+        if self.outpaint_control.value and frame in self.params.spec.sizes and self.params.size != frame:
+            loading, self._loading = self._loading, True  # the caller prepares once
+            try:
+                self.params.size = frame
+            finally:
+                self._loading = loading
 
     def _placed_by_hand(self) -> None:
         if not self._loading:
@@ -625,6 +640,7 @@ class EditTab(ImagesTab, SquareFit):
         self.scale_control.layout.display = None if self.outpaint_control.value else "none"
         if not self.outpaint_control.value:
             self._centre, self._extension = (0.5, 0.5), dict.fromkeys(self._extension, 0.0)
+        self._size_follows_frame()
         self._refresh()
 
     def _model_changed(self) -> None:
@@ -726,6 +742,8 @@ class EditTab(ImagesTab, SquareFit):
         def finish(image: GeneratedImage) -> None:
             try:
                 edited = image.to_pil()
+                if not same_shape(picture.size, edited.size):
+                    return  # another shape than the picture: its pixels do not line up with the original's
                 changed = masks.changed_outside(picture, edited, mask, margin=2 * feather + 2)
                 image.metadata["changed_outside_mask"] = round(changed, 4)
                 if keep and not whole:
@@ -752,6 +770,11 @@ class EditTab(ImagesTab, SquareFit):
         return (
             f"{name} does not edit images. Use a backend that does (OpenAI, or the offline preview engine)."
         )
+
+
+def same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two sizes have the same width to height ratio (within 1%)."""
+    return abs(a[0] * b[1] - a[1] * b[0]) <= 0.01 * a[0] * b[1]
 
 
 def encode_like(image: Image.Image, mime_type: str) -> bytes:

@@ -126,8 +126,8 @@ class MaskPainter(widgets.VBox):
                 widgets.HBox(
                     (brush_slider, opacity_slider, feather_slider), layout={"flex_flow": "row wrap"}
                 ),
-                wand_row,
                 view,
+                wand_row,  # under the picture: showing it never moves the picture under the pointer
                 status,
             ),
             **kwargs,

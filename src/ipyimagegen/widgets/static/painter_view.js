@@ -119,9 +119,10 @@ function render({ model, el }) {
 
   function layoutBox() {
     const [fitW, fitH] = model.get("box");
-    box.style.maxWidth = fitW + "px";
-    box.style.aspectRatio = `${fitW} / ${fitH}`;
-    const rect = box.getBoundingClientRect();
+    const border = box.offsetWidth - box.clientWidth; // the frame around the picture, both sides
+    box.style.maxWidth = `${fitW + border}px`;
+    box.style.aspectRatio = `${fitW + border} / ${fitH + border}`;
+    const rect = cursorLayer.getBoundingClientRect();
     const w = Math.max(1, rect.width);
     const h = Math.max(1, rect.height || (w * fitH) / fitW);
     dpr = window.devicePixelRatio || 1;
@@ -398,7 +399,7 @@ function render({ model, el }) {
 
   // -- pointer ------------------------------------------------------------------------------
   function local(event) {
-    const rect = box.getBoundingClientRect();
+    const rect = cursorLayer.getBoundingClientRect();
     return { x: event.clientX - rect.left, y: event.clientY - rect.top };
   }
 
