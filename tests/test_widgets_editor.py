@@ -279,8 +279,8 @@ def test_the_draft_is_written_in_the_background_and_each_file_whole(tmp_path) ->
     assert sorted(p.name for p in folder.iterdir()) == ["edit-mask.png", "edit-picture", "edit.json"]
     state = json.loads((folder / "edit.json").read_text())
     assert state["model"] == tab.params.model and state["saved_at"]
-    with Image.open(folder / "edit-mask.png") as saved:
-        assert np.array_equal(np.asarray(saved)[..., 3] == 0, tab.painter.mask)
+    with Image.open(folder / "edit-mask.png") as saved:  # black and white, white = marked
+        assert saved.mode == "1" and np.array_equal(np.asarray(saved), tab.painter.mask)
 
 
 def test_a_damaged_draft_is_left_alone_and_the_tab_starts_empty(tmp_path) -> None:
