@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,15 +29,22 @@ STUDIO_CELL = textwrap.dedent(
 )
 
 
-def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _studio_page(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """The studio of STUDIO_CELL open in Voila: the page, its console and the Generate tab's prompt."""
     require_chromium()
-    from playwright.sync_api import expect
-
     notebook = write_notebook(tmp_path / "studio.ipynb", STUDIO_CELL)
     with voila(notebook, tmp_path) as url, browser_page() as (page, console):
         page.goto(url, wait_until="domcontentloaded", timeout=60_000)
         prompt = page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea")
         prompt.wait_for(state="visible", timeout=60_000)
+        yield page, console, prompt
+
+
+def test_generate_shows_real_images_and_ctrl_enter_generates(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with _studio_page(tmp_path) as (page, console, prompt):
         assert "preview engine" in page.locator(".ipyimagegen-backend").inner_text().lower()
 
         prompt.fill("a lighthouse on a cliff at dusk")
@@ -112,17 +122,12 @@ def test_save_writes_the_file_and_downloads_it_in_the_page(tmp_path: Path) -> No
 
 
 def test_same_seed_from_the_viewer_and_download_all_as_a_zip(tmp_path: Path) -> None:
-    require_chromium()
     import io
     import zipfile
 
     from playwright.sync_api import expect
 
-    notebook = write_notebook(tmp_path / "studio.ipynb", STUDIO_CELL)
-    with voila(notebook, tmp_path) as url, browser_page() as (page, console):
-        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-        prompt = page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea")
-        prompt.wait_for(state="visible", timeout=60_000)
+    with _studio_page(tmp_path) as (page, console, prompt):
         seed_field = page.locator(f"{GENERATE_TAB} .ipyimagegen-seed input")
         expect(seed_field).to_be_visible()  # the preview engine honours seeds
         prompt.fill("a red kite over the dunes")
