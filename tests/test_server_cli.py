@@ -180,3 +180,123 @@ def test_serve_refuses_limits_that_are_not_positive(capsys, state_dir):
         main(["serve", "--max-pixels", "0", "--state-dir", state_dir])
     assert exited.value.code == 2
     assert "argument --max-pixels: expected a whole number above 0, got '0'" in capsys.readouterr().err
+
+
+def test_tokens_for_a_class_at_once_go_to_a_private_csv(capsys, state_dir, tmp_path):
+    sheet = tmp_path / "class.csv"
+    status, out, _ = run(
+        capsys, "tokens", "create", "--count", "30", "--prefix", "group-", "--budget", "20",
+        "--csv", str(sheet), "--state-dir", state_dir,
+    )  # fmt: skip
+    assert status == 0 and "group-01 to group-30" in out and str(sheet) in out and "igt-" not in out
+    assert oct(sheet.stat().st_mode & 0o777) == "0o600"
+    import csv
+
+    with sheet.open(newline="") as rows:
+        lines = list(csv.DictReader(rows))
+    assert [line["name"] for line in lines] == [f"group-{n:02d}" for n in range(1, 31)]
+    store = TokenStore.in_dir(state_dir)
+    for line in lines:
+        info = store.authenticate(line["token"])
+        assert info.name == line["name"] and info.budget == 20 and line["budget_images"] == "20"
+    # The same names again: refused before any is made; an existing file is never written over.
+    status, _, err = run(
+        capsys, "tokens", "create", "--count", "3", "--prefix", "group-", "--state-dir", state_dir
+    )
+    assert status == 2 and "group-01" in err
+    status, _, err = run(
+        capsys,
+        "tokens",
+        "create",
+        "--count",
+        "3",
+        "--prefix",
+        "other-",
+        "--csv",
+        str(sheet),
+        "--state-dir",
+        state_dir,
+    )
+    assert status == 2 and "exists already" in err
+    assert len(TokenStore.in_dir(state_dir).tokens()) == 30
+
+
+def test_tokens_for_a_class_printed_without_a_csv(capsys, state_dir):
+    status, out, _ = run(capsys, "tokens", "create", "--count", "3", "-q", "--state-dir", state_dir)
+    tokens = out.split()
+    assert status == 0 and len(tokens) == 3 and all(t.startswith("igt-") for t in tokens)
+    names = [info.name for info in TokenStore.in_dir(state_dir).tokens()]
+    assert sorted(names) == ["participant-01", "participant-02", "participant-03"]
+    with pytest.raises(SystemExit):
+        main(["tokens", "create", "--count", "0", "--state-dir", state_dir])
+    with pytest.raises(SystemExit):
+        main(["tokens", "create", "--count", "2", "--name", "x", "--state-dir", state_dir])
+    status, _, err = run(
+        capsys, "tokens", "create", "--name", "solo", "--csv", "x.csv", "--state-dir", state_dir
+    )
+    assert status == 2 and "--count" in err
+
+
+def test_tokens_expire_at_the_time_given(capsys, state_dir):
+    status, out, _ = run(
+        capsys, "tokens", "create", "--name", "eve", "--expires", "3h", "--state-dir", state_dir
+    )
+    assert status == 0 and "until" in out
+    info = TokenStore.in_dir(state_dir).get("eve")
+    assert info.expires == pytest.approx(time.time() + 3 * 3600, abs=60) and info.active
+    status, out, _ = run(
+        capsys, "tokens", "create", "--count", "2", "--prefix", "day2-", "--expires", "2099-01-01T09:00",
+        "--state-dir", state_dir,
+    )  # fmt: skip
+    assert status == 0 and "2099-01-01 09:00" in out
+    for bad in ("yesterday", "2001-01-01T00:00", "-3h"):
+        with pytest.raises(SystemExit):
+            main(["tokens", "create", "--name", "x", "--expires", bad, "--state-dir", state_dir])
+        assert "--expires" in capsys.readouterr().err
+
+
+def test_an_expired_token_is_refused_and_says_so(tmp_path):
+    import openai
+
+    from ipyimagegen.engines.preview import PreviewEngine
+    from ipyimagegen.server import ServerThread, make_app
+
+    store = TokenStore.in_dir(tmp_path)
+    soon, _ = store.create("frank", expires=time.time() + 1.0)
+    old_file_token, _ = store.create("grace")
+    with ServerThread(make_app(PreviewEngine(), tokens=store)) as server:
+        sdk = openai.OpenAI(base_url=server.base_url, api_key=soon, max_retries=0)
+        sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+        time.sleep(1.2)
+        with pytest.raises(openai.AuthenticationError, match="expired at"):
+            sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+        openai.OpenAI(base_url=server.base_url, api_key=old_file_token, max_retries=0).images.generate(
+            model="dall-e-2", prompt="a fox", size="256x256"
+        )
+    info = store.get("frank")
+    assert info.expired and not info.active and info.to_dict()["expires"] is not None
+    assert "expired" in _status_of(info)
+
+
+def _status_of(info) -> str:
+    from ipyimagegen.cli import _status
+
+    return _status(info)
+
+
+def test_a_token_file_from_before_expiry_is_read_and_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "tokens.sqlite3"
+    with sqlite3.connect(path) as db:  # the table as it was before tokens could expire
+        db.execute(
+            "CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, budget INTEGER,"
+            " rate TEXT, admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, revoked REAL,"
+            " requests INTEGER NOT NULL DEFAULT 0, images INTEGER NOT NULL DEFAULT 0,"
+            " errors INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0, last_used REAL)"
+        )
+        db.execute("INSERT INTO tokens (id, name, hash, created) VALUES ('tok_1', 'old', 'abc', 1.0)")
+    store = TokenStore(path)
+    (info,) = store.tokens()
+    assert info.name == "old" and info.expires is None and info.active
+    store.create("new", expires=time.time() + 60)

@@ -7,13 +7,17 @@ function that runs it; :func:`main` only parses and dispatches.
 from __future__ import annotations
 
 import argparse
+import csv
 import ipaddress
 import json
 import logging
+import os
+import re
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -309,13 +313,34 @@ def _add_tokens(subparsers: Any) -> None:
     parser = subparsers.add_parser("tokens", help="participant tokens of a workshop server")
     commands = parser.add_subparsers(title="token commands", metavar="COMMAND", required=True)
 
-    create = commands.add_parser("create", help="make a token (shown once)")
-    create.add_argument("--name", required=True, help="whose token it is (shown in the usage report)")
+    create = commands.add_parser("create", help="make a token (shown once), or a class's tokens at once")
+    whose = create.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--name", help="whose token it is (shown in the usage report)")
+    whose.add_argument(
+        "--count",
+        type=_positive_count,
+        metavar="N",
+        help="make N tokens at once, named PREFIX01, PREFIX02, ...",
+    )
+    create.add_argument(
+        "--prefix", default="participant-", help="the names' start with --count (default: participant-)"
+    )
+    create.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="with --count: write name,token,... to this new file (readable by you only)",
+    )
     create.add_argument(
         "--budget", type=int, metavar="IMAGES", help="images the token may make (default: no limit)"
     )
     create.add_argument(
         "--rate", type=_rate, metavar="N/PERIOD", help="requests allowed, e.g. 10/min (default: no limit)"
+    )
+    create.add_argument(
+        "--expires",
+        type=_expiry,
+        metavar="WHEN",
+        help="refused from then on: a time from now (90min, 3h, 2d) or a local date and time (2026-12-03T18:00)",
     )
     create.add_argument("--admin", action="store_true", help="may read every token's usage at GET /v1/usage")
     create.add_argument("-q", "--quiet", action="store_true", help="print the token alone")
@@ -340,14 +365,52 @@ def _add_tokens(subparsers: Any) -> None:
 def _limits(info: TokenInfo) -> str:
     budget = f"budget {info.budget} images" if info.budget is not None else "no image budget"
     rate = info.rate.describe() if info.rate else "no rate limit"
-    return f"{budget}, {rate}" + (", admin" if info.admin else "")
+    until = f", until {_when(info.expires)}" if info.expires else ""
+    return f"{budget}, {rate}{until}" + (", admin" if info.admin else "")
+
+
+_SPAN_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hours?|d|days?)\s*$")
+
+
+def _expiry(text: str) -> float:
+    """``90min``, ``3h``, ``2d`` from now, or an ISO date and time (local time): Unix seconds."""
+    span = _SPAN_RE.match(text.lower())
+    if span:
+        unit = {"m": 60, "h": 3600, "d": 86400}[span.group(2)[0]]
+        return time.time() + float(span.group(1)) * unit
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--expires takes a time from now (90min, 3h, 2d) or a date and time (2026-12-03T18:00), got {text!r}"
+        ) from None
+    when = moment.timestamp()
+    if when <= time.time():
+        raise argparse.ArgumentTypeError(f"--expires {text} is in the past: give a time to come.")
+    return when
+
+
+def _positive_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--count takes a whole number of tokens, got {text!r}") from None
+    if not 1 <= count <= 10_000:
+        raise argparse.ArgumentTypeError(f"--count must be from 1 to 10000, got {count}")
+    return count
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
     store = _open_store(args, create=True)
     assert store is not None
+    if args.count is not None:
+        return _create_many(store, args)
+    if args.csv:
+        raise CommandError("--csv goes with --count (a class's tokens); one token is printed.")
     try:
-        token, info = store.create(args.name, budget=args.budget, rate=args.rate, admin=args.admin)
+        token, info = store.create(
+            args.name, budget=args.budget, rate=args.rate, admin=args.admin, expires=args.expires
+        )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if args.quiet:
@@ -357,6 +420,47 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
         f"Token for {info.name} ({info.id}; {_limits(info)}):\n\n    {token}\n\n"
         f"It is shown only this once: hand it to {info.name} now (the server keeps only its hash).\n"
         "A running server accepts it at once; a server started without tokens must be restarted."
+    )
+    return 0
+
+
+def _create_many(store: TokenStore, args: argparse.Namespace) -> int:
+    """``--count N``: N tokens named PREFIX01..., all made or none, printed or written to a new CSV."""
+    width = max(2, len(str(args.count)))
+    names = [f"{args.prefix}{number:0{width}d}" for number in range(1, args.count + 1)]
+    taken = sorted({info.name for info in store.tokens(include_revoked=False)} & set(names))
+    if taken:
+        raise CommandError(
+            f"There are active tokens named {', '.join(taken[:5])}{' ...' if len(taken) > 5 else ''}: "
+            "choose another --prefix, or revoke those first."
+        )
+    target = Path(args.csv).expanduser() if args.csv else None
+    if target is not None and target.exists():
+        raise CommandError(f"{target} exists already: choose a new file (tokens are never written over).")
+    try:
+        made = [
+            store.create(name, budget=args.budget, rate=args.rate, admin=args.admin, expires=args.expires)
+            for name in names
+        ]
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    rows = [
+        (info.name, token, info.budget, info.rate.describe() if info.rate else "") for token, info in made
+    ]
+    if target is None:
+        if not args.quiet:
+            print(f"{len(made)} tokens ({_limits(made[0][1])}), shown only this once:\n")
+        for name, token, _budget, _rate in rows:
+            print(token if args.quiet else f"{name}\t{token}")
+        return 0
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["name", "token", "budget_images", "rate"])
+        writer.writerows(rows)
+    print(
+        f"{len(made)} tokens, {names[0]} to {names[-1]} ({_limits(made[0][1])}), written to {target} "
+        "(readable by you only). Hand each participant their line; the server keeps only the tokens' hashes."
     )
     return 0
 
@@ -375,12 +479,20 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
             str(i.rate) if i.rate else None,
             "yes" if i.admin else "",
             _when(i.created),
-            "active" if i.active else f"revoked {_when(i.revoked)}",
+            _status(i),
         )
         for i in infos
     ]
     print(_table(("NAME", "ID", "BUDGET", "RATE", "ADMIN", "CREATED", "STATUS"), rows))
     return 0
+
+
+def _status(info: TokenInfo) -> str:
+    if info.revoked is not None:
+        return f"revoked {_when(info.revoked)}"
+    if info.expired:
+        return f"expired {_when(info.expires)}"
+    return "active" + (f" until {_when(info.expires)}" if info.expires else "")
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
@@ -406,7 +518,7 @@ def cmd_tokens_usage(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            i.name + ("" if i.active else " (revoked)"),
+            i.name + ("" if i.active else f" ({_status(i).split(' ')[0]})"),
             i.requests,
             i.images,
             i.budget,

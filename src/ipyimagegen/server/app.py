@@ -2,9 +2,10 @@
 
 Routes (under ``/v1``): ``POST images/generations`` (JSON), ``POST images/edits`` and
 ``POST images/variations`` (multipart), ``GET models``, ``GET files/<name>`` (results asked
-for with ``response_format=url``), ``GET usage``; and ``GET /health``. Each image call runs
-in a worker thread under a time limit. With a :class:`TokenStore` every call needs a
-participant token (``Authorization: Bearer ...``) and counts against its budget and rate.
+for with ``response_format=url``), ``GET usage``; and ``GET /health`` and ``GET /metrics``
+(Prometheus). Each image call runs in a worker thread under a time limit. With a
+:class:`TokenStore` every call needs a participant token (``Authorization: Bearer ...``) and
+counts against its budget and rate.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
 from .files import ResultStore
 from .limits import BodySizeLimit, PixelBudget, pixel_cost
+from .metrics import ServerMetrics
 from .params import (
     EDIT_FILES,
     EDIT_PARAMS,
@@ -93,18 +95,25 @@ class ImagesServer:
         self.max_concurrency = max_concurrency
         self._engine_slots: anyio.CapacityLimiter | None = None
         self._secrets = tuple(s for s in secrets if s)
+        self.metrics = ServerMetrics(self._queue_now)
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def endpoint(self, handler: Handler) -> Handler:
-        """``handler`` with every exception answered as the API's error JSON, and one log line per call."""
+    def endpoint(self, handler: Handler, route: str) -> Handler:
+        """``handler`` with every exception answered as the API's error JSON, one log line per call,
+        and the answer counted (a 4xx before the call ran, as a rejection by its code)."""
 
         async def answer(request: Request) -> Response:
             started = time.perf_counter()
+            code = None
             try:
                 response = await handler(request)
             except Exception as exc:  # every failure becomes an error answer
-                response = error_reply_for(exc, self._secrets).response()
+                reply = error_reply_for(exc, self._secrets)
+                code = reply.code or reply.type
+                response = reply.response()
+            ran = getattr(request.state, "ran", False)
+            self.metrics.answered(route, response.status_code, None if ran else code)
             log.info(
                 "%s %s %s -> %d in %.2f s",
                 getattr(request.state, "caller", "-"),
@@ -142,10 +151,18 @@ class ImagesServer:
                 "Incorrect API key provided: use the participant token the workshop host gave you.",
                 code="invalid_api_key",
             )
-        if not info.active:
+        if info.revoked is not None:
             raise ErrorReply(
                 401,
                 "This participant token was revoked: ask the workshop host for a new one.",
+                code="invalid_api_key",
+            )
+        if info.expired:
+            assert info.expires is not None
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.expires))
+            raise ErrorReply(
+                401,
+                f"This participant token expired at {when}: ask the workshop host for a new one.",
                 code="invalid_api_key",
             )
         request.state.caller = info.name
@@ -277,6 +294,7 @@ class ImagesServer:
         ):
             raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
         await self._reserve(token, image_request.n)
+        request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
         forward = getattr(self.backend, "forward", None)
         if callable(forward) and image_request.response_format != "url":  # URL results are this server's own
             return await self._forwarded(token, call, forward)
@@ -293,6 +311,7 @@ class ImagesServer:
             await self._refund(token, image_request.n)
             raise
         url_for = self._url_maker(request) if image_request.response_format == "url" else None
+        self.metrics.sent(image_request.endpoint, len(response.data))
         return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
 
     def _check_served(self, model: str) -> None:
@@ -329,6 +348,27 @@ class ImagesServer:
             self._engine_slots = anyio.CapacityLimiter(self.max_concurrency)
         return self._engine_slots
 
+    def _queue_now(self) -> tuple[int, int]:
+        stats = self._slots().statistics()
+        return stats.borrowed_tokens, stats.tasks_waiting
+
+    def _measured(self, endpoint: str, work: Callable[[], Any]) -> Any:
+        """``work()`` in a worker thread, with how long it waited for its slot and how long it took."""
+        queued = time.perf_counter()
+
+        def run() -> Any:
+            started = time.perf_counter()
+            try:
+                return work()
+            except Exception as exc:
+                reply = error_reply_for(exc, self._secrets)
+                self.metrics.failed(reply.code or reply.type)
+                raise
+            finally:
+                self.metrics.ran(endpoint, started - queued, time.perf_counter() - started)
+
+        return run
+
     def _queue_headers(self) -> dict[str, str]:
         """Where a call stands as it arrives: how many calls run and how many wait before it."""
         stats = self._slots().statistics()
@@ -343,13 +383,17 @@ class ImagesServer:
         hooks = CallHooks(cancel=threading.Event(), timeout=self.request_timeout)
         try:
             forwarded = await anyio.to_thread.run_sync(
-                functools.partial(forward, image_request, stream=call.stream, hooks=hooks),
+                self._measured(
+                    image_request.endpoint,
+                    functools.partial(forward, image_request, stream=call.stream, hooks=hooks),
+                ),
                 abandon_on_cancel=True,
                 limiter=self._slots(),
             )
         except Exception:
             await self._refund(token, image_request.n)
             raise
+        self.metrics.sent(image_request.endpoint, image_request.n)  # as asked: the body is passed on unread
         if forwarded.chunks is None:
             body = redact_bytes(forwarded.body, self._secrets)
             return Response(body, media_type=forwarded.content_type, headers=queue)
@@ -390,9 +434,9 @@ class ImagesServer:
         with anyio.move_on_after(self.request_timeout):
             async with self.pixels.hold(cost):
                 return await anyio.to_thread.run_sync(
-                    self._decode_and_run,
-                    image_request,
-                    hooks,
+                    self._measured(
+                        image_request.endpoint, functools.partial(self._decode_and_run, image_request, hooks)
+                    ),
                     abandon_on_cancel=True,
                     limiter=self._slots(),
                 )
@@ -436,6 +480,7 @@ class ImagesServer:
             for image in response.data:
                 event = completed_event(image_request, image, response.usage)
                 yield sse(event["type"], event)
+            self.metrics.sent(image_request.endpoint, len(response.data))
         finally:
             if not task.done():
                 assert hooks.cancel is not None
@@ -513,6 +558,20 @@ class ImagesServer:
         )
         return JSONResponse({"object": "list", "data": [info.to_dict() for info in records]})
 
+    async def metrics_page(self, request: Request) -> Response:
+        """The counters in Prometheus' text format; with tokens, for an admin token only."""
+        if self.tokens is not None:
+            token = await self._authenticate(request)
+            if token is None or not token.admin:
+                raise ErrorReply(
+                    403,
+                    "The metrics are for the workshop host: scrape them with an admin token "
+                    "(Prometheus: authorization credentials).",
+                    code="admin_only",
+                )
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
+
     async def health(self, request: Request) -> Response:
         stats = self._slots().statistics()
         return JSONResponse(
@@ -577,14 +636,15 @@ def make_app(
     )
     wrap = server.endpoint
     routes = [
-        Route("/v1/images/generations", wrap(server.generations), methods=["POST"]),
-        Route("/v1/images/edits", wrap(server.edits), methods=["POST"]),
-        Route("/v1/images/variations", wrap(server.variations), methods=["POST"]),
-        Route("/v1/files/{name}", wrap(server.result_file), methods=["GET"], name="result_file"),
-        Route("/v1/models", wrap(server.list_models), methods=["GET"]),
-        Route("/v1/models/{model:path}", wrap(server.get_model), methods=["GET"]),
-        Route("/v1/usage", wrap(server.usage), methods=["GET"]),
-        Route("/health", wrap(server.health), methods=["GET"]),
+        Route("/v1/images/generations", wrap(server.generations, "generations"), methods=["POST"]),
+        Route("/v1/images/edits", wrap(server.edits, "edits"), methods=["POST"]),
+        Route("/v1/images/variations", wrap(server.variations, "variations"), methods=["POST"]),
+        Route("/v1/files/{name}", wrap(server.result_file, "files"), methods=["GET"], name="result_file"),
+        Route("/v1/models", wrap(server.list_models, "models"), methods=["GET"]),
+        Route("/v1/models/{model:path}", wrap(server.get_model, "models"), methods=["GET"]),
+        Route("/v1/usage", wrap(server.usage, "usage"), methods=["GET"]),
+        Route("/health", wrap(server.health, "health"), methods=["GET"]),
+        Route("/metrics", wrap(server.metrics_page, "metrics"), methods=["GET"]),
     ]
     middleware = [Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins)]
     if cors_origins:

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     images INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
     rejected INTEGER NOT NULL DEFAULT 0,
-    last_used REAL
+    last_used REAL,
+    expires REAL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS active_token_names ON tokens(name) WHERE revoked IS NULL;
 """
@@ -121,10 +122,16 @@ class TokenInfo:
     errors: int
     rejected: int
     last_used: float | None
+    expires: float | None = None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires is not None and time.time() >= self.expires
 
     @property
     def active(self) -> bool:
-        return self.revoked is None
+        """Not revoked and not expired: the server takes it."""
+        return self.revoked is None and not self.expired
 
     @property
     def images_left(self) -> int | None:
@@ -146,6 +153,7 @@ class TokenInfo:
             "rejected": self.rejected,
             "created": int(self.created),
             "last_used": int(self.last_used) if self.last_used else None,
+            "expires": int(self.expires) if self.expires else None,
         }
 
 
@@ -163,6 +171,7 @@ def _info(row: sqlite3.Row) -> TokenInfo:
         errors=row["errors"],
         rejected=row["rejected"],
         last_used=row["last_used"],
+        expires=row["expires"],
     )
 
 
@@ -175,6 +184,9 @@ class TokenStore:
         is_new = not self.path.exists()
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(tokens)")}
+            if "expires" not in columns:  # a file made before tokens could expire
+                db.execute("ALTER TABLE tokens ADD COLUMN expires REAL")
         if is_new:
             self.path.chmod(0o600)  # token hashes and usage: for the host's eyes only
 
@@ -198,9 +210,16 @@ class TokenStore:
     # -- the host's commands -------------------------------------------------------------------
 
     def create(
-        self, name: str, *, budget: int | None = None, rate: Rate | str | None = None, admin: bool = False
+        self,
+        name: str,
+        *,
+        budget: int | None = None,
+        rate: Rate | str | None = None,
+        admin: bool = False,
+        expires: float | None = None,
     ) -> tuple[str, TokenInfo]:
-        """A new token for ``name``: returns the token (to show once) and its record."""
+        """A new token for ``name``: returns the token (to show once) and its record. ``expires``:
+        Unix time from which it is refused (None: never)."""
         name = name.strip()
         if not name:
             raise ValueError("A token needs a name (the participant's, to read in the usage report).")
@@ -213,7 +232,8 @@ class TokenStore:
         try:
             with self._connect() as db:
                 db.execute(
-                    "INSERT INTO tokens (id, name, hash, budget, rate, admin, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO tokens (id, name, hash, budget, rate, admin, created, expires) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         token_id,
                         name,
@@ -222,6 +242,7 @@ class TokenStore:
                         str(rate) if rate else None,
                         int(admin),
                         time.time(),
+                        expires,
                     ),
                 )
         except sqlite3.IntegrityError:
