@@ -334,6 +334,10 @@ def _add_tokens(subparsers: Any) -> None:
         "--budget", type=int, metavar="IMAGES", help="images the token may make (default: no limit)"
     )
     create.add_argument(
+        "--budget-usd", type=_dollars, metavar="DOLLARS",
+        help="estimated dollars the token may spend, from the catalogue's prices (default: no limit)",
+    )  # fmt: skip
+    create.add_argument(
         "--rate", type=_rate, metavar="N/PERIOD", help="requests allowed, e.g. 10/min (default: no limit)"
     )
     create.add_argument(
@@ -356,6 +360,31 @@ def _add_tokens(subparsers: Any) -> None:
     _state_dir_argument(revoke)
     revoke.set_defaults(run=cmd_tokens_revoke)
 
+    topup = commands.add_parser("topup", help="raise an active token's budgets")
+    topup.add_argument("name", help="the token's name or id")
+    topup.add_argument("--images", type=int, default=0, help="images to add to its image budget")
+    topup.add_argument("--usd", type=_dollars, default=0.0, help="dollars to add to its dollar budget")
+    _state_dir_argument(topup)
+    topup.set_defaults(run=cmd_tokens_topup)
+
+    room = commands.add_parser("workshop", help="the whole room's budget: show it, or set it")
+    room.add_argument(
+        "--budget",
+        type=_limit_or_none(int),
+        default="keep",
+        metavar="IMAGES|none",
+        help="images for the room",
+    )
+    room.add_argument(
+        "--budget-usd",
+        type=_limit_or_none(float),
+        default="keep",
+        metavar="DOLLARS|none",
+        help="estimated dollars for the room",
+    )
+    _state_dir_argument(room)
+    room.set_defaults(run=cmd_tokens_workshop)
+
     usage = commands.add_parser("usage", help="requests, images, errors and last use per token")
     usage.add_argument("--json", action="store_true", help="print JSON")
     _state_dir_argument(usage)
@@ -365,8 +394,9 @@ def _add_tokens(subparsers: Any) -> None:
 def _limits(info: TokenInfo) -> str:
     budget = f"budget {info.budget} images" if info.budget is not None else "no image budget"
     rate = info.rate.describe() if info.rate else "no rate limit"
+    dollars = f", budget ${info.budget_usd:.2f}" if info.budget_usd is not None else ""
     until = f", until {_when(info.expires)}" if info.expires else ""
-    return f"{budget}, {rate}{until}" + (", admin" if info.admin else "")
+    return f"{budget}{dollars}, {rate}{until}" + (", admin" if info.admin else "")
 
 
 _SPAN_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hours?|d|days?)\s*$")
@@ -390,6 +420,30 @@ def _expiry(text: str) -> float:
     return when
 
 
+def _dollars(text: str) -> float:
+    try:
+        amount = float(text.strip().lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give an amount of dollars such as 2.50, got {text!r}") from None
+    if not amount >= 0 or amount == float("inf"):
+        raise argparse.ArgumentTypeError(f"an amount of dollars is 0 or more, got {text!r}")
+    return amount
+
+
+def _limit_or_none(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if text == "keep":  # the default: leave it as it is
+            return text
+        if text.strip().lower() in ("none", "off", "unlimited"):
+            return None
+        value = _dollars(text) if kind is float else kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"a budget is 0 or more (or none), got {text!r}")
+        return value
+
+    return parse
+
+
 def _positive_count(text: str) -> int:
     try:
         count = int(text)
@@ -409,7 +463,12 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
         raise CommandError("--csv goes with --count (a class's tokens); one token is printed.")
     try:
         token, info = store.create(
-            args.name, budget=args.budget, rate=args.rate, admin=args.admin, expires=args.expires
+            args.name,
+            budget=args.budget,
+            rate=args.rate,
+            admin=args.admin,
+            expires=args.expires,
+            budget_usd=args.budget_usd,
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -439,7 +498,14 @@ def _create_many(store: TokenStore, args: argparse.Namespace) -> int:
         raise CommandError(f"{target} exists already: choose a new file (tokens are never written over).")
     try:
         made = [
-            store.create(name, budget=args.budget, rate=args.rate, admin=args.admin, expires=args.expires)
+            store.create(
+                name,
+                budget=args.budget,
+                rate=args.rate,
+                admin=args.admin,
+                expires=args.expires,
+                budget_usd=args.budget_usd,
+            )
             for name in names
         ]
     except ValueError as exc:
@@ -507,6 +573,39 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens_topup(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        raise CommandError(f"No tokens in {_state_dir(args)}.")
+    try:
+        info = store.top_up(args.name, images=args.images, usd=args.usd)
+    except (KeyError, ValueError) as exc:
+        raise CommandError(str(exc.args[0])) from None
+    print(f"{info.name}: {_limits(info)}; used {info.images} images, about ${info.spent_usd:.2f}.")
+    return 0
+
+
+def _room_text(room: Any) -> str:
+    images = (
+        f"{room.images} of {room.budget_images} images"
+        if room.budget_images is not None
+        else f"{room.images} images (no limit)"
+    )
+    usd = (
+        f"about ${room.spent_usd:.2f} of ${room.budget_usd:.2f}"
+        if room.budget_usd is not None
+        else f"about ${room.spent_usd:.2f} (no dollar limit)"
+    )
+    return f"The workshop has used {images}, {usd}."
+
+
+def cmd_tokens_workshop(args: argparse.Namespace) -> int:
+    store = _open_store(args, create=True)
+    assert store is not None
+    print(_room_text(store.set_workshop_budget(images=args.budget, usd=args.budget_usd)))
+    return 0
+
+
 def cmd_tokens_usage(args: argparse.Namespace) -> int:
     store = _open_store(args)
     infos = store.tokens() if store is not None else []
@@ -523,13 +622,29 @@ def cmd_tokens_usage(args: argparse.Namespace) -> int:
             i.images,
             i.budget,
             i.images_left,
+            f"{i.spent_usd:.2f}",
+            f"{i.budget_usd:.2f}" if i.budget_usd is not None else None,
             i.errors,
             i.rejected,
             _when(i.last_used),
         )
         for i in infos
     ]
-    print(_table(("NAME", "REQUESTS", "IMAGES", "BUDGET", "LEFT", "ERRORS", "REFUSED", "LAST USED"), rows))
+    headers = (
+        "NAME",
+        "REQUESTS",
+        "IMAGES",
+        "BUDGET",
+        "LEFT",
+        "SPENT $",
+        "BUDGET $",
+        "ERRORS",
+        "REFUSED",
+        "LAST USED",
+    )
+    print(_table(headers, rows))
+    assert store is not None
+    print("\n" + _room_text(store.workshop()))
     return 0
 
 

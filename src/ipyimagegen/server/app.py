@@ -33,6 +33,7 @@ from ..api.backend import Backend
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..api.validation import validate_request
 from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec, parse_size
+from .costs import cost_bound, cost_of, forwarded_cost
 from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
 from .files import ResultStore
@@ -184,25 +185,47 @@ class ImagesServer:
                 headers=retry_after_headers(wait),
             )
 
-    async def _reserve(self, token: TokenInfo | None, images: int) -> None:
-        """Count the call's images against the token's budget; 429 when they do not fit."""
+    async def _reserve(self, token: TokenInfo | None, image_request: ImageRequest) -> float:
+        """Count the call's images, and the most it can cost in estimated dollars, against the token's
+        budgets and the workshop's; 429 when they do not fit. Returns the dollars reserved."""
         if token is None:
-            return
+            return 0.0
         assert self.tokens is not None
-        if not await self._in_thread(self.tokens.reserve, token.id, images):
-            current = await self._in_thread(self.tokens.get, token.id)
-            raise ErrorReply(
-                429,
-                f"Token {token.name!r} has used {current.images} of its {current.budget} images "
-                f"(this request asks for {images}): ask the workshop host for a bigger budget.",
-                type="insufficient_quota",
-                code="insufficient_quota",
-                headers={"x-should-retry": "false"},
+        images = image_request.n
+        usd = await self._in_thread(cost_bound, image_request)
+        if await self._in_thread(self.tokens.reserve, token.id, images, usd):
+            return usd
+        current = await self._in_thread(self.tokens.get, token.id)
+        room = await self._in_thread(self.tokens.workshop)
+        why = self.tokens.refusal(token.id)
+        if why == "images":
+            told = f"Token {token.name!r} has used {current.images} of its {current.budget} images"
+            told += f" (this request asks for {images})"
+        elif why == "usd":
+            told = (
+                f"Token {token.name!r} has spent about ${current.spent_usd:.2f} of its ${current.budget_usd:.2f}, "
+                f"and this request could cost up to ${usd:.2f} (choose a quality and size, or fewer images, "
+                "to ask for less)"
             )
+        elif why == "workshop_images":
+            told = f"The workshop has used {room.images} of its {room.budget_images} images"
+        else:
+            told = f"The workshop has spent about ${room.spent_usd:.2f} of its ${room.budget_usd:.2f}"
+        raise ErrorReply(
+            429,
+            f"{told}: ask the workshop host for a bigger budget.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+            headers={"x-should-retry": "false"},
+        )
 
-    async def _refund(self, token: TokenInfo | None, images: int) -> None:
+    async def _refund(self, token: TokenInfo | None, images: int, usd: float = 0.0) -> None:
         if token is not None and self.tokens is not None:
-            await self._in_thread(self.tokens.record_failure, token.id, images)
+            await self._in_thread(self.tokens.record_failure, token.id, images, usd)
+
+    async def _settle(self, token: TokenInfo | None, reserved: float, spent: float) -> None:
+        if token is not None and self.tokens is not None:
+            await self._in_thread(self.tokens.settle, token.id, reserved, spent)
 
     # -- reading requests --------------------------------------------------------------------
 
@@ -293,14 +316,14 @@ class ImagesServer:
             or self.backend.supports_streaming(image_request.model)
         ):
             raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
-        await self._reserve(token, image_request.n)
+        reserved = await self._reserve(token, image_request)
         request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
         forward = getattr(self.backend, "forward", None)
         if callable(forward) and image_request.response_format != "url":  # URL results are this server's own
-            return await self._forwarded(token, call, forward)
+            return await self._forwarded(token, call, forward, reserved)
         if call.stream:
             return StreamingResponse(
-                self._events(token, image_request),
+                self._events(token, image_request, reserved),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
@@ -308,8 +331,9 @@ class ImagesServer:
         try:
             response = await self._run(image_request, CallHooks())
         except Exception:
-            await self._refund(token, image_request.n)
+            await self._refund(token, image_request.n, reserved)
             raise
+        await self._settle(token, reserved, cost_of(image_request, response))
         url_for = self._url_maker(request) if image_request.response_format == "url" else None
         self.metrics.sent(image_request.endpoint, len(response.data))
         return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
@@ -375,7 +399,7 @@ class ImagesServer:
         return {"x-queue-running": str(stats.borrowed_tokens), "x-queue-ahead": str(stats.tasks_waiting)}
 
     async def _forwarded(
-        self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any]
+        self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any], reserved: float
     ) -> Response:
         """Proxy mode: the upstream's answer passed on as it came (its base64 never decoded), secrets taken out."""
         image_request = call.request
@@ -391,19 +415,25 @@ class ImagesServer:
                 limiter=self._slots(),
             )
         except Exception:
-            await self._refund(token, image_request.n)
+            await self._refund(token, image_request.n, reserved)
             raise
         self.metrics.sent(image_request.endpoint, image_request.n)  # as asked: the body is passed on unread
         if forwarded.chunks is None:
+            if token is not None:
+                spent = await self._in_thread(forwarded_cost, image_request, forwarded.body)
+                if spent is not None:
+                    await self._settle(token, reserved, spent)
             body = redact_bytes(forwarded.body, self._secrets)
             return Response(body, media_type=forwarded.content_type, headers=queue)
         return StreamingResponse(
-            self._relay(token, image_request.n, forwarded.chunks),
+            self._relay(token, image_request.n, reserved, forwarded.chunks),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", **queue},
         )
 
-    def _relay(self, token: TokenInfo | None, images: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    def _relay(
+        self, token: TokenInfo | None, images: int, reserved: float, chunks: Iterator[bytes]
+    ) -> Iterator[bytes]:
         """A stream passed on as it arrives (Starlette iterates it in a worker thread), secrets taken out
         even where one falls across two chunks; a broken upstream ends it with an error event."""
         keep = max((len(secret) for secret in self._secrets), default=1) - 1
@@ -418,7 +448,7 @@ class ImagesServer:
             yield held
         except Exception as exc:  # the status is sent already: the error goes in the stream
             if token is not None and self.tokens is not None:
-                self.tokens.record_failure(token.id, images)
+                self.tokens.record_failure(token.id, images, reserved)
             yield sse("error", error_reply_for(exc, self._secrets).body())
 
     def _decode_and_run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
@@ -449,7 +479,9 @@ class ImagesServer:
             code="timeout",
         )
 
-    async def _events(self, token: TokenInfo | None, image_request: ImageRequest) -> AsyncIterator[bytes]:
+    async def _events(
+        self, token: TokenInfo | None, image_request: ImageRequest, reserved: float
+    ) -> AsyncIterator[bytes]:
         """The server-sent events of a streamed call: partial images as they come, then each image."""
         loop = asyncio.get_running_loop()
         partials: asyncio.Queue[PartialImage] = asyncio.Queue()
@@ -474,9 +506,10 @@ class ImagesServer:
             try:
                 response = task.result()
             except Exception as exc:  # reported in the stream: its status is already sent
-                await self._refund(token, image_request.n)
+                await self._refund(token, image_request.n, reserved)
                 yield sse("error", error_reply_for(exc, self._secrets).body())
                 return
+            await self._settle(token, reserved, cost_of(image_request, response))
             for image in response.data:
                 event = completed_event(image_request, image, response.usage)
                 yield sse(event["type"], event)

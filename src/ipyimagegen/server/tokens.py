@@ -40,10 +40,22 @@ CREATE TABLE IF NOT EXISTS tokens (
     errors INTEGER NOT NULL DEFAULT 0,
     rejected INTEGER NOT NULL DEFAULT 0,
     last_used REAL,
-    expires REAL
+    expires REAL,
+    budget_usd REAL,
+    spent_usd REAL NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS active_token_names ON tokens(name) WHERE revoked IS NULL;
+CREATE TABLE IF NOT EXISTS workshop (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    budget_images INTEGER,
+    budget_usd REAL,
+    images INTEGER NOT NULL DEFAULT 0,
+    spent_usd REAL NOT NULL DEFAULT 0
+);
+INSERT OR IGNORE INTO workshop (id) VALUES (1);
 """
+_ADDED_COLUMNS = {"expires": "REAL", "budget_usd": "REAL", "spent_usd": "REAL NOT NULL DEFAULT 0"}
+"""Columns a token file made by an earlier release lacks, added when it is opened."""
 
 _PERIODS = {
     "s": 1.0,
@@ -123,6 +135,8 @@ class TokenInfo:
     rejected: int
     last_used: float | None
     expires: float | None = None
+    budget_usd: float | None = None
+    spent_usd: float = 0.0
 
     @property
     def expired(self) -> bool:
@@ -136,6 +150,10 @@ class TokenInfo:
     @property
     def images_left(self) -> int | None:
         return None if self.budget is None else max(0, self.budget - self.images)
+
+    @property
+    def usd_left(self) -> float | None:
+        return None if self.budget_usd is None else max(0.0, self.budget_usd - self.spent_usd)
 
     def to_dict(self) -> dict[str, Any]:
         """Settings and usage as JSON-ready values (times as Unix seconds)."""
@@ -154,7 +172,36 @@ class TokenInfo:
             "created": int(self.created),
             "last_used": int(self.last_used) if self.last_used else None,
             "expires": int(self.expires) if self.expires else None,
+            "budget_usd": self.budget_usd,
+            "spent_usd": round(self.spent_usd, 4),
+            "usd_left": round(self.usd_left, 4) if self.usd_left is not None else None,
         }
+
+
+@dataclass(frozen=True)
+class Workshop:
+    """The whole room's budget (None: no limit) and what it has used."""
+
+    budget_images: int | None
+    budget_usd: float | None
+    images: int
+    spent_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget_images": self.budget_images,
+            "budget_usd": self.budget_usd,
+            "images": self.images,
+            "spent_usd": round(self.spent_usd, 4),
+        }
+
+
+class Refusal(Exception):
+    """A reservation the budgets do not allow: ``what`` is images, usd, workshop_images or workshop_usd."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
 
 
 def _info(row: sqlite3.Row) -> TokenInfo:
@@ -172,6 +219,8 @@ def _info(row: sqlite3.Row) -> TokenInfo:
         rejected=row["rejected"],
         last_used=row["last_used"],
         expires=row["expires"],
+        budget_usd=row["budget_usd"],
+        spent_usd=row["spent_usd"] or 0.0,
     )
 
 
@@ -180,13 +229,15 @@ class TokenStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
+        self._refused: dict[str, str] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         is_new = not self.path.exists()
         with self._connect() as db:
             db.executescript(_SCHEMA)
             columns = {row["name"] for row in db.execute("PRAGMA table_info(tokens)")}
-            if "expires" not in columns:  # a file made before tokens could expire
-                db.execute("ALTER TABLE tokens ADD COLUMN expires REAL")
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in columns:
+                    db.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
         if is_new:
             self.path.chmod(0o600)  # token hashes and usage: for the host's eyes only
 
@@ -217,14 +268,18 @@ class TokenStore:
         rate: Rate | str | None = None,
         admin: bool = False,
         expires: float | None = None,
+        budget_usd: float | None = None,
     ) -> tuple[str, TokenInfo]:
         """A new token for ``name``: returns the token (to show once) and its record. ``expires``:
-        Unix time from which it is refused (None: never)."""
+        Unix time from which it is refused (None: never); ``budget_usd``: estimated dollars it may
+        spend (None: no limit)."""
         name = name.strip()
         if not name:
             raise ValueError("A token needs a name (the participant's, to read in the usage report).")
         if budget is not None and budget < 0:
             raise ValueError(f"budget must be a number of images, 0 or more, got {budget}.")
+        if budget_usd is not None and not budget_usd >= 0:
+            raise ValueError(f"budget_usd must be an amount of dollars, 0 or more, got {budget_usd}.")
         if isinstance(rate, str):
             rate = Rate.parse(rate)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -232,8 +287,8 @@ class TokenStore:
         try:
             with self._connect() as db:
                 db.execute(
-                    "INSERT INTO tokens (id, name, hash, budget, rate, admin, created, expires) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO tokens (id, name, hash, budget, rate, admin, created, expires, budget_usd) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         token_id,
                         name,
@@ -243,6 +298,7 @@ class TokenStore:
                         int(admin),
                         time.time(),
                         expires,
+                        budget_usd,
                     ),
                 )
         except sqlite3.IntegrityError:
@@ -287,28 +343,111 @@ class TokenStore:
             row = db.execute("SELECT * FROM tokens WHERE hash = ?", (hash_token(token),)).fetchone()
         return _info(row) if row is not None else None
 
-    def reserve(self, token_id: str, images: int) -> bool:
-        """Count a request for ``images`` images, if the budget allows them all; False if it does not."""
-        with self._connect() as db:
-            cursor = db.execute(
-                "UPDATE tokens SET requests = requests + 1, images = images + ?, last_used = ? "
-                "WHERE id = ? AND (budget IS NULL OR images + ? <= budget)",
-                (images, time.time(), token_id, images),
-            )
-            if cursor.rowcount == 0:
+    def reserve(self, token_id: str, images: int, usd: float = 0.0) -> bool:
+        """Count a request for ``images`` images costing at most ``usd`` against the token's budgets and
+        the workshop's, all or nothing; False (and :meth:`refusal` says which budget) when they do not fit."""
+        try:
+            self._reserve(token_id, images, usd)
+        except Refusal as refused:
+            self._refused[token_id] = refused.what
+            with self._connect() as db:
                 db.execute(
                     "UPDATE tokens SET rejected = rejected + 1, last_used = ? WHERE id = ?",
                     (time.time(), token_id),
                 )
-            return cursor.rowcount == 1
+            return False
+        return True
 
-    def record_failure(self, token_id: str, images: int) -> None:
-        """A reserved request failed: count the error and give its images back to the budget."""
+    def _reserve(self, token_id: str, images: int, usd: float) -> None:
+        with self._connect() as db:  # one transaction: both updates, or neither
+            cursor = db.execute(
+                "UPDATE tokens SET requests = requests + 1, images = images + ?, spent_usd = spent_usd + ?, "
+                "last_used = ? WHERE id = ? AND (budget IS NULL OR images + ? <= budget) "
+                "AND (budget_usd IS NULL OR spent_usd + ? <= budget_usd + 1e-9)",
+                (images, usd, time.time(), token_id, images, usd),
+            )
+            if cursor.rowcount == 0:
+                row = db.execute(
+                    "SELECT images, budget, spent_usd, budget_usd FROM tokens WHERE id = ?", (token_id,)
+                )
+                found = row.fetchone()
+                over_images = (
+                    found is not None
+                    and found["budget"] is not None
+                    and found["images"] + images > found["budget"]
+                )
+                raise Refusal("images" if over_images or found is None else "usd")
+            cursor = db.execute(
+                "UPDATE workshop SET images = images + ?, spent_usd = spent_usd + ? WHERE id = 1 "
+                "AND (budget_images IS NULL OR images + ? <= budget_images) "
+                "AND (budget_usd IS NULL OR spent_usd + ? <= budget_usd + 1e-9)",
+                (images, usd, images, usd),
+            )
+            if cursor.rowcount == 0:
+                room = db.execute("SELECT images, budget_images FROM workshop WHERE id = 1").fetchone()
+                over_images = (
+                    room["budget_images"] is not None and room["images"] + images > room["budget_images"]
+                )
+                raise Refusal("workshop_images" if over_images else "workshop_usd")  # rolls the token's back
+
+    def refusal(self, token_id: str) -> str:
+        """Which budget refused the token's last reservation: images, usd, workshop_images, workshop_usd."""
+        return self._refused.get(token_id, "images")
+
+    def settle(self, token_id: str, reserved_usd: float, spent_usd: float) -> None:
+        """A call is answered: its cost as estimated from its usage replaces the bound reserved."""
+        change = spent_usd - reserved_usd
+        if abs(change) < 1e-12:
+            return
+        with self._connect() as db:
+            db.execute("UPDATE tokens SET spent_usd = MAX(0, spent_usd + ?) WHERE id = ?", (change, token_id))
+            db.execute("UPDATE workshop SET spent_usd = MAX(0, spent_usd + ?) WHERE id = 1", (change,))
+
+    def record_failure(self, token_id: str, images: int, usd: float = 0.0) -> None:
+        """A reserved request failed: count the error and give its images and dollars back to the budgets."""
         with self._connect() as db:
             db.execute(
-                "UPDATE tokens SET errors = errors + 1, images = MAX(0, images - ?) WHERE id = ?",
-                (images, token_id),
+                "UPDATE tokens SET errors = errors + 1, images = MAX(0, images - ?), "
+                "spent_usd = MAX(0, spent_usd - ?) WHERE id = ?",
+                (images, usd, token_id),
             )
+            db.execute(
+                "UPDATE workshop SET images = MAX(0, images - ?), spent_usd = MAX(0, spent_usd - ?) WHERE id = 1",
+                (images, usd),
+            )
+
+    # -- the workshop's budget and top-ups -----------------------------------------------------
+
+    def workshop(self) -> Workshop:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM workshop WHERE id = 1").fetchone()
+        return Workshop(row["budget_images"], row["budget_usd"], row["images"], row["spent_usd"])
+
+    def set_workshop_budget(
+        self, *, images: int | None | str = "keep", usd: float | None | str = "keep"
+    ) -> Workshop:
+        """The whole room's budget: a number, None for no limit, or ``"keep"`` to leave it as it is."""
+        with self._connect() as db:
+            if images != "keep":
+                db.execute("UPDATE workshop SET budget_images = ? WHERE id = 1", (images,))
+            if usd != "keep":
+                db.execute("UPDATE workshop SET budget_usd = ? WHERE id = 1", (usd,))
+        return self.workshop()
+
+    def top_up(self, name_or_id: str, *, images: int = 0, usd: float = 0.0) -> TokenInfo:
+        """Raise an active token's budgets by ``images`` and ``usd`` (a budget with no limit stays so)."""
+        if images < 0 or usd < 0:
+            raise ValueError("A top-up adds images or dollars: give amounts of 0 or more.")
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET budget = CASE WHEN budget IS NULL THEN NULL ELSE budget + ? END, "
+                "budget_usd = CASE WHEN budget_usd IS NULL THEN NULL ELSE budget_usd + ? END "
+                "WHERE (id = ? OR name = ?) AND revoked IS NULL",
+                (images, usd, name_or_id, name_or_id),
+            )
+        if cursor.rowcount == 0:
+            raise KeyError(f"No active token named {name_or_id!r} (see: ipyimagegen tokens list).")
+        return self.get(name_or_id)
 
     def record_rejected(self, token_id: str) -> None:
         """A request refused before it ran (rate limit)."""
