@@ -31,6 +31,7 @@ BENCHMARKS = {
     "memory": "memory_bench",
     "server": "server_memory_bench",
     "proxy": "proxy_bench",
+    "queue": "queue_bench",
     "preview": "preview_bench",
     "diffusers": "diffusers_bench",
 }

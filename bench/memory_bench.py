@@ -23,21 +23,33 @@ GOAL_MB = 300.0
 MB = 1024 * 1024
 
 
-def _current_rss() -> int:
-    """This process's resident memory now, in bytes."""
+def _status_kb(field: str) -> int | None:
+    """A ``/proc/self/status`` figure in KB (Linux), or None."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     except OSError:
         pass
+    return None
+
+
+def _current_rss() -> int:
+    """This process's resident memory now, in bytes."""
+    found = _status_kb("VmRSS")
+    if found is not None:
+        return found * 1024
     import psutil  # not Linux: psutil knows
 
     return int(psutil.Process().memory_info().rss)
 
 
 def _peak_rss() -> int:
-    """This process's peak resident memory so far, in bytes."""
+    """This process's peak resident memory so far, in bytes: its own (VmHWM), since on Linux the
+    rusage figure keeps the parent's peak across fork and exec."""
+    found = _status_kb("VmHWM")
+    if found is not None:
+        return found * 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 

@@ -313,4 +313,4 @@ def test_the_proxy_runs_many_slow_calls_at_once_and_says_where_a_caller_stands(t
     finally:
         process.terminate()
         process.wait(timeout=20)
-    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 32}
+    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 32, "rate": None}

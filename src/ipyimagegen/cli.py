@@ -158,10 +158,19 @@ def _add_serve(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--concurrency",
+        "--upstream-concurrency",
+        dest="concurrency",
         type=_whole,
         default=None,
-        help="calls run at once, the rest waiting in turn (default: 4 for an engine, 32 with --upstream, "
-        "whose calls mostly wait on the upstream)",
+        help="calls run at once, the rest waiting, served by participant in turn (default: 4 for an engine, "
+        "32 with --upstream, whose calls mostly wait on the upstream)",
+    )
+    parser.add_argument(
+        "--upstream-rate",
+        type=_rate,
+        metavar="IMAGES/PERIOD",
+        help="images started per minute (e.g. 300/min, your organisation's limit), shared out by "
+        "participant in turn; calls past it wait in the workshop queue (default: no limit)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -288,6 +297,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         request_timeout=args.timeout,
         url_ttl=args.url_ttl,
         max_concurrency=args.concurrency or (UPSTREAM_CONCURRENCY if args.upstream else ENGINE_CONCURRENCY),
+        upstream_rate=args.upstream_rate,
         cors_origins=args.cors_origin,
         allowed_hosts=allowed_hosts(args.host, args.allow_host),
         secrets=secrets,

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,6 +65,7 @@ from .errors import (
     parse_error_body,
     redact,
 )
+from .queue_watch import QUEUE_HEADER, QueueWatch
 from .retry import RetryPolicy, come_back_later, parse_retry_after
 from .sse import iter_events
 from .types import (
@@ -147,6 +149,13 @@ def _shutdown_dates(payload: Any) -> dict[str, date | None] | None:
         except ValueError:
             found[item["id"]] = None
     return found
+
+
+def queue_url(base_url: str, named: str | None) -> str | None:
+    """The queue page a workshop server names, under the API's own address; None for anything else."""
+    if not named or not re.fullmatch(r"[a-z][a-z0-9_-]*", named):
+        return None
+    return f"{base_url.rstrip('/')}/{named}"
 
 
 def _request_id(response: requests.Response) -> str | None:
@@ -256,6 +265,7 @@ class OpenAIClient(BaseBackend):
         self._listed: dict[str, date | None] | None = None
         self._listed_asked = False
         self._list_lock = threading.Lock()
+        self._queue_url: str | None = None  # a workshop server's queue page, once GET /models names it
         host = host_of(self.base_url)
         self.name = f"OpenAI ({host})" if settings.is_public_api else f"Images API at {host}"
 
@@ -302,6 +312,7 @@ class OpenAIClient(BaseBackend):
                 if not _succeeded(response):
                     log.debug("GET models answered HTTP %d", response.status_code)
                     return None
+                self._queue_url = queue_url(self.base_url, response.headers.get(QUEUE_HEADER))
                 return _shutdown_dates(json.loads(read_body(response, deadline)))
         except _TRANSFER_ERRORS as exc:
             log.debug("GET models failed: %s", self._redact(_root_reason(exc)))
@@ -468,7 +479,14 @@ class OpenAIClient(BaseBackend):
 
     def _call(self, request: ImageRequest, hooks: CallHooks, streaming: bool) -> ImagesResponse:
         deadline = self._deadline(hooks)
-        response = self._post(request, hooks, deadline, streaming)
+        if self._queue_url is not None and hooks.on_progress is not None:  # a workshop server's queue
+            watch = QueueWatch(
+                self.session, self._queue_url, hooks, auth=self._auth, headers=self._api_headers()
+            )
+            with watch:
+                response = self._post(request, hooks, deadline, streaming)
+        else:
+            response = self._post(request, hooks, deadline, streaming)
         if streaming and _is_event_stream(response):
             return self._read_stream(response, hooks, deadline)
         return self._read_images(response, hooks, deadline)

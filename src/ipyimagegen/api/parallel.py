@@ -20,7 +20,7 @@ from ..models import model_spec
 from ..pricing import sum_costs, sum_usage
 from .backend import Backend
 from .errors import CancelledError
-from .types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from .types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage, Progress
 from .validation import validate_request
 
 log = logging.getLogger(__name__)
@@ -174,14 +174,19 @@ def _part_hooks(hooks: CallHooks, offset: int, whole: bool) -> CallHooks:
     part is the whole call (a part already sent finishes, as it is paid for: see ``on_late``).
 
     Progress is counted in finished images of the whole request, so a part's own steps are
-    not passed on.
+    not passed on; its messages alone (a total of 0: what it waits for) are.
     """
 
     def on_partial(partial: PartialImage) -> None:
         hooks.partial(replace(partial, index=partial.index + offset))
 
+    def on_progress(progress: Progress) -> None:
+        if progress.total == 0:
+            hooks.progress(0, 0, progress.message)
+
     return CallHooks(
         on_partial=on_partial if hooks.on_partial is not None else None,
+        on_progress=on_progress if hooks.on_progress is not None else None,
         cancel=hooks.cancel if whole else None,
         timeout=hooks.timeout,
     )

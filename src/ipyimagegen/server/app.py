@@ -30,12 +30,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..api.backend import Backend
+from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..api.validation import validate_request
 from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec, parse_size
 from .costs import cost_bound, cost_of, forwarded_cost
 from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
+from .fair_queue import FairQueue
 from .files import ResultStore
 from .limits import BodySizeLimit, PixelBudget, pixel_cost
 from .metrics import ServerMetrics
@@ -53,7 +55,7 @@ from .params import (
     read_form,
 )
 from .serialize import completed_event, images_payload, partial_event, sse
-from .tokens import RateLimiter, TokenInfo, TokenStore
+from .tokens import Rate, RateLimiter, TokenInfo, TokenStore
 
 log = logging.getLogger("ipyimagegen.server")
 
@@ -84,6 +86,7 @@ class ImagesServer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
         any_model: bool = False,
+        upstream_rate: Rate | None = None,
     ) -> None:
         self.backend = backend
         self.max_pixels = max_pixels
@@ -94,7 +97,9 @@ class ImagesServer:
         self.results = ResultStore(ttl_s=url_ttl)
         self.rate_limiter = RateLimiter()
         self.max_concurrency = max_concurrency
-        self._engine_slots: anyio.CapacityLimiter | None = None
+        self.upstream_rate = upstream_rate
+        self._queue: FairQueue | None = None
+        self._threads: anyio.CapacityLimiter | None = None
         self._secrets = tuple(s for s in secrets if s)
         self.metrics = ServerMetrics(self._queue_now)
 
@@ -329,7 +334,7 @@ class ImagesServer:
             )
         queue = self._queue_headers()
         try:
-            response = await self._run(image_request, CallHooks())
+            response = await self._run(image_request, CallHooks(), token)
         except Exception:
             await self._refund(token, image_request.n, reserved)
             raise
@@ -366,15 +371,27 @@ class ImagesServer:
                 code="invalid_value",
             )
 
-    def _slots(self) -> anyio.CapacityLimiter:
-        """Calls the backend runs at once (more wait in turn)."""
-        if self._engine_slots is None:
-            self._engine_slots = anyio.CapacityLimiter(self.max_concurrency)
-        return self._engine_slots
+    @property
+    def queue(self) -> FairQueue:
+        """Calls the backend runs at once, by participant in turn (more wait); made in the event loop."""
+        if self._queue is None:
+            self._queue = FairQueue(self.max_concurrency, self.upstream_rate)
+            self._threads = anyio.CapacityLimiter(self.max_concurrency)
+        return self._queue
+
+    async def _in_turn(self, token: TokenInfo | None, images: int, work: Callable[[], Any]) -> Any:
+        """``work()`` in a worker thread, when the queue gives the caller its turn."""
+        async with self.queue.turn(self._queue_key(token), images):
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._threads)
+
+    @staticmethod
+    def _queue_key(token: TokenInfo | None) -> str:
+        return token.id if token is not None else "open"
 
     def _queue_now(self) -> tuple[int, int]:
-        stats = self._slots().statistics()
-        return stats.borrowed_tokens, stats.tasks_waiting
+        if self._queue is None:
+            return 0, 0
+        return self._queue.running, self._queue.waiting
 
     def _measured(self, endpoint: str, work: Callable[[], Any]) -> Any:
         """``work()`` in a worker thread, with how long it waited for its slot and how long it took."""
@@ -395,8 +412,8 @@ class ImagesServer:
 
     def _queue_headers(self) -> dict[str, str]:
         """Where a call stands as it arrives: how many calls run and how many wait before it."""
-        stats = self._slots().statistics()
-        return {"x-queue-running": str(stats.borrowed_tokens), "x-queue-ahead": str(stats.tasks_waiting)}
+        running, waiting = self._queue_now()
+        return {"x-queue-running": str(running), "x-queue-ahead": str(waiting)}
 
     async def _forwarded(
         self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any], reserved: float
@@ -405,15 +422,11 @@ class ImagesServer:
         image_request = call.request
         queue = self._queue_headers()
         hooks = CallHooks(cancel=threading.Event(), timeout=self.request_timeout)
+        work = self._measured(
+            image_request.endpoint, functools.partial(forward, image_request, stream=call.stream, hooks=hooks)
+        )
         try:
-            forwarded = await anyio.to_thread.run_sync(
-                self._measured(
-                    image_request.endpoint,
-                    functools.partial(forward, image_request, stream=call.stream, hooks=hooks),
-                ),
-                abandon_on_cancel=True,
-                limiter=self._slots(),
-            )
+            forwarded = await self._in_turn(token, image_request.n, work)
         except Exception:
             await self._refund(token, image_request.n, reserved)
             raise
@@ -455,21 +468,21 @@ class ImagesServer:
         check_uploads_decode(image_request)
         return self.backend.run(image_request, hooks)
 
-    async def _run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
-        """The call in a worker thread, once its pixels fit in the engine's budget; a 504 (and the call
-        cancelled) past the time limit, waiting included."""
+    async def _run(
+        self, image_request: ImageRequest, hooks: CallHooks, token: TokenInfo | None = None
+    ) -> ImagesResponse:
+        """The call in a worker thread, in the caller's turn and once its pixels fit in the engine's
+        budget; a 504 (and the call cancelled) past the time limit, waiting included."""
         hooks.cancel = hooks.cancel or threading.Event()
         hooks.timeout = self.request_timeout
         cost = pixel_cost(image_request, self.max_pixels)
+        work = self._measured(
+            image_request.endpoint, functools.partial(self._decode_and_run, image_request, hooks)
+        )
         with anyio.move_on_after(self.request_timeout):
             async with self.pixels.hold(cost):
-                return await anyio.to_thread.run_sync(
-                    self._measured(
-                        image_request.endpoint, functools.partial(self._decode_and_run, image_request, hooks)
-                    ),
-                    abandon_on_cancel=True,
-                    limiter=self._slots(),
-                )
+                result: ImagesResponse = await self._in_turn(token, image_request.n, work)
+                return result
         hooks.cancel.set()
         raise ErrorReply(
             504,
@@ -490,7 +503,7 @@ class ImagesServer:
             loop.call_soon_threadsafe(partials.put_nowait, partial)
 
         hooks = CallHooks(on_partial=on_partial, cancel=threading.Event())
-        task = asyncio.ensure_future(self._run(image_request, hooks))
+        task = asyncio.ensure_future(self._run(image_request, hooks, token))
         try:
             while True:
                 next_partial = asyncio.ensure_future(partials.get())
@@ -562,7 +575,8 @@ class ImagesServer:
     async def list_models(self, request: Request) -> Response:
         await self._authenticate(request)
         return JSONResponse(
-            {"object": "list", "data": [self._model_object(name) for name in self._model_names()]}
+            {"object": "list", "data": [self._model_object(name) for name in self._model_names()]},
+            headers={QUEUE_HEADER: "queue"},  # where a client can see its calls wait (/v1/queue)
         )
 
     async def get_model(self, request: Request) -> Response:
@@ -605,8 +619,18 @@ class ImagesServer:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
 
+    async def queue_page(self, request: Request) -> Response:
+        """Where the caller's waiting calls stand (1: the next to run), and the queue as a whole."""
+        token = await self._authenticate(request)
+        running, waiting = self._queue_now()
+        positions = self._queue.positions(self._queue_key(token)) if self._queue is not None else []
+        return JSONResponse(
+            {"object": "queue", "running": running, "waiting": waiting, "positions": positions},
+            headers={"Cache-Control": "no-store"},
+        )
+
     async def health(self, request: Request) -> Response:
-        stats = self._slots().statistics()
+        running, waiting = self._queue_now()
         return JSONResponse(
             {
                 "status": "ok",
@@ -614,9 +638,10 @@ class ImagesServer:
                 "offline": bool(self.backend.offline),
                 "auth": "tokens" if self.tokens is not None else "open",
                 "queue": {
-                    "running": stats.borrowed_tokens,
-                    "waiting": stats.tasks_waiting,
+                    "running": running,
+                    "waiting": waiting,
                     "at_once": self.max_concurrency,
+                    "rate": str(self.upstream_rate) if self.upstream_rate else None,
                 },
             }
         )
@@ -641,6 +666,7 @@ def make_app(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
     any_model: bool = False,
+    upstream_rate: Rate | str | None = None,
 ) -> Starlette:
     """An ASGI app that serves ``backend`` with the OpenAI Images API.
 
@@ -655,6 +681,8 @@ def make_app(
     the most pixels of one requested image. ``pixels_at_once``: what the engine may work on at
     once, inputs and outputs of all calls together (more waits its turn; one larger call runs
     alone). ``any_model``: take any model name (else a model the backend does not serve is a 404).
+    ``upstream_rate``: images started per period (``"300/min"``), shared out by participant in turn
+    with the ``max_concurrency`` slots (:mod:`~ipyimagegen.server.fair_queue`).
     """
     server = ImagesServer(
         backend,
@@ -666,6 +694,7 @@ def make_app(
         max_pixels=max_pixels,
         pixels_at_once=pixels_at_once,
         any_model=any_model,
+        upstream_rate=Rate.parse(upstream_rate) if isinstance(upstream_rate, str) else upstream_rate,
     )
     wrap = server.endpoint
     routes = [
@@ -676,6 +705,7 @@ def make_app(
         Route("/v1/models", wrap(server.list_models, "models"), methods=["GET"]),
         Route("/v1/models/{model:path}", wrap(server.get_model, "models"), methods=["GET"]),
         Route("/v1/usage", wrap(server.usage, "usage"), methods=["GET"]),
+        Route("/v1/queue", wrap(server.queue_page, "queue"), methods=["GET"]),
         Route("/health", wrap(server.health, "health"), methods=["GET"]),
         Route("/metrics", wrap(server.metrics_page, "metrics"), methods=["GET"]),
     ]

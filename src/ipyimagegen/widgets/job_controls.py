@@ -61,7 +61,7 @@ class JobControls(widgets.VBox):
             layout=widgets.Layout(align_items="center", width="100%"),
         )
         super().__init__([row, self.status], layout=widgets.Layout(width="100%"))
-        runner.observe(self._runner_changed, ["busy", "done", "total", "elapsed_s"])
+        runner.observe(self._runner_changed, ["busy", "done", "total", "elapsed_s", "note"])
         self._show_busy(runner.busy)
 
     @property
@@ -155,4 +155,5 @@ class JobControls(widgets.VBox):
         if self.bar.max != total:
             self.bar.max = total
         self.bar.value = min(runner.done, total)
-        self.progress.value = f"{runner.done} of {runner.total} · {runner.elapsed_s:.1f} s"
+        note = f" · {html.escape(runner.note)}" if runner.note else ""
+        self.progress.value = f"{runner.done} of {runner.total} · {runner.elapsed_s:.1f} s{note}"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from traitlets import Bool, Float, HasTraits, Instance, Int
+from traitlets import Bool, Float, HasTraits, Instance, Int, Unicode
 
 from ..api.types import CallHooks, PartialImage, Progress
 
@@ -114,6 +114,7 @@ class JobRunner(HasTraits):
 
     busy = Bool(False, help="A job is running.")
     done = Int(0, help="Units (images) done in the current job.")
+    note = Unicode("", help="What the current job is waiting for, when it says (a workshop queue).")
     total = Int(0, help="Units (images) the current job makes.")
     elapsed_s = Float(0.0, help="Seconds since the current job started.")
     job = Instance(Job, allow_none=True, help="The current (or last) job.")
@@ -155,6 +156,7 @@ class JobRunner(HasTraits):
         with self._traits_lock:
             self.job = job
             self.done = 0
+            self.note = ""
             self.total = total
             self.elapsed_s = 0.0
             self.busy = True
@@ -248,9 +250,10 @@ class JobRunner(HasTraits):
     def _progress(self, job: Job, progress: Progress) -> None:
         with job.lock, self._traits_lock:
             if not job.cancelled and self.job is job:
-                self.done = progress.done
-                if progress.total:
+                if progress.total:  # a total of 0: a message alone (what the call waits for)
+                    self.done = progress.done
                     self.total = progress.total
+                self.note = progress.message
 
     def _tick(self, job: Job) -> None:
         while job.state == "running" and not job.cancel_event.wait(TICK_S):
