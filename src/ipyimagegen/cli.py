@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from .api.errors import ImagesError, describe_error
-from .server.tokens import STATE_DIR_VARIABLE, Rate, TokenInfo, TokenStore, default_state_dir, token_db_path
+from .server.tokens import (
+    DATABASE_VARIABLE,
+    STATE_DIR_VARIABLE,
+    Rate,
+    TokenInfo,
+    TokenStore,
+    default_state_dir,
+    open_store,
+    token_db_path,
+)
 
 ENGINE_CONCURRENCY = 4
 UPSTREAM_CONCURRENCY = 32
@@ -59,12 +68,28 @@ def _state_dir(args: argparse.Namespace) -> Path:
     return Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
 
 
+def _database(args: argparse.Namespace) -> str | None:
+    return getattr(args, "database", None) or os.environ.get(DATABASE_VARIABLE, "").strip() or None
+
+
 def _open_store(args: argparse.Namespace, *, create: bool = False) -> TokenStore | None:
-    """The token store of the state folder (None when it has none and ``create`` is False)."""
+    """The token store: the PostgreSQL database given, else the state folder's SQLite file (None
+    when it has none and ``create`` is False)."""
+    database = _database(args)
+    if database:
+        try:
+            return open_store(database)
+        except Exception as exc:  # a wrong address, a server that is down, a missing extra
+            raise CommandError(f"Could not open the database: {_describe_database_error(exc)}") from None
     path = token_db_path(_state_dir(args))
     if not create and not path.exists():
         return None
     return TokenStore(path)
+
+
+def _describe_database_error(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", text)[:300] or type(exc).__name__
 
 
 def _when(timestamp: float | None) -> str:
@@ -111,6 +136,12 @@ def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         metavar="DIR",
         help=f"where the server keeps its tokens (default: ${STATE_DIR_VARIABLE} or {default_state_dir()})",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help=f"keep tokens, budgets, usage and rate windows in PostgreSQL (postgresql://...), shared by "
+        f"every server given it (default: ${DATABASE_VARIABLE}, else the state folder's SQLite file)",
     )
 
 
@@ -245,7 +276,7 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
     return PreviewEngine(max_pixels=args.max_pixels), []
 
 
-def _print_banner(args: argparse.Namespace, backend: Any, token_count: int) -> None:
+def _print_banner(args: argparse.Namespace, backend: Any, token_count: int, shared: bool = False) -> None:
     shown_host = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
@@ -253,9 +284,11 @@ def _print_banner(args: argparse.Namespace, backend: Any, token_count: int) -> N
     key = "TOKEN" if token_count else '"local"'
     access = (
         f"{token_count} participant token(s); every call needs one (ipyimagegen tokens usage shows who used what)"
-        if token_count
+        if token_count or shared
         else "open: no participant tokens, so any program on this machine may call it"
     )
+    if shared:
+        access += "; tokens, budgets and rate windows shared in the database with every server given it"
     print(
         f"ipyimagegen serve: {backend.name} on {base_url}\n"
         f"Access: {access}\n\n"
@@ -272,7 +305,8 @@ def _print_banner(args: argparse.Namespace, backend: Any, token_count: int) -> N
 def cmd_serve(args: argparse.Namespace) -> int:
     store = _open_store(args)
     token_count = len(store.tokens(include_revoked=False)) if store is not None else 0
-    if token_count == 0 and not is_loopback(args.host):
+    shared = store is not None and store.shared  # a database several servers share: always tokens
+    if token_count == 0 and not shared and not is_loopback(args.host):
         raise CommandError(
             f"Refusing to serve on {args.host} without participant tokens: anyone who can reach this machine "
             "could use it. Create tokens first (ipyimagegen tokens create --name NAME --budget 50), "
@@ -292,7 +326,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(describe_error(exc)) from None
     app = make_app(
         backend,
-        tokens=store if token_count else None,
+        tokens=store if token_count or shared else None,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         request_timeout=args.timeout,
         url_ttl=args.url_ttl,
@@ -305,7 +339,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pixels_at_once=int(args.megapixels_at_once * 1_000_000),
         any_model=args.any_model,
     )
-    _print_banner(args, backend, token_count)
+    _print_banner(args, backend, token_count, shared)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

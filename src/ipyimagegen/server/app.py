@@ -34,6 +34,7 @@ from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..api.validation import validate_request
 from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec, parse_size
+from .admin import AdminPage
 from .costs import cost_bound, cost_of, forwarded_cost
 from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
@@ -55,7 +56,7 @@ from .params import (
     read_form,
 )
 from .serialize import completed_event, images_payload, partial_event, sse
-from .tokens import Rate, RateLimiter, TokenInfo, TokenStore
+from .tokens import Rate, TokenInfo, TokenStore
 
 log = logging.getLogger("ipyimagegen.server")
 
@@ -95,7 +96,6 @@ class ImagesServer:
         self.tokens = tokens
         self.request_timeout = request_timeout
         self.results = ResultStore(ttl_s=url_ttl)
-        self.rate_limiter = RateLimiter()
         self.max_concurrency = max_concurrency
         self.upstream_rate = upstream_rate
         self._queue: FairQueue | None = None
@@ -177,9 +177,9 @@ class ImagesServer:
     async def _check_rate(self, token: TokenInfo | None) -> None:
         if token is None or token.rate is None:
             return
-        wait = self.rate_limiter.acquire(token.id, token.rate)
+        assert self.tokens is not None
+        wait = await self._in_thread(self.tokens.take_rate, token.id, token.rate)
         if wait > 0:
-            assert self.tokens is not None
             await self._in_thread(self.tokens.record_rejected, token.id)
             raise ErrorReply(
                 429,
@@ -223,6 +223,20 @@ class ImagesServer:
             code="insufficient_quota",
             headers={"x-should-retry": "false"},
         )
+
+    async def _check_open(self, token: TokenInfo | None) -> None:
+        """503 while the workshop host has paused every call (an admin token still gets through)."""
+        if token is None or token.admin or self.tokens is None:
+            return
+        room = await self._in_thread(self.tokens.workshop)
+        if room.paused:
+            raise ErrorReply(
+                503,
+                "The workshop host has paused all calls for a moment: try again shortly.",
+                type=SERVER_ERROR,
+                code="workshop_paused",
+                headers=retry_after_headers(30.0),
+            )
 
     async def _refund(self, token: TokenInfo | None, images: int, usd: float = 0.0) -> None:
         if token is not None and self.tokens is not None:
@@ -321,6 +335,7 @@ class ImagesServer:
             or self.backend.supports_streaming(image_request.model)
         ):
             raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
+        await self._check_open(token)
         reserved = await self._reserve(token, image_request)
         request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
         forward = getattr(self.backend, "forward", None)
@@ -697,6 +712,7 @@ def make_app(
         upstream_rate=Rate.parse(upstream_rate) if isinstance(upstream_rate, str) else upstream_rate,
     )
     wrap = server.endpoint
+    admin = AdminPage(server)
     routes = [
         Route("/v1/images/generations", wrap(server.generations, "generations"), methods=["POST"]),
         Route("/v1/images/edits", wrap(server.edits, "edits"), methods=["POST"]),
@@ -708,6 +724,13 @@ def make_app(
         Route("/v1/queue", wrap(server.queue_page, "queue"), methods=["GET"]),
         Route("/health", wrap(server.health, "health"), methods=["GET"]),
         Route("/metrics", wrap(server.metrics_page, "metrics"), methods=["GET"]),
+        Route("/admin", wrap(admin.page, "admin"), methods=["GET"]),
+        Route("/admin/{file:str}", wrap(admin.page, "admin"), methods=["GET"]),
+        Route("/admin/api/room", wrap(admin.room, "admin"), methods=["GET"]),
+        Route("/admin/api/tokens/{token_id}/revoke", wrap(admin.revoke, "admin"), methods=["POST"]),
+        Route("/admin/api/tokens/{token_id}/topup", wrap(admin.top_up, "admin"), methods=["POST"]),
+        Route("/admin/api/pause", wrap(admin.pause, "admin"), methods=["POST"]),
+        Route("/admin/api/resume", wrap(admin.pause, "admin"), methods=["POST"]),
     ]
     middleware = [Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins)]
     if cors_origins:

@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS workshop (
     budget_images INTEGER,
     budget_usd REAL,
     images INTEGER NOT NULL DEFAULT 0,
-    spent_usd REAL NOT NULL DEFAULT 0
+    spent_usd REAL NOT NULL DEFAULT 0,
+    paused INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO workshop (id) VALUES (1);
 """
@@ -186,6 +187,7 @@ class Workshop:
     budget_usd: float | None
     images: int
     spent_usd: float
+    paused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +195,7 @@ class Workshop:
             "budget_usd": self.budget_usd,
             "images": self.images,
             "spent_usd": round(self.spent_usd, 4),
+            "paused": self.paused,
         }
 
 
@@ -204,7 +207,7 @@ class Refusal(Exception):
         self.what = what
 
 
-def _info(row: sqlite3.Row) -> TokenInfo:
+def _info(row: Any) -> TokenInfo:
     return TokenInfo(
         id=row["id"],
         name=row["name"],
@@ -225,11 +228,17 @@ def _info(row: sqlite3.Row) -> TokenInfo:
 
 
 class TokenStore:
-    """Participant tokens in a SQLite file (safe to share between the CLI and a running server)."""
+    """Participant tokens in a SQLite file (safe to share between the CLI and a running server).
+
+    :class:`PostgresTokenStore` keeps the same records in PostgreSQL, for several servers at once.
+    """
+
+    _duplicate: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self._refused: dict[str, str] = {}
+        self._limiter = RateLimiter()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         is_new = not self.path.exists()
         with self._connect() as db:
@@ -238,6 +247,9 @@ class TokenStore:
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in columns:
                     db.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
+            room_columns = {row["name"] for row in db.execute("PRAGMA table_info(workshop)")}
+            if "paused" not in room_columns:
+                db.execute("ALTER TABLE workshop ADD COLUMN paused INTEGER NOT NULL DEFAULT 0")
         if is_new:
             self.path.chmod(0o600)  # token hashes and usage: for the host's eyes only
 
@@ -248,7 +260,7 @@ class TokenStore:
         return cls(token_db_path(folder))
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> Iterator[Any]:
         """A connection for one transaction: committed on success, rolled back on error, then closed."""
         with closing(sqlite3.connect(self.path, timeout=10.0)) as db:
             db.row_factory = sqlite3.Row
@@ -257,6 +269,20 @@ class TokenStore:
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"
+
+    @property
+    def shared(self) -> bool:
+        """Whether servers on other machines share these records (and so their rate windows)."""
+        return False
+
+    def take_rate(self, token_id: str, rate: Rate) -> float:
+        """One request from the token's rate: 0.0 if allowed, else the seconds until one is.
+
+        With SQLite one server holds a token's rate window, in its memory."""
+        return self._limiter.acquire(token_id, rate)
+
+    def close(self) -> None:
+        """Let go of the database (a SQLite file holds nothing open between calls)."""
 
     # -- the host's commands -------------------------------------------------------------------
 
@@ -301,7 +327,7 @@ class TokenStore:
                         budget_usd,
                     ),
                 )
-        except sqlite3.IntegrityError:
+        except self._duplicate:
             raise ValueError(
                 f"There is already an active token named {name!r}: revoke it first, or choose another name."
             ) from None
@@ -421,7 +447,15 @@ class TokenStore:
     def workshop(self) -> Workshop:
         with self._connect() as db:
             row = db.execute("SELECT * FROM workshop WHERE id = 1").fetchone()
-        return Workshop(row["budget_images"], row["budget_usd"], row["images"], row["spent_usd"])
+        return Workshop(
+            row["budget_images"], row["budget_usd"], row["images"], row["spent_usd"], bool(row["paused"])
+        )
+
+    def set_paused(self, paused: bool) -> Workshop:
+        """Pause (or resume) every participant's calls, on every server sharing this store."""
+        with self._connect() as db:
+            db.execute("UPDATE workshop SET paused = ? WHERE id = 1", (int(paused),))
+        return self.workshop()
 
     def set_workshop_budget(
         self, *, images: int | None | str = "keep", usd: float | None | str = "keep"
@@ -478,3 +512,136 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (level, now)
             return (1.0 - level) / refill_per_s
+
+
+# -- PostgreSQL: one state for several servers ------------------------------------------------------
+
+_POSTGRES_SCHEMA = """
+SELECT pg_advisory_xact_lock(7240213);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    budget BIGINT,
+    rate TEXT,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created DOUBLE PRECISION NOT NULL,
+    revoked DOUBLE PRECISION,
+    requests BIGINT NOT NULL DEFAULT 0,
+    images BIGINT NOT NULL DEFAULT 0,
+    errors BIGINT NOT NULL DEFAULT 0,
+    rejected BIGINT NOT NULL DEFAULT 0,
+    last_used DOUBLE PRECISION,
+    expires DOUBLE PRECISION,
+    budget_usd DOUBLE PRECISION,
+    spent_usd DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS active_token_names ON tokens(name) WHERE revoked IS NULL;
+CREATE TABLE IF NOT EXISTS workshop (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    budget_images BIGINT,
+    budget_usd DOUBLE PRECISION,
+    images BIGINT NOT NULL DEFAULT 0,
+    spent_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    paused INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO workshop (id) VALUES (1) ON CONFLICT DO NOTHING;
+ALTER TABLE workshop ADD COLUMN IF NOT EXISTS paused INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS rate_windows (
+    token_id TEXT PRIMARY KEY,
+    level DOUBLE PRECISION NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+"""
+
+
+class _Translated:
+    """A PostgreSQL connection that takes this module's SQL (``?`` placeholders, SQLite's ``MAX``)."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._connection.execute(sql.replace("?", "%s").replace("MAX(0,", "GREATEST(0,"), params)
+
+
+class PostgresTokenStore(TokenStore):
+    """The tokens, budgets, usage and rate windows in PostgreSQL, shared by every server given the
+    same ``postgresql://`` address (the ``postgres`` extra: psycopg and its pool).
+
+    A reservation is one conditional ``UPDATE`` of the token's row and the workshop's, in one
+    transaction: PostgreSQL locks each row and checks the condition again after the lock, so N
+    servers agree exactly however their calls interleave. Rate windows are rows too, timed by the
+    database's clock, so replicas agree however their own clocks drift.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise RuntimeError(
+                "A PostgreSQL database needs the postgres extra: pip install 'ipyimagegen[postgres]'."
+            ) from None
+        self.url = url
+        self.path = Path("-")
+        self._refused = {}
+        self._duplicate = (psycopg.errors.UniqueViolation,)
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, kwargs={"row_factory": dict_row}, open=True, timeout=30.0
+        )
+        with self._pool.connection() as connection:
+            connection.execute(_POSTGRES_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        with self._pool.connection() as connection:  # one transaction: committed, or rolled back on error
+            yield _Translated(connection)
+
+    def __repr__(self) -> str:
+        return f"PostgresTokenStore({_without_password(self.url)!r})"
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    def take_rate(self, token_id: str, rate: Rate) -> float:
+        """One request from the token's rate window in the database (a token bucket, as in memory)."""
+        refill_per_s = rate.count / rate.period_s
+        with self._connect() as db:
+            now = db.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now").fetchone()["now"]
+            db.execute(
+                "INSERT INTO rate_windows (token_id, level, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (token_id, float(rate.count), now),
+            )
+            row = db.execute("SELECT level, at FROM rate_windows WHERE token_id = ? FOR UPDATE", (token_id,))
+            found = row.fetchone()
+            level = min(float(rate.count), found["level"] + max(0.0, now - found["at"]) * refill_per_s)
+            wait = 0.0 if level >= 1.0 else (1.0 - level) / refill_per_s
+            db.execute(
+                "UPDATE rate_windows SET level = ?, at = ? WHERE token_id = ?",
+                (level - 1.0 if wait == 0.0 else level, now, token_id),
+            )
+        return wait
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+DATABASE_VARIABLE = "IPYIMAGEGEN_DATABASE"
+
+
+def open_store(database: str | None, state_dir: str | Path | None = None) -> TokenStore:
+    """The store of ``database`` (a ``postgresql://`` address), else the SQLite file of ``state_dir``."""
+    if database:
+        if not database.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"--database takes a postgresql:// address, got {_without_password(database)!r}."
+            )
+        return PostgresTokenStore(database)
+    return TokenStore.in_dir(state_dir)

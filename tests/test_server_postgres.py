@@ -1,0 +1,164 @@
+"""One state for several servers: tokens, budgets, usage and rate windows in a real PostgreSQL
+(a throwaway cluster), and two ``ipyimagegen serve`` processes that agree exactly."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import openai
+import pytest
+import requests
+
+from ipyimagegen.cli import main
+from ipyimagegen.server.tokens import PostgresTokenStore, open_store
+from postgres_helpers import Cluster, postgres_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with postgres_cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def database(cluster: Cluster) -> str:
+    return cluster.database()
+
+
+def test_the_store_keeps_tokens_budgets_and_usage_in_postgres(database: str) -> None:
+    store = open_store(database)
+    assert isinstance(store, PostgresTokenStore) and store.shared
+    token, info = store.create("alice", budget=3, budget_usd=1.0, rate="10/min", expires=time.time() + 3600)
+    assert store.authenticate(token).name == "alice" and store.authenticate("igt-nope") is None
+    assert store.reserve(info.id, 2, 0.1) and not store.reserve(info.id, 2, 0.1)
+    store.record_failure(info.id, 2, 0.1)
+    assert store.reserve(info.id, 3, 0.2)
+    store.settle(info.id, 0.2, 0.05)
+    again = open_store(database)  # another server's view: the same records
+    record = again.get("alice")
+    assert (record.images, record.requests, record.errors, record.rejected) == (3, 2, 1, 1)
+    assert record.spent_usd == pytest.approx(0.05) and record.expires is not None
+    with pytest.raises(ValueError, match="already an active token"):
+        again.create("alice")
+    again.set_workshop_budget(images=10)
+    assert store.workshop().budget_images == 10 and store.workshop().images == 3
+    again.revoke("alice")
+    assert not store.authenticate(token).active
+    assert "***" in repr(open_store(database.replace("ipyimagegen@", "ipyimagegen:secret@")))
+    for opened in (store, again):
+        opened.close()
+
+
+def test_a_rate_window_in_the_database_is_one_for_every_server(database: str) -> None:
+    first, second = open_store(database), open_store(database)
+    _token, info = first.create("bob", rate="3/min")
+    assert info.rate is not None
+    waits = [store.take_rate(info.id, info.rate) for store in (first, second, first, second)]
+    assert waits[:3] == [0.0, 0.0, 0.0] and 0 < waits[3] <= 20.5
+    first.close()
+    second.close()
+
+
+def test_the_commands_take_a_database(capsys, database: str, tmp_path) -> None:
+    assert main(["tokens", "create", "--count", "3", "--prefix", "room-", "-q", "--database", database]) == 0
+    assert len(capsys.readouterr().out.split()) == 3
+    assert main(["tokens", "list", "--database", database]) == 0
+    assert "room-03" in capsys.readouterr().out
+    bad = database.rsplit(":", 1)[0] + ":1/nowhere"
+    assert main(["tokens", "list", "--database", bad.replace("ipyimagegen@", "ipyimagegen:hunter2@")]) == 2
+    err = capsys.readouterr().err
+    assert "Could not open the database" in err and "hunter2" not in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(database: str, tmp_path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": str(tmp_path / name)}
+    env.pop("OPENAI_API_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipyimagegen", "serve", "--port", str(port), "--database", database,
+         "--concurrency", "16"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base + "/health", timeout=2).json()["auth"] == "tokens":
+                return process, base + "/v1"
+        except requests.RequestException:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, "a server did not start"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def two_servers(database: str, tmp_path) -> Iterator[tuple[str, str]]:
+    started = [_start_server(database, tmp_path, name) for name in ("one", "two")]
+    try:
+        yield started[0][1], started[1][1]
+    finally:
+        for process, _url in started:
+            process.terminate()
+        for process, _url in started:
+            process.wait(timeout=20)
+
+
+def _call(base_url: str, token: str) -> str:
+    sdk = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0)
+    try:
+        sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
+    except openai.RateLimitError:
+        return "refused"
+    except openai.AuthenticationError:
+        return "unauthorised"
+    return "made"
+
+
+def test_two_servers_serve_a_budget_of_5_exactly_under_40_concurrent_calls(
+    database: str, two_servers
+) -> None:
+    store = open_store(database)
+    token, _ = store.create("carol", budget=5)
+    urls = two_servers
+    start = threading.Barrier(40)
+
+    def one(index: int) -> str:
+        start.wait(20)
+        return _call(urls[index % 2], token)
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(one, range(40)))
+    assert outcomes.count("made") == 5 and outcomes.count("refused") == 35
+    record = store.get("carol")
+    assert record.images == 5 and record.rejected == 35
+    store.close()
+
+
+def test_a_revoke_is_honoured_by_both_servers_at_once(database: str, two_servers) -> None:
+    store = open_store(database)
+    token, _ = store.create("dan")
+    assert [_call(url, token) for url in two_servers] == ["made", "made"]
+    store.revoke("dan")
+    assert [_call(url, token) for url in two_servers] == ["unauthorised", "unauthorised"]
+    store.close()
+
+
+def test_a_rate_of_3_a_minute_holds_across_both_servers(database: str, two_servers) -> None:
+    store = open_store(database)
+    token, _ = store.create("eve", rate="3/min")
+    outcomes = [_call(two_servers[index % 2], token) for index in range(6)]
+    assert outcomes == ["made", "made", "made", "refused", "refused", "refused"]
+    store.close()
