@@ -9,6 +9,7 @@ import pytest
 from browser import browser_page, require_chromium
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.wall import WALL_SIDE
 
 pytestmark = pytest.mark.browser
 
@@ -74,3 +75,63 @@ def test_the_host_sees_the_room_tops_up_revokes_and_pauses(tmp_path) -> None:
         assert _call(server, alice) == "made"
         expect(page.locator("#images")).to_have_text("4", timeout=10_000)  # the room live, refreshed
         assert console.relevant() == [], console.relevant()
+
+
+def test_a_participant_shares_from_the_studio_and_the_host_shows_it_on_the_wall(tmp_path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    from browser import voila, write_notebook
+
+    store = TokenStore.in_dir(tmp_path / "server")
+    host, _ = store.create("host", admin=True)
+    alice, _ = store.create("alice")
+    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True)) as server:
+        cell = (
+            "from ipyimagegen import OpenAIClient\n"
+            "from ipyimagegen.widgets import studio\n"
+            f"s = studio(OpenAIClient(base_url={server.base_url!r}, api_key={alice!r}))\n"
+            "s.generate_tab.params.n = 1\n"
+            "s"
+        )
+        notebook = write_notebook(tmp_path / "participant.ipynb", cell)
+        with voila(notebook, tmp_path) as url, browser_page() as (page, console):
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            prompt = page.locator(".ipyimagegen-generate-tab .ipyimagegen-prompt textarea")
+            prompt.wait_for(state="visible", timeout=60_000)
+            prompt.fill("<b>a lighthouse</b> at dusk")
+            page.locator(".ipyimagegen-generate-tab .ipyimagegen-generate").click()
+            page.locator(".ipyimagegen-enlarge").first.click(timeout=30_000)
+            share = page.get_by_role("button", name="Share with the class")
+            share.click()
+            expect(page.get_by_text("Shared with the class")).to_be_visible(timeout=15_000)
+            expect(share).to_be_disabled()  # once per opening: no double posts
+            expect(page.locator(".ipyimagegen-lightbox")).to_be_visible()  # the viewer stays open
+            page.screenshot(path=str(tmp_path / "studio-shared.png"))
+            assert console.relevant() == [], console.relevant()
+
+            wall_page = page  # the host's page, in the same browser
+            wall_page.goto(server.url + "/admin", wait_until="domcontentloaded")
+            wall_page.locator("#admin-token").fill(host)
+            wall_page.get_by_role("button", name="Sign in").click()
+            card = wall_page.locator("#wall figure.post")
+            expect(card).to_have_count(1)
+            expect(card.locator(".who")).to_have_text("alice")
+            expect(card.locator(".prompt")).to_have_text("<b>a lighthouse</b> at dusk")  # text, not HTML
+            assert wall_page.locator("#wall b").count() == 0
+            wall_page.wait_for_function(
+                "document.querySelector('#wall img').complete && document.querySelector('#wall img').naturalWidth > 0"
+            )
+            shown = wall_page.evaluate(
+                "[document.querySelector('#wall img').naturalWidth, document.querySelector('#wall img').getAttribute('width')]"
+            )
+            assert shown[0] == int(shown[1]) <= WALL_SIDE  # the server's own copy, as it says
+            wall_page.get_by_role("button", name="Show full screen").click()
+            expect(wall_page.get_by_role("button", name="Leave full screen")).to_be_visible()
+            wall_page.screenshot(path=str(tmp_path / "class-wall-full-screen.png"))
+            wall_page.get_by_role("button", name="Leave full screen").click()
+            wall_page.once("dialog", lambda dialog: dialog.accept())
+            wall_page.get_by_role("button", name="Take down alice's picture").click()
+            expect(card).to_have_count(0)
+            expect(wall_page.locator("#wall-empty")).to_be_visible()
+            wall_page.screenshot(path=str(tmp_path / "class-wall-empty.png"), full_page=True)

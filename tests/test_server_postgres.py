@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import os
 import socket
 import subprocess
@@ -15,9 +16,11 @@ from collections.abc import Iterator
 import openai
 import pytest
 import requests
+from PIL import Image
 
 from ipyimagegen.cli import main
-from ipyimagegen.server.tokens import PostgresTokenStore, open_store
+from ipyimagegen.server.tokens import PostgresTokenStore, Refusal, open_store
+from ipyimagegen.server.wall import WallStore
 from postgres_helpers import Cluster, postgres_cluster
 
 
@@ -37,9 +40,12 @@ def test_the_store_keeps_tokens_budgets_and_usage_in_postgres(database: str) -> 
     assert isinstance(store, PostgresTokenStore) and store.shared
     token, info = store.create("alice", budget=3, budget_usd=1.0, rate="10/min", expires=time.time() + 3600)
     assert store.authenticate(token).name == "alice" and store.authenticate("igt-nope") is None
-    assert store.reserve(info.id, 2, 0.1) and not store.reserve(info.id, 2, 0.1)
+    store.reserve(info.id, 2, 0.1)
+    with pytest.raises(Refusal) as refused:
+        store.reserve(info.id, 2, 0.1)
+    assert refused.value.what == "images"
     store.record_failure(info.id, 2, 0.1)
-    assert store.reserve(info.id, 3, 0.2)
+    store.reserve(info.id, 3, 0.2)
     store.settle(info.id, 0.2, 0.05)
     again = open_store(database)  # another server's view: the same records
     record = again.get("alice")
@@ -49,6 +55,12 @@ def test_the_store_keeps_tokens_budgets_and_usage_in_postgres(database: str) -> 
         again.create("alice")
     again.set_workshop_budget(images=10)
     assert store.workshop().budget_images == 10 and store.workshop().images == 3
+    picture = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 60, 20)).save(picture, "JPEG")
+    post = WallStore(store).add(info, "a fox", picture.getvalue(), "image/jpeg")  # the class wall, shared too
+    assert [(p.name, p.width, p.height) for p in WallStore(again).posts()] == [("alice", 96, 64)]
+    assert WallStore(again).picture(post.id) == (picture.getvalue(), "image/jpeg")
+    assert WallStore(again).remove(post.id) and WallStore(store).posts() == []
     again.revoke("alice")
     assert not store.authenticate(token).active
     assert "***" in repr(open_store(database.replace("ipyimagegen@", "ipyimagegen:secret@")))

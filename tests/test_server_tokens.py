@@ -14,6 +14,7 @@ import ipyimagegen.api.errors as errors
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import Rate, RateLimiter, ServerThread, TokenStore, make_app
+from ipyimagegen.server.tokens import Refusal
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +71,12 @@ def test_token_names_are_unique_until_revoked(tmp_path):
 def test_budget_reservations_and_refunds(tmp_path):
     store = TokenStore.in_dir(tmp_path)
     _, info = store.create("carol", budget=3)
-    assert store.reserve(info.id, 2)
-    assert not store.reserve(info.id, 2)  # 2 + 2 > 3: refused whole
+    store.reserve(info.id, 2)
+    with pytest.raises(Refusal) as refused:  # 2 + 2 > 3: refused whole
+        store.reserve(info.id, 2)
+    assert refused.value.what == "images"
     store.record_failure(info.id, 2)  # the call failed: its images go back
-    assert store.reserve(info.id, 3)
+    store.reserve(info.id, 3)
     usage = store.get("carol")
     assert (usage.requests, usage.images, usage.errors, usage.rejected, usage.images_left) == (2, 3, 1, 1, 0)
 

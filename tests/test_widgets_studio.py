@@ -483,3 +483,40 @@ def test_the_viewer_shows_an_edit_before_and_after() -> None:
     (message, (before,)) = sent[-1]
     assert message["id"] == s.grid.tiles[0].id
     assert before == s.grid.tiles[0].request.images[0].data  # the picture the edit changed
+
+
+def test_share_with_the_class_puts_a_result_on_the_workshop_wall(tmp_path) -> None:
+    from ipyimagegen.api.client import OpenAIClient
+    from ipyimagegen.server import ServerThread, TokenStore, make_app
+    from ipyimagegen.server.wall import WallStore
+    from widget_helpers import Page
+
+    store = TokenStore.in_dir(tmp_path)
+    token, _ = store.create("alice")
+    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True)) as server:
+        s = Studio(OpenAIClient(base_url=server.base_url, api_key=token, max_retries=0), gallery=False)
+        _generate(s, "a copper kettle", model="dall-e-2", size="256x256")
+        tile = s.grid.tiles[0]
+        page = Page(s.grid.view)
+        page.click(tile, "enlarge")
+        assert "share" in s.grid.view.viewer["actions"]
+        page.send({"event": "action", "id": tile.id, "name": "share", "from": "viewer"})
+        wait_for(lambda: "Shared with the class" in s.grid.notice_html)
+        assert s.grid.notice_kind == "ok" and s.grid.viewed is tile  # the viewer stays open
+        assert [(post.name, post.prompt) for post in WallStore(store).posts()] == [
+            ("alice", "a copper kettle")
+        ]
+        store.revoke("alice")
+        s.share(tile.image).join(WAIT_S)
+        assert s.grid.notice_kind == "error" and "revoked" in s.grid.notice_html
+        assert token not in s.grid.notice_html and len(WallStore(store).posts()) == 1
+        s.close()
+
+
+def test_share_is_not_offered_where_there_is_no_class_wall() -> None:
+    from widget_helpers import Page
+
+    s = Studio(PreviewEngine(), gallery=False)
+    _generate(s, "a copper kettle", model="dall-e-2", size="256x256")
+    Page(s.grid.view).click(s.grid.tiles[0], "enlarge")
+    assert "share" not in s.grid.view.viewer["actions"]

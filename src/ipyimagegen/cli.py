@@ -236,6 +236,11 @@ def _add_serve(subparsers: Any) -> None:
         metavar="NAME",
         help="also answer requests for this host name (repeatable; the bound address and loopback by default)",
     )
+    parser.add_argument(
+        "--class-wall",
+        action="store_true",
+        help="let participants share pictures from their studio; /admin shows the newest (needs tokens)",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     _state_dir_argument(parser)
     parser.set_defaults(run=cmd_serve)
@@ -289,9 +294,13 @@ def _print_banner(args: argparse.Namespace, backend: Any, token_count: int, shar
     )
     if shared:
         access += "; tokens, budgets and rate windows shared in the database with every server given it"
+    host_page = ""
+    if token_count or shared:
+        wall = ", with the class wall" if args.class_wall else ""
+        host_page = f"The host's page{wall}: {base_url[: -len('/v1')]}/admin (sign in with an admin token)\n"
     print(
         f"ipyimagegen serve: {backend.name} on {base_url}\n"
-        f"Access: {access}\n\n"
+        f"Access: {access}\n{host_page}\n"
         "Use it from Python:\n"
         f'    ipyimagegen.OpenAIClient(base_url="{base_url}", api_key={key})\n'
         f'    openai.OpenAI(base_url="{base_url}", api_key={key})\n'
@@ -320,6 +329,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             f'The server needs the "server" extra ({exc.name} is missing): pip install "ipyimagegen[server]"'
         ) from None
+    if args.class_wall and not (token_count or shared):
+        raise CommandError(
+            "The class wall shows who shared each picture, so it needs participant tokens: "
+            "create them first (ipyimagegen tokens create --count 30 --prefix group-)."
+        )
     try:
         backend, secrets = _build_backend(args)
     except ImagesError as exc:
@@ -338,6 +352,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         pixels_at_once=int(args.megapixels_at_once * 1_000_000),
         any_model=args.any_model,
+        class_wall=args.class_wall,
     )
     _print_banner(args, backend, token_count, shared)
     logging.basicConfig(

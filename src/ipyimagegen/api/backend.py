@@ -128,6 +128,17 @@ class BaseBackend:
     def supports_streaming(self, model: str) -> bool:
         return False
 
+    @property
+    def shares_pictures(self) -> bool:
+        """Whether this backend has a class wall to share pictures on (a workshop server that names one)."""
+        return False
+
+    def share_picture(self, image: bytes, prompt: str = "") -> None:
+        """Put a picture, with its prompt, on the workshop's class wall (see :attr:`shares_pictures`)."""
+        raise UnsupportedError(
+            f"{self.name} has no class wall: sharing needs a workshop server started with --class-wall."
+        )
+
     def spec_for(self, model: str) -> ModelSpec:
         """What ``model`` accepts on this backend (sizes, n, options): the capability table's entry."""
         return model_spec(model)

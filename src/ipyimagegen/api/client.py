@@ -37,6 +37,7 @@ from ..models import (
 )
 from ..models import today as _today
 from .backend import BaseBackend
+from .class_wall import MAX_SHARED_PROMPT, WALL_HEADER, shared_file
 from .config import (
     DEFAULT_TIMEOUT,
     AzureSettings,
@@ -92,6 +93,8 @@ _TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, Dea
 as it arrives, and the call's deadline passing."""
 MODEL_LIST_SECONDS = 10.0
 """``GET /models`` is asked once per client, briefly: a slow list must not hold up the studio."""
+SHARE_SECONDS = 30.0
+"""How long sharing a picture on a class wall may take."""
 
 
 def _user_agent() -> str:
@@ -152,7 +155,7 @@ def _shutdown_dates(payload: Any) -> dict[str, date | None] | None:
 
 
 def queue_url(base_url: str, named: str | None) -> str | None:
-    """The queue page a workshop server names, under the API's own address; None for anything else."""
+    """The page (queue, wall) a workshop server names, under the API's own address; None for anything else."""
     if not named or not re.fullmatch(r"[a-z][a-z0-9_-]*", named):
         return None
     return f"{base_url.rstrip('/')}/{named}"
@@ -266,6 +269,7 @@ class OpenAIClient(BaseBackend):
         self._listed_asked = False
         self._list_lock = threading.Lock()
         self._queue_url: str | None = None  # a workshop server's queue page, once GET /models names it
+        self._wall_url: str | None = None  # and its class wall
         host = host_of(self.base_url)
         self.name = f"OpenAI ({host})" if settings.is_public_api else f"Images API at {host}"
 
@@ -313,6 +317,7 @@ class OpenAIClient(BaseBackend):
                     log.debug("GET models answered HTTP %d", response.status_code)
                     return None
                 self._queue_url = queue_url(self.base_url, response.headers.get(QUEUE_HEADER))
+                self._wall_url = queue_url(self.base_url, response.headers.get(WALL_HEADER))
                 return _shutdown_dates(json.loads(read_body(response, deadline)))
         except _TRANSFER_ERRORS as exc:
             log.debug("GET models failed: %s", self._redact(_root_reason(exc)))
@@ -387,6 +392,28 @@ class OpenAIClient(BaseBackend):
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
         return self._call(request, hooks, False)
+
+    @property
+    def shares_pictures(self) -> bool:
+        """Whether the server's ``GET /models`` named a class wall (asked when the models are listed)."""
+        return self._wall_url is not None
+
+    def share_picture(self, image: bytes, prompt: str = "") -> None:
+        """Put a picture, with its prompt, on the workshop server's class wall (made smaller first)."""
+        self.listed_models()  # the wall is named there
+        if self._wall_url is None:
+            super().share_picture(image, prompt)
+        assert self._wall_url is not None
+        self._send(
+            "POST",
+            self._wall_url,
+            CallHooks(),
+            Deadline(SHARE_SECONDS),
+            headers=self._api_headers(),
+            auth=self._auth,
+            files=[("image", shared_file(image))],
+            data=[("prompt", prompt[:MAX_SHARED_PROMPT])],
+        )
 
     def forward(
         self, request: ImageRequest, *, stream: bool = False, hooks: CallHooks | None = None

@@ -1,5 +1,5 @@
 """The instructor's page, ``/admin``: the room live (participants, images, spend, errors, queue),
-revoke and top up, pause and resume every call.
+revoke and top up, pause and resume every call, and the class wall (:mod:`.wall`).
 
 The page itself holds no secret; it signs in with an admin token (``ipyimagegen tokens create
 --name host --admin``), kept in the tab's session storage and sent as ``Authorization: Bearer``
@@ -20,7 +20,7 @@ from .tokens import TokenInfo, TokenStore
 
 STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -55,7 +55,8 @@ class AdminPage:
         file, media_type = FILES[name]
         return Response((STATIC / file).read_bytes(), media_type=media_type, headers=PAGE_HEADERS)
 
-    async def _admin(self, request: Request) -> TokenStore:
+    async def require_admin(self, request: Request) -> TokenStore:
+        """The token store, when the caller signed in with an admin token (else 404 or 403)."""
         store = self.server.tokens
         if store is None:
             raise ErrorReply(
@@ -72,7 +73,7 @@ class AdminPage:
         return store
 
     async def room(self, request: Request) -> Response:
-        store = await self._admin(request)
+        store = await self.require_admin(request)
         infos = await self.server._in_thread(store.tokens)
         room = await self.server._in_thread(store.workshop)
         running, waiting = self.server._queue_now()
@@ -94,7 +95,7 @@ class AdminPage:
         )
 
     async def revoke(self, request: Request) -> Response:
-        store = await self._admin(request)
+        store = await self.require_admin(request)
         try:
             info = await self.server._in_thread(store.revoke, request.path_params["token_id"])
         except KeyError as exc:
@@ -102,7 +103,7 @@ class AdminPage:
         return JSONResponse(info.to_dict())
 
     async def top_up(self, request: Request) -> Response:
-        store = await self._admin(request)
+        store = await self.require_admin(request)
         try:
             body = await request.json()
             images = int(body.get("images") or 0)
@@ -124,7 +125,7 @@ class AdminPage:
         return JSONResponse(info.to_dict())
 
     async def pause(self, request: Request) -> Response:
-        store = await self._admin(request)
+        store = await self.require_admin(request)
         room = await self.server._in_thread(store.set_paused, request.url.path.endswith("/pause"))
         return JSONResponse(room.to_dict())
 

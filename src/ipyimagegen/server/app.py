@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..api.backend import Backend
+from ..api.class_wall import WALL_HEADER
 from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..api.validation import validate_request
@@ -56,7 +57,8 @@ from .params import (
     read_form,
 )
 from .serialize import completed_event, images_payload, partial_event, sse
-from .tokens import Rate, TokenInfo, TokenStore
+from .tokens import Rate, Refusal, TokenInfo, TokenStore
+from .wall import ClassWall, WallStore
 
 log = logging.getLogger("ipyimagegen.server")
 
@@ -102,6 +104,7 @@ class ImagesServer:
         self._threads: anyio.CapacityLimiter | None = None
         self._secrets = tuple(s for s in secrets if s)
         self.metrics = ServerMetrics(self._queue_now)
+        self.wall_named = False  # whether GET /models names the class wall
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -198,11 +201,13 @@ class ImagesServer:
         assert self.tokens is not None
         images = image_request.n
         usd = await self._in_thread(cost_bound, image_request)
-        if await self._in_thread(self.tokens.reserve, token.id, images, usd):
+        try:
+            await self._in_thread(self.tokens.reserve, token.id, images, usd)
             return usd
+        except Refusal as refused:
+            why = refused.what
         current = await self._in_thread(self.tokens.get, token.id)
         room = await self._in_thread(self.tokens.workshop)
-        why = self.tokens.refusal(token.id)
         if why == "images":
             told = f"Token {token.name!r} has used {current.images} of its {current.budget} images"
             told += f" (this request asks for {images})"
@@ -591,8 +596,15 @@ class ImagesServer:
         await self._authenticate(request)
         return JSONResponse(
             {"object": "list", "data": [self._model_object(name) for name in self._model_names()]},
-            headers={QUEUE_HEADER: "queue"},  # where a client can see its calls wait (/v1/queue)
+            headers=self._named_pages(),
         )
+
+    def _named_pages(self) -> dict[str, str]:
+        """The headers of ``GET /models`` that name this server's own pages, under the API's address."""
+        pages = {QUEUE_HEADER: "queue"}  # where a client can see its calls wait (/v1/queue)
+        if self.wall_named:
+            pages[WALL_HEADER] = "wall"  # where a participant shares a picture (/v1/wall)
+        return pages
 
     async def get_model(self, request: Request) -> Response:
         await self._authenticate(request)
@@ -682,6 +694,7 @@ def make_app(
     pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
     any_model: bool = False,
     upstream_rate: Rate | str | None = None,
+    class_wall: bool = False,
 ) -> Starlette:
     """An ASGI app that serves ``backend`` with the OpenAI Images API.
 
@@ -697,8 +710,14 @@ def make_app(
     once, inputs and outputs of all calls together (more waits its turn; one larger call runs
     alone). ``any_model``: take any model name (else a model the backend does not serve is a 404).
     ``upstream_rate``: images started per period (``"300/min"``), shared out by participant in turn
-    with the ``max_concurrency`` slots (:mod:`~ipyimagegen.server.fair_queue`).
+    with the ``max_concurrency`` slots (:mod:`~ipyimagegen.server.fair_queue`). ``class_wall``: let
+    participants share pictures that the host's page shows (:mod:`~ipyimagegen.server.wall`; needs ``tokens``).
     """
+    if class_wall and tokens is None:
+        raise ValueError(
+            "The class wall shows who shared each picture, so it needs participant tokens "
+            "(ipyimagegen tokens create)."
+        )
     server = ImagesServer(
         backend,
         tokens=tokens,
@@ -713,6 +732,10 @@ def make_app(
     )
     wrap = server.endpoint
     admin = AdminPage(server)
+    wall = ClassWall(
+        server, WallStore(tokens) if class_wall and tokens is not None else None, admin.require_admin
+    )
+    server.wall_named = wall.store is not None
     routes = [
         Route("/v1/images/generations", wrap(server.generations, "generations"), methods=["POST"]),
         Route("/v1/images/edits", wrap(server.edits, "edits"), methods=["POST"]),
@@ -731,6 +754,10 @@ def make_app(
         Route("/admin/api/tokens/{token_id}/topup", wrap(admin.top_up, "admin"), methods=["POST"]),
         Route("/admin/api/pause", wrap(admin.pause, "admin"), methods=["POST"]),
         Route("/admin/api/resume", wrap(admin.pause, "admin"), methods=["POST"]),
+        Route("/v1/wall", wrap(wall.share, "wall"), methods=["POST"]),
+        Route("/admin/api/wall", wrap(wall.posts, "admin"), methods=["GET"]),
+        Route("/admin/api/wall/{post_id}", wrap(wall.picture, "admin"), methods=["GET"]),
+        Route("/admin/api/wall/{post_id}/remove", wrap(wall.remove, "admin"), methods=["POST"]),
     ]
     middleware = [Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins)]
     if cors_origins:

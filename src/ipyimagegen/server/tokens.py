@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,7 +237,6 @@ class TokenStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self._refused: dict[str, str] = {}
         self._limiter = RateLimiter()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         is_new = not self.path.exists()
@@ -269,6 +268,14 @@ class TokenStore:
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"
+
+    binary_type = "BLOB"
+    """The column type of bytes in this database (records kept beside the tokens: the class wall)."""
+    time_type = "REAL"
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One transaction on this database, for records kept beside the tokens (the class wall)."""
+        return self._connect()
 
     @property
     def shared(self) -> bool:
@@ -369,20 +376,18 @@ class TokenStore:
             row = db.execute("SELECT * FROM tokens WHERE hash = ?", (hash_token(token),)).fetchone()
         return _info(row) if row is not None else None
 
-    def reserve(self, token_id: str, images: int, usd: float = 0.0) -> bool:
+    def reserve(self, token_id: str, images: int, usd: float = 0.0) -> None:
         """Count a request for ``images`` images costing at most ``usd`` against the token's budgets and
-        the workshop's, all or nothing; False (and :meth:`refusal` says which budget) when they do not fit."""
+        the workshop's, all or nothing; :class:`Refusal` (saying which budget) when they do not fit."""
         try:
             self._reserve(token_id, images, usd)
-        except Refusal as refused:
-            self._refused[token_id] = refused.what
+        except Refusal:
             with self._connect() as db:
                 db.execute(
                     "UPDATE tokens SET rejected = rejected + 1, last_used = ? WHERE id = ?",
                     (time.time(), token_id),
                 )
-            return False
-        return True
+            raise
 
     def _reserve(self, token_id: str, images: int, usd: float) -> None:
         with self._connect() as db:  # one transaction: both updates, or neither
@@ -415,10 +420,6 @@ class TokenStore:
                     room["budget_images"] is not None and room["images"] + images > room["budget_images"]
                 )
                 raise Refusal("workshop_images" if over_images else "workshop_usd")  # rolls the token's back
-
-    def refusal(self, token_id: str) -> str:
-        """Which budget refused the token's last reservation: images, usd, workshop_images, workshop_usd."""
-        return self._refused.get(token_id, "images")
 
     def settle(self, token_id: str, reserved_usd: float, spent_usd: float) -> None:
         """A call is answered: its cost as estimated from its usage replaces the bound reserved."""
@@ -585,8 +586,6 @@ class PostgresTokenStore(TokenStore):
                 "A PostgreSQL database needs the postgres extra: pip install 'ipyimagegen[postgres]'."
             ) from None
         self.url = url
-        self.path = Path("-")
-        self._refused = {}
         self._duplicate = (psycopg.errors.UniqueViolation,)
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, kwargs={"row_factory": dict_row}, open=True, timeout=30.0
@@ -601,6 +600,9 @@ class PostgresTokenStore(TokenStore):
 
     def __repr__(self) -> str:
         return f"PostgresTokenStore({_without_password(self.url)!r})"
+
+    binary_type = "BYTEA"
+    time_type = "DOUBLE PRECISION"
 
     @property
     def shared(self) -> bool:

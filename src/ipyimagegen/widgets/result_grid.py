@@ -54,6 +54,14 @@ ACTIONS = (
     TileAction(
         "same_seed", "Same seed", "random", "Its prompt, settings and seed back in the form", on_tile=False
     ),
+    TileAction(
+        "share",
+        "Share with the class",
+        "share-alt",
+        "Put it on the workshop's class wall",
+        on_tile=False,
+        keeps_viewer=True,
+    ),
 )
 
 
@@ -284,6 +292,8 @@ class ResultGrid(widgets.VBox):
         self._use_prompt_handlers = CallbackDispatcher()
         self._filled_handlers = CallbackDispatcher()
         self._same_seed_handlers = CallbackDispatcher()
+        self._share_handlers = CallbackDispatcher()
+        self.can_share: Callable[[], bool] = lambda: False  # whether the viewer offers "Share with the class"
         self.comparison: ComparePanel | None = None
         self.viewed: ResultTile | None = None  # the tile open in the viewer
         self.notice_html = ""  # the last notice (it shows in the viewport for a few seconds)
@@ -506,6 +516,7 @@ class ResultGrid(widgets.VBox):
             "variations": self.send_to_variations,
             "use_prompt": self.send_prompt,
             "same_seed": self.send_same_seed,
+            "share": self.send_to_wall,
         }
         action = actions.get(name)
         if action is None:
@@ -542,6 +553,7 @@ class ResultGrid(widgets.VBox):
                     "variations",
                     *(["use_prompt"] if tile.prompt else []),
                     *(["same_seed"] if image.seed is not None and tile.request is not None else []),
+                    *(["share"] if self.can_share() else []),
                 ],
                 "mime": image.mime_type,
                 "filename": _file_name(tile, image),
@@ -757,6 +769,13 @@ class ResultGrid(widgets.VBox):
         details = tile.details
         if details is not None and details.seed is not None:
             self._same_seed_handlers(details)
+
+    def on_share(self, callback: Callable[[GeneratedImage], Any], remove: bool = False) -> None:
+        """``callback(image)`` when the viewer's "Share with the class" is clicked."""
+        self._share_handlers.register_callback(callback, remove=remove)
+
+    def send_to_wall(self, tile: ResultTile) -> None:
+        self._send_image(self._share_handlers, tile)
 
     def batch_filled(self, response: ImagesResponse) -> None:
         """A batch has its images: tell the ``on_filled`` callbacks."""

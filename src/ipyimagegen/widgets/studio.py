@@ -8,6 +8,7 @@ name: any widget with a ``use_image(image)`` method receives the image and is se
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
@@ -17,9 +18,11 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
+from ..api.errors import describe_error
 from ..api.types import GeneratedImage
 from ..backends import default_backend, describe_backend
 from ..engines.preview import PreviewEngine
+from ..errors import ImagesError
 from .edit_tab import EditTab
 from .generate_tab import GenerateTab
 from .history import HistoryBrowser
@@ -91,6 +94,8 @@ class Studio(widgets.VBox):
         self._variations_handlers = CallbackDispatcher()
         self.grid.on_use_prompt(self.use_prompt)
         self.grid.on_same_seed(self.same_seed)
+        self.grid.can_share = lambda: bool(getattr(backend, "shares_pictures", False))  # an optional ability
+        self.grid.on_share(self.share)
         self.grid.on_edit(lambda image: self._route("Edit", image, self._edit_handlers))
         self.grid.on_variations(lambda image: self._route("Variations", image, self._variations_handlers))
         self._history_stale = False
@@ -245,6 +250,23 @@ class Studio(widgets.VBox):
         tab.controls.show_status(f"Seed {image.seed} and its settings are in the form.", "info")
         self.select("Generate")
         self.grid.reveal(REVEAL["Generate"])
+
+    def share(self, image: GeneratedImage) -> threading.Thread:
+        """Put a result, with the prompt the user wrote, on the workshop server's class wall: sent from a
+        worker thread, with a notice when it is there (or why it is not). Returns the thread."""
+        prompt = getattr(image.request, "prompt", None) or image.prompt or ""
+
+        def send() -> None:
+            try:
+                self.backend.share_picture(image.data, prompt)  # type: ignore[attr-defined]
+            except ImagesError as exc:
+                self.grid.show_notice(html.escape(f"Not shared: {describe_error(exc)}"), "error")
+            else:
+                self.grid.show_notice("Shared with the class: it is on the workshop host's wall.", "ok")
+
+        worker = threading.Thread(target=send, name="ipyimagegen-share", daemon=True)
+        worker.start()
+        return worker
 
     def _route(self, title: str, image: GeneratedImage, handlers: CallbackDispatcher) -> None:
         receiver = getattr(self.tab(title), "use_image", None)

@@ -35,6 +35,7 @@ class TileAction:
     icon: str
     tooltip: str
     on_tile: bool = True  # False: in the viewer only
+    keeps_viewer: bool = False  # True: the viewer stays open (the button is spent until it opens again)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class TileAction:
             "icon": self.icon,
             "tooltip": self.tooltip,
             "tile": self.on_tile,
+            "keeps_viewer": self.keeps_viewer,
         }
 
 

@@ -113,9 +113,70 @@ function show(room) {
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
+// The class wall: each picture is fetched once (with the Bearer header, so as an object URL) and
+// its card kept while the picture stays on the wall.
+const wallCards = new Map();
+
+async function pictureUrl(id) {
+  const response = await fetch(`/admin/api/wall/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${token()}` } });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return URL.createObjectURL(await response.blob());
+}
+
+function wallCard(post) {
+  const card = document.createElement("figure");
+  card.className = "post";
+  card.dataset.post = post.id;
+  card.setAttribute("role", "listitem");
+  const img = document.createElement("img");
+  img.alt = post.prompt ? `${post.name}: ${post.prompt}` : `Shared by ${post.name}`;
+  img.width = post.width; img.height = post.height;
+  pictureUrl(post.id).then((url) => { img.src = url; card.dataset.url = url; }).catch(() => card.classList.add("missing"));
+  const caption = document.createElement("figcaption");
+  const who = document.createElement("span");
+  who.className = "who"; who.textContent = post.name;
+  const at = document.createElement("span");
+  at.className = "when"; at.textContent = when(post.created);
+  const prompt = document.createElement("p");
+  prompt.className = "prompt"; prompt.textContent = post.prompt; prompt.title = post.prompt;
+  const remove = document.createElement("button");
+  remove.type = "button"; remove.className = "danger remove"; remove.textContent = "Take down";
+  remove.setAttribute("aria-label", `Take down ${post.name}'s picture`);
+  remove.addEventListener("click", async () => {
+    if (!window.confirm(`Take ${post.name}'s picture off the wall?`)) return;
+    try {
+      await call(`/admin/api/wall/${encodeURIComponent(post.id)}/remove`, { method: "POST", body: "{}" });
+      await refreshWall();
+    } catch (error) { showProblem(error.message); }
+  });
+  caption.append(who, at, remove);
+  card.append(img, caption, prompt);
+  return card;
+}
+
+function showWall(wall) {
+  $("wall-section").hidden = !wall.enabled;
+  const seen = new Set(wall.posts.map((post) => post.id));
+  for (const [id, card] of wallCards) {
+    if (seen.has(id)) continue;
+    if (card.dataset.url) URL.revokeObjectURL(card.dataset.url);
+    wallCards.delete(id);
+  }
+  const cards = wall.posts.map((post) => {
+    if (!wallCards.has(post.id)) wallCards.set(post.id, wallCard(post));
+    return wallCards.get(post.id);
+  });
+  $("wall").replaceChildren(...cards);
+  $("wall-empty").hidden = cards.length > 0;
+  $("wall-count").textContent = cards.length ? `${cards.length} picture${cards.length === 1 ? "" : "s"}, newest first` : "";
+}
+
+async function refreshWall() { showWall(await call("/admin/api/wall")); }
+
 async function refresh() {
   try {
     show(await call("/admin/api/room"));
+    await refreshWall();
     showProblem("");
   } catch (error) {
     showProblem(error.message);
@@ -137,6 +198,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("admin-token").value = "";
     try {
       show(await call("/admin/api/room"));
+      await refreshWall();
       showProblem("");
       signedIn(true);
     } catch (error) {
@@ -144,7 +206,19 @@ document.addEventListener("DOMContentLoaded", () => {
       showProblem(error.message);
     }
   });
-  $("sign-out").addEventListener("click", () => { sessionStorage.removeItem(KEY); signedIn(false); });
+  $("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    showWall({ enabled: false, posts: [] });
+    signedIn(false);
+  });
+  $("wall-full").addEventListener("click", () => {
+    const wall = $("wall-section");
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (wall.requestFullscreen) wall.requestFullscreen().catch((error) => showProblem(error.message));
+  });
+  document.addEventListener("fullscreenchange", () => {
+    $("wall-full").textContent = document.fullscreenElement ? "Leave full screen" : "Show full screen";
+  });
   $("pause").addEventListener("click", async () => {
     const paused = $("pause").dataset.paused === "yes";
     try {

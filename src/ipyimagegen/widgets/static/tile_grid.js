@@ -333,7 +333,8 @@ function render({ model, el }) {
       if (!(state.actions || []).includes(action.name)) continue;
       const node = button(action.label, action.icon, "ipyimagegen-lightbox-" + action.name, action.tooltip);
       node.addEventListener("click", () => {
-        closeViewer(false);
+        if (action.keeps_viewer) node.disabled = true;
+        else closeViewer(false);
         model.send({ event: "action", id: state.id, name: action.name, from: "viewer" });
       });
       actions.appendChild(node);

@@ -1,0 +1,220 @@
+"""The class wall: pictures participants chose to share, shown on the host's page (``/admin``).
+
+A participant's studio shares a result with ``POST /v1/wall`` (multipart ``image`` and
+``prompt``; :mod:`ipyimagegen.api.class_wall`). The server keeps its own smaller copy (decoded
+and encoded again here, never stored as sent), with the participant's name and the prompt, in
+the tokens' database, so every server sharing that database shows one wall. It keeps the newest
+:data:`KEEP` pictures, and at most :data:`PER_PARTICIPANT` of one participant's (a new one
+pushes their oldest out). The host sees them at ``/admin`` and can take one down.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..api.class_wall import MAX_SHARED_PROMPT
+from ..errors import ImageInputError
+from ..imaging import image_size, thumbnail
+from .errors import ErrorReply, bad_request
+from .params import input_image, read_form
+from .tokens import TokenInfo, TokenStore
+
+KEEP = 60
+"""Pictures the wall keeps, newest first."""
+PER_PARTICIPANT = 5
+"""Pictures of one participant the wall keeps at once."""
+WALL_SIDE = 768
+"""The longest side of a picture as the wall keeps it."""
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_PIXELS = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class WallPost:
+    """One shared picture (its bytes are asked for apart: :meth:`WallStore.picture`)."""
+
+    id: str
+    name: str
+    prompt: str
+    created: float
+    width: int
+    height: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class WallStore:
+    """The wall's records, in the database of ``tokens`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, tokens: TokenStore) -> None:
+        self._tokens = tokens
+        when, data = tokens.time_type, tokens.binary_type
+        with tokens.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS wall (id TEXT PRIMARY KEY, token_id TEXT NOT NULL, "
+                f"name TEXT NOT NULL, prompt TEXT NOT NULL, created {when} NOT NULL, "
+                f"width INTEGER NOT NULL, height INTEGER NOT NULL, mime TEXT NOT NULL, picture {data} NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS wall_by_time ON wall (created)")
+
+    def add(self, token: TokenInfo, prompt: str, picture: bytes, mime: str) -> WallPost:
+        """Put a picture (already made small) on the wall; the oldest beyond the limits go."""
+        width, height = image_size(picture)
+        post = WallPost(f"wall-{secrets.token_hex(8)}", token.name, prompt, time.time(), width, height)
+        newest = "ORDER BY created DESC, id DESC LIMIT ?"
+        with self._tokens.transaction() as db:
+            db.execute(
+                "INSERT INTO wall (id, token_id, name, prompt, created, width, height, mime, picture) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (post.id, token.id, post.name, post.prompt, post.created, width, height, mime, picture),
+            )
+            db.execute(
+                "DELETE FROM wall WHERE token_id = ? AND id NOT IN "
+                f"(SELECT id FROM wall WHERE token_id = ? {newest})",
+                (token.id, token.id, PER_PARTICIPANT),
+            )
+            db.execute(f"DELETE FROM wall WHERE id NOT IN (SELECT id FROM wall {newest})", (KEEP,))
+        return post
+
+    def posts(self) -> list[WallPost]:
+        """The pictures on the wall, newest first."""
+        with self._tokens.transaction() as db:
+            rows = db.execute(
+                "SELECT id, name, prompt, created, width, height FROM wall ORDER BY created DESC, id DESC"
+            ).fetchall()
+        return [
+            WallPost(row["id"], row["name"], row["prompt"], row["created"], row["width"], row["height"])
+            for row in rows
+        ]
+
+    def picture(self, post_id: str) -> tuple[bytes, str] | None:
+        """A picture's bytes and MIME type, or None when it is not (or no longer) on the wall."""
+        with self._tokens.transaction() as db:
+            row = db.execute("SELECT picture, mime FROM wall WHERE id = ?", (post_id,)).fetchone()
+        return (bytes(row["picture"]), row["mime"]) if row is not None else None
+
+    def remove(self, post_id: str) -> bool:
+        """Take a picture down; False when it was not there."""
+        with self._tokens.transaction() as db:
+            return bool(db.execute("DELETE FROM wall WHERE id = ?", (post_id,)).rowcount)
+
+
+def wall_picture(data: bytes) -> tuple[bytes, str]:
+    """The wall's own copy of an uploaded picture: decoded, at most :data:`WALL_SIDE` px, encoded again."""
+    width, height = image_size(data)  # the header first: a huge picture is refused before decoding
+    if width * height > MAX_PIXELS:
+        raise ImageInputError(
+            f"The picture is {width}x{height} pixels; the wall takes at most 16 million.",
+            hint="Share a smaller picture.",
+        )
+    return thumbnail(data, WALL_SIDE)
+
+
+def readable_prompt(text: str) -> str:
+    """The prompt as the wall shows it: no control characters but line breaks, at most its length."""
+    kept = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
+    return kept.strip()[:MAX_SHARED_PROMPT]
+
+
+class Server(Protocol):
+    async def _authenticate(self, request: Request) -> TokenInfo | None: ...
+
+    async def _check_rate(self, token: TokenInfo | None) -> None: ...
+
+    async def _in_thread(self, func: Any, *args: Any) -> Any: ...
+
+
+class ClassWall:
+    """The wall's routes: ``POST /v1/wall`` for participants, ``/admin/api/wall...`` for the host."""
+
+    def __init__(
+        self,
+        server: Server,
+        store: WallStore | None,
+        require_admin: Callable[[Request], Awaitable[Any]],
+    ) -> None:
+        self.server = server
+        self.store = store
+        self._require_admin = require_admin
+
+    def _wall(self) -> WallStore:
+        if self.store is None:
+            raise ErrorReply(
+                404,
+                "This server has no class wall (the host starts it with ipyimagegen serve --class-wall).",
+                code="not_found",
+            )
+        return self.store
+
+    async def share(self, request: Request) -> Response:
+        token = await self.server._authenticate(request)
+        wall = self._wall()
+        assert token is not None  # a wall needs tokens: make_app makes sure
+        await self.server._check_rate(token)
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            raise ErrorReply(
+                415,
+                "Share a picture as multipart/form-data: 'image' and 'prompt'.",
+                code="unsupported_content_type",
+            )
+        async with request.form(max_files=1, max_fields=2) as form:
+            parts = await read_form(form, ("image",), {"prompt": str})
+        sent = parts.files.get("image", [])
+        if not sent:
+            raise bad_request(
+                "Missing required parameter: 'image'.", "image", code="missing_required_parameter"
+            )
+        filename, data = sent[0]
+        if len(data) > MAX_FILE_BYTES:
+            raise bad_request(
+                f"The picture is {len(data) / 1024 / 1024:.1f} MB; the wall takes at most 8 MB.",
+                "image",
+                code="image_too_large",
+            )
+        upload = input_image(data, filename, "image")
+        try:
+            picture, mime = await self.server._in_thread(wall_picture, upload.data)
+        except ImageInputError as exc:
+            raise bad_request(
+                f"The picture cannot be shown: {exc.message}", "image", code="invalid_image"
+            ) from None
+        prompt = readable_prompt(str(parts.fields.get("prompt", "")))
+        post = await self.server._in_thread(wall.add, token, prompt, picture, mime)
+        return JSONResponse({"object": "wall.post", **post.to_dict()}, status_code=201)
+
+    async def posts(self, request: Request) -> Response:
+        await self._require_admin(request)
+        if self.store is None:
+            return JSONResponse({"enabled": False, "posts": []}, headers={"Cache-Control": "no-store"})
+        posts = await self.server._in_thread(self.store.posts)
+        return JSONResponse(
+            {"enabled": True, "posts": [post.to_dict() for post in posts]},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def picture(self, request: Request) -> Response:
+        await self._require_admin(request)
+        found = await self.server._in_thread(self._wall().picture, request.path_params["post_id"])
+        if found is None:
+            raise ErrorReply(404, "This picture is no longer on the wall.", code="not_found")
+        data, mime = found
+        return Response(
+            data,
+            media_type=mime,
+            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def remove(self, request: Request) -> Response:
+        await self._require_admin(request)
+        if not await self.server._in_thread(self._wall().remove, request.path_params["post_id"]):
+            raise ErrorReply(404, "This picture is no longer on the wall.", code="not_found")
+        return JSONResponse({"removed": request.path_params["post_id"]})

@@ -1,0 +1,164 @@
+"""The class wall: participants share pictures (through the client, or any HTTP caller), the server
+keeps its own small copies in the tokens' database, and only the host sees and takes them down."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from ipyimagegen.api.client import OpenAIClient
+from ipyimagegen.cli import main
+from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import UnsupportedError
+from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.wall import KEEP, PER_PARTICIPANT, WALL_SIDE, WallStore
+
+
+def _png(width: int = 1536, height: int = 1024, colour: tuple[int, int, int] = (200, 60, 20)) -> bytes:
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[...] = colour
+    pixels[: height // 2, : width // 2] = (20, 120, 220)  # a corner to tell the picture by
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def room(tmp_path):
+    store = TokenStore.in_dir(tmp_path)
+    tokens = {name: store.create(name, admin=name == "host")[0] for name in ("host", "alice", "bob")}
+    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True)) as server:
+        yield server, tokens, store
+
+
+def _wall(server: ServerThread, token: str) -> requests.Response:
+    return requests.get(
+        f"{server.url}/admin/api/wall", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+def test_a_shared_picture_reaches_the_hosts_wall_smaller_with_its_name_and_prompt(room) -> None:
+    server, tokens, _ = room
+    client = OpenAIClient(base_url=server.base_url, api_key=tokens["alice"], max_retries=0)
+    assert not client.shares_pictures  # not known before the models are listed
+    client.models()
+    assert client.shares_pictures
+    client.share_picture(_png(), "a red fox\x00 in the snow\x1b[31m")
+    posts = _wall(server, tokens["host"]).json()["posts"]
+    assert [(p["name"], p["prompt"]) for p in posts] == [("alice", "a red fox in the snow[31m")]
+    post = posts[0]
+    assert (post["width"], post["height"]) == (WALL_SIDE, WALL_SIDE * 2 // 3)
+    picture = requests.get(
+        f"{server.url}/admin/api/wall/{post['id']}",
+        headers={"Authorization": f"Bearer {tokens['host']}"},
+        timeout=10,
+    )
+    assert picture.headers["content-type"] == "image/jpeg"
+    shown = np.asarray(Image.open(io.BytesIO(picture.content)).convert("RGB")).astype(int)
+    assert (
+        np.abs(shown[10, 10] - (20, 120, 220)).max() < 12
+        and np.abs(shown[-10, -10] - (200, 60, 20)).max() < 12
+    )
+
+
+def test_only_the_host_sees_the_wall_and_takes_pictures_down(room) -> None:
+    server, tokens, _ = room
+    client = OpenAIClient(base_url=server.base_url, api_key=tokens["bob"], max_retries=0)
+    client.share_picture(_png(256, 256), "mine")
+    assert _wall(server, tokens["bob"]).status_code == 403
+    post = _wall(server, tokens["host"]).json()["posts"][0]
+    as_bob = requests.get(
+        f"{server.url}/admin/api/wall/{post['id']}",
+        headers={"Authorization": f"Bearer {tokens['bob']}"},
+        timeout=10,
+    )
+    assert as_bob.status_code == 403
+    host = {"Authorization": f"Bearer {tokens['host']}"}
+    removed = requests.post(f"{server.url}/admin/api/wall/{post['id']}/remove", headers=host, timeout=10)
+    assert removed.status_code == 200
+    assert _wall(server, tokens["host"]).json()["posts"] == []
+    again = requests.post(f"{server.url}/admin/api/wall/{post['id']}/remove", headers=host, timeout=10)
+    assert again.status_code == 404
+
+
+def test_the_wall_keeps_the_newest_and_a_few_of_each_participant(tmp_path) -> None:
+    store = TokenStore.in_dir(tmp_path)
+    wall = WallStore(store)
+    _, alice = store.create("alice")
+    _, bob = store.create("bob")
+    picture = _png(64, 64)
+    for number in range(PER_PARTICIPANT + 3):
+        wall.add(alice, f"alice {number}", picture, "image/png")
+    assert [post.prompt for post in wall.posts()] == [
+        f"alice {number}" for number in reversed(range(3, PER_PARTICIPANT + 3))
+    ]
+    others = [store.create(f"p{number}")[1] for number in range(KEEP + 5)]
+    for info in others:
+        wall.add(info, info.name, picture, "image/png")
+    names = [post.name for post in wall.posts()]
+    assert len(names) == KEEP and names[0] == others[-1].name and "alice" not in names
+    assert WallStore(store).posts()[0].name == others[-1].name  # another server's view of the file
+
+
+def test_what_is_not_a_picture_is_refused_with_a_reason(room) -> None:
+    server, tokens, _ = room
+    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    url = f"{server.base_url}/wall"
+    text = requests.post(url, headers=alice, files={"image": ("x.png", b"hello", "image/png")}, timeout=10)
+    assert text.status_code == 400 and text.json()["error"]["code"] == "invalid_image_format"
+    broken = _png(64, 64)[:80]
+    cut = requests.post(url, headers=alice, files={"image": ("x.png", broken, "image/png")}, timeout=10)
+    assert cut.status_code == 400 and "cannot be shown" in cut.json()["error"]["message"]
+    huge = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(huge, "PNG")  # small file, 400 million pixels
+    big = requests.post(
+        url, headers=alice, files={"image": ("x.png", huge.getvalue(), "image/png")}, timeout=30
+    )
+    assert big.status_code == 400 and "16 million" in big.json()["error"]["message"]
+    json_body = requests.post(url, headers=alice, json={"image": "..."}, timeout=10)
+    assert json_body.status_code == 415
+    nobody = requests.post(url, files={"image": ("x.png", _png(64, 64), "image/png")}, timeout=10)
+    assert nobody.status_code == 401
+    unknown = requests.post(
+        url,
+        headers=alice,
+        data={"prompt": "x", "seed": "1"},
+        files={"image": ("x.png", _png(64, 64), "image/png")},
+        timeout=10,
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_parameter"
+    assert _wall(server, tokens["host"]).json()["posts"] == []
+
+
+def test_a_server_without_a_wall_does_not_name_one(tmp_path) -> None:
+    store = TokenStore.in_dir(tmp_path)
+    alice, _ = store.create("alice")
+    host, _ = store.create("host", admin=True)
+    with ServerThread(make_app(PreviewEngine(), tokens=store)) as server:
+        client = OpenAIClient(base_url=server.base_url, api_key=alice, max_retries=0)
+        client.models()
+        assert not client.shares_pictures
+        with pytest.raises(UnsupportedError, match="--class-wall"):
+            client.share_picture(_png(64, 64), "a fox")
+        wall = _wall(server, host).json()
+        assert wall == {"enabled": False, "posts": []}
+        posted = requests.post(
+            f"{server.base_url}/wall",
+            headers={"Authorization": f"Bearer {alice}"},
+            files={"image": ("x.png", _png(64, 64), "image/png")},
+            timeout=10,
+        )
+        assert posted.status_code == 404 and "--class-wall" in posted.json()["error"]["message"]
+    with pytest.raises(UnsupportedError):
+        PreviewEngine().share_picture(_png(64, 64))
+
+
+def test_the_wall_needs_tokens(tmp_path, capsys) -> None:
+    with pytest.raises(ValueError, match="tokens"):
+        make_app(PreviewEngine(), class_wall=True)
+    code = main(["serve", "--class-wall", "--state-dir", str(tmp_path)])
+    assert code != 0 and "tokens create" in capsys.readouterr().err
