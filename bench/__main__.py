@@ -34,6 +34,7 @@ BENCHMARKS = {
     "queue": "queue_bench",
     "preview": "preview_bench",
     "diffusers": "diffusers_bench",
+    "ray": "ray_bench",
 }
 
 

@@ -59,6 +59,8 @@ FIGURES = [
     (r"workshop queue: p95 wait vs two queue rounds", r"goal ratio <= 1\.00"),
     (r"preview engine: generate 256x256", r"goal < 10\.0 ms"),
     (r"preview engine: generate 1024x1024", r"goal < 100 ms"),
+    (r"ray tiny model 64x64 \(CPU\), 1 replica", r"\(no goal\)"),
+    (r"ray tiny model 64x64 \(CPU\), 2 replicas", r"goal ratio >= 1\.50"),
 ]
 NUMBER = r"\d+(?:\.\d+)?"
 

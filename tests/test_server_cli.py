@@ -300,3 +300,25 @@ def test_a_token_file_from_before_expiry_is_read_and_upgraded(tmp_path):
     (info,) = store.tokens()
     assert info.name == "old" and info.expires is None and info.active
     store.create("new", expires=time.time() + 60)
+
+
+@pytest.mark.parametrize(
+    ("argv", "told"),
+    [
+        (["--replicas", "2"], "--replicas is for --engine ray"),
+        (
+            ["--engine", "diffusers", "--model", "m", "--gpus-per-replica", "1"],
+            "--gpus-per-replica is for --engine ray",
+        ),
+        (["--engine", "ray", "--autoscale", "3:1"], "MIN:MAX replicas"),
+        (["--engine", "ray", "--autoscale", "0:0"], "MIN:MAX replicas"),
+        (["--engine", "ray", "--replicas", "2", "--autoscale", "1:4"], "not allowed with argument"),
+        (["--engine", "ray", "--gpus-per-replica", "-1"], "number of GPUs or CPUs"),
+    ],
+)
+def test_ray_settings_are_checked_before_anything_starts(capsys, state_dir, argv, told) -> None:
+    try:
+        status, _, err = run(capsys, "serve", *argv, "--state-dir", state_dir)
+    except SystemExit as stop:  # argparse refuses the value itself
+        status, err = int(stop.code or 0), capsys.readouterr().err
+    assert status != 0 and told in err

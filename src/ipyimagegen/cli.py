@@ -131,6 +131,29 @@ _positive = _above_zero(float, "a positive number")
 _whole = _above_zero(int, "a whole number above 0")
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a share of GPUs or CPUs, 0 or more (0.5: two replicas share one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs or CPUs such as 1 or 0.5, got {text!r}")
+    return value
+
+
+def _replica_range(text: str) -> tuple[int, int]:
+    """An argparse type: ``MIN:MAX`` replicas, 0 <= MIN <= MAX, MAX at least 1."""
+    low, colon, high = text.partition(":")
+    try:
+        bounds = (int(low), int(high)) if colon else None
+    except ValueError:
+        bounds = None
+    if bounds is None or not 0 <= bounds[0] <= bounds[1] or bounds[1] < 1:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX replicas such as 1:8, got {text!r}")
+    return bounds
+
+
 def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
@@ -158,9 +181,41 @@ def _add_serve(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     parser.add_argument(
-        "--engine", choices=("preview", "diffusers"), default="preview", help="the engine that makes images"
+        "--engine",
+        choices=("preview", "diffusers", "ray"),
+        default="preview",
+        help="the engine that makes images; ray: replicas of the diffusers engine (with --model) or of the "
+        "preview engine on Ray Serve",
     )
-    parser.add_argument("--model", metavar="DIR", help="the model folder of --engine diffusers")
+    parser.add_argument("--model", metavar="DIR", help="the model folder of --engine diffusers (or ray)")
+    ray_group = parser.add_argument_group("Ray Serve (--engine ray; the ray extra)")
+    ray_group.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="a running Ray cluster (ray://HEAD:10001, or auto on one of its nodes; default: a local instance)",
+    )
+    scale = ray_group.add_mutually_exclusive_group()
+    scale.add_argument("--replicas", type=_whole, metavar="N", help="replicas of the engine (default: 1)")
+    scale.add_argument(
+        "--autoscale",
+        type=_replica_range,
+        metavar="MIN:MAX",
+        help="from MIN to MAX replicas, following the calls waiting (e.g. 1:8)",
+    )
+    ray_group.add_argument(
+        "--gpus-per-replica",
+        type=_fraction,
+        default=None,
+        metavar="F",
+        help="GPUs each replica holds, fractions allowed (default: 1 with --model, 0 for the preview engine)",
+    )
+    ray_group.add_argument(
+        "--cpus-per-replica",
+        type=_fraction,
+        default=1.0,
+        metavar="F",
+        help="CPUs each replica holds (default: 1)",
+    )
     parser.add_argument(
         "--upstream",
         metavar="URL",
@@ -246,6 +301,43 @@ def _add_serve(subparsers: Any) -> None:
     parser.set_defaults(run=cmd_serve)
 
 
+def _ray_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "--ray-address": args.ray_address,
+        "--replicas": args.replicas,
+        "--autoscale": args.autoscale,
+        "--gpus-per-replica": args.gpus_per_replica,
+    }
+
+
+def _ray_backend(args: argparse.Namespace) -> Any:
+    """The engine deployed on Ray Serve: the diffusers engine with --model, else the preview engine."""
+    try:
+        from .engines.ray_serve import EngineChoice, Scaling, deploy
+    except ImportError as exc:
+        raise CommandError(
+            f'--engine ray needs the "ray" extra ({exc.name} is missing): pip install "ipyimagegen[ray,server]"'
+        ) from None
+    if args.model:
+        choice = EngineChoice("diffusers", str(Path(args.model).expanduser().resolve()))
+    else:
+        choice = EngineChoice("preview", options={"max_pixels": args.max_pixels})
+    gpus = args.gpus_per_replica if args.gpus_per_replica is not None else (1.0 if args.model else 0.0)
+    low, high = args.autoscale or (None, None)
+    scaling = Scaling(
+        replicas=None if args.autoscale else (args.replicas or 1),
+        min_replicas=low,
+        max_replicas=high,
+        gpus=gpus,
+        cpus=args.cpus_per_replica,
+    )
+    print(
+        f"Deploying the {choice.kind} engine on Ray Serve (every replica loads and warms its model)...",
+        flush=True,
+    )
+    return deploy(choice, scaling, address=args.ray_address).backend
+
+
 def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The backend to serve, and the secrets it holds (never to be shown)."""
     if args.upstream:
@@ -261,6 +353,11 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
             )
         client = upstream_backend(args.upstream, key_env=args.upstream_key_env, timeout=args.timeout)
         return client, [key] if key else []
+    if args.engine == "ray":
+        return _ray_backend(args), []
+    ray_only = [flag for flag, value in _ray_flags(args).items() if value is not None]
+    if ray_only:
+        raise CommandError(f"{', '.join(ray_only)} is for --engine ray.")
     if args.engine == "diffusers":
         if not args.model:
             raise CommandError(
@@ -311,6 +408,16 @@ def _print_banner(args: argparse.Namespace, backend: Any, token_count: int, shar
     )
 
 
+def _default_concurrency(args: argparse.Namespace, backend: Any) -> int:
+    """Calls run at once by default: the upstream's many, an engine's few, a few per Ray replica."""
+    if args.upstream:
+        return UPSTREAM_CONCURRENCY
+    scaling = getattr(backend, "scaling", None)
+    if scaling is not None:
+        return int(scaling.most * scaling.calls_per_replica)
+    return ENGINE_CONCURRENCY
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     store = _open_store(args)
     token_count = len(store.tokens(include_revoked=False)) if store is not None else 0
@@ -344,7 +451,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         request_timeout=args.timeout,
         url_ttl=args.url_ttl,
-        max_concurrency=args.concurrency or (UPSTREAM_CONCURRENCY if args.upstream else ENGINE_CONCURRENCY),
+        max_concurrency=args.concurrency or _default_concurrency(args, backend),
         upstream_rate=args.upstream_rate,
         cors_origins=args.cors_origin,
         allowed_hosts=allowed_hosts(args.host, args.allow_host),
@@ -359,9 +466,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The app logs one line per call, with the participant's name; uvicorn's access log would add nothing.
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, server_header=False
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        close = getattr(backend, "close", None)  # a Ray deployment is taken down, a client's session closed
+        if callable(close):
+            close()
     return 0
 
 

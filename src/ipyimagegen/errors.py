@@ -72,6 +72,15 @@ class UnsupportedError(ImagesError):
     """The backend or model does not offer this operation."""
 
 
+class EngineUnavailableError(ImagesError):
+    """The engine process serving a call stopped (a Ray Serve replica died); another is starting.
+    ``retry_after``: seconds to wait before trying again."""
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message, hint="Try again in a few seconds.")
+        self.retry_after = retry_after
+
+
 class CancelledError(ImagesError):
     """The caller cancelled the request. ``kept``: the images finished before the cancel (an
     :class:`~ipyimagegen.api.types.ImagesResponse`, for a parallel call), or None."""
@@ -316,6 +325,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ContentPolicyError",
+    "EngineUnavailableError",
     "ImageInputError",
     "ImagesError",
     "InternalServerError",

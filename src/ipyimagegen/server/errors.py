@@ -26,6 +26,7 @@ from ..api.errors import (
     CancelledError,
     ConfigurationError,
     ContentPolicyError,
+    EngineUnavailableError,
     ImageInputError,
     ImagesError,
     PermissionDeniedError,
@@ -180,6 +181,14 @@ def error_reply_for(exc: BaseException, secrets: Iterable[str] = ()) -> ErrorRep
         return bad_request(exc.message, None, code="unsupported")
     if isinstance(exc, APIError):
         return _upstream_reply(exc, secrets)
+    if isinstance(exc, EngineUnavailableError):
+        return ErrorReply(
+            503,
+            exc.message,
+            type=SERVER_ERROR,
+            code="engine_unavailable",
+            headers=retry_after_headers(exc.retry_after),
+        )
     if isinstance(exc, CancelledError):
         return ErrorReply(503, "The request was cancelled: try again.", type=SERVER_ERROR, code="cancelled")
     if isinstance(exc, ConfigurationError):
