@@ -276,3 +276,11 @@ def test_an_engine_error_crosses_to_the_caller_as_itself() -> None:
     assert type(made) is ValidationError and made.message == sent.message and made.param == "size"
     unknown = error_from_state({"class": "os.system", "args": ("x",), "fields": {"message": "x"}})
     assert type(unknown) is ImagesError
+
+
+def test_a_model_that_cannot_load_fails_the_deployment_soon(local_ray: None, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    started = time.monotonic()
+    with pytest.raises(Exception, match="model_index.json|not a model|checkpoint") as failed:
+        deploy(EngineChoice("diffusers", str(tmp_path / "empty")), Scaling(replicas=1), app_name="broken")
+    assert time.monotonic() - started < 90, failed.value

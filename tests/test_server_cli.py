@@ -314,6 +314,7 @@ def test_a_token_file_from_before_expiry_is_read_and_upgraded(tmp_path):
         (["--engine", "ray", "--autoscale", "0:0"], "MIN:MAX replicas"),
         (["--engine", "ray", "--replicas", "2", "--autoscale", "1:4"], "not allowed with argument"),
         (["--engine", "ray", "--gpus-per-replica", "-1"], "number of GPUs or CPUs"),
+        (["--engine", "ray", "--model", "/no/such/model"], "There is no model at /no/such/model"),
     ],
 )
 def test_ray_settings_are_checked_before_anything_starts(capsys, state_dir, argv, told) -> None:

@@ -312,6 +312,11 @@ def _ray_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def _ray_backend(args: argparse.Namespace) -> Any:
     """The engine deployed on Ray Serve: the diffusers engine with --model, else the preview engine."""
+    if args.model and not Path(args.model).expanduser().exists():
+        raise CommandError(
+            f"There is no model at {args.model}: give --model a checkpoint folder or file that every Ray node "
+            "can read at that path."
+        )
     try:
         from .engines.ray_serve import EngineChoice, Scaling, deploy
     except ImportError as exc:
@@ -335,7 +340,12 @@ def _ray_backend(args: argparse.Namespace) -> Any:
         f"Deploying the {choice.kind} engine on Ray Serve (every replica loads and warms its model)...",
         flush=True,
     )
-    return deploy(choice, scaling, address=args.ray_address).backend
+    try:
+        return deploy(choice, scaling, address=args.ray_address).backend
+    except ImagesError:
+        raise
+    except Exception as exc:  # Ray's own errors: a cluster not found, a replica that could not start
+        raise CommandError(f"Ray Serve could not deploy the {choice.kind} engine: {exc}") from None
 
 
 def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:

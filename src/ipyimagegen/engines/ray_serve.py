@@ -115,7 +115,12 @@ def error_from_state(state: dict[str, Any]) -> ImagesError:
     return exc
 
 
-@serve.deployment(name="EngineReplica", health_check_period_s=5, health_check_timeout_s=30)
+@serve.deployment(
+    name="EngineReplica",
+    health_check_period_s=5,
+    health_check_timeout_s=30,
+    max_constructor_retry_count=3,  # a model that cannot load fails the deployment, not forever
+)
 class EngineReplica:
     """One replica: the engine, loaded once and warmed, serving one streamed request per call."""
 
@@ -205,6 +210,17 @@ class EngineReplica:
         """Ray Serve asks this every few seconds; a replica whose engine is gone is replaced."""
         if self.engine is None:
             raise RuntimeError("the engine is not loaded")
+
+
+def _why_it_failed(app_name: str) -> str:
+    """The last line of the error a replica failed to start with (from the deployment's status)."""
+    try:
+        status = serve.status().applications[app_name].deployments["EngineReplica"]
+    except (KeyError, AttributeError):
+        return ""
+    lines = [line.strip() for line in str(status.message).splitlines() if line.strip()]
+    errors = [line for line in lines if "Error:" in line]
+    return (errors or lines or [""])[-1]
 
 
 def _pixels(size: str) -> int:
@@ -404,7 +420,14 @@ def deploy(
     try:
         deployment: Any = EngineReplica  # a Serve deployment (the decorator made it one)
         application = deployment.options(**scaling.options()).bind(choice)
-        handle = serve.run(application, name=app_name, route_prefix=None)
+        try:
+            handle = serve.run(application, name=app_name, route_prefix=None)
+        except RuntimeError as exc:  # Serve says only that the deployment failed; its status says why
+            reason = _why_it_failed(app_name) or str(exc)
+            serve.delete(app_name)
+            raise ConfigurationError(
+                f"The {choice.kind} engine could not start on Ray Serve: {reason}"
+            ) from None
         backend = RayBackend(handle, scaling=scaling)
     except BaseException:
         if started_ray:
