@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from absent import tool_missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -58,10 +58,7 @@ def require_chromium() -> Path:
     In CI (``$CI`` set) a missing browser fails the test instead: CI installs it.
     """
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get update && apt-get install -y chromium"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        tool_missing(f"{CHROMIUM} is missing: apt-get update && apt-get install -y chromium")
     return CHROMIUM
 
 

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 from types import ModuleType
 
-import pytest
+from absent import require_modules
 
 
 def require_torch() -> ModuleType:
-    """``torch``, once torch and diffusers import; else skip the calling test module (fail it in CI).
-
-    CI installs the extra, so there a missing torch is a broken install, not a reason to skip.
-    """
-    try:
-        importlib.import_module("diffusers")
-        return importlib.import_module("torch")
-    except ImportError as exc:
-        reason = f"the local extra is not installed ({exc.name} is missing): pip install -e '.[local]'"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason, allow_module_level=True)
+    """``torch``, once torch and diffusers import; else skip the calling test module (fail it in CI)."""
+    return require_modules("diffusers", "torch", install="pip install -e '.[local]'")

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from absent import tool_missing
 
 
 def _bin_dir() -> Path | None:
@@ -32,10 +32,9 @@ def _bin_dir() -> Path | None:
 def require_postgres() -> Path:
     folder = _bin_dir()
     if folder is None:
-        reason = "PostgreSQL's server programs are missing: apt-get update && apt-get install -y postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        tool_missing(
+            "PostgreSQL's server programs are missing: apt-get update && apt-get install -y postgresql"
+        )
     return folder
 
 

@@ -19,14 +19,17 @@ import openai
 import pytest
 import requests
 
+from absent import require_modules
 from ipyimagegen.api.types import CallHooks, GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.errors import CancelledError, EngineUnavailableError
 from ipyimagegen.server import ServerThread, TokenStore, make_app
 from tiny_pipeline import build_tiny_pipeline
 
-ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
-from ipyimagegen.engines.ray_serve import (  # noqa: E402  (after the ray check)
+require_modules("ray", "ray.serve", install="pip install -e '.[ray]'")
+import ray  # noqa: E402  (after the check)
+
+from ipyimagegen.engines.ray_serve import (  # noqa: E402
     EngineChoice,
     RayDeployment,
     Scaling,
