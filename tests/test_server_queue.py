@@ -10,7 +10,7 @@ import time
 import openai
 import pytest
 
-from ipyimagegen.api.client import OpenAIClient, queue_url
+from ipyimagegen.api.client import OpenAIClient, named_page_url
 from ipyimagegen.api.types import CallHooks, GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
@@ -220,7 +220,7 @@ def test_the_client_reports_its_place_in_the_queue_while_it_waits() -> None:
 
 def test_only_a_plain_queue_name_under_the_api_is_followed() -> None:
     base = "https://workshop.example/v1"
-    assert queue_url(base, "queue") == "https://workshop.example/v1/queue"
+    assert named_page_url(base, "queue") == "https://workshop.example/v1/queue"
     for hostile in (
         "https://evil.example/steal",
         "//evil.example/x",
@@ -230,7 +230,7 @@ def test_only_a_plain_queue_name_under_the_api_is_followed() -> None:
         None,
         "a b",
     ):
-        assert queue_url(base, hostile) is None
+        assert named_page_url(base, hostile) is None
 
 
 def test_the_public_api_is_never_asked_for_a_queue() -> None:

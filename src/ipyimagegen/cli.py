@@ -31,6 +31,7 @@ from .server.tokens import (
     default_state_dir,
     open_store,
     token_db_path,
+    without_password,
 )
 
 ENGINE_CONCURRENCY = 4
@@ -88,8 +89,7 @@ def _open_store(args: argparse.Namespace, *, create: bool = False) -> TokenStore
 
 
 def _describe_database_error(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", text)[:300] or type(exc).__name__
+    return without_password(" ".join(str(exc).split()))[:300] or type(exc).__name__
 
 
 def _when(timestamp: float | None) -> str:

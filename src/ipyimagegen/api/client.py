@@ -154,7 +154,7 @@ def _shutdown_dates(payload: Any) -> dict[str, date | None] | None:
     return found
 
 
-def queue_url(base_url: str, named: str | None) -> str | None:
+def named_page_url(base_url: str, named: str | None) -> str | None:
     """The page (queue, wall) a workshop server names, under the API's own address; None for anything else."""
     if not named or not re.fullmatch(r"[a-z][a-z0-9_-]*", named):
         return None
@@ -316,8 +316,8 @@ class OpenAIClient(BaseBackend):
                 if not _succeeded(response):
                     log.debug("GET models answered HTTP %d", response.status_code)
                     return None
-                self._queue_url = queue_url(self.base_url, response.headers.get(QUEUE_HEADER))
-                self._wall_url = queue_url(self.base_url, response.headers.get(WALL_HEADER))
+                self._queue_url = named_page_url(self.base_url, response.headers.get(QUEUE_HEADER))
+                self._wall_url = named_page_url(self.base_url, response.headers.get(WALL_HEADER))
                 return _shutdown_dates(json.loads(read_body(response, deadline)))
         except _TRANSFER_ERRORS as exc:
             log.debug("GET models failed: %s", self._redact(_root_reason(exc)))

@@ -90,6 +90,7 @@ class ImagesServer:
         pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
         any_model: bool = False,
         upstream_rate: Rate | None = None,
+        wall: WallStore | None = None,
     ) -> None:
         self.backend = backend
         self.max_pixels = max_pixels
@@ -104,7 +105,7 @@ class ImagesServer:
         self._threads: anyio.CapacityLimiter | None = None
         self._secrets = tuple(s for s in secrets if s)
         self.metrics = ServerMetrics(self._queue_now)
-        self.wall_named = False  # whether GET /models names the class wall
+        self.wall = wall  # the class wall, when there is one (GET /models names it)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -602,7 +603,7 @@ class ImagesServer:
     def _named_pages(self) -> dict[str, str]:
         """The headers of ``GET /models`` that name this server's own pages, under the API's address."""
         pages = {QUEUE_HEADER: "queue"}  # where a client can see its calls wait (/v1/queue)
-        if self.wall_named:
+        if self.wall is not None:
             pages[WALL_HEADER] = "wall"  # where a participant shares a picture (/v1/wall)
         return pages
 
@@ -729,13 +730,11 @@ def make_app(
         pixels_at_once=pixels_at_once,
         any_model=any_model,
         upstream_rate=Rate.parse(upstream_rate) if isinstance(upstream_rate, str) else upstream_rate,
+        wall=WallStore(tokens) if class_wall and tokens is not None else None,
     )
     wrap = server.endpoint
     admin = AdminPage(server)
-    wall = ClassWall(
-        server, WallStore(tokens) if class_wall and tokens is not None else None, admin.require_admin
-    )
-    server.wall_named = wall.store is not None
+    wall = ClassWall(server, server.wall, admin.require_admin)
     routes = [
         Route("/v1/images/generations", wrap(server.generations, "generations"), methods=["POST"]),
         Route("/v1/images/edits", wrap(server.edits, "edits"), methods=["POST"]),

@@ -493,8 +493,18 @@ class TokenStore:
             )
 
 
+def take_one(level: float, last: float, now: float, rate: Rate) -> tuple[float, float]:
+    """One request from a token bucket holding ``level`` at ``last``: its level after, and the seconds to
+    wait (0.0: allowed). It holds ``rate.count`` requests at most, refilled at ``count / period``."""
+    refill_per_s = rate.count / rate.period_s
+    level = min(float(rate.count), level + max(0.0, now - last) * refill_per_s)
+    if level >= 1.0:
+        return level - 1.0, 0.0
+    return level, (1.0 - level) / refill_per_s
+
+
 class RateLimiter:
-    """A token bucket per key: ``rate.count`` requests at once, refilled at ``count / period``."""
+    """A token bucket per key, in memory (:func:`take_one`)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -503,16 +513,11 @@ class RateLimiter:
 
     def acquire(self, key: str, rate: Rate) -> float:
         """Take one request from ``key``'s bucket: 0.0 if allowed, else the seconds until one is."""
-        refill_per_s = rate.count / rate.period_s
         with self._lock:
             now = self._clock()
-            level, last = self._buckets.get(key, (float(rate.count), now))
-            level = min(float(rate.count), level + (now - last) * refill_per_s)
-            if level >= 1.0:
-                self._buckets[key] = (level - 1.0, now)
-                return 0.0
+            level, wait = take_one(*self._buckets.get(key, (float(rate.count), now)), now, rate)
             self._buckets[key] = (level, now)
-            return (1.0 - level) / refill_per_s
+            return wait
 
 
 # -- PostgreSQL: one state for several servers ------------------------------------------------------
@@ -599,7 +604,7 @@ class PostgresTokenStore(TokenStore):
             yield _Translated(connection)
 
     def __repr__(self) -> str:
-        return f"PostgresTokenStore({_without_password(self.url)!r})"
+        return f"PostgresTokenStore({without_password(self.url)!r})"
 
     binary_type = "BYTEA"
     time_type = "DOUBLE PRECISION"
@@ -609,8 +614,7 @@ class PostgresTokenStore(TokenStore):
         return True
 
     def take_rate(self, token_id: str, rate: Rate) -> float:
-        """One request from the token's rate window in the database (a token bucket, as in memory)."""
-        refill_per_s = rate.count / rate.period_s
+        """One request from the token's rate window in the database (the bucket of :func:`take_one`)."""
         with self._connect() as db:
             now = db.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now").fetchone()["now"]
             db.execute(
@@ -619,20 +623,17 @@ class PostgresTokenStore(TokenStore):
             )
             row = db.execute("SELECT level, at FROM rate_windows WHERE token_id = ? FOR UPDATE", (token_id,))
             found = row.fetchone()
-            level = min(float(rate.count), found["level"] + max(0.0, now - found["at"]) * refill_per_s)
-            wait = 0.0 if level >= 1.0 else (1.0 - level) / refill_per_s
-            db.execute(
-                "UPDATE rate_windows SET level = ?, at = ? WHERE token_id = ?",
-                (level - 1.0 if wait == 0.0 else level, now, token_id),
-            )
+            level, wait = take_one(found["level"], found["at"], now, rate)
+            db.execute("UPDATE rate_windows SET level = ?, at = ? WHERE token_id = ?", (level, now, token_id))
         return wait
 
     def close(self) -> None:
         self._pool.close()
 
 
-def _without_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+def without_password(text: str) -> str:
+    """``text`` with the password of any database address in it shown as ``***``."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", text)
 
 
 DATABASE_VARIABLE = "IPYIMAGEGEN_DATABASE"
@@ -642,8 +643,6 @@ def open_store(database: str | None, state_dir: str | Path | None = None) -> Tok
     """The store of ``database`` (a ``postgresql://`` address), else the SQLite file of ``state_dir``."""
     if database:
         if not database.startswith(("postgresql://", "postgres://")):
-            raise ValueError(
-                f"--database takes a postgresql:// address, got {_without_password(database)!r}."
-            )
+            raise ValueError(f"--database takes a postgresql:// address, got {without_password(database)!r}.")
         return PostgresTokenStore(database)
     return TokenStore.in_dir(state_dir)
