@@ -40,6 +40,12 @@ def _cases() -> dict[str, Callable[[], object]]:
             image=source, mask=regenerate, prompt="a blue bird", model="gpt-image-2"
         ),
         "variation 1024x1024": lambda: engine.create_variation(image=source, size="1024x1024"),
+        "generate a GIF of 4 frames at 1024x1024": lambda: engine.generate(
+            prompt=PROMPT, model="gpt-image-2.6-flare", output_format="gif", frame_count=4
+        ),
+        "generate an SVG of 1024x1024": lambda: engine.generate(
+            prompt=PROMPT, model="gpt-image-2.6-flare", output_format="svg"
+        ),
         "prepare dall-e-2 input from a 4000x3000 JPEG": lambda: imaging.prepare_input_image(
             photo, model_spec("dall-e-2")
         ),

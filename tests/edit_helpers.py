@@ -21,6 +21,7 @@ class RecordingPreviewEngine(PreviewEngine):
     """The preview engine, keeping every request; an edit's mask is also written to ``mask_path``."""
 
     def __init__(self, mask_path: str | Path | None = None) -> None:
+        super().__init__()
         self.mask_path = Path(mask_path) if mask_path is not None else None
         self.requests: list[Any] = []
         self._lock = threading.Lock()

@@ -127,3 +127,99 @@ def test_the_viewer_pages_and_tile_actions_work_from_any_row(tmp_path: Path) -> 
         expect(notice).to_be_visible(timeout=10_000)
         assert _in_viewport(page, notice)
         assert console.relevant() == [], console.relevant()
+
+
+FORMATS_CELL = textwrap.dedent(
+    """
+    from ipyimagegen.widgets import studio
+
+    s = studio(gallery=False)  # the offline preview engine
+    s.generate_tab.params.model = "gpt-image-2.6-flare"
+    s.generate_tab.params.output_format = "gif"
+    s.generate_tab.params.frame_count = 4
+    s.generate_tab.params.frame_duration_ms = 100
+    s
+    """
+)
+
+# The viewer's picture drawn into a canvas (a canvas gets a GIF's first frame only: see the test).
+_PIXELS = """(img) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64; canvas.height = 64;
+    const context = canvas.getContext('2d');
+    context.drawImage(img, 0, 0, 64, 64);
+    return Array.from(context.getImageData(0, 0, 64, 64).data).join(',');
+}"""
+
+
+def test_a_gif_tile_plays_and_an_svg_shows_in_the_viewer_as_a_picture(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    notebook = write_notebook(tmp_path / "formats.ipynb", FORMATS_CELL)
+    with voila(notebook, tmp_path) as url, browser_page(viewport=VIEWPORT) as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea").wait_for(state="visible", timeout=60_000)
+        _generate(page, "a red kite over the sea", 1)
+        gif_tile = page.locator(TILES).first
+        expect(gif_tile.locator(".ipyimagegen-tile-badge")).to_have_text("GIF")
+        picture = gif_tile.locator("img.ipyimagegen-tile-image")
+        seen = set()
+        for _ in range(8):  # four frames of 100 ms: a second shows several of them (as drawn on screen:
+            seen.add(picture.screenshot(animations="allow"))  # a canvas would only get the first frame)
+            page.wait_for_timeout(130)
+        assert len(seen) >= 2, "the GIF's tile does not animate"
+
+        # SVG: picked in the Format list, as a user does; its tile shows a raster picture.
+        format_row = page.locator(f"{GENERATE_TAB} .ipyimagegen-params .widget-hbox").filter(
+            has_text="Format"
+        )
+        format_row.locator("select").select_option("svg")
+        _generate(page, "a lighthouse <script>window.hacked = 1</script> at dusk", 2)
+        svg_tile = page.locator(TILES).first
+        expect(svg_tile.locator(".ipyimagegen-tile-badge")).to_have_text("SVG")
+        assert svg_tile.locator("img.ipyimagegen-tile-image").evaluate("(i) => i.src.startsWith('blob:')")
+        svg_tile.get_by_role("button", name="Enlarge").click()
+        viewer = page.get_by_role("dialog")
+        expect(viewer).to_be_visible(timeout=10_000)
+        page.wait_for_function(
+            "(() => { const i = document.querySelector('.ipyimagegen-lightbox img.ipyimagegen-preview-image');"
+            " return i && i.complete && i.naturalWidth === 1024; })()",
+            timeout=10_000,
+        )
+        shown = page.locator(".ipyimagegen-lightbox img.ipyimagegen-preview-image")
+        assert shown.evaluate(
+            "(i) => i.src.startsWith('blob:') && i.classList.contains('ipyimagegen-preview-vector')"
+        )
+        box = shown.bounding_box()
+        assert box is not None and box["width"] > 400  # drawn large, not at an <img>'s default 300 px
+        colours = set(shown.evaluate(_PIXELS).split(","))
+        assert len(colours) > 20  # a picture, not an empty box
+        # the drawing is shown as an image: none of its markup is in the page, and its prompt's script never ran
+        assert (
+            page.evaluate(
+                "document.querySelectorAll('.ipyimagegen-lightbox svg, .ipyimagegen-grid svg').length"
+            )
+            == 0
+        )
+        assert page.evaluate("window.hacked === undefined")
+        expect(viewer).to_contain_text("1024×1024 (SVG: it scales)")
+        page.screenshot(path=str(tmp_path / "formats-viewer.png"))
+
+        # The next result in the viewer is the GIF: it plays there too.
+        page.keyboard.press("ArrowRight")
+        expect(viewer).to_contain_text("4 frames × 100 ms, looping", timeout=10_000)
+        page.wait_for_function(
+            "(() => { const i = document.querySelector('.ipyimagegen-lightbox img.ipyimagegen-preview-image');"
+            " return i && i.complete && i.naturalWidth === 1024; })()",
+            timeout=10_000,
+        )
+        seen = set()
+        for _ in range(8):
+            seen.add(shown.screenshot(animations="allow"))
+            page.wait_for_timeout(130)
+        assert len(seen) >= 2, "the GIF does not play in the viewer"
+        page.keyboard.press("Escape")
+        expect(page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=10_000)
+        page.screenshot(path=str(tmp_path / "formats-grid.png"))
+        assert console.relevant() == [], console.relevant()

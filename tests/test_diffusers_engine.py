@@ -410,3 +410,23 @@ def test_the_server_serves_the_checkpoint_to_the_official_client(engine: Diffuse
         )
     assert Image.open(io.BytesIO(base64.b64decode(made.data[0].b64_json))).size == (64, 64)
     assert len(varied.data) == 2
+
+
+def test_the_guides_call_without_a_model_gets_a_link_from_a_local_model_behind_serve(
+    engine: DiffusersEngine,
+) -> None:
+    import openai
+    import requests
+
+    from ipyimagegen.server import ServerThread, make_app
+
+    assert engine.choose_model("generations", {"size": "64x64"}).model == engine.model_name
+    with ServerThread(make_app(engine)) as running:
+        sdk = openai.OpenAI(base_url=running.base_url, api_key="local", max_retries=0)
+        answer = sdk.images.generate(prompt="a white siamese cat", n=1, size="64x64")
+        assert answer.data[0].b64_json is None and answer.data[0].url
+        fetched = requests.get(answer.data[0].url, timeout=10)
+        named = sdk.images.generate(prompt="a white siamese cat", model=engine.model_name, size="64x64")
+    assert fetched.status_code == 200
+    assert Image.open(io.BytesIO(fetched.content)).size == (64, 64)
+    assert named.data[0].b64_json  # a call naming the local model answers base64, as compatible servers do

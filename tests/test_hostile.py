@@ -303,12 +303,11 @@ PYTHON_CASES = {
     "a model that is a number": PythonCase(
         generate(model=5), ValidationError, "model must be a model name, got 5.", "model"
     ),
-    "GIF from the preview engine": PythonCase(
-        generate(model="gpt-image-2.6-flare", output_format="gif"),
+    "two SVG drawings in one request": PythonCase(
+        generate(model="gpt-image-2.6-flare", output_format="svg", n=2),
         ValidationError,
-        "The offline preview engine makes PNG, JPEG and WebP images, not GIF: choose output_format 'png', "
-        "'jpeg' or 'webp'.",
-        "output_format",
+        "SVG output makes one image per request (n=1), got n=2.",
+        "n",
     ),
     "a variation from a model without them": PythonCase(
         lambda: engine.create_variation(image=png(), model="gpt-image-2"),
@@ -514,10 +513,10 @@ SERVER_CASES = {
         "images/generations", {"json": {"prompt": "a", "model": "sd-xl"}}, 404,
         f"The model 'sd-xl' does not exist on this server. It serves: {SERVED}.", "model", "model_not_found",
     ),
-    "GIF from the preview engine": ServerCase(
-        "images/generations", {"json": {"prompt": "a", "model": "gpt-image-2.6-flare", "output_format": "gif"}},
-        400, "The offline preview engine makes PNG, JPEG and WebP images, not GIF: choose output_format "
-        "'png', 'jpeg' or 'webp'.", "output_format",
+    "two SVG drawings in one request": ServerCase(
+        "images/generations",
+        {"json": {"prompt": "a", "model": "gpt-image-2.6-flare", "output_format": "svg", "n": 2}},
+        400, "SVG output makes one image per request (n=1), got n=2.", "n",
     ),
     "stream from dall-e-2": ServerCase(
         "images/generations", {"json": {"prompt": "a", "model": "dall-e-2", "stream": True}}, 400,

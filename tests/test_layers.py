@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ipyimagegen"
 # Bottom first. A module may import modules of its own layer or below (and never in a cycle).
 LAYERS: list[tuple[str, ...]] = [
     ("_version", "errors", "media", "pngtext"),
-    ("models", "pricing", "masks"),
-    ("imaging", "thumbnails"),
+    ("models", "pricing", "masks", "moderation"),
+    ("imaging", "thumbnails", "svg"),
     ("api",),
     ("engines", "gallery"),
     ("backends", "plots"),

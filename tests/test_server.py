@@ -87,10 +87,21 @@ def client(server):
 
 
 def test_sdk_generate_dalle2_two_images(sdk):
-    result = sdk.images.generate(model="dall-e-2", prompt="a red fox", n=2, size="256x256")
+    result = sdk.images.generate(
+        model="dall-e-2", prompt="a red fox", n=2, size="256x256", response_format="b64_json"
+    )
     assert len(result.data) == 2
     assert [decoded_size(item.b64_json) for item in result.data] == [(256, 256), (256, 256)]
     assert result.output_format is None  # the gpt-image fields are for gpt-image models
+
+
+@pytest.mark.parametrize("model", ["dall-e-2", "dall-e-3"])
+def test_sdk_dalle_models_answer_links_unless_base64_is_asked(sdk, model):
+    result = sdk.images.generate(model=model, prompt="a red fox", n=1, size="1024x1024")
+    assert result.data[0].b64_json is None
+    fetched = requests.get(result.data[0].url, timeout=10)
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(fetched.content)).size == (1024, 1024)
 
 
 def test_sdk_generate_gpt_image_reports_output_details(sdk):
@@ -135,6 +146,7 @@ def test_sdk_edit_with_mask(sdk):
         mask=("mask.png", mask_bytes(), "image/png"),
         size="256x256",
         n=2,
+        response_format="b64_json",
     )
     assert [decoded_size(item.b64_json) for item in result.data] == [(256, 256), (256, 256)]
 
@@ -150,7 +162,11 @@ def test_sdk_edit_several_images_gpt_image(sdk):
 @pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks variations deprecated
 def test_sdk_create_variation(sdk):
     result = sdk.images.create_variation(
-        model="dall-e-2", image=("photo.png", png_bytes(), "image/png"), n=3, size="256x256"
+        model="dall-e-2",
+        image=("photo.png", png_bytes(), "image/png"),
+        n=3,
+        size="256x256",
+        response_format="b64_json",
     )
     assert [decoded_size(item.b64_json) for item in result.data] == [(256, 256)] * 3
 

@@ -205,7 +205,7 @@ def test_bounded_load_with_rate_limit(server, store):
             local.session = requests.Session()
         answer = local.session.post(
             server.base_url + "/images/generations",
-            json={"model": "dall-e-2", "prompt": "a fox", "size": "256x256"},
+            json={"model": "dall-e-2", "prompt": "a fox", "size": "256x256", "response_format": "b64_json"},
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )

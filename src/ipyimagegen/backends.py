@@ -6,6 +6,9 @@
 2. ``AZURE_OPENAI_ENDPOINT``: an Azure OpenAI deployment;
 3. ``IPYIMAGEGEN_MODEL``: a local diffusers model folder (the ``local`` extra);
 4. none of them: the offline preview engine.
+
+The local engines check prompts against the default moderation word list, or the file
+``IPYIMAGEGEN_MODERATION_WORDS`` names (an empty file turns the check off).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from .api.backend import Backend
 from .api.config import env
 from .api.errors import ConfigurationError
 from .engines.preview import PreviewEngine
+from .moderation import WORDS_VARIABLE
 
 PREVIEW_DESCRIPTION = (
     "Offline preview engine: images are drawn locally, no model is called. "
@@ -45,7 +49,7 @@ def default_backend() -> Backend:
         return AzureOpenAIClient()
     if kind == "local":
         return _diffusers_engine(env("IPYIMAGEGEN_MODEL") or "")
-    return PreviewEngine()
+    return PreviewEngine(moderation_words=env(WORDS_VARIABLE))
 
 
 def _diffusers_engine(model: str) -> Backend:
@@ -53,7 +57,7 @@ def _diffusers_engine(model: str) -> Backend:
     try:
         from .engines.diffusers_engine import DiffusersEngine
 
-        return DiffusersEngine(model)
+        return DiffusersEngine(model, moderation_words=env(WORDS_VARIABLE))
     except ImportError as exc:
         missing = exc.name or str(exc)
         raise ConfigurationError(

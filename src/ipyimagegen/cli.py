@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .api.errors import ImagesError, describe_error
+from .moderation import WordList
 from .server.tokens import (
     DATABASE_VARIABLE,
     STATE_DIR_VARIABLE,
@@ -188,6 +189,14 @@ def _add_serve(subparsers: Any) -> None:
         "preview engine on Ray Serve",
     )
     parser.add_argument("--model", metavar="DIR", help="the model folder of --engine diffusers (or ray)")
+    parser.add_argument(
+        "--moderation-words",
+        metavar="FILE",
+        help="the word list the engine refuses prompts by, instead of the default one: a text file, one word "
+        "or phrase a line, '~ word' for words moderation=low lets through, '[category]' lines, '#' comments "
+        "(the default list's header shows the format); an empty file turns the check off. Not with "
+        "--upstream: the upstream moderates, and its refusals pass through unchanged",
+    )
     ray_group = parser.add_argument_group("Ray Serve (--engine ray; the ray extra)")
     ray_group.add_argument(
         "--ray-address",
@@ -310,7 +319,7 @@ def _ray_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _ray_backend(args: argparse.Namespace) -> Any:
+def _ray_backend(args: argparse.Namespace, words: WordList | None) -> Any:
     """The engine deployed on Ray Serve: the diffusers engine with --model, else the preview engine."""
     if args.model and not Path(args.model).expanduser().exists():
         raise CommandError(
@@ -324,9 +333,11 @@ def _ray_backend(args: argparse.Namespace) -> Any:
             f'--engine ray needs the "ray" extra ({exc.name} is missing): pip install "ipyimagegen[ray,server]"'
         ) from None
     if args.model:
-        choice = EngineChoice("diffusers", str(Path(args.model).expanduser().resolve()))
+        choice = EngineChoice(
+            "diffusers", str(Path(args.model).expanduser().resolve()), options={"moderation_words": words}
+        )
     else:
-        choice = EngineChoice("preview", options={"max_pixels": args.max_pixels})
+        choice = EngineChoice("preview", options={"max_pixels": args.max_pixels, "moderation_words": words})
     gpus = args.gpus_per_replica if args.gpus_per_replica is not None else (1.0 if args.model else 0.0)
     low, high = args.autoscale or (None, None)
     scaling = Scaling(
@@ -353,6 +364,11 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
     if args.upstream:
         if args.engine != "preview" or args.model:
             raise CommandError("--upstream forwards calls to another server: leave out --engine and --model.")
+        if args.moderation_words:
+            raise CommandError(
+                "--moderation-words is for the local engines: with --upstream the upstream API moderates every "
+                "call and its refusals reach participants unchanged. Leave it out."
+            )
         from .server.upstream import upstream_backend, upstream_key
 
         key = upstream_key(args.upstream_key_env)
@@ -363,8 +379,9 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
             )
         client = upstream_backend(args.upstream, key_env=args.upstream_key_env, timeout=args.timeout)
         return client, [key] if key else []
+    words = WordList.read(args.moderation_words) if args.moderation_words else None  # read once, here
     if args.engine == "ray":
-        return _ray_backend(args), []
+        return _ray_backend(args, words), []
     ray_only = [flag for flag, value in _ray_flags(args).items() if value is not None]
     if ray_only:
         raise CommandError(f"{', '.join(ray_only)} is for --engine ray.")
@@ -380,12 +397,12 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
                 f'The diffusers engine could not be loaded ({exc}): it needs the "local" extra, '
                 'pip install "ipyimagegen[local]"'
             ) from None
-        return DiffusersEngine(args.model), []
+        return DiffusersEngine(args.model, moderation_words=words), []
     if args.model:
         raise CommandError("--model is for --engine diffusers.")
     from .engines.preview import PreviewEngine
 
-    return PreviewEngine(max_pixels=args.max_pixels), []
+    return PreviewEngine(max_pixels=args.max_pixels, moderation_words=words), []
 
 
 def _print_banner(args: argparse.Namespace, backend: Any, token_count: int, shared: bool = False) -> None:

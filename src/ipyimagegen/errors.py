@@ -55,6 +55,31 @@ class ModelShutDownError(ValidationError):
         self.replacements = replacements
 
 
+class UnnamedModelRetiredError(ModelShutDownError):
+    """A call that named no model means a model this backend no longer serves (DALL-E 2 on OpenAI).
+
+    ``reason`` says why the call means that model; ``instead`` what to send (a live model, a size).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        shutdown: str,
+        replacements: tuple[str, ...],
+        *,
+        reason: str,
+        instead: str,
+        param: str,
+    ) -> None:
+        super().__init__(model, shutdown, replacements)
+        self.message = (
+            f"{reason[:1].upper()}{reason[1:]}, and {model} was shut down here on {shutdown}: {instead}."
+        )
+        self.args = (self.message,)
+        self.param = param
+        self.hint = f"Name a live model: model={replacements[0]!r}." if replacements else self.hint
+
+
 class ImageInputError(ImagesError, ValueError):
     """An input image or mask that cannot be used (not an image, corrupt, too large...).
 
@@ -155,11 +180,32 @@ class BadRequestError(APIStatusError):
     hint = "Check the parameters named in the message."
 
 
+MODERATION_BLOCKED = "moderation_blocked"
+"""The code of a refusal by the safety system for GPT image models."""
+CONTENT_POLICY_VIOLATION = "content_policy_violation"
+"""The code of a refusal by the safety system for DALL-E models."""
+
+
 class ContentPolicyError(BadRequestError):
+    """A safety system refused the request: OpenAI's (``moderation_blocked`` for GPT image models,
+    ``content_policy_violation`` for DALL-E), Azure's content filter, or a local engine's word list
+    or safety checker. ``param`` names what was flagged (``prompt`` or ``image``) where it is known."""
+
     hint = (
         "The request was refused by the content policy. Rephrase the prompt "
         "(or use another image) and try again."
     )
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if kwargs.get("hint") is None and self.param in _FLAGGED_PART_HINTS:
+            self.hint = _FLAGGED_PART_HINTS[self.param]
+
+
+_FLAGGED_PART_HINTS = {
+    "prompt": "Rephrase the prompt and try again.",
+    "image": "Use another image and try again.",
+}
 
 
 class AuthenticationError(APIStatusError):
@@ -208,7 +254,7 @@ class InternalServerError(APIStatusError):
 
 
 CONTENT_POLICY_CODES = frozenset(
-    {"content_policy_violation", "moderation_blocked", "content_filter", "contentFilter"}
+    {CONTENT_POLICY_VIOLATION, MODERATION_BLOCKED, "content_filter", "contentFilter"}
 )
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
@@ -321,6 +367,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CONTENT_POLICY_CODES",
+    "CONTENT_POLICY_VIOLATION",
     "CancelledError",
     "ConfigurationError",
     "ConflictError",
@@ -329,11 +376,13 @@ __all__ = [
     "ImageInputError",
     "ImagesError",
     "InternalServerError",
+    "MODERATION_BLOCKED",
     "ModelShutDownError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResultExpiredError",
+    "UnnamedModelRetiredError",
     "UnsupportedError",
     "ValidationError",
     "continued",

@@ -3,6 +3,8 @@
 Layout of a gallery folder (``./ipyimagegen-gallery/`` by default, or ``$IPYIMAGEGEN_GALLERY``)::
 
     images/<id>.png          the image as the model returned it, metadata in PNG text chunks
+    images/<id>.gif          an animated GIF, metadata in a comment extension
+    images/<id>.svg          an SVG drawing, metadata in a <metadata> element
     images/<id>.jpg|.webp    JPEG and WebP results, untouched ...
     images/<id>.json         ... with their metadata in this sidecar file
     inputs/<sha256>.<ext>    the input images of edits and variations (content-addressed)
@@ -12,7 +14,9 @@ Layout of a gallery folder (``./ipyimagegen-gallery/`` by default, or ``$IPYIMAG
 
 A PNG carries an ``iTXt`` chunk ``ipyimagegen`` with a JSON document (prompt, revised prompt,
 model, size, options, seed, backend, request id, created time, endpoint, parent and input ids)
-and readable ``prompt`` and ``Software`` entries; :func:`read_metadata` reads it back.
+and readable ``prompt`` and ``Software`` entries; a GIF carries the same document in a comment
+(``ipyimagegen:`` and the JSON), an SVG in ``<metadata id="ipyimagegen-metadata">`` (escaped JSON
+text). :func:`read_metadata` reads it back (an SVG is parsed safely: no entities, nothing fetched).
 
 The files are the truth and the index is a cache of them. A file is written to a temporary
 name in its folder, flushed to disk and renamed into place; only then is its index row added.
@@ -56,7 +60,16 @@ from .api.types import (
     sniff_mime_type,
 )
 from .models import EDITS, GENERATIONS, VARIATIONS
-from .pngtext import PngFormatError, itxt_chunk, read_text, text_chunk, with_text_chunks
+from .pngtext import (
+    GifFormatError,
+    PngFormatError,
+    itxt_chunk,
+    read_gif_comments,
+    read_text,
+    text_chunk,
+    with_gif_comment,
+    with_text_chunks,
+)
 from .thumbnails import made_thumbnails
 
 ENV_VARIABLE = "IPYIMAGEGEN_GALLERY"
@@ -67,7 +80,16 @@ SCHEMA_VERSION = 1
 STALE_TEMP_S = 60.0
 """Temporary files older than this are left over from a crash and removed when a gallery opens."""
 
-IMAGE_EXTENSIONS = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+IMAGE_EXTENSIONS = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "svg": "image/svg+xml",
+}
+EMBEDDED_EXTENSIONS = ("png", "gif", "svg")
+"""Image files that carry their metadata inside; the others have a ``.json`` file beside them."""
+GIF_COMMENT_PREFIX = f"{METADATA_KEY}:"
 INPUT_KINDS = {"input": "inputs", "mask": "masks"}
 _INPUT_EXTENSIONS = ("png", "jpg", "webp", "bin")
 _THUMBNAIL_EXTENSIONS = ("jpg", "webp", "png")
@@ -204,26 +226,25 @@ def embed_metadata(data: bytes, document: dict[str, Any]) -> bytes:
     return with_text_chunks(data, chunks, replace=(METADATA_KEY, "prompt"))
 
 
+def embed_gif_metadata(data: bytes, document: dict[str, Any]) -> bytes:
+    """GIF ``data`` with ``document`` in a comment extension (``ipyimagegen:`` and ASCII JSON)
+    before its first frame; an earlier one is replaced, the frames are copied byte for byte."""
+    text = GIF_COMMENT_PREFIX + json.dumps(document, ensure_ascii=True, sort_keys=True, default=str)
+    return with_gif_comment(data, text, replace_prefix=GIF_COMMENT_PREFIX)
+
+
+def embed_svg_metadata(data: bytes, document: dict[str, Any]) -> bytes:
+    """SVG ``data`` with ``document`` in a ``<metadata>`` element (see :func:`ipyimagegen.svg.with_metadata`)."""
+    from . import svg
+
+    return svg.with_metadata(data, document)
+
+
 def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def read_metadata(source: bytes | str | os.PathLike[str]) -> dict[str, Any]:
-    """The ipyimagegen metadata of a saved image: a PNG's bytes or path, or a JPEG/WebP path.
-
-    PNG files carry it in an ``iTXt`` chunk; JPEG and WebP files in the ``.json`` file next to
-    them. Returns ``{}`` when there is none (an image saved by something else).
-    """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.suffix.lower() != ".png":
-            sidecar = _sidecar(path)
-            return json.loads(sidecar.read_text("utf-8")) if sidecar.exists() else {}
-    try:
-        text = read_text(source)
-    except PngFormatError:
-        return {}
-    raw = text.get(METADATA_KEY)
+def _document(raw: str | None) -> dict[str, Any]:
     if raw is None:
         return {}
     try:
@@ -231,6 +252,59 @@ def read_metadata(source: bytes | str | os.PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return document if isinstance(document, dict) else {}
+
+
+def read_metadata(source: bytes | str | os.PathLike[str]) -> dict[str, Any]:
+    """The ipyimagegen metadata of a saved image: a PNG's, GIF's or SVG's bytes or path, or a
+    JPEG/WebP path.
+
+    PNG files carry it in an ``iTXt`` chunk, GIF files in a comment, SVG files in a ``<metadata>``
+    element; JPEG and WebP files (and a GIF or SVG it could not be put into) in the ``.json`` file
+    next to them. Returns ``{}`` when there is none (an image saved by something else).
+    """
+    data: bytes | None = None  # a PNG file is read chunk by chunk, its pixels skipped
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        extension, sidecar = path.suffix.lower().lstrip("."), _sidecar(path)
+        if extension != "png" and sidecar.exists():
+            return json.loads(sidecar.read_text("utf-8"))
+        if extension not in EMBEDDED_EXTENSIONS:
+            return {}
+        if extension != "png":
+            data = path.read_bytes()
+    else:
+        data = bytes(source)
+    if data is not None and data[:6] in (b"GIF87a", b"GIF89a"):
+        try:
+            comments = read_gif_comments(data)
+        except GifFormatError:
+            return {}
+        ours = [text for text in comments if text.startswith(GIF_COMMENT_PREFIX)]
+        return _document(ours[0][len(GIF_COMMENT_PREFIX) :]) if ours else {}
+    if data is not None and sniff_mime_type(data) == "image/svg+xml":
+        from . import svg
+
+        return svg.read_metadata(data)
+    try:
+        text = read_text(source if data is None else data)
+    except PngFormatError:
+        return {}
+    return _document(text.get(METADATA_KEY))
+
+
+def _embedded(data: bytes, extension: str, document: dict[str, Any]) -> bytes | None:
+    """The image file with ``document`` inside it, or None where it goes into a ``.json`` file beside
+    it (JPEG, WebP, and a GIF or SVG too damaged to take it: it is kept as it came)."""
+    if extension == "png":
+        return embed_metadata(data, document)
+    try:
+        if extension == "gif":
+            return embed_gif_metadata(data, document)
+        if extension == "svg":
+            return embed_svg_metadata(data, document)
+    except ValueError as exc:  # GifFormatError, SvgError
+        log.info("metadata kept beside a %s result that cannot hold it: %s", extension.upper(), exc)
+    return None
 
 
 # --- time ----------------------------------------------------------------------------------------
@@ -663,8 +737,8 @@ class Gallery:
         extension = EXTENSION_BY_MIME.get(mime)
         if extension is None:
             raise ValueError(
-                "The result is not a PNG, JPEG or WebP image, so the gallery cannot store it; "
-                "save its bytes with GeneratedImage.save(path) instead."
+                "The result is not a PNG, JPEG or WebP image, nor a GIF or SVG, so the gallery cannot "
+                "store it; save its bytes with GeneratedImage.save(path) instead."
             )
         request = image.request
         input_ids, mask_id = self._store_inputs(request, inputs)
@@ -694,8 +768,9 @@ class Gallery:
         }
         document = _valid_text(document)
         path = self.images_dir / f"{item_id}.{extension}"
-        if extension == "png":
-            atomic_write(path, embed_metadata(data, document))
+        embedded = _embedded(data, extension, document)
+        if embedded is not None:
+            atomic_write(path, embedded)
         else:
             atomic_write(_sidecar(path), _json(document).encode("utf-8"))
             atomic_write(path, data)

@@ -20,14 +20,14 @@ import os
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
-from . import masks
+from . import masks, svg
 from .errors import ImageInputError
 from .media import MIME_BY_FORMAT, InputImage, sniff_mime_type
 from .models import ModelSpec, parse_size
@@ -305,11 +305,19 @@ def _png_header_size(data: bytes) -> tuple[int, int] | None:
 
 
 def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of an encoded image, read from its header only (EXIF orientation ignored)."""
+    """(width, height) of an encoded image, read from its header only (EXIF orientation ignored).
+
+    For an SVG drawing: the size it asks to be shown at (see :func:`ipyimagegen.svg.size`).
+    """
     data = bytes(data)
     header = _png_header_size(data)
     if header is not None:
         return header
+    if svg.is_svg(data):
+        try:
+            return svg.size(data)
+        except svg.SvgError as exc:
+            raise ImageInputError(str(exc), hint=_DAMAGED_HINT) from None
     return _open_lazy(data).size
 
 
@@ -420,8 +428,78 @@ def encode(
 
 
 def mime_type(fmt: str) -> str:
-    """The MIME type of an output format name (``png``, ``jpeg``, ``webp``)."""
+    """The MIME type of an output format name (``png``, ``jpeg``, ``webp``, ``gif``, ``svg``)."""
     return MIME_BY_FORMAT.get(fmt.lower(), "image/png")
+
+
+GIF_TRANSPARENT_INDEX = 255
+"""The palette entry of transparent pixels in the GIFs made here (the other 255 hold colours)."""
+
+
+def encode_gif(
+    frames: Iterable[Image.Image], duration_ms: int | Sequence[int], *, loop: int = 0, comment: str = ""
+) -> bytes:
+    """An animated GIF of ``frames``, each shown ``duration_ms`` (one number, or one per frame).
+
+    ``loop=0`` plays it forever. All frames share one palette of 255 colours, made from the first
+    (fast, and colours do not flicker from frame to frame); in RGBA frames, pixels less than half
+    opaque are transparent. Each frame is reduced to its palette as it comes, so ``frames`` may be
+    a generator that draws them one at a time. GIF counts time in hundredths of a second, so
+    durations are rounded down to tens of milliseconds. ``comment`` goes into a comment extension.
+    """
+    palette: Image.Image | None = None
+    coded: list[Image.Image] = []
+    transparent = False
+    for frame in frames:
+        if palette is None:
+            palette = frame.convert("RGB").quantize(
+                GIF_TRANSPARENT_INDEX, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+            )
+        indexed = frame.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+        if has_transparency(frame):
+            transparent = True
+            clear = frame.convert("RGBA").getchannel("A").point(lambda a: 255 if a < 128 else 0)
+            indexed.paste(GIF_TRANSPARENT_INDEX, mask=clear)
+        coded.append(indexed)
+    if not coded:
+        raise ValueError("A GIF needs at least one frame.")
+    options: dict[str, Any] = {"save_all": True, "append_images": coded[1:], "loop": loop, "optimize": False}
+    options["duration"] = duration_ms if isinstance(duration_ms, int) else list(duration_ms)
+    if transparent:
+        options.update(transparency=GIF_TRANSPARENT_INDEX, disposal=2)  # each frame on a clear canvas
+    if comment:
+        options["comment"] = comment.encode("utf-8")
+    buffer = io.BytesIO()
+    coded[0].save(buffer, format="GIF", **options)
+    return buffer.getvalue()
+
+
+MAX_ANIMATED_THUMBNAIL_FRAMES = 64
+"""An animated GIF with more frames than this gets a still thumbnail (its first frame)."""
+
+
+def animated_thumbnail(source: Any, max_side: int = 256) -> tuple[bytes, str] | None:
+    """A small animated GIF of an animated GIF (its timing and looping kept), and its MIME type; None
+    for anything else (a still picture, or a GIF of more than ``MAX_ANIMATED_THUMBNAIL_FRAMES``)."""
+    if isinstance(source, (Image.Image, np.ndarray)):
+        return None
+    data = encoded_bytes(source)
+    if data[:6] not in (b"GIF87a", b"GIF89a"):
+        return None
+    image = _open_lazy(data)
+    frames_in = getattr(image, "n_frames", 1)
+    if image.format != "GIF" or not 1 < frames_in <= MAX_ANIMATED_THUMBNAIL_FRAMES:
+        return None
+    frames, durations = [], []
+    try:
+        for frame in ImageSequence.Iterator(image):
+            small = frame.convert("RGBA")
+            small.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=1.0)
+            frames.append(small)
+            durations.append(int(frame.info.get("duration", 100)))
+    except _READ_ERRORS as exc:
+        raise _damaged(exc) from exc
+    return encode_gif(frames, durations, loop=int(image.info.get("loop", 0))), "image/gif"
 
 
 def _on_white(image: Image.Image) -> Image.Image:
@@ -788,12 +866,20 @@ def _fast_png(data: bytes) -> Image.Image | None:
 
 
 def thumbnail(source: Any, max_side: int = 256) -> tuple[bytes, str]:
-    """Small display bytes and their MIME type: JPEG for opaque images, WebP (PNG) with transparency."""
+    """Small display bytes and their MIME type: JPEG for opaque images, WebP (PNG) with transparency.
+
+    An animated GIF gives its first frame (:func:`animated_thumbnail` gives all of them). An SVG
+    drawing gives a raster copy (or, where it cannot be drawn, a card that says "SVG" and its size):
+    its markup never reaches the page.
+    """
     if isinstance(source, (Image.Image, np.ndarray)):
         image = open_image(source)
     else:
         data = encoded_bytes(source)
-        image = _fast_png(data) or _decode(data, draft=(max_side, max_side))
+        if svg.is_svg(data):
+            image = svg.picture(data, max_side)
+        else:
+            image = _fast_png(data) or _decode(data, draft=(max_side, max_side))
     # A box reduce by the whole factor, then bicubic for what is left: at thumbnail size it looks
     # the same as a gap of 2 (a mean difference of about 1/255) at a quarter of the time.
     image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=1.0)

@@ -393,3 +393,67 @@ def size_allowed(spec: ModelSpec, size: str) -> bool:
         and spec.custom_size_min_pixels <= width * height <= spec.custom_size_max_pixels
         and max(width, height) / min(width, height) <= spec.custom_size_max_ratio
     )
+
+
+# -- the model a call means when it names none ---------------------------------------------------
+
+UNNAMED_MODEL: str = recommended_model("unnamed")
+"""What a call that names no model means where it is served: the original Images API's model."""
+
+_GPT_IMAGE_PARAMS = (
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "complexity",
+    "input_fidelity",
+    "frame_count",
+    "frame_duration_ms",
+    "svg",
+    "partial_images",
+    "markup",
+    "stream",
+)
+"""Parameters that only the GPT image models take: naming one means a GPT image model."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a call that named none resolved to, and why (said in every error about the call)."""
+
+    model: str
+    reason: str
+
+
+def classic_signal(endpoint: str, given: dict[str, Any]) -> str | None:
+    """Why a call's parameters mean DALL-E 2 (a variation, a 256 or 512 square, ``response_format``), or None."""
+    if endpoint == VARIATIONS:
+        return "variations are DALL-E 2's"
+    size = given.get("size")
+    if size in ("256x256", "512x512"):
+        return f"{size} is a DALL-E 2 size"
+    if given.get("response_format") is not None:
+        return "response_format is a DALL-E parameter"
+    return None
+
+
+def gpt_image_signal(given: dict[str, Any]) -> str | None:
+    """Why a call's parameters mean a GPT image model (one only they take), or None.
+
+    ``given`` holds the parameters the call set (None and False count as unset), ``images`` the
+    number of input images.
+    """
+    for name in _GPT_IMAGE_PARAMS:
+        value = given.get(name)
+        if value is not None and value is not False and not (name == "partial_images" and value == 0):
+            return f"{name} is a GPT image parameter"
+    classic, modern = model_spec(UNNAMED_MODEL), model_spec(DEFAULT_MODEL)
+    quality = given.get("quality")
+    if quality not in classic.qualities and quality in modern.qualities:
+        return f"quality {quality!r} is a GPT image quality"
+    size = given.get("size")
+    if isinstance(size, str) and not size_allowed(classic, size) and size_allowed(modern, size):
+        return f"{size} is a GPT image size"
+    if (given.get("images") or 0) > 1:
+        return "several input images are for GPT image models"
+    return None

@@ -1,9 +1,11 @@
-"""PNG text chunks (``tEXt``, ``zTXt``, ``iTXt``) read and written at the byte level.
+"""Text in image files, read and written at the byte level: PNG text chunks (``tEXt``, ``zTXt``,
+``iTXt``) and GIF comment extensions.
 
-Adding metadata to a PNG this way leaves the image data exactly as it was: the file is not
-decoded or re-encoded, only a few chunks (length, type, data, CRC-32) are spliced in.
-Writers put the new chunks just before the first ``IDAT`` chunk, so readers that stop at
-the image data (and :func:`read_text`, which only seeks over it) find them quickly.
+Adding metadata this way leaves the image data exactly as it was: the file is not decoded or
+re-encoded, only a few chunks (length, type, data, CRC-32) or a comment block are spliced in.
+Writers put the new chunks just before the first ``IDAT`` chunk, and a GIF's comment before its
+first frame, so readers that stop at the image data (and :func:`read_text`, which only seeks over
+it) find them quickly.
 """
 
 from __future__ import annotations
@@ -149,3 +151,139 @@ def with_text_chunks(data: bytes, chunks: Iterable[bytes], *, replace: Iterable[
         if chunk_type == b"IEND":
             return b"".join(parts)
     raise PngFormatError("The PNG file is incomplete: it has no IEND chunk.")
+
+
+# --- GIF comment extensions ------------------------------------------------------------------------
+
+GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
+_GIF_COMMENT = 0xFE
+_GIF_GRAPHIC_CONTROL = 0xF9
+
+
+class GifFormatError(ValueError):
+    """The bytes are not a well-formed GIF."""
+
+
+def _colour_table_bytes(packed: int) -> int:
+    return 3 * (1 << ((packed & 7) + 1)) if packed & 0x80 else 0
+
+
+def _sub_blocks_end(data: bytes, position: int) -> int:
+    """The index after a chain of data sub-blocks (each a length byte and that many bytes, then 0)."""
+    while True:
+        if position >= len(data):
+            raise GifFormatError("The GIF file is incomplete: a block has no end.")
+        length = data[position]
+        position += 1
+        if length == 0:
+            return position
+        position += length
+
+
+def _sub_blocks(data: bytes, position: int) -> bytes:
+    parts = []
+    while position < len(data) and data[position]:
+        length = data[position]
+        parts.append(data[position + 1 : position + 1 + length])
+        position += 1 + length
+    return b"".join(parts)
+
+
+def _gif_blocks(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(kind, start, end) of each block after a GIF's screen descriptor and colour table: kind is the
+    extension's label (0x21 blocks), 0x2C for a frame, 0x3B for the trailer."""
+    if data[:6] not in GIF_SIGNATURES or len(data) < 13:
+        raise GifFormatError("This is not a GIF file (its signature is missing).")
+    position = 13 + _colour_table_bytes(data[10])
+    while position < len(data):
+        introducer = data[position]
+        if introducer == 0x3B:
+            yield 0x3B, position, position + 1
+            return
+        if introducer == 0x21 and position + 1 < len(data):
+            end = _sub_blocks_end(data, position + 2)
+            yield data[position + 1], position, end
+        elif introducer == 0x2C and position + 10 <= len(data):
+            table = _colour_table_bytes(data[position + 9])
+            end = _sub_blocks_end(data, position + 10 + table + 1)  # after the LZW code size
+            yield 0x2C, position, end
+        else:
+            raise GifFormatError(f"The GIF file is damaged: an unknown block at byte {position}.")
+        position = end
+    raise GifFormatError("The GIF file is incomplete: it has no trailer.")
+
+
+def read_gif_comments(source: bytes | str | os.PathLike[str]) -> list[str]:
+    """The texts of a GIF's comment extensions (UTF-8, damaged bytes replaced), in order.
+
+    Raises :class:`GifFormatError` when the source is not a GIF; a damaged end keeps what came before.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, os.PathLike)) else bytes(source)
+    found: list[str] = []
+    try:
+        for kind, start, _end in _gif_blocks(data):
+            if kind == _GIF_COMMENT:
+                found.append(_sub_blocks(data, start + 2).decode("utf-8", "replace"))
+    except GifFormatError:
+        if not found and data[:6] not in GIF_SIGNATURES:
+            raise
+    return found
+
+
+def gif_comment_block(text: str) -> bytes:
+    """A GIF comment extension holding ``text`` (UTF-8), in sub-blocks of at most 255 bytes."""
+    body = text.encode("utf-8")
+    parts = [b"\x21\xfe"]
+    for start in range(0, len(body), 255):
+        piece = body[start : start + 255]
+        parts += [bytes([len(piece)]), piece]
+    parts.append(b"\x00")
+    return b"".join(parts)
+
+
+def with_gif_comment(data: bytes, text: str, *, replace_prefix: str | None = None) -> bytes:
+    """The GIF ``data`` with a comment extension holding ``text`` before its first frame.
+
+    Comments whose text starts with ``replace_prefix`` are left out. The frames are copied as they
+    are. Raises :class:`GifFormatError` for bytes that are not a whole GIF.
+    """
+    data = bytes(data)
+    dropped = replace_prefix.encode("utf-8") if replace_prefix else None
+    parts: list[bytes] = []
+    inserted = False
+    first = None
+    for kind, start, end in _gif_blocks(data):
+        if first is None:
+            first = start
+            parts.append(data[:start])
+        if not inserted and kind in (0x2C, _GIF_GRAPHIC_CONTROL, 0x3B):
+            parts.append(gif_comment_block(text))
+            inserted = True
+        if kind == _GIF_COMMENT and dropped is not None and _sub_blocks(data, start + 2).startswith(dropped):
+            continue
+        parts.append(data[start:end])
+        if kind == 0x3B:
+            return b"".join(parts)
+    raise GifFormatError("The GIF file is incomplete: it has no trailer.")
+
+
+def gif_timing(data: bytes) -> tuple[list[int], int | None]:
+    """Each frame's delay in milliseconds and the loop count (0: forever; None: no loop extension,
+    it plays once) of a GIF, read from its blocks without decoding a pixel.
+
+    Raises :class:`GifFormatError` for bytes that are not a whole GIF.
+    """
+    data = bytes(data)
+    delays: list[int] = []
+    delay, loop = 0, None
+    for kind, start, _end in _gif_blocks(data):
+        if kind == _GIF_GRAPHIC_CONTROL and data[start + 2] >= 4:
+            delay = 10 * int.from_bytes(data[start + 4 : start + 6], "little")
+        elif kind == 0xFF and data[start + 2] == 11 and data[start + 3 : start + 14] == b"NETSCAPE2.0":
+            loops = data[start + 14 : start + 18]
+            if len(loops) == 4 and loops[0] == 3 and loops[1] == 1:
+                loop = int.from_bytes(loops[2:4], "little")
+        elif kind == 0x2C:
+            delays.append(delay)
+            delay = 0
+    return delays, loop

@@ -39,11 +39,17 @@ def _forget(key: int) -> None:
 
 
 def thumbnail_of(image: HasImageBytes, max_side: int = 256) -> Thumbnail:
-    """Small display bytes of ``image`` and their MIME type, made once per size."""
+    """Small display bytes of ``image`` and their MIME type, made once per size.
+
+    An animated GIF gets a small animated GIF (it plays in its tile); an SVG drawing a raster copy.
+    """
     cache = _cache_of(image)
     made = cache.get(max_side)
     if made is None:
-        made = cache[max_side] = imaging.thumbnail(image.data, max_side=max_side)
+        made = imaging.animated_thumbnail(image.data, max_side) or imaging.thumbnail(
+            image.data, max_side=max_side
+        )
+        cache[max_side] = made
     return made
 
 

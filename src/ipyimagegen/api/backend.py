@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,15 +20,20 @@ from ..models import (
     EDITS,
     ENDPOINTS,
     GENERATIONS,
+    UNNAMED_MODEL,
     VARIATIONS,
+    ModelChoice,
     ModelSpec,
+    classic_signal,
+    gpt_image_signal,
     live_models,
     model_spec,
     models_for,
     size_allowed,
 )
+from ..moderation import WordList
 from ..pricing import estimate_cost
-from .errors import ImageInputError, UnsupportedError, continued
+from .errors import ImageInputError, UnnamedModelRetiredError, UnsupportedError, continued
 from .types import (
     Background,
     CallHooks,
@@ -72,6 +78,10 @@ class Backend(Protocol):
 
     def supports_streaming(self, model: str) -> bool: ...
 
+    def check_request(self, request: ImageRequest) -> ModelSpec: ...
+
+    def choose_model(self, endpoint: str, given: dict[str, Any]) -> ModelChoice: ...
+
     def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse: ...
 
     # The keyword conveniences: BaseBackend's signatures are the reference (the Images API's parameters).
@@ -98,6 +108,9 @@ class BaseBackend:
     default_model: str = DEFAULT_MODEL
     enforces_shutdowns: bool = False
     """True where a model past its shutdown date is refused before sending (OpenAI, Azure)."""
+    moderation_words: WordList | None = None
+    """The word list a local engine checks prompts against (:mod:`ipyimagegen.moderation`); None where
+    the service moderates for itself (OpenAI, Azure, a compatible server)."""
 
     def models(self, endpoint: str = GENERATIONS) -> list[str]:
         """The models to offer for an endpoint: the live catalogue, then the original API (DALL-E 2 and 3)."""
@@ -159,17 +172,89 @@ class BaseBackend:
             return next((name for name in offered if size_allowed(self.spec_for(name), size)), default)
         return default
 
+    def choose_model(self, endpoint: str, given: dict[str, Any]) -> ModelChoice:
+        """The model a call that names none means, as the original Images API chose it, and why.
+
+        ``given`` holds the call's parameters (unset ones None or absent; ``images``: how many
+        input images). Where DALL-E 2 is served, the call means it unless it sets a parameter that
+        only the GPT image models take; elsewhere it means this backend's default model. A call
+        whose parameters only DALL-E 2 takes (a 256 or 512 square, ``response_format``, a
+        variation), on a backend that no longer serves it and whose default does not take them
+        either, raises :class:`UnnamedModelRetiredError` saying what to send instead.
+        """
+        classic, modern = classic_signal(endpoint, given), gpt_image_signal(given)
+        if modern is None and UNNAMED_MODEL in self.models(endpoint):
+            why = f"; {classic}" if classic else ""
+            default = "" if classic else ", the Images API's default"
+            return ModelChoice(UNNAMED_MODEL, f"no model given{why}, so {UNNAMED_MODEL}{default}")
+        if classic is not None and modern is None:
+            fallback = self._default_taking(endpoint, given)
+            if fallback is None:
+                self._refuse_unnamed(endpoint, classic, given)
+            else:
+                return ModelChoice(fallback, f"no model given, so {fallback}, the default here")
+        model = self.model_for(endpoint, None if modern else given.get("size"))
+        why = f"; {modern}" if modern else ""
+        return ModelChoice(model, f"no model given{why}, so {model}, the default here")
+
+    def _default_taking(self, endpoint: str, given: dict[str, Any]) -> str | None:
+        """This backend's default model for ``endpoint`` where it takes the call's DALL-E parameters."""
+        try:
+            model = self.model_for(endpoint, given.get("size"))
+        except UnsupportedError:
+            return None
+        spec = self.spec_for(model)
+        size, response_format = given.get("size"), given.get("response_format")
+        if size is not None and not size_allowed(spec, size):
+            return None
+        if response_format is not None and response_format not in spec.response_formats:
+            return None
+        return model
+
+    def _refuse_unnamed(self, endpoint: str, reason: str, given: dict[str, Any]) -> None:
+        """Raise :class:`UnnamedModelRetiredError`: which live model (and size) to name instead."""
+        retired = model_spec(UNNAMED_MODEL)
+        shutdown = retired.lifecycle.shutdown.isoformat() if retired.lifecycle.shutdown else "an earlier date"
+        live = self.models(EDITS if endpoint == VARIATIONS else endpoint)
+        model = live[0] if live else self.default_model
+        spec = self.spec_for(model)
+        if endpoint == VARIATIONS:
+            instead = f"make variations with vary(image=...), an edit of the whole picture by {model}"
+            param = "model"
+        elif given.get("response_format") is not None and given.get("size") in (None, *spec.sizes):
+            instead = f"name model={model!r} and leave response_format unset (it answers base64 images)"
+            param = "response_format"
+        else:
+            instead = f"name model={model!r} with one of its sizes, such as size={spec.default_size!r}"
+            if given.get("response_format") is not None:
+                instead += ", and leave response_format unset"
+            param = "size"
+        raise UnnamedModelRetiredError(
+            UNNAMED_MODEL,
+            shutdown,
+            (model,),
+            reason=f"no model given; {reason}, so {UNNAMED_MODEL}",
+            instead=instead,
+            param=param,
+        )
+
     # -- one request in, one response out ---------------------------------------------------
 
     def check_request(self, request: ImageRequest) -> ModelSpec:
-        """Raise if ``request`` cannot be sent here (its values, its model's shutdown); its model's spec."""
+        """Raise if ``request`` cannot be sent here (its values, its model's shutdown, a prompt the
+        moderation word list flags); its model's spec. A server calls it before it answers anything."""
         spec = validate_request(request)
         self.check_shutdown(spec)
+        if self.moderation_words is not None and isinstance(request, (GenerateRequest, EditRequest)):
+            moderation = request.moderation if isinstance(request, GenerateRequest) else None
+            self.moderation_words.check_prompt(request.prompt, request.model, moderation)
         return spec
 
     def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse:
         hooks = hooks or CallHooks()
-        self.check_request(request)
+        spec = self.check_request(request)
+        if request.size is None and spec.family == DALL_E and spec.default_size:
+            request = replace(request, size=spec.default_size)  # as the API did: 1024x1024 unless asked
         hooks.check_cancelled()
         started = time.perf_counter()
         if isinstance(request, GenerateRequest):
@@ -197,6 +282,8 @@ class BaseBackend:
         share = len(response.data) or 1
         for image in response.data:
             image.request = request
+            if request.response_format == "url" and image.url is None:
+                image.url = image.data_url()  # made in process: the link carries the picture itself
             image.metadata.setdefault("backend", response.backend)
             image.metadata.setdefault("model", request.model)
             if response.cost is not None:
@@ -248,9 +335,29 @@ class BaseBackend:
     ) -> ImagesResponse:
         """Make images from a prompt, with the Images API's parameters (those the model takes)."""
         hooks = CallHooks(on_partial=on_partial, on_progress=on_progress, cancel=cancel, timeout=timeout)
+        choice = None
+        if not model:
+            choice = self.choose_model(
+                GENERATIONS,
+                dict(
+                    size=size,
+                    quality=quality,
+                    background=background,
+                    output_format=output_format,
+                    output_compression=output_compression,
+                    moderation=moderation,
+                    complexity=complexity,
+                    frame_count=frame_count,
+                    frame_duration_ms=frame_duration_ms,
+                    svg=svg,
+                    partial_images=partial_images,
+                    response_format=response_format,
+                ),
+            )
         request = GenerateRequest(
             prompt=prompt,
-            model=model or self.model_for(GENERATIONS, size),
+            model=choice.model if choice else model or "",
+            model_reason=choice.reason if choice else None,
             n=n,
             size=size,
             quality=quality,
@@ -312,9 +419,30 @@ class BaseBackend:
         from ..imaging import prepare_input_image, prepare_markup, prepare_mask
 
         hooks = CallHooks(on_partial=on_partial, on_progress=on_progress, cancel=cancel, timeout=timeout)
-        model = model or self.model_for(EDITS, size)
-        spec = self.spec_for(model)
         sources = list(image) if isinstance(image, (list, tuple)) else [image]
+        choice = None
+        if not model:
+            choice = self.choose_model(
+                EDITS,
+                dict(
+                    size=size,
+                    quality=quality,
+                    background=background,
+                    output_format=output_format,
+                    output_compression=output_compression,
+                    input_fidelity=input_fidelity,
+                    complexity=complexity,
+                    frame_count=frame_count,
+                    frame_duration_ms=frame_duration_ms,
+                    svg=svg,
+                    partial_images=partial_images,
+                    response_format=response_format,
+                    markup=markup,
+                    images=len(sources),
+                ),
+            )
+            model = choice.model
+        spec = self.spec_for(model)
         images = [
             _input(
                 "image" if len(sources) == 1 else f"image {k + 1} of {len(sources)}",
@@ -339,6 +467,7 @@ class BaseBackend:
             markup=prepared_markup,
             prompt=prompt,
             model=model,
+            model_reason=choice.reason if choice else None,
             n=n,
             size=size,
             quality=quality,
@@ -379,13 +508,17 @@ class BaseBackend:
         from ..imaging import prepare_input_image
 
         hooks = CallHooks(on_progress=on_progress, cancel=cancel, timeout=timeout)
-        model = model or self.model_for(VARIATIONS, size)
+        choice = None
+        if not model:
+            choice = self.choose_model(VARIATIONS, dict(size=size, response_format=response_format))
+            model = choice.model
         prepared = _input(
             "image", "image", prepare_input_image, image, self.spec_for(model), size=size, fit=fit
         )
         request = VariationRequest(
             image=prepared,
             model=model,
+            model_reason=choice.reason if choice else None,
             n=n,
             size=size,
             response_format=response_format,

@@ -64,12 +64,15 @@ class _RequestBase:
     safety_identifier: str | None = None
     seed: int | None = None  # honoured by the local engines; not an OpenAI parameter
     extra: dict[str, Any] = field(default_factory=dict)  # extra body fields for compatible servers
+    model_reason: str | None = field(default=None, repr=False)
+    """Why ``model`` was chosen when the call named none ("no model given; 256x256 is a DALL-E 2 size,
+    so dall-e-2"): every error about the call says it. Not an API parameter."""
 
     def options(self) -> dict[str, Any]:
         """The non-empty API parameters of this request (no images), for display and metadata."""
         out: dict[str, Any] = {}
         for name in (f.name for f in fields(self)):  # fields() leaves out the ClassVar endpoint
-            if name in ("images", "image", "mask", "markup", "extra"):
+            if name in ("images", "image", "mask", "markup", "extra", "model_reason"):
                 continue
             value = getattr(self, name)
             if value is not None and value != {}:
@@ -158,10 +161,16 @@ class GeneratedImage:
     def b64_json(self) -> str:
         return base64.b64encode(self.data).decode("ascii")
 
+    def data_url(self) -> str:
+        """The image as a ``data:`` URL (what an in-process engine answers for ``response_format="url"``)."""
+        return f"data:{self.mime_type};base64,{self.b64_json}"
+
     @property
     def size(self) -> tuple[int, int]:
-        """(width, height), read from the image header."""
-        return self.to_pil().size
+        """(width, height), read from the image header (an SVG's from the size it asks to be shown at)."""
+        from ..imaging import image_size
+
+        return image_size(self.data)
 
     def to_pil(self) -> PILImage.Image:
         from PIL import Image

@@ -257,7 +257,21 @@ def _check_markup(spec: ModelSpec, request: EditRequest) -> None:
 
 
 def validate_request(request: ImageRequest) -> ModelSpec:
-    """Raise :class:`ValidationError` if ``request`` cannot be sent; return the model's spec."""
+    """Raise :class:`ValidationError` if ``request`` cannot be sent; return the model's spec.
+
+    Where the call named no model, a message that names the model it resolved to says why.
+    """
+    try:
+        return _validate(request)
+    except ValidationError as exc:
+        reason = request.model_reason
+        if reason and str(request.model) in exc.message and reason not in exc.message:
+            exc.message = f"{exc.message.rstrip('.')} ({request.model_reason})."
+            exc.args = (exc.message,)
+        raise
+
+
+def _validate(request: ImageRequest) -> ModelSpec:
     if not isinstance(request.model, str) or not request.model.strip():
         raise ValidationError(f"model must be a model name, got {request.model!r}.", param="model")
     spec = model_spec(request.model)

@@ -6,6 +6,12 @@ variation pipelines are built from the loaded one, with no second load). The mod
 constructor, so a bad path fails at once; generation runs in the calling thread (the studio calls
 from a worker thread), one call at a time per engine, reporting each denoising step through the
 call's hooks and stopping between steps when the call is cancelled.
+
+Prompts are checked against the moderation word list (:mod:`ipyimagegen.moderation`) before
+anything runs. Where the checkpoint ships a safety checker (Stable Diffusion 1.x and 2.x:
+``safety_checker`` and ``feature_extractor`` in the folder), it checks the uploaded image of an
+edit or variation before sampling, and a flagged result is refused with the API's content policy
+error instead of the black image diffusers puts in its place.
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ from ..api.types import (
     EditRequest,
     GeneratedImage,
     GenerateRequest,
+    ImageRequest,
     ImagesResponse,
     VariationRequest,
 )
 from ..imaging import open_image, read_mask, to_png
 from ..models import ENDPOINTS, GENERATIONS, MODELS, ModelSpec, model_spec, parse_size
+from ..moderation import IMAGE, OUTPUT, WordSource, refusal, word_list
 
 if TYPE_CHECKING:
     import torch
@@ -290,6 +298,10 @@ class DiffusersEngine(BaseBackend):
     "guidance_scale": ..., "negative_prompt": ..., "strength": ...}``. Image ``i`` of a call uses
     seed ``seed + i``, so a seed gives the same image again. Edits repaint the mask's transparent
     area and keep every other pixel exactly; variations redraw the image at ``variation_strength``.
+
+    ``moderation_words`` is the word list prompts are checked against (a file, a list of lines, or
+    None for the default list; an empty one turns the check off). A checkpoint's own safety checker
+    checks input and output images; leave it out of the pipeline to turn that off.
     """
 
     offline = False
@@ -306,12 +318,14 @@ class DiffusersEngine(BaseBackend):
         steps: int | None = None,
         guidance_scale: float | None = None,
         variation_strength: float = 0.6,
+        moderation_words: WordSource = None,
     ) -> None:
         """Load the checkpoint at ``model``; or, with ``pipeline``, serve that one under the name ``model``."""
         if not 0 < variation_strength <= 1:
             raise ConfigurationError(
                 f"variation_strength must be above 0 and at most 1, got {variation_strength!r}."
             )
+        self.moderation_words = word_list(moderation_words)  # read before the model: a bad file fails fast
         if pipeline is None:
             path, model_name = resolve_checkpoint(model)
             device = device or pick_device()
@@ -347,6 +361,7 @@ class DiffusersEngine(BaseBackend):
         steps: int | None = None,
         guidance_scale: float | None = None,
         variation_strength: float = 0.6,
+        moderation_words: WordSource = None,
     ) -> DiffusersEngine:
         """An engine around a text-to-image pipeline you loaded yourself (on its device and dtype)."""
         return cls(
@@ -355,6 +370,7 @@ class DiffusersEngine(BaseBackend):
             steps=steps,
             guidance_scale=guidance_scale,
             variation_strength=variation_strength,
+            moderation_words=moderation_words,
         )
 
     def _native_side(self, pipeline: Any) -> int:
@@ -420,23 +436,43 @@ class DiffusersEngine(BaseBackend):
         return self._pipelines[task]
 
     def _sample(
-        self, task: str, n: int, seed: int | None, hooks: CallHooks, **arguments: Any
-    ) -> tuple[list[Image.Image], list[bool], int]:
-        """Run one pipeline call for ``n`` images; returns the images, their NSFW flags and the first seed."""
+        self, task: str, request: ImageRequest, hooks: CallHooks, **arguments: Any
+    ) -> tuple[list[Image.Image], int]:
+        """Run one pipeline call for the request's ``n`` images; returns the images and the first seed.
+
+        An image the checkpoint's safety checker flags (diffusers makes it black) refuses the call.
+        """
         import torch
 
-        first_seed = seed if seed is not None else secrets.randbelow(2**31)
-        generators = [torch.Generator("cpu").manual_seed(first_seed + i) for i in range(n)]
+        first_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        generators = [torch.Generator("cpu").manual_seed(first_seed + i) for i in range(request.n)]
         with self._lock:
             pipeline = self._pipeline(task)
             output = pipeline(
-                num_images_per_prompt=n,
+                num_images_per_prompt=request.n,
                 generator=generators,
                 callback_on_step_end=_step_callback(hooks),
                 **arguments,
             )
-        flags = getattr(output, "nsfw_content_detected", None) or [False] * n
-        return list(output.images), [bool(flag) for flag in flags], first_seed
+        if any(getattr(output, "nsfw_content_detected", None) or ()):
+            raise refusal(request.model, OUTPUT)
+        return list(output.images), first_seed
+
+    def _check_image(self, model: str, image: Image.Image) -> None:
+        """Refuse an uploaded image the checkpoint's safety checker flags, before anything is sampled."""
+        checker = getattr(self.pipeline, "safety_checker", None)
+        extractor = getattr(self.pipeline, "feature_extractor", None)
+        if checker is None or extractor is None:
+            return  # the checkpoint has no safety checker (SDXL, or left out): nothing can tell
+        rgb = image.convert("RGB")
+        with self._lock:
+            features = extractor(images=[rgb], return_tensors="pt").pixel_values
+            _, flags = checker(
+                images=[np.asarray(rgb, dtype=np.float32) / 255],
+                clip_input=features.to(device=checker.device, dtype=checker.dtype),
+            )
+        if any(flags):
+            raise refusal(model, IMAGE)
 
     def _settings(self, extra: dict[str, Any], guidance_default: float | None = None) -> dict[str, Any]:
         steps = _positive_int(extra, "steps", self.steps)
@@ -451,15 +487,10 @@ class DiffusersEngine(BaseBackend):
         return settings
 
     def _response(
-        self,
-        request: Any,
-        images: list[Image.Image],
-        flags: list[bool],
-        first_seed: int,
-        settings: dict[str, Any],
+        self, request: Any, images: list[Image.Image], first_seed: int, settings: dict[str, Any]
     ) -> ImagesResponse:
         data = []
-        for index, (image, flagged) in enumerate(zip(images, flags, strict=True)):
+        for index, image in enumerate(images):
             metadata: dict[str, Any] = {
                 "engine": "diffusers",
                 "steps": settings["num_inference_steps"],
@@ -469,8 +500,6 @@ class DiffusersEngine(BaseBackend):
             for key in ("strength", "negative_prompt"):
                 if key in settings:
                     metadata[key] = settings[key]
-            if flagged:
-                metadata["nsfw_content_detected"] = True
             data.append(
                 GeneratedImage(data=to_png(image), index=index, seed=first_seed + index, metadata=metadata)
             )
@@ -481,20 +510,20 @@ class DiffusersEngine(BaseBackend):
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
         width, height = self._requested_size(request.size) or (self.native_size, self.native_size)
         settings = self._settings(request.extra)
-        images, flags, first_seed = self._sample(
+        images, first_seed = self._sample(
             "text2image",
-            request.n,
-            request.seed,
+            request,
             hooks,
             prompt=request.prompt,
             width=width,
             height=height,
             **settings,
         )
-        return self._response(request, images, flags, first_seed, settings)
+        return self._response(request, images, first_seed, settings)
 
     def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
         source = open_image(request.images[0].data)
+        self._check_image(request.model, source)
         regenerate = self._regenerate_mask(request, source)
         requested = self._requested_size(request.size)
         size = requested or source.size
@@ -502,18 +531,17 @@ class DiffusersEngine(BaseBackend):
         if source.size != size:
             source = source.resize(size, Image.Resampling.LANCZOS)
         if regenerate is None:  # no mask and nothing transparent: rework the whole image from the prompt
-            images, flags, first_seed, settings = self._image_to_image(
+            images, first_seed, settings = self._image_to_image(
                 request, source, work_size, request.prompt, hooks
             )
             images = [image.resize(size, Image.Resampling.LANCZOS) for image in images]
-            return self._response(request, images, flags, first_seed, settings)
+            return self._response(request, images, first_seed, settings)
         regenerate = masks.resize(regenerate, size, rule="any")
         settings = self._settings(request.extra)
         settings["strength"] = _number(request.extra, "strength", INPAINT_STRENGTH, 0.01, 1.0)
-        images, flags, first_seed = self._sample(
+        images, first_seed = self._sample(
             "inpaint",
-            request.n,
-            request.seed,
+            request,
             hooks,
             prompt=request.prompt,
             image=source.convert("RGB").resize(work_size, Image.Resampling.LANCZOS),
@@ -526,7 +554,7 @@ class DiffusersEngine(BaseBackend):
             _keep_outside(image.resize(size, Image.Resampling.LANCZOS), source, regenerate)
             for image in images
         ]
-        return self._response(request, images, flags, first_seed, settings)
+        return self._response(request, images, first_seed, settings)
 
     def _regenerate_mask(self, request: EditRequest, source: Image.Image) -> np.ndarray | None:
         """True where to repaint: the mask's fully transparent pixels, else the image's own (None if neither)."""
@@ -545,28 +573,30 @@ class DiffusersEngine(BaseBackend):
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
         assert request.image is not None  # validation says so
-        source = open_image(request.image.data)
-        work_size = self._requested_size(request.size) or self._working_size(*source.size)
         prompt = _optional_text(request.extra, "prompt") or ""
-        images, flags, first_seed, settings = self._image_to_image(request, source, work_size, prompt, hooks)
-        return self._response(request, images, flags, first_seed, settings)
+        if self.moderation_words is not None:
+            self.moderation_words.check_prompt(prompt, request.model)
+        source = open_image(request.image.data)
+        self._check_image(request.model, source)
+        work_size = self._requested_size(request.size) or self._working_size(*source.size)
+        images, first_seed, settings = self._image_to_image(request, source, work_size, prompt, hooks)
+        return self._response(request, images, first_seed, settings)
 
     def _image_to_image(
         self, request: Any, source: Image.Image, size: tuple[int, int], prompt: str, hooks: CallHooks
-    ) -> tuple[list[Image.Image], list[bool], int, dict[str, Any]]:
+    ) -> tuple[list[Image.Image], int, dict[str, Any]]:
         """Redraw ``source`` at ``size``. With no prompt to follow, guidance is off: it would change nothing."""
         settings = self._settings(request.extra, guidance_default=None if prompt else 0.0)
         settings["strength"] = _number(request.extra, "strength", self.variation_strength, 0.01, 1.0)
-        images, flags, first_seed = self._sample(
+        images, first_seed = self._sample(
             "image2image",
-            request.n,
-            request.seed,
+            request,
             hooks,
             prompt=prompt,
             image=source.convert("RGB").resize(size, Image.Resampling.LANCZOS),
             **_enough_steps(settings),
         )
-        return images, flags, first_seed, settings
+        return images, first_seed, settings
 
 
 def _enough_steps(settings: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ table is offered, so the widgets show the real choices and validation. A picture
 prompt's words (colour words give real colours, other words hashed hues, a few words add simple
 motifs) and the prompt itself is written on it, with an "offline preview" label in the corner so
 nobody mistakes it for a model's work. Edits change only the mask's transparent pixels; variations
-keep the input's layout.
+keep the input's layout. A GIF is a loop of the same scene with its shapes moving; an SVG is the
+same scene drawn as vector shapes and text.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import colorsys
 import functools
 import hashlib
+import math
 import re
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
@@ -33,8 +36,11 @@ from ..api.types import (
     PartialImage,
     VariationRequest,
 )
-from ..models import ModelSpec, auto_size, model_spec, parse_size
+from ..models import auto_size, model_spec, parse_size
+from ..moderation import WordSource, word_list
+from ..pngtext import gif_timing
 from ..pricing import estimated_usage, resolved_quality
+from .svg_canvas import SvgCanvas
 
 SOFTWARE = "ipyimagegen offline preview engine"
 LABEL = "offline preview"
@@ -42,6 +48,13 @@ PNG_TEXT = {"Software": SOFTWARE}
 
 RGB = tuple[int, int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Canvas = ImageDraw.ImageDraw | SvgCanvas
+"""Where a scene is drawn: a picture (Pillow) or an SVG document, with the same calls."""
+
+DEFAULT_FRAME_COUNT = 9
+"""Frames of a GIF when the request names no ``frame_count`` (the Images API's default)."""
+DEFAULT_FRAME_DURATION_MS = 200
+"""How long each GIF frame shows when the request names no ``frame_duration_ms`` (the API's default)."""
 
 COLOUR_WORDS: dict[str, RGB] = {
     "red": (214, 40, 40),
@@ -183,19 +196,17 @@ def _with_alpha(colour: RGB, alpha: int) -> tuple[int, int, int, int]:
     return (*colour, alpha)
 
 
-Motif = Callable[[ImageDraw.ImageDraw, int, int, np.random.Generator, Sequence[RGB]], None]
+Motif = Callable[[Canvas, int, int, np.random.Generator, Sequence[RGB]], None]
 
 
-def _sun(draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
+def _sun(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     r = min(w, h) * rng.uniform(0.08, 0.13)
     cx, cy = w * rng.uniform(0.15, 0.85), h * rng.uniform(0.12, 0.3)
     draw.ellipse((cx - 1.8 * r, cy - 1.8 * r, cx + 1.8 * r, cy + 1.8 * r), fill=(255, 220, 120, 60))
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(255, 214, 80, 255))
 
 
-def _moon(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
-) -> None:
+def _moon(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     r = min(w, h) * rng.uniform(0.05, 0.08)
     cx, cy = w * rng.uniform(0.15, 0.85), h * rng.uniform(0.1, 0.25)
     draw.ellipse((cx - 1.6 * r, cy - 1.6 * r, cx + 1.6 * r, cy + 1.6 * r), fill=(230, 235, 255, 40))
@@ -203,9 +214,7 @@ def _moon(
     draw.ellipse((cx - 0.5 * r, cy - 0.3 * r, cx - 0.1 * r, cy + 0.1 * r), fill=(200, 200, 190, 255))
 
 
-def _stars(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
-) -> None:
+def _stars(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     for x, y, r in zip(
         rng.uniform(0, w, 60), rng.uniform(0, h * 0.6, 60), rng.uniform(0.5, 2.2, 60), strict=True
     ):
@@ -213,9 +222,7 @@ def _stars(
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 235, 230))
 
 
-def _mountains(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
-) -> None:
+def _mountains(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     for k in range(3):
         peak_x, peak_y = w * rng.uniform(0.1, 0.9), h * rng.uniform(0.35, 0.6)
         spread = w * rng.uniform(0.3, 0.55)
@@ -223,9 +230,7 @@ def _mountains(
         draw.polygon([(peak_x - spread, h), (peak_x, peak_y), (peak_x + spread, h)], fill=(*shade, 235))
 
 
-def _water(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
-) -> None:
+def _water(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     top = h * rng.uniform(0.62, 0.75)
     draw.rectangle((0, top, w, h), fill=(30, 100, 170, 200))
     step = max(4, w // 24)
@@ -235,9 +240,7 @@ def _water(
         draw.line(points, fill=(200, 230, 255, 170), width=max(1, w // 256))
 
 
-def _trees(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
-) -> None:
+def _trees(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     for _ in range(int(rng.integers(3, 7))):
         x, base = w * rng.uniform(0.05, 0.95), h * rng.uniform(0.8, 0.97)
         size = min(w, h) * rng.uniform(0.08, 0.16)
@@ -252,9 +255,7 @@ def _trees(
         )
 
 
-def _city(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
-) -> None:
+def _city(draw: Canvas, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]) -> None:
     x = 0.0
     while x < w:
         width = w * rng.uniform(0.05, 0.12)
@@ -290,21 +291,48 @@ MOTIFS: dict[str, Motif] = {
 }
 
 
+_GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
+
+
+def _drift(k: int, side: int, phase: float) -> tuple[float, float]:
+    """How far shape ``k`` has moved at ``phase`` (0 to 1) of a loop: a small circle, back where it
+    started at 1, so an animation loops without a jump. Shapes turn different ways from different
+    places on their circles."""
+    amplitude = max(3.0, side * 0.035)
+    start = k * _GOLDEN_ANGLE
+    turn = 2 * math.pi * phase * (1 if k % 2 == 0 else -1)
+    return (
+        amplitude * (math.cos(start + turn) - math.cos(start)),
+        amplitude * (math.sin(start + turn) - math.sin(start)),
+    )
+
+
 def _shapes(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, colours: Sequence[RGB]
+    draw: Canvas,
+    w: int,
+    h: int,
+    rng: np.random.Generator,
+    colours: Sequence[RGB],
+    phase: float | None = None,
 ) -> None:
+    """The scene's shapes; ``phase`` (0 to 1) moves them along their loops (None: where they rest)."""
     side = min(w, h)
     for k in range(int(rng.integers(4, 8))):
         colour = _with_alpha(colours[(k + 2) % len(colours)], int(rng.integers(120, 230)))
         cx, cy = w * rng.uniform(0.1, 0.9), h * rng.uniform(0.1, 0.8)
         r = side * rng.uniform(0.06, 0.22)
         kind = int(rng.integers(0, 4))
+        if phase is not None:
+            dx, dy = _drift(k, side, phase)
+            cx, cy = cx + dx, cy + dy
         if kind == 0:
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
         elif kind == 1:
             draw.rectangle((cx - r, cy - r * 0.6, cx + r, cy + r * 0.6), fill=colour)
         elif kind == 2:
-            draw.regular_polygon((cx, cy, r), n_sides=3, rotation=float(rng.uniform(0, 120)), fill=colour)
+            # a loop turns it a third of a turn, which brings the same triangle back
+            rotation = float(rng.uniform(0, 120)) + 120 * (phase or 0.0)
+            draw.regular_polygon((cx, cy, r), n_sides=3, rotation=rotation, fill=colour)
         else:
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=colour, width=max(2, int(r / 5)))
 
@@ -327,6 +355,45 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: float, max_li
     return lines
 
 
+@dataclass(frozen=True)
+class _CaptionLayout:
+    """Where the caption's parts go on a picture of some size: the same for a PNG and an SVG."""
+
+    font: Font
+    lines: list[str]
+    line_h: int
+    margin: int
+    top: int
+    label_font: Font
+    label_box: tuple[float, float, float, float]
+    pad: int
+
+
+def _caption_layout(
+    size: tuple[int, int], prompt: str, draw: ImageDraw.ImageDraw | None = None
+) -> _CaptionLayout:
+    w, h = size
+    measure = draw if draw is not None else ImageDraw.Draw(Image.new("L", (1, 1)))
+    side = min(w, h)
+    font = _font(max(12, side // 22))
+    margin = max(6, side // 40)
+    lines = _wrap(measure, prompt, font, w - 4 * margin, max_lines=3)
+    line_h = int(font.getbbox("Ag")[3]) + margin // 2
+    label_font = _font(max(10, side // 40))
+    x0, y0, x1, y1 = measure.textbbox((margin, margin), LABEL, font=label_font)
+    pad = max(3, side // 128)
+    return _CaptionLayout(
+        font=font,
+        lines=lines,
+        line_h=line_h,
+        margin=margin,
+        top=h - len(lines) * line_h - 2 * margin,
+        label_font=label_font,
+        label_box=(x0 - pad, y0 - pad, x1 + pad, y1 + pad),
+        pad=pad,
+    )
+
+
 def _caption(image: Image.Image, prompt: str) -> None:
     """The prompt, wrapped, in a dark band at the bottom; the "offline preview" label at the top left.
 
@@ -334,20 +401,57 @@ def _caption(image: Image.Image, prompt: str) -> None:
     """
     w, h = image.size
     draw = ImageDraw.Draw(image, "RGBA")
-    side = min(w, h)
-    font = _font(max(12, side // 22))
-    margin = max(6, side // 40)
-    lines = _wrap(draw, prompt, font, w - 4 * margin, max_lines=3)
-    line_h = font.getbbox("Ag")[3] + margin // 2
-    top = h - len(lines) * line_h - 2 * margin
-    draw.rectangle((0, top, w, h), fill=(0, 0, 0, 150))
-    for k, line in enumerate(lines):
-        draw.text((2 * margin, top + margin + k * line_h), line, font=font, fill=(255, 255, 255, 255))
-    label_font = _font(max(10, side // 40))
-    x0, y0, x1, y1 = draw.textbbox((margin, margin), LABEL, font=label_font)
-    pad = max(3, side // 128)
-    draw.rounded_rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), radius=pad, fill=(0, 0, 0, 170))
-    draw.text((margin, margin), LABEL, font=label_font, fill=(255, 255, 255, 235))
+    at = _caption_layout(image.size, prompt, draw)
+    draw.rectangle((0, at.top, w, h), fill=(0, 0, 0, 150))
+    for k, line in enumerate(at.lines):
+        place = (2 * at.margin, at.top + at.margin + k * at.line_h)
+        draw.text(place, line, font=at.font, fill=(255, 255, 255, 255))
+    draw.rounded_rectangle(at.label_box, radius=at.pad, fill=(0, 0, 0, 170))
+    draw.text((at.margin, at.margin), LABEL, font=at.label_font, fill=(255, 255, 255, 235))
+
+
+def _font_size_and_ascent(font: Font) -> tuple[float, float]:
+    """A font's size in pixels and the height of its ascender (where its text's baseline lies)."""
+    if isinstance(font, ImageFont.FreeTypeFont):
+        return float(font.size), float(font.getmetrics()[0])
+    top_to_bottom = float(font.getbbox("Ag")[3])
+    return top_to_bottom, top_to_bottom * 0.8
+
+
+def _svg_caption(canvas: SvgCanvas, prompt: str) -> None:
+    """The caption and label of :func:`_caption`, as SVG text (escaped) and shapes."""
+    w, h = canvas.size
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    at = _caption_layout(canvas.size, prompt, measure)
+    canvas.rectangle((0, at.top, w, h), fill=(0, 0, 0, 150))
+    size, ascent = _font_size_and_ascent(at.font)
+    for k, line in enumerate(at.lines):
+        baseline = (2 * at.margin, at.top + at.margin + k * at.line_h + ascent)
+        width = measure.textlength(line, font=at.font)
+        canvas.text(baseline, line, size=size, fill=(255, 255, 255, 255), length=width)
+    canvas.rounded_rectangle(at.label_box, radius=at.pad, fill=(0, 0, 0, 170))
+    label_size, label_ascent = _font_size_and_ascent(at.label_font)
+    canvas.text(
+        (at.margin, at.margin + label_ascent),
+        LABEL,
+        size=label_size,
+        fill=(255, 255, 255, 235),
+        length=measure.textlength(LABEL, font=at.label_font),
+    )
+
+
+def _scene_colours(prompt: str, rng: np.random.Generator, style: str | None) -> list[RGB]:
+    """The prompt's colours, the two of the background first (its colour words where it has them)."""
+    colours = _styled(palette(prompt), style)
+    named = len({COLOUR_WORDS[word] for word in words_of(prompt) if word in COLOUR_WORDS})
+    first = [int(k) for k in rng.permutation(named if named >= 2 else len(colours))[:2]]
+    if named == 1 and 0 not in first:
+        first[0] = 0
+    return [colours[k] for k in first] + [c for k, c in enumerate(colours) if k not in first]
+
+
+def _motifs(prompt: str) -> list[Motif]:
+    return list(dict.fromkeys(MOTIFS[word] for word in words_of(prompt) if word in MOTIFS))
 
 
 def render_scene(
@@ -358,32 +462,53 @@ def render_scene(
     transparent: bool = False,
     caption: bool = True,
     style: str | None = None,
+    phase: float | None = None,
 ) -> Image.Image:
     """The preview picture of a prompt: a gradient, the prompt's motifs, shapes and caption.
 
     RGB, or RGBA on a transparent background. The background takes the prompt's colour words
-    where it has them; the seed picks the layout.
+    where it has them; the seed picks the layout. ``phase`` (0 to 1) is a moment of the scene's
+    animation loop: the shapes move along small circles (0 is the still picture).
     """
     rng = _rng(seed)
-    colours = _styled(palette(prompt), style)
-    named = len({COLOUR_WORDS[word] for word in words_of(prompt) if word in COLOUR_WORDS})
-    first = [int(k) for k in rng.permutation(named if named >= 2 else len(colours))[:2]]
-    if named == 1 and 0 not in first:
-        first[0] = 0
-    colours = [colours[k] for k in first] + [c for k, c in enumerate(colours) if k not in first]
+    colours = _scene_colours(prompt, rng, style)
     if transparent:
         image = Image.new("RGBA", size, (0, 0, 0, 0))
     else:
         image = _gradient(size, colours[0], colours[1], float(rng.uniform(0, np.pi)))
     draw = ImageDraw.Draw(image, "RGBA")
     w, h = size
-    motifs = dict.fromkeys(MOTIFS[word] for word in words_of(prompt) if word in MOTIFS)
-    for motif in motifs:
+    for motif in _motifs(prompt):
         motif(draw, w, h, rng, colours)
-    _shapes(draw, w, h, rng, colours)
+    _shapes(draw, w, h, rng, colours, phase)
     if caption:
         _caption(image, prompt)
     return image
+
+
+def render_svg(
+    prompt: str,
+    size: tuple[int, int],
+    seed: int,
+    *,
+    transparent: bool = False,
+    caption: bool = True,
+    style: str | None = None,
+) -> bytes:
+    """The scene of :func:`render_scene` as an SVG document (UTF-8 bytes) of ``size`` pixels: the same
+    gradient, motifs, shapes, caption and label, the prompt escaped as text and given as the title."""
+    rng = _rng(seed)
+    colours = _scene_colours(prompt, rng, style)
+    canvas = SvgCanvas(size)
+    if not transparent:
+        canvas.linear_gradient(colours[0], colours[1], float(rng.uniform(0, np.pi)))
+    w, h = size
+    for motif in _motifs(prompt):
+        motif(canvas, w, h, rng, colours)
+    _shapes(canvas, w, h, rng, colours)
+    if caption:
+        _svg_caption(canvas, prompt)
+    return canvas.document(title=prompt, description=SOFTWARE)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -486,8 +611,9 @@ def _warped(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-UNDRAWN_FORMATS = ("gif", "svg")
-"""Output formats the API knows that this engine does not draw (a clear 400, never a 500)."""
+Drawn = Image.Image | Iterator[Image.Image] | bytes
+"""What the engine draws for one result: a picture, the frames of a GIF (drawn as they are encoded),
+or a finished SVG document."""
 
 
 class PreviewEngine(BaseBackend):
@@ -501,11 +627,14 @@ class PreviewEngine(BaseBackend):
     offline = True
     honours_seeds = True
 
-    def __init__(self, *, max_pixels: int | None = None) -> None:
+    def __init__(self, *, max_pixels: int | None = None, moderation_words: WordSource = None) -> None:
         """``max_pixels``: the most pixels an image may have when its size is left to the engine
         (an edit or variation of a large picture is scaled down into it); the model's own limit
-        applies too."""
+        applies too. ``moderation_words``: the word list prompts are checked against (a file, a
+        list of lines, or None for the default list; an empty one turns the check off), see
+        :mod:`ipyimagegen.moderation`."""
         self.max_pixels = max_pixels
+        self.moderation_words = word_list(moderation_words)
 
     def supports_streaming(self, model: str) -> bool:
         return model_spec(model).is_gpt_image
@@ -513,12 +642,6 @@ class PreviewEngine(BaseBackend):
     def serves_model(self, model: str) -> bool:
         """Every model the catalogue knows, live or retired: the preview draws as any of them."""
         return model_spec(model).known
-
-    def spec_for(self, model: str) -> ModelSpec:
-        """The catalogue's entry, narrowed to what this engine draws: PNG, JPEG and WebP."""
-        spec = model_spec(model)
-        drawn = tuple(f for f in spec.output_formats if f not in UNDRAWN_FORMATS)
-        return spec if drawn == spec.output_formats else replace(spec, output_formats=drawn)
 
     def _partials(self, request: GenerateRequest | EditRequest, hooks: CallHooks) -> int:
         """How many partial images to stream: only to a listener, and only for models that stream."""
@@ -528,12 +651,25 @@ class PreviewEngine(BaseBackend):
 
     def _result(
         self,
-        image: Image.Image,
+        image: Drawn,
         index: int,
         seed: int,
         request: GenerateRequest | EditRequest | VariationRequest,
         hooks: CallHooks,
     ) -> GeneratedImage:
+        metadata: dict[str, Any] = {"engine": "preview", "seed": seed}
+        if isinstance(image, bytes):  # an SVG document
+            metadata["size"] = "x".join(str(side) for side in imaging.image_size(image))
+            return GeneratedImage(
+                data=image, mime_type=imaging.mime_type("svg"), index=index, seed=seed, metadata=metadata
+            )
+        if isinstance(image, Iterator):  # the frames of a GIF
+            duration = _frame_duration(request)
+            data = imaging.encode_gif(image, duration, comment=SOFTWARE)
+            metadata.update(frame_count=len(gif_timing(data)[0]), frame_duration_ms=duration)
+            return GeneratedImage(
+                data=data, mime_type=imaging.mime_type("gif"), index=index, seed=seed, metadata=metadata
+            )
         output_format = getattr(request, "output_format", None)
         compression = getattr(request, "output_compression", None)
         partials = self._partials(request, hooks) if not isinstance(request, VariationRequest) else 0
@@ -541,16 +677,14 @@ class PreviewEngine(BaseBackend):
             data, mime = _encoded(_unfinished(image, step, partials), output_format, compression)
             hooks.partial(PartialImage(index=index, partial_index=step, data=data, mime_type=mime))
         data, mime = _encoded(image, output_format, compression)
-        return GeneratedImage(
-            data=data, mime_type=mime, index=index, seed=seed, metadata={"engine": "preview", "seed": seed}
-        )
+        return GeneratedImage(data=data, mime_type=mime, index=index, seed=seed, metadata=metadata)
 
     def _each(
         self,
         request: GenerateRequest | EditRequest | VariationRequest,
         hooks: CallHooks,
         base_seed: int,
-        make: Callable[[int, int], Image.Image],
+        make: Callable[[int, int], Drawn],
     ) -> ImagesResponse:
         results = []
         for index in range(request.n):
@@ -561,22 +695,27 @@ class PreviewEngine(BaseBackend):
         return ImagesResponse(data=results, backend=self.name, model=request.model)
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
-        _check_format(request)
         size = output_size(request.size, request.model)
         base_seed = request.seed if request.seed is not None else prompt_seed(request.prompt)
 
-        def make(index: int, seed: int) -> Image.Image:
-            draw_size = size
-            if request.quality == "low":  # drawn at half size and scaled up: visibly rougher
-                draw_size = (max(1, size[0] // 2), max(1, size[1] // 2))
-            picture = render_scene(
-                request.prompt,
-                draw_size,
-                seed,
-                transparent=request.background == "transparent",
-                style=request.style,
+        transparent = request.background == "transparent"
+        draw_size = size
+        if request.quality == "low":  # drawn at half size and scaled up: visibly rougher
+            draw_size = (max(1, size[0] // 2), max(1, size[1] // 2))
+
+        def picture(seed: int, phase: float | None = None) -> Image.Image:
+            drawn = render_scene(
+                request.prompt, draw_size, seed, transparent=transparent, style=request.style, phase=phase
             )
-            return picture if draw_size == size else picture.resize(size, Image.Resampling.BILINEAR)
+            return drawn if draw_size == size else drawn.resize(size, Image.Resampling.BILINEAR)
+
+        def make(index: int, seed: int) -> Drawn:
+            if request.output_format == "svg":  # a vector document: no pixels to be rough with
+                return render_svg(request.prompt, size, seed, transparent=transparent, style=request.style)
+            if request.output_format == "gif":
+                count = _frame_count(request)
+                return (picture(seed, k / count) for k in range(count))
+            return picture(seed)
 
         response = self._each(request, hooks, base_seed, make)
         _report_usage(response, request, size, [])
@@ -594,7 +733,6 @@ class PreviewEngine(BaseBackend):
         return output_size(request.size, request.model)
 
     def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
-        _check_format(request)
         source = _rgb_or_rgba(imaging.open_image(request.images[0].data))
         size = self._output_size(request, source.size)
         framing = masks.fit_into(source.size, size) if size != source.size else masks.identity(size)
@@ -622,8 +760,8 @@ class PreviewEngine(BaseBackend):
         base_seed = request.seed if request.seed is not None else prompt_seed(request.prompt)
         around = _surroundings(source, marked) if marked.getbbox() else None
 
-        def make(index: int, seed: int) -> Image.Image:
-            scene = render_scene(request.prompt, size, seed, caption=False)
+        def edited(seed: int, phase: float | None = None) -> Image.Image:
+            scene = render_scene(request.prompt, size, seed, caption=False, phase=phase)
             out = source
             if blend_all:  # a gpt-image edit without a mask reworks the whole picture
                 out = Image.blend(source.convert("RGB"), scene, 0.4)
@@ -632,6 +770,16 @@ class PreviewEngine(BaseBackend):
                 fill = Image.blend(around, scene, 0.6).convert("RGBA")
                 out = Image.composite(fill, out, marked)
             return out
+
+        def make(index: int, seed: int) -> Drawn:
+            if request.output_format == "gif":  # the changed area moves; the rest stays as it was
+                count = _frame_count(request)
+                return (edited(seed, k / count) for k in range(count))
+            if request.output_format == "svg":  # the edited picture, in an SVG document of its size
+                canvas = SvgCanvas(size)
+                canvas.picture(imaging.to_png(edited(seed)))
+                return canvas.document(title=request.prompt, description=SOFTWARE)
+            return edited(seed)
 
         response = self._each(request, hooks, base_seed, make)
         _report_usage(response, request, size, [imaging.image_size(image.data) for image in request.images])
@@ -667,14 +815,13 @@ def _rgb_or_rgba(image: Image.Image) -> Image.Image:
     return image if image.mode in ("RGB", "RGBA") else image.convert("RGBA")
 
 
-def _check_format(request: GenerateRequest | EditRequest) -> None:
-    if request.output_format in UNDRAWN_FORMATS:
-        raise ValidationError(
-            f"The offline preview engine makes PNG, JPEG and WebP images, not {request.output_format.upper()}: "
-            "choose output_format 'png', 'jpeg' or 'webp'.",
-            param="output_format",
-            hint="GIF and SVG output come from OpenAI's GPT Image 2.6 models.",
-        )
+def _frame_count(request: GenerateRequest | EditRequest) -> int:
+    return request.frame_count if request.frame_count is not None else DEFAULT_FRAME_COUNT
+
+
+def _frame_duration(request: GenerateRequest | EditRequest | VariationRequest) -> int:
+    duration = getattr(request, "frame_duration_ms", None)
+    return duration if duration is not None else DEFAULT_FRAME_DURATION_MS
 
 
 def _report_usage(

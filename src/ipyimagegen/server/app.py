@@ -33,8 +33,7 @@ from ..api.backend import Backend
 from ..api.class_wall import WALL_HEADER
 from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
-from ..api.validation import validate_request
-from ..models import EDITS, ENDPOINTS, GENERATIONS, VARIATIONS, model_spec, parse_size
+from ..models import DALL_E, ENDPOINTS, model_spec, parse_size
 from .admin import AdminPage
 from .costs import cost_bound, cost_of, forwarded_cost
 from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
@@ -48,6 +47,7 @@ from .params import (
     EDIT_PARAMS,
     VARIATION_FILES,
     VARIATION_PARAMS,
+    ChooseModel,
     ParsedCall,
     check_upload_sizes,
     check_uploads_decode,
@@ -56,6 +56,7 @@ from .params import (
     parse_variation,
     read_form,
 )
+from .request_ids import RequestIds, request_id_of
 from .serialize import completed_event, images_payload, partial_event, sse
 from .tokens import Rate, Refusal, TokenInfo, TokenStore
 from .wall import ClassWall, WallStore
@@ -125,7 +126,8 @@ class ImagesServer:
             ran = getattr(request.state, "ran", False)
             self.metrics.answered(route, response.status_code, None if ran else code)
             log.info(
-                "%s %s %s -> %d in %.2f s",
+                "%s %s %s %s -> %d in %.2f s",
+                request_id_of(request),
                 getattr(request.state, "caller", "-"),
                 request.method,
                 request.url.path,
@@ -254,15 +256,6 @@ class ImagesServer:
 
     # -- reading requests --------------------------------------------------------------------
 
-    def _default_model(self, endpoint: str) -> str:
-        model_for = getattr(self.backend, "model_for", None)
-        if callable(model_for):
-            return str(model_for(endpoint))
-        offered = self.backend.models(endpoint)
-        if not offered:
-            raise bad_request(f"This server does not do {endpoint}.", None, code="unsupported")
-        return offered[0]
-
     @staticmethod
     async def _json_body(request: Request) -> Any:
         if not request.headers.get("content-type", "").lower().startswith("application/json"):
@@ -288,13 +281,13 @@ class ImagesServer:
                 code=None,
             ) from None
 
-    @staticmethod
     async def _form_call(
+        self,
         request: Request,
         files: tuple[str, ...],
         params: dict[str, type],
         parse: Callable[..., ParsedCall],
-        model: str,
+        choose: ChooseModel,
     ) -> ParsedCall:
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ErrorReply(
@@ -304,27 +297,28 @@ class ImagesServer:
             )
         async with request.form(max_files=len(files) * 16 + 1, max_fields=len(params) + 4) as form:
             parts = await read_form(form, files, params)
-        return parse(parts, model)
+        return await self._in_thread(parse, parts, choose)  # the choice may ask the backend's model list
 
     # -- the image endpoints ---------------------------------------------------------------------
 
     async def generations(self, request: Request) -> Response:
         token = await self._authenticate(request)
         await self._check_rate(token)
-        call = parse_generation(await self._json_body(request), self._default_model(GENERATIONS))
+        body = await self._json_body(request)
+        call = await self._in_thread(parse_generation, body, self.backend.choose_model)
         return await self._answer(request, token, call)
 
     async def edits(self, request: Request) -> Response:
         token = await self._authenticate(request)
         await self._check_rate(token)
-        call = await self._form_call(request, EDIT_FILES, EDIT_PARAMS, parse_edit, self._default_model(EDITS))
+        call = await self._form_call(request, EDIT_FILES, EDIT_PARAMS, parse_edit, self.backend.choose_model)
         return await self._answer(request, token, call)
 
     async def variations(self, request: Request) -> Response:
         token = await self._authenticate(request)
         await self._check_rate(token)
         call = await self._form_call(
-            request, VARIATION_FILES, VARIATION_PARAMS, parse_variation, self._default_model(VARIATIONS)
+            request, VARIATION_FILES, VARIATION_PARAMS, parse_variation, self.backend.choose_model
         )
         return await self._answer(request, token, call)
 
@@ -334,7 +328,7 @@ class ImagesServer:
         image_request = call.request
         self._check_served(image_request.model)
         check_upload_sizes(image_request)
-        await self._in_thread(validate_request, image_request)
+        await self._in_thread(self.backend.check_request, image_request)  # refused before any answer starts
         self._check_pixels(image_request)
         if call.stream and not (
             model_spec(image_request.model).is_gpt_image
@@ -345,6 +339,7 @@ class ImagesServer:
         reserved = await self._reserve(token, image_request)
         request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
         forward = getattr(self.backend, "forward", None)
+        answers_url = _answers_url(image_request)
         if callable(forward) and image_request.response_format != "url":  # URL results are this server's own
             return await self._forwarded(token, call, forward, reserved)
         if call.stream:
@@ -360,7 +355,7 @@ class ImagesServer:
             await self._refund(token, image_request.n, reserved)
             raise
         await self._settle(token, reserved, cost_of(image_request, response))
-        url_for = self._url_maker(request) if image_request.response_format == "url" else None
+        url_for = self._url_maker(request) if answers_url else None
         self.metrics.sent(image_request.endpoint, len(response.data))
         return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
 
@@ -572,9 +567,12 @@ class ImagesServer:
                 code="not_found",
             )
         max_age = max(0, int(stored.expires - time.monotonic()))
-        return Response(
-            stored.data, media_type=stored.mime_type, headers={"Cache-Control": f"private, max-age={max_age}"}
-        )
+        headers = {
+            "Cache-Control": f"private, max-age={max_age}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'",  # an SVG runs nothing
+        }
+        return Response(stored.data, media_type=stored.mime_type, headers=headers)
 
     def _model_names(self) -> list[str]:
         names: list[str] = []
@@ -675,6 +673,15 @@ class ImagesServer:
         )
 
 
+def _answers_url(image_request: ImageRequest) -> bool:
+    """Whether the answer gives links: asked for, or by default as the original API answered (the DALL-E
+    models, and a call that named no model on a server whose default is not a GPT image model)."""
+    if image_request.response_format is not None:
+        return image_request.response_format == "url"
+    spec = model_spec(image_request.model)
+    return spec.family == DALL_E or (image_request.model_reason is not None and not spec.is_gpt_image)
+
+
 async def _error_handler(request: Request, exc: Exception) -> Response:
     """Errors raised outside the image handlers: unknown routes, wrong methods, a too-large body."""
     return error_reply_for(exc).response()
@@ -758,7 +765,10 @@ def make_app(
         Route("/admin/api/wall/{post_id}", wrap(wall.picture, "admin"), methods=["GET"]),
         Route("/admin/api/wall/{post_id}/remove", wrap(wall.remove, "admin"), methods=["POST"]),
     ]
-    middleware = [Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins)]
+    middleware = [
+        Middleware(RequestIds),
+        Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins),
+    ]
     if cors_origins:
         middleware.append(
             Middleware(

@@ -7,6 +7,7 @@ code and error JSON the public API would send. Messages from an upstream server 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import traceback
@@ -18,6 +19,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from ..api.errors import (
+    CONTENT_POLICY_VIOLATION,
+    MODERATION_BLOCKED,
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -54,7 +57,10 @@ class ErrorReply(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
+        """``details``: more fields of the error object, after the four every error has (a refusal's
+        ``moderation_details``)."""
         super().__init__(message)
         self.status_code = status_code
         self.message = message
@@ -62,9 +68,12 @@ class ErrorReply(Exception):
         self.param = param
         self.code = code
         self.headers = dict(headers or {})
+        self.details = dict(details or {})
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        error.update((key, value) for key, value in self.details.items() if key not in error)
+        return {"error": error}
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status_code, headers=self.headers)
@@ -136,6 +145,27 @@ def _upstream_reply(exc: APIError, secrets: Iterable[str]) -> ErrorReply:
     )
 
 
+def _refusal_reply(exc: ContentPolicyError, secrets: Iterable[str]) -> ErrorReply:
+    """A safety system's refusal, a local engine's or the upstream's, as the refuser worded it: its
+    code (``moderation_blocked`` for GPT image models, ``content_policy_violation`` for DALL-E), type,
+    param and any more fields of its error object (``moderation_details``), without the server's key."""
+    code = exc.code or CONTENT_POLICY_VIOLATION
+    kind = exc.type or ("image_generation_user_error" if code == MODERATION_BLOCKED else INVALID_REQUEST)
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    details = {k: v for k, v in error.items() if k not in _ERROR_FIELDS} if isinstance(error, dict) else {}
+    return ErrorReply(
+        400,
+        redact(exc.message, secrets),
+        type=redact(kind, secrets),
+        param=redact(exc.param, secrets) if exc.param else None,
+        code=redact(code, secrets),
+        details=json.loads(redact(json.dumps(details), secrets)) if details else None,
+    )
+
+
+_ERROR_FIELDS = ("message", "type", "param", "code")
+
+
 def _http_reply(exc: HTTPException) -> ErrorReply:
     """Starlette's own refusals (a malformed form, an unknown route, a wrong method) as the API's JSON."""
     if exc.status_code == 404:
@@ -167,12 +197,7 @@ def error_reply_for(exc: BaseException, secrets: Iterable[str] = ()) -> ErrorRep
             "The request body ended early (the upload was interrupted): send it again.", None, code=None
         )
     if isinstance(exc, ContentPolicyError):
-        return ErrorReply(
-            400,
-            redact(exc.message, secrets),
-            type="image_generation_user_error",
-            code="content_policy_violation",
-        )
+        return _refusal_reply(exc, secrets)
     if isinstance(exc, ValidationError):
         return bad_request(exc.message, exc.param)
     if isinstance(exc, ImageInputError):

@@ -8,6 +8,7 @@ model, by :func:`ipyimagegen.api.validation.validate_request`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,11 @@ from ..api.types import (
     VariationRequest,
     sniff_mime_type,
 )
+from ..models import EDITS, GENERATIONS, VARIATIONS, ModelChoice
 from .errors import ErrorReply, bad_request
+
+ChooseModel = Callable[[str, dict[str, Any]], ModelChoice]
+"""The backend's rule for the model a call means when it names none (``Backend.choose_model``)."""
 
 MAX_INPUT_PIXELS = 36_000_000  # 6000 x 6000: more is refused before an engine decodes it
 UPLOAD_MIME_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -168,22 +173,31 @@ def _split_stream(values: dict[str, Any]) -> bool:
     return bool(values.pop("stream", None))
 
 
-def parse_generation(body: Any, default_model: str) -> ParsedCall:
+def _model(values: dict[str, Any], endpoint: str, choose: ChooseModel, **given: Any) -> None:
+    """Set ``model`` (and ``model_reason``) in ``values``: the one named, else the one the call means."""
+    if values.get("model"):
+        return
+    choice = choose(endpoint, {**values, **given})
+    values["model"], values["model_reason"] = choice.model, choice.reason
+
+
+def parse_generation(body: Any, choose: ChooseModel) -> ParsedCall:
     """A :class:`GenerateRequest` from the JSON body of ``POST /images/generations``."""
     if not isinstance(body, dict):
         raise bad_request(f"The body must be a JSON object of parameters, got {_json_type(body)}.", code=None)
     _check_names(list(body), GENERATION_PARAMS)
     values = {name: _from_json(name, value, GENERATION_PARAMS[name]) for name, value in body.items()}
     _require(values, "prompt")
-    stream = _split_stream(values)
     values = {name: value for name, value in values.items() if value is not None}
-    values["model"] = values.get("model") or default_model
+    _model(values, GENERATIONS, choose)
+    stream = _split_stream(values)
     return ParsedCall(GenerateRequest(**values), stream)
 
 
 async def read_form(form: FormData, file_fields: tuple[str, ...], params: dict[str, type]) -> FormParts:
     """Text fields and uploads of a multipart form; anything out of place is a 400."""
     _check_names([name for name, _ in form.multi_items()], params, file_fields)
+    _check_edit_order(form)
     parts = FormParts()
     for name, value in form.multi_items():
         if name in file_fields:
@@ -197,6 +211,17 @@ async def read_form(form: FormData, file_fields: tuple[str, ...], params: dict[s
         else:
             parts.fields[name] = value
     return parts
+
+
+def _check_edit_order(form: FormData) -> None:
+    """A mask file sent as the prompt and the prompt as the mask: arguments in another SDK's order."""
+    if isinstance(form.get("prompt"), UploadFile) and isinstance(form.get("mask"), str):
+        raise bad_request(
+            "The prompt arrived as a file and the mask as text: the edit's arguments are in another order "
+            "than the client takes. openai-node 3.2 and later take createImageEdit(image, prompt, mask, n, "
+            "size): pass the prompt second and the mask third.",
+            "mask",
+        )
 
 
 def _typed_fields(parts: FormParts, params: dict[str, type]) -> dict[str, Any]:
@@ -218,7 +243,7 @@ def input_image(data: bytes, filename: str, param: str) -> InputImage:
     return InputImage.from_bytes(data, filename)
 
 
-def parse_edit(parts: FormParts, default_model: str) -> ParsedCall:
+def parse_edit(parts: FormParts, choose: ChooseModel) -> ParsedCall:
     """An :class:`EditRequest` from the form of ``POST /images/edits`` (``image`` or ``image[]``, ``mask``)."""
     values = _typed_fields(parts, EDIT_PARAMS)
     uploads = parts.files.get("image", []) + parts.files.get("image[]", [])
@@ -230,8 +255,8 @@ def parse_edit(parts: FormParts, default_model: str) -> ParsedCall:
     for name, sent in (("mask", masks), ("markup", markups)):
         if len(sent) > 1:
             raise bad_request(f"Send one '{name}' (it applies to the first image).", name)
+    _model(values, EDITS, choose, images=len(uploads), markup=markups or None)
     stream = _split_stream(values)
-    values["model"] = values.get("model") or default_model
     request = EditRequest(
         images=[input_image(data, filename, "image") for filename, data in uploads],
         mask=input_image(masks[0][1], masks[0][0], "mask") if masks else None,
@@ -241,7 +266,7 @@ def parse_edit(parts: FormParts, default_model: str) -> ParsedCall:
     return ParsedCall(request, stream)
 
 
-def parse_variation(parts: FormParts, default_model: str) -> ParsedCall:
+def parse_variation(parts: FormParts, choose: ChooseModel) -> ParsedCall:
     """A :class:`VariationRequest` from the form of ``POST /images/variations``."""
     values = _typed_fields(parts, VARIATION_PARAMS)
     uploads = parts.files.get("image", [])
@@ -249,7 +274,7 @@ def parse_variation(parts: FormParts, default_model: str) -> ParsedCall:
         raise bad_request("Missing required parameter: 'image'.", "image", code="missing_required_parameter")
     if len(uploads) > 1:
         raise bad_request("A variation is made from one 'image'.", "image")
-    values["model"] = values.get("model") or default_model
+    _model(values, VARIATIONS, choose)
     filename, data = uploads[0]
     return ParsedCall(VariationRequest(image=input_image(data, filename, "image"), **values))
 

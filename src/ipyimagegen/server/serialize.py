@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
 from collections.abc import Callable
@@ -29,13 +28,14 @@ _ZERO_USAGE = {
 
 
 def _pixel_size(data: bytes) -> str | None:
-    from PIL import Image
+    """``WxH`` from the image's header (an SVG's from its width, height or viewBox), or None."""
+    from ..imaging import image_size
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return f"{image.width}x{image.height}"
+        width, height = image_size(data)
     except Exception:
         return None
+    return f"{width}x{height}"
 
 
 def output_details(request: ImageRequest, image: GeneratedImage | PartialImage) -> dict[str, Any]:

@@ -40,6 +40,9 @@ from .result_grid import ResultBatch, ResultGrid, outside_mask_text
 from .studio_gallery import settings_of
 from .worker import Job, JobRunner
 
+ANIMATED_OR_VECTOR = ("image/gif", "image/svg+xml")
+"""Results the original is not pasted back into (a GIF's frames, an SVG's shapes would be lost)."""
+
 log = logging.getLogger(__name__)
 
 CARRIED_SETTINGS = ("model", "quality", "background", "output_format", "moderation", "input_fidelity")
@@ -740,6 +743,8 @@ class EditTab(ImagesTab, SquareFit):
         whole = bool(mask.all())
 
         def finish(image: GeneratedImage) -> None:
+            if image.mime_type in ANIMATED_OR_VECTOR:
+                return  # frames or vectors: one raster would lose them, so they stay as the model made them
             try:
                 edited = image.to_pil()
                 if not same_shape(picture.size, edited.size):

@@ -2,7 +2,8 @@
 
 Choosing a model changes the sizes and options shown; options the model does not take are
 hidden and sent as nothing. Combinations the API refuses cannot be picked: a transparent
-background removes JPEG from the formats, compression shows for JPEG and WebP only.
+background removes JPEG from the formats, compression shows for JPEG and WebP only, frames and
+their timing for GIF only, and SVG (one drawing per request) sets the count to 1.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SETTINGS_ORDER = (
     "background",  # before output_format: a transparent background takes JPEG away
     "output_format",
     "output_compression",
+    "frame_count",
+    "frame_duration_ms",
     "n",
     "partial_images",
     "moderation",
@@ -62,8 +65,21 @@ def _dropdown() -> widgets.Dropdown:
 
 DEFAULT_CHOICE = ("model's default", "")
 """The first choice of an optional parameter: send nothing, the model decides."""
-PANEL_LEFT_OUT_FORMATS = ("svg",)
-"""Output formats the API takes that the studio does not offer (its grid shows raster images)."""
+FRAME_COUNTS = tuple(range(2, 17))
+"""The frames a GIF may have (the Images API's range)."""
+FRAME_DURATIONS_MS = (50, 80, 100, 120, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000)
+"""How long each GIF frame shows, as offered (any whole number of milliseconds up to 655350 is taken)."""
+MAX_FRAME_DURATION_MS = 655_350
+ONE_PER_REQUEST_FORMATS = ("svg",)
+"""Output formats the API makes one image of per request: the count is 1 while one is chosen."""
+
+
+def duration_label(milliseconds: int) -> str:
+    """``200`` → ``"200 ms (5 per second)"``."""
+    if milliseconds <= 0:
+        return "0 ms (as fast as the viewer goes)"
+    rate = 1000 / milliseconds
+    return f"{milliseconds} ms ({rate:.3g} per second)"
 
 
 def shutdown_ahead(backend: Backend, model: str) -> date | None:
@@ -92,8 +108,12 @@ class ParamsPanel(widgets.VBox):
     quality = Unicode(None, allow_none=True, help="Quality, where the model has a choice.")
     style = Unicode(None, allow_none=True, help="dall-e-3 style: vivid or natural.")
     background = Unicode(None, allow_none=True, help="gpt-image background: auto, transparent, opaque.")
-    output_format = Unicode(None, allow_none=True, help="gpt-image output format: png, jpeg, webp.")
+    output_format = Unicode(None, allow_none=True, help="gpt-image output format: png, jpeg, webp, gif, svg.")
     output_compression = Int(100, help="0-100, for jpeg and webp output.")
+    frame_count = Int(None, allow_none=True, help="GIF frames, 2-16 (None: the model's default).")
+    frame_duration_ms = Int(
+        None, allow_none=True, help="How long each GIF frame shows, in ms (None: the model's default)."
+    )
     partial_images = Int(0, help="Partial previews streamed per image (0 = off).")
     moderation = Unicode(None, allow_none=True, help="GPT image moderation: auto or low (generations).")
     complexity = Unicode(None, allow_none=True, help="Planning effort (GPT Image 2.6): low, medium, high.")
@@ -103,6 +123,7 @@ class ParamsPanel(widgets.VBox):
     )
 
     _syncing = False  # True while the panel itself sets controls: their changes are not user choices
+    _n_before = 0  # the count chosen before a one-per-request format (SVG) set it to 1
 
     def __init__(self, backend: Backend, *, model: str | None = None, endpoint: str = GENERATIONS) -> None:
         self.backend = backend
@@ -134,6 +155,15 @@ class ParamsPanel(widgets.VBox):
         self.compression_control = widgets.IntSlider(
             value=100, min=0, max=100, layout=widgets.Layout(width=CONTROL_WIDTH)
         )
+        self.frame_count_control = _dropdown()
+        self.frame_count_control.options = [DEFAULT_CHOICE, *((str(k), k) for k in FRAME_COUNTS)]
+        self.frame_count_control.add_class("ipyimagegen-frame-count")
+        self.frame_duration_control = _dropdown()
+        self.frame_duration_control.options = [
+            DEFAULT_CHOICE,
+            *((duration_label(d), d) for d in FRAME_DURATIONS_MS),
+        ]
+        self.frame_duration_control.add_class("ipyimagegen-frame-duration")
         self.partial_control = _dropdown()
         self.moderation_control = _dropdown()
         self.complexity_control = _dropdown()
@@ -153,6 +183,8 @@ class ParamsPanel(widgets.VBox):
             "background": _row("Background", self.background_control),
             "output_format": _row("Format", self.format_control),
             "output_compression": _row("Compression", self.compression_control),
+            "frame_count": _row("Frames", self.frame_count_control),
+            "frame_duration_ms": _row("Frame time", self.frame_duration_control),
             "partial_images": _row("Previews", self.partial_control),
             "moderation": _row("Moderation", self.moderation_control),
             "complexity": _row("Complexity", self.complexity_control),
@@ -173,6 +205,8 @@ class ParamsPanel(widgets.VBox):
             "background": self.background_control,
             "output_format": self.format_control,
             "output_compression": self.compression_control,
+            "frame_count": self.frame_count_control,
+            "frame_duration_ms": self.frame_duration_control,
             "partial_images": self.partial_control,
             "moderation": self.moderation_control,
             "complexity": self.complexity_control,
@@ -209,6 +243,7 @@ class ParamsPanel(widgets.VBox):
         output_format = self.output_format if spec.output_formats else None
         compressible = spec.output_compression and output_format in ("jpeg", "webp")
         streaming = self._streaming_allowed(spec) and output_format not in ("gif", "svg")
+        animated = output_format == "gif"
         return GenerateRequest(
             prompt=prompt,
             model=self.model,
@@ -219,6 +254,8 @@ class ParamsPanel(widgets.VBox):
             background=self.background if spec.backgrounds else None,
             output_format=output_format,
             output_compression=self.output_compression if compressible else None,
+            frame_count=self.frame_count if animated else None,
+            frame_duration_ms=self.frame_duration_ms if animated else None,
             partial_images=self.partial_images if streaming and self.partial_images else None,
             moderation=self.moderation if spec.moderations and self.endpoint == GENERATIONS else None,
             complexity=self.complexity if spec.complexities else None,
@@ -266,6 +303,8 @@ class ParamsPanel(widgets.VBox):
             background=base.background,
             output_format=base.output_format,
             output_compression=base.output_compression,
+            frame_count=base.frame_count,
+            frame_duration_ms=base.frame_duration_ms,
             partial_images=base.partial_images,
             complexity=base.complexity,
             input_fidelity=self.input_fidelity if self.spec.input_fidelities else None,
@@ -318,6 +357,22 @@ class ParamsPanel(widgets.VBox):
         value = proposal["value"]
         if not 1 <= value <= N_MAX:
             raise TraitError(f"n must be from 1 to {N_MAX}, got {value}.")
+        if value > 1 and self.output_format in ONE_PER_REQUEST_FORMATS:
+            raise TraitError(f"{self.output_format.upper()} output makes one image per request: n must be 1.")
+        return value
+
+    @validate("frame_count")
+    def _check_frame_count(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and value not in FRAME_COUNTS:
+            raise TraitError(f"frame_count must be from 2 to 16, got {value}.")
+        return value
+
+    @validate("frame_duration_ms")
+    def _check_frame_duration(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and not 0 <= value <= MAX_FRAME_DURATION_MS:
+            raise TraitError(f"frame_duration_ms must be from 0 to {MAX_FRAME_DURATION_MS}, got {value}.")
         return value
 
     def _check_choice(self, name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -387,8 +442,18 @@ class ParamsPanel(widgets.VBox):
         self._refresh_formats()
 
     @observe("output_format")
-    def _format_changed(self, _change: dict[str, Any]) -> None:
+    def _format_changed(self, change: dict[str, Any]) -> None:
         self._show("output_format", self.output_format)
+        if change["new"] in ONE_PER_REQUEST_FORMATS and self.n > 1:
+            self._n_before = self.n  # given back when another format is chosen
+            self.set_trait("n", 1)
+            self._show("n", 1)
+        elif change["old"] in ONE_PER_REQUEST_FORMATS and change["new"] not in ONE_PER_REQUEST_FORMATS:
+            if self._n_before > 1:
+                self.n = self._n_before
+            self._n_before = 0
+        self.n_control.disabled = self.output_format in ONE_PER_REQUEST_FORMATS
+        self._refresh_note()
         self._refresh_visibility()
 
     @observe(
@@ -401,6 +466,8 @@ class ParamsPanel(widgets.VBox):
         "moderation",
         "complexity",
         "input_fidelity",
+        "frame_count",
+        "frame_duration_ms",
     )
     def _value_changed(self, change: dict[str, Any]) -> None:
         self._show(change["name"], change["new"])
@@ -425,10 +492,13 @@ class ParamsPanel(widgets.VBox):
         anything else is refused (and said so) and the count stays as it was."""
         typed = text.strip()
         problem = ""
+        one_only = self.output_format in ONE_PER_REQUEST_FORMATS
         if typed.isdigit() and typed.isascii():
             wanted = int(typed)
-            count = min(max(wanted, 1), N_MAX)
-            if count != wanted:
+            count = 1 if one_only else min(max(wanted, 1), N_MAX)
+            if count != wanted and one_only:
+                problem = f"{str(self.output_format).upper()} output makes one image per request, so 1"
+            elif count != wanted:
                 problem = f"at most {N_MAX} at once, so {count}" if wanted > N_MAX else "at least 1, so 1"
             self.n = count
         else:
@@ -441,8 +511,15 @@ class ParamsPanel(widgets.VBox):
         control = self._controls[name]
         if name == "n":
             value = str(value)
-        if name in ("complexity", "input_fidelity") and value is None:
+        if name in ("complexity", "input_fidelity", "frame_count", "frame_duration_ms") and value is None:
             value = ""  # the "model's default" choice
+        if name == "frame_duration_ms" and value not in ("", *(v for _label, v in control.options)):
+            previous, self._syncing = self._syncing, True
+            try:  # a duration from a saved result that the list lacks: offered too, in its place
+                durations = sorted({*FRAME_DURATIONS_MS, value})
+                control.options = [DEFAULT_CHOICE, *((duration_label(d), d) for d in durations)]
+            finally:
+                self._syncing = previous
         if control.value != value and value is not None:
             previous, self._syncing = self._syncing, True
             try:
@@ -535,11 +612,7 @@ class ParamsPanel(widgets.VBox):
 
     def _refresh_formats(self) -> None:
         spec = self.spec
-        formats = [
-            f
-            for f in spec.output_formats
-            if f not in PANEL_LEFT_OUT_FORMATS and not (f == "jpeg" and self.background == "transparent")
-        ]
+        formats = [f for f in spec.output_formats if not (f == "jpeg" and self.background == "transparent")]
         value = self.output_format if self.output_format in formats else (formats[0] if formats else None)
         self._set_options(self.format_control, formats, value)
         if value != self.output_format:
@@ -554,6 +627,8 @@ class ParamsPanel(widgets.VBox):
             "background": bool(spec.backgrounds),
             "output_format": bool(spec.output_formats),
             "output_compression": spec.output_compression and self.output_format in ("jpeg", "webp"),
+            "frame_count": self.output_format == "gif",
+            "frame_duration_ms": self.output_format == "gif",
             "partial_images": self._streaming_allowed(spec) and self.output_format not in ("gif", "svg"),
             "moderation": bool(spec.moderations) and self.endpoint == GENERATIONS,
             "complexity": bool(spec.complexities),
@@ -568,6 +643,8 @@ class ParamsPanel(widgets.VBox):
         notes = []
         if self.n_problem:
             notes.append(f'<span class="ipyimagegen-warning">Images: {self.n_problem}.</span>')
+        if self.output_format in ONE_PER_REQUEST_FORMATS:
+            notes.append(f"{str(self.output_format).upper()}: one drawing per request")
         if needed > 1:
             per = self.spec.n_max
             made = "1 image" if per == 1 else f"{per} images"

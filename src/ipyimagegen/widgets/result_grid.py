@@ -29,6 +29,8 @@ from ipywidgets import CallbackDispatcher
 from ..api.errors import describe_error
 from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..gallery import GalleryLike
+from ..media import MIME_BY_FORMAT
+from ..pngtext import gif_timing
 from ..thumbnails import thumbnail_of
 from .buttons import toolbar_button
 from .history import lineage_facts
@@ -162,6 +164,7 @@ class ResultTile:
             enabled += ["enlarge", "save", "edit", "variations"]
             if self.prompt:
                 enabled.append("use_prompt")
+        badge, badge_title = self.badge()
         return {
             "id": self.id,
             "prompt": self.prompt,
@@ -171,7 +174,19 @@ class ResultTile:
             "enabled": enabled,
             "selectable": filled,
             "selected": self.selected,
+            "badge": badge,
+            "badge_title": badge_title,
         }
+
+    def badge(self) -> tuple[str, str]:
+        """("GIF", what it means) for an animation, ("SVG", ...) for a drawing; ("", "") otherwise."""
+        if self._details is not None:
+            kind = FORMAT_BADGES.get(self._details.mime_type)
+        else:
+            kind = FORMAT_BADGES.get(
+                MIME_BY_FORMAT.get(getattr(self.request, "output_format", None) or "", "")
+            )
+        return kind or ("", "")
 
     def show_preview(self, partial: PartialImage) -> None:
         """A streamed partial image: shown in place of the placeholder until the result comes."""
@@ -556,6 +571,7 @@ class ResultGrid(widgets.VBox):
                     *(["share"] if self.can_share() else []),
                 ],
                 "mime": image.mime_type,
+                "size": _pixel_size(image),
                 "filename": _file_name(tile, image),
                 "has_previous": place > 0,
                 "has_next": 0 <= place < len(filled) - 1,
@@ -750,12 +766,12 @@ class ResultGrid(widgets.VBox):
         self._filled_handlers.register_callback(callback, remove=remove)
 
     def send_to_edit(self, tile: ResultTile) -> None:
-        """A tile's "Edit": its full image to the ``on_edit`` callbacks."""
-        self._send_image(self._edit_handlers, tile)
+        """A tile's "Edit": its full image to the ``on_edit`` callbacks (an SVG drawing as a PNG of it)."""
+        self._send_image(self._edit_handlers, tile, raster=True)
 
     def send_to_variations(self, tile: ResultTile) -> None:
-        """A tile's "Variations": its full image to the ``on_variations`` callbacks."""
-        self._send_image(self._variations_handlers, tile)
+        """A tile's "Variations": its full image to the ``on_variations`` callbacks (an SVG as a PNG)."""
+        self._send_image(self._variations_handlers, tile, raster=True)
 
     def send_prompt(self, tile: ResultTile) -> None:
         """A tile's "Use prompt": the prompt the user wrote, to the ``on_use_prompt`` callbacks."""
@@ -781,10 +797,10 @@ class ResultGrid(widgets.VBox):
         """A batch has its images: tell the ``on_filled`` callbacks."""
         self._filled_handlers(response)
 
-    def _send_image(self, dispatcher: CallbackDispatcher, tile: ResultTile) -> None:
+    def _send_image(self, dispatcher: CallbackDispatcher, tile: ResultTile, raster: bool = False) -> None:
         image = self._full_image(tile)
         if image is not None:
-            dispatcher(image)
+            dispatcher(_as_raster(image) if raster else image)
 
     def _full_image(self, tile: ResultTile) -> GeneratedImage | None:
         """The tile's image for an action, or None with a notice saying why there is none."""
@@ -848,17 +864,24 @@ def _step(by: Any) -> int:
 
 
 KINDS = {"GenerateRequest": "generation", "EditRequest": "edit", "VariationRequest": "variation"}
+FORMAT_BADGES = {
+    "image/gif": ("GIF", "An animated GIF: it plays here and in the viewer"),
+    "image/svg+xml": ("SVG", "An SVG drawing: a picture of it here, the drawing itself in the viewer"),
+}
 
 
 def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None) -> list[list[str]]:
     """The viewer's table: size, settings, cost, where it is kept and what it was made from."""
     request = tile.request
     facts: list[list[str]] = []
-    try:
-        width, height = image.size
-        facts.append(["Size", f"{width}×{height}"])
-    except Exception:  # an image Pillow cannot read: the viewer shows what the browser can
-        pass
+    size = _pixel_size(image)
+    if size:
+        facts.append(
+            ["Size", f"{size[0]}×{size[1]}" + (" (SVG: it scales)" if image.mime_type == SVG else "")]
+        )
+    frames = animation_text(image)
+    if frames:
+        facts.append(["Animation", frames])
     if request is not None:
         facts.append(["Made by", f"{KINDS.get(type(request).__name__, 'request')} on {request.model}"])
         for name in ("quality", "style", "background", "output_format", "input_fidelity"):
@@ -883,6 +906,25 @@ def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None)
     return facts
 
 
+SVG = "image/svg+xml"
+RASTER_MAX_SIDE = 4096
+"""The largest side of the PNG an SVG drawing becomes for Edit and Variations (the models' inputs are smaller)."""
+
+
+def animation_text(image: GeneratedImage) -> str:
+    """``9 frames × 200 ms, looping`` for an animated GIF (read from the file), else ""."""
+    if image.mime_type != "image/gif":
+        return ""
+    try:
+        delays, loop = gif_timing(image.data)
+    except ValueError:  # a damaged GIF: the viewer shows what the browser can
+        return ""
+    if len(delays) < 2:
+        return ""
+    timing = f" × {delays[0]} ms" if len(set(delays)) == 1 else f", {sum(delays) / 1000:g} s in all"
+    return f"{len(delays)} frames{timing}" + (", looping" if loop == 0 else "")
+
+
 def outside_mask_text(metadata: dict[str, Any]) -> str:
     """What an edit did outside its mask (from a result's metadata), or "" for other results."""
     changed = metadata.get("changed_outside_mask")
@@ -893,6 +935,28 @@ def outside_mask_text(metadata: dict[str, Any]) -> str:
         feather = metadata.get("feather") or 0
         text += "; the original was put back" + (f" (edge feathered {feather:g} px)" if feather else "")
     return text
+
+
+def _as_raster(image: GeneratedImage) -> GeneratedImage:
+    """``image``, or for an SVG drawing a PNG of it at its own size (what edits and variations take)."""
+    if image.mime_type != SVG:
+        return image
+    from .. import svg
+    from ..imaging import to_png
+
+    size = _pixel_size(image)
+    picture = svg.picture(image.data, min(max(size), RASTER_MAX_SIDE) if size else 1024)
+    return replace(image, data=to_png(picture), mime_type="image/png")
+
+
+def _pixel_size(image: GeneratedImage) -> list[int]:
+    """[width, height] of an image (an SVG's from its width, height or viewBox), or [] if unknown."""
+    from ..imaging import image_size
+
+    try:
+        return list(image_size(image.data))
+    except Exception:  # the viewer shows what the browser can
+        return []
 
 
 def _file_name(tile: ResultTile, image: GeneratedImage) -> str:

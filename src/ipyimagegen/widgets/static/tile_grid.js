@@ -64,6 +64,8 @@ function render({ model, el }) {
     const slot = make("div", "ipyimagegen-tile-slot");
     const placeholder = make("div", "ipyimagegen-placeholder");
     slot.appendChild(placeholder);
+    const badge = make("span", "ipyimagegen-tile-badge"); // GIF, SVG: what the thumbnail stands for
+    badge.style.display = "none";
     const prompt = make("div", "ipyimagegen-tile-prompt");
     const caption = make("div", "ipyimagegen-tile-caption");
     const select = make("label", "ipyimagegen-select");
@@ -92,8 +94,8 @@ function render({ model, el }) {
       const enlarge = buttons.get("enlarge");
       if (enlarge && !enlarge.disabled) enlarge.click();
     });
-    root.append(slot, prompt, caption, actions);
-    return { root, slot, placeholder, img: null, prompt, box, select, label, buttons, version: -1 };
+    root.append(slot, badge, prompt, caption, actions);
+    return { root, slot, placeholder, img: null, badge, prompt, box, select, label, buttons, version: -1 };
   }
 
   function showPicture(card, tile) {
@@ -122,6 +124,9 @@ function render({ model, el }) {
     card.prompt.title = tile.prompt || "";
     setText(card.label, tile.label);
     card.label.title = tile.label;
+    setText(card.badge, tile.badge || "");
+    card.badge.title = tile.badge_title || "";
+    card.badge.style.display = tile.badge ? "" : "none";
     card.box.disabled = !tile.selectable;
     card.box.checked = !!tile.selected;
     card.root.classList.toggle("ipyimagegen-tile-waiting", !tile.picture);
@@ -298,6 +303,15 @@ function render({ model, el }) {
     next.addEventListener("click", () => model.send({ event: "viewer", do: "step", by: 1 }));
     const image = make("img", "ipyimagegen-preview-image");
     image.alt = state.prompt || state.title;
+    if (state.mime === "image/svg+xml" && state.size && state.size[0] > 0 && state.size[1] > 0) {
+      // A drawing scales: as large as the viewer allows, in its own shape. It is shown as an image
+      // (a blob: URL of type image/svg+xml in an <img>), never put into the page, so a script in it
+      // cannot run.
+      image.classList.add("ipyimagegen-preview-vector");
+      const ratio = state.size[0] / state.size[1];
+      image.style.width = `min(calc(100vw - 420px), 1400px, calc((100vh - 56px) * ${ratio}))`;
+      image.style.aspectRatio = `${state.size[0]} / ${state.size[1]}`;
+    }
     const data = model.get("viewer_image");
     if (viewerUrl) URL.revokeObjectURL(viewerUrl);
     viewerUrl = data && data.byteLength ? URL.createObjectURL(new Blob([data], { type: state.mime })) : null;

@@ -1,0 +1,27 @@
+// The Images guide (openai-node 4.x and later), "Edits", in the SDK's error handling.
+// The client reads OPENAI_API_KEY and OPENAI_BASE_URL.
+import fs from "fs";
+import OpenAI from "openai";
+
+const openai = new OpenAI();
+
+const response = await openai.images
+  .edit({
+    model: "dall-e-2",
+    image: fs.createReadStream(process.env.IMAGE || "sunlit_lounge.png"),
+    mask: fs.createReadStream(process.env.MASK || "mask.png"),
+    prompt: "A sunlit indoor lounge area with a pool containing a flamingo",
+    n: 1,
+    size: "1024x1024",
+  })
+  .catch(async (err) => {
+    if (err instanceof OpenAI.APIError) {
+      console.log(JSON.stringify({ status: err.status, class: err.constructor.name, error: err.error, request_id: err.requestID }));
+    } else {
+      throw err;
+    }
+  });
+if (response) {
+  const image_url = response.data[0].url;
+  console.log(JSON.stringify({ image_url, urls: response.data.map((image) => image.url), request_id: response._request_id }));
+}
