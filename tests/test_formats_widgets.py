@@ -60,6 +60,8 @@ def test_frames_and_their_timing_are_offered_for_a_gif_only(engine: PreviewEngin
     assert not panel.is_shown("partial_images") and not panel.is_shown("output_compression")
     request = panel.request("a kite")
     assert (request.frame_count, request.frame_duration_ms) == (None, None)  # the model's defaults
+    shown = (panel.frame_count_control.label, panel.frame_duration_control.label)
+    assert shown == ("model's default", "model's default")  # the boxes say so, never empty
     panel.frame_count_control.value = 6
     panel.frame_duration_control.value = 120
     request = panel.request("a kite")
@@ -70,6 +72,19 @@ def test_frames_and_their_timing_are_offered_for_a_gif_only(engine: PreviewEngin
     request = panel.request("a kite")
     assert (request.frame_count, request.frame_duration_ms) == (None, None)
     assert not panel.is_shown("frame_count")
+
+
+def test_an_edit_panel_offers_no_gif_and_a_gifs_settings_carried_to_it_keep_a_still_format(
+    engine: PreviewEngine,
+) -> None:
+    """The Edit tab paints a mask, and a mask cannot make a GIF: Edit on a GIF tile brings its other
+    settings and a still format, so the edit runs."""
+    panel = ParamsPanel(engine, model=MODEL, endpoint="edits")
+    assert "gif" not in panel.format_control.options and "svg" in panel.format_control.options
+    skipped = panel.apply({"model": MODEL, "output_format": "gif", "frame_count": 4, "quality": "low"})
+    assert "output_format" in skipped and panel.output_format == "png" and panel.quality == "low"
+    request = panel.edit_request("a kite", [])
+    assert (request.output_format, request.frame_count) == ("png", None)
 
 
 def test_svg_makes_one_drawing_per_request(engine: PreviewEngine) -> None:

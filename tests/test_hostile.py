@@ -216,7 +216,8 @@ PYTHON_CASES = {
     "an opaque dall-e-2 picture and no mask": PythonCase(
         lambda: engine.edit(image=png(), prompt="a fox", model="dall-e-2"),
         ValidationError,
-        "dall-e-2 edits the transparent part of the image, and this image has none.",
+        "dall-e-2 edits the transparent part of the image, and this image has none: send a mask whose "
+        "transparent pixels mark the area to change, or erase that area to transparency.",
         "mask",
     ),
     "an empty prompt": PythonCase(
@@ -250,8 +251,7 @@ PYTHON_CASES = {
     "n = 11": PythonCase(
         generate(n=11),
         ValidationError,
-        "n must be between 1 and 10 for gpt-image-2, got 11 (ask for more with parallel requests: "
-        "ipyimagegen.run_parallel).",
+        "n must be between 1 and 10 for gpt-image-2, got 11: ask for fewer, or send several requests.",
         "n",
     ),
     "n as text": PythonCase(

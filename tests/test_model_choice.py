@@ -207,6 +207,8 @@ def test_every_answer_carries_its_own_request_id_and_the_log_has_it(
     assert unknown.status_code == 404 and refused.status_code == 400
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert first._request_id in logged and refused.headers["x-request-id"] in logged
+    refusal_line = next(line for line in logged.splitlines() if refused.headers["x-request-id"] in line)
+    assert "-> 400 (invalid_value, param='n')" in refusal_line  # the host sees why, by the id
 
 
 def test_the_gallery_keeps_the_request_id_of_a_call_to_serve(served: str, tmp_path) -> None:

@@ -288,6 +288,45 @@ def test_moderation_low_lets_a_relaxed_word_through_on_gpt_image_models() -> Non
         )
 
 
+def test_a_gpt_refusal_that_low_would_allow_says_so() -> None:
+    engine = PreviewEngine()
+    with pytest.raises(ContentPolicyError) as caught:
+        engine.generate(prompt="a murder of crows on a grey sky", model="gpt-image-2.6-flare", quality="low")
+    assert (
+        'With moderation="low" (Moderation: low in the studio) this prompt is allowed.'
+        in caught.value.message
+    )
+    with pytest.raises(ContentPolicyError) as strict:
+        engine.generate(prompt="a massacre of crows", model="gpt-image-2.6-flare", quality="low")
+    assert "moderation=" not in strict.value.message  # nothing relaxes what "low" refuses too
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a glue gun on a craft table",
+        "the naked eye view of the moon",
+        "a bath bomb fizzing in water",
+        "a pistol shrimp underwater",
+        "Kill Bill movie poster style",
+        "an overdose of colour",
+    ],
+)
+def test_models_without_a_moderation_parameter_refuse_only_what_low_refuses(prompt: str) -> None:
+    """DALL-E's users cannot relax the list, so the ambiguous words that only "auto" refuses pass."""
+    engine = PreviewEngine()
+    assert len(engine.generate(prompt=prompt, model="dall-e-2", size="256x256").data) == 1
+    with pytest.raises(ContentPolicyError):
+        engine.generate(prompt=prompt, model="gpt-image-2.6-flare", quality="low")
+
+
+def test_a_dalle_refusal_names_the_category() -> None:
+    with pytest.raises(ContentPolicyError) as caught:
+        PreviewEngine().generate(prompt="a pipe bomb on a table", model="dall-e-2", size="256x256")
+    assert caught.value.code == "content_policy_violation"
+    assert "(flagged: weapons)" in caught.value.message and "bomb" not in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("model", "code", "side"),
     [("dall-e-2", "content_policy_violation", 256), ("gpt-image-1", "moderation_blocked", 1024)],

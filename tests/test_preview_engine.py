@@ -122,7 +122,9 @@ def test_revised_prompt_like_dalle3(engine: PreviewEngine) -> None:
 
 
 def test_validation_errors_come_before_drawing(engine: PreviewEngine) -> None:
-    with pytest.raises(ValidationError, match="n must be between 1 and 1") as caught:
+    with pytest.raises(
+        ValidationError, match="dall-e-3 makes one image per request: n must be 1, got 2"
+    ) as caught:
         engine.generate(prompt=PROMPT, model="dall-e-3", n=2)
     assert caught.value.param == "n"
     with pytest.raises(ValidationError) as caught:

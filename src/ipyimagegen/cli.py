@@ -430,7 +430,9 @@ def _print_banner(args: argparse.Namespace, backend: Any, token_count: int, shar
         f'    openai.OpenAI(base_url="{base_url}", api_key={key})\n'
         "or from the environment:\n"
         f"    export OPENAI_BASE_URL={base_url}\n"
-        f"    export OPENAI_API_KEY={key.strip(chr(34))}\n",
+        f"    export OPENAI_API_KEY={key.strip(chr(34))}\n"
+        f"the Images guide's 2022 samples (openai 0.28): export OPENAI_API_BASE={base_url}\n"
+        f'  (or openai.api_base = "{base_url}"); Node (openai 3): basePath: "{base_url}"\n',
         flush=True,
     )
 

@@ -218,10 +218,19 @@ class WordList:
         return list(flags)
 
     def check_prompt(self, prompt: str, model: str, moderation: str | None = None) -> None:
-        """Refuse ``prompt`` with the API's :class:`ContentPolicyError` for ``model`` if the list flags it."""
+        """Refuse ``prompt`` with the API's :class:`ContentPolicyError` for ``model`` if the list flags it.
+
+        Only the GPT image models take ``moderation``: they are checked at "auto" unless it says
+        "low". Models without the parameter (DALL-E, a local checkpoint) are checked at "low", as
+        their users have no way to relax the list: words such as "gun" or "naked", which ordinary
+        prompts use ("a glue gun", "the naked eye"), are refused by "auto" only.
+        """
+        if family_of(model) != GPT_IMAGE:
+            moderation = "low"
         flags = self.find(prompt, moderation)
         if flags:
-            raise refusal(model, PROMPT, [flag.category for flag in flags])
+            relaxed = _level(moderation) == "auto" and not self.find(prompt, "low")
+            raise refusal(model, PROMPT, [flag.category for flag in flags], relaxed_allows=relaxed)
 
 
 def _level(moderation: str | None) -> str:
@@ -292,13 +301,16 @@ _GPT_IMAGE_PART = {
 }
 
 
-def refusal(model: str, part: str = PROMPT, categories: Sequence[str] = ()) -> ContentPolicyError:
+def refusal(
+    model: str, part: str = PROMPT, categories: Sequence[str] = (), *, relaxed_allows: bool = False
+) -> ContentPolicyError:
     """The error the Images API answers for a flagged ``part`` (prompt, image or output) with ``model``.
 
     GPT image models: ``moderation_blocked``, type ``image_generation_user_error``, with
     ``moderation_details`` (stage and categories) in the body. Other models: DALL-E's
     ``content_policy_violation``, type ``invalid_request_error``. ``param`` names the part the
-    caller sent (``prompt`` or ``image``; None for an output).
+    caller sent (``prompt`` or ``image``; None for an output). ``relaxed_allows``: the prompt would
+    pass at ``moderation="low"``, and the message says so.
     """
     if part not in _ADVICE:
         raise ValueError(f"part must be one of {', '.join(_ADVICE)}, got {part!r}.")
@@ -306,9 +318,10 @@ def refusal(model: str, part: str = PROMPT, categories: Sequence[str] = ()) -> C
     param = None if part == OUTPUT else part
     if family_of(model) == GPT_IMAGE:
         violations = f" safety_violations=[{', '.join(categories)}]." if categories else ""
+        relax = ' With moderation="low" (Moderation: low in the studio) this prompt is allowed.'
         message = (
             f"Your request was rejected by the safety system: {_GPT_IMAGE_PART[part]}.{violations} "
-            f"{_ADVICE[part]}"
+            f"{_ADVICE[part]}{relax if relaxed_allows else ''}"
         )
         code, kind = MODERATION_BLOCKED, "image_generation_user_error"
         details = {
@@ -318,8 +331,9 @@ def refusal(model: str, part: str = PROMPT, categories: Sequence[str] = ()) -> C
             }
         }
     else:
+        flagged = f" (flagged: {', '.join(categories)})" if categories else ""
         message = (
-            f"Your request was rejected as a result of our safety system. {_DALL_E_PART[part]} "
+            f"Your request was rejected as a result of our safety system. {_DALL_E_PART[part][:-1]}{flagged}. "
             f"{_ADVICE[part]}"
         )
         code, kind = CONTENT_POLICY_VIOLATION, "invalid_request_error"

@@ -88,10 +88,15 @@ def _check_common(spec: ModelSpec, request: ImageRequest) -> None:
     if not isinstance(request.n, int) or isinstance(request.n, bool) or request.n < 1:
         raise ValidationError(f"n must be a whole number of at least 1, got {request.n!r}.", param="n")
     if request.n > spec.n_max:
+        told = (
+            f"{spec.name} makes one image per request: n must be 1, got {request.n}."
+            if spec.n_max == 1
+            else f"n must be between 1 and {spec.n_max} for {spec.name}, got {request.n}."
+        )
         raise ValidationError(
-            f"n must be between 1 and {spec.n_max} for {spec.name}, got {request.n} "
-            "(ask for more with parallel requests: ipyimagegen.run_parallel).",
+            f"{told[:-1]}: ask for fewer, or send several requests.",
             param="n",
+            hint="ipyimagegen.run_parallel (and the studio's Images box) sends as many requests as it takes.",
         )
     if request.size is not None and not (isinstance(request.size, str) and size_allowed(spec, request.size)):
         rule = f", or any size with {spec.size_rule()}" if spec.custom_sizes else ""
@@ -153,7 +158,11 @@ def _check_animation(spec: ModelSpec, request: GenerateRequest | EditRequest) ->
                 f"{output_format.upper()} output takes no output_compression.", param="output_compression"
             )
     if output_format == "gif" and isinstance(request, EditRequest) and request.mask is not None:
-        raise ValidationError("GIF output cannot be combined with a mask.", param="mask")
+        raise ValidationError(
+            "GIF output cannot be combined with a mask: choose output_format 'png', 'jpeg' or 'webp' for an "
+            "edit with a mask, or send no mask for a GIF.",
+            param="mask",
+        )
 
 
 def _check_output(
@@ -210,7 +219,7 @@ def _check_input(spec: ModelSpec, image: InputImage, what: str, param: str) -> N
     if len(image.data) > spec.max_input_bytes:
         raise ValidationError(
             f"The {what} is {len(image.data) / 2**20:.1f} MB; {spec.name} takes at most "
-            f"{spec.max_input_bytes // 2**20} MB.",
+            f"{spec.max_input_bytes // 2**20} MB: send it smaller (fewer pixels, or simpler).",
             param=param,
             hint="Use a smaller size, or let ipyimagegen.imaging.prepare_input_image() shrink it.",
         )

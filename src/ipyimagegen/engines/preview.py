@@ -750,7 +750,8 @@ class PreviewEngine(BaseBackend):
         blend_all = not regenerate.any() and request.mask is None
         if blend_all and model_spec(request.model).needs_square_png_input:
             raise ValidationError(
-                f"{request.model} edits the transparent part of the image, and this image has none.",
+                f"{request.model} edits the transparent part of the image, and this image has none: send a "
+                "mask whose transparent pixels mark the area to change, or erase that area to transparency.",
                 param="mask",
                 hint="Paint a mask over the area to change, or erase it to transparency.",
             )

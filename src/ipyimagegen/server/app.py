@@ -117,21 +117,25 @@ class ImagesServer:
         async def answer(request: Request) -> Response:
             started = time.perf_counter()
             code = None
+            told = ""
             try:
                 response = await handler(request)
             except Exception as exc:  # every failure becomes an error answer
                 reply = error_reply_for(exc, self._secrets)
                 code = reply.code or reply.type
+                param = f", param={reply.param[:64]!r}" if reply.param else ""  # a caller's name, quoted
+                told = f" ({code}{param})"
                 response = reply.response()
             ran = getattr(request.state, "ran", False)
             self.metrics.answered(route, response.status_code, None if ran else code)
             log.info(
-                "%s %s %s %s -> %d in %.2f s",
+                "%s %s %s %s -> %d%s in %.2f s",
                 request_id_of(request),
                 getattr(request.state, "caller", "-"),
                 request.method,
                 request.url.path,
                 response.status_code,
+                told,
                 time.perf_counter() - started,
             )
             return response

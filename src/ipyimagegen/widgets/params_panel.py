@@ -164,6 +164,7 @@ class ParamsPanel(widgets.VBox):
             *((duration_label(d), d) for d in FRAME_DURATIONS_MS),
         ]
         self.frame_duration_control.add_class("ipyimagegen-frame-duration")
+        self.frame_count_control.value = self.frame_duration_control.value = ""  # the model's default
         self.partial_control = _dropdown()
         self.moderation_control = _dropdown()
         self.complexity_control = _dropdown()
@@ -396,7 +397,7 @@ class ParamsPanel(widgets.VBox):
 
     @validate("output_format")
     def _check_format(self, proposal: dict[str, Any]) -> str | None:
-        value = self._check_choice("output_format", proposal["value"], self.spec.output_formats)
+        value = self._check_choice("output_format", proposal["value"], self._output_formats())
         if value == "jpeg" and self.background == "transparent":
             raise TraitError("A transparent background needs png or webp: JPEG has no transparency.")
         return value
@@ -610,9 +611,16 @@ class ParamsPanel(widgets.VBox):
         else:
             self.model_note.value = ""
 
+    def _output_formats(self) -> tuple[str, ...]:
+        """The model's output formats this panel offers: an edit's mask cannot make a GIF, so not there."""
+        if self.endpoint == EDITS:
+            return tuple(f for f in self.spec.output_formats if f != "gif")
+        return self.spec.output_formats
+
     def _refresh_formats(self) -> None:
-        spec = self.spec
-        formats = [f for f in spec.output_formats if not (f == "jpeg" and self.background == "transparent")]
+        formats = [
+            f for f in self._output_formats() if not (f == "jpeg" and self.background == "transparent")
+        ]
         value = self.output_format if self.output_format in formats else (formats[0] if formats else None)
         self._set_options(self.format_control, formats, value)
         if value != self.output_format:
