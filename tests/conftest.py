@@ -15,12 +15,14 @@ _CONFIG_VARIABLES = (
     "AZURE_OPENAI_AD_TOKEN",
     "OPENAI_API_VERSION",
     "IPYIMAGEGEN_MODEL",
+    "IPYIMAGEGEN_MODERATION_WORDS",
+    "IPYIMAGEGEN_DATABASE",
 )
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests see no real key or endpoint unless they set one, and a default gallery of their own.
+    """Tests see no real key or endpoint unless they set one, and a default gallery and token store of their own.
 
     A studio opened without a gallery argument saves to ``$IPYIMAGEGEN_GALLERY``: a fresh temporary
     folder per test (made only when a gallery is opened), never the repository.
@@ -28,3 +30,5 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     for name in _CONFIG_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(tmp_path_factory.mktemp("default") / "ipyimagegen-gallery"))
+    # a server started by a test keeps its tokens apart from the user's own (~/.local/share/ipyimagegen)
+    monkeypatch.setenv("IPYIMAGEGEN_SERVER_DIR", str(tmp_path_factory.mktemp("server")))

@@ -240,3 +240,64 @@ def test_an_expired_link_is_the_apis_404_and_the_client_says_what_to_do() -> Non
         client.generate(prompt="a fox", model="dall-e-2", size="256x256", response_format="url")
     assert caught.value.status_code == 404
     assert "response_format='b64_json'" in caught.value.hint
+
+
+# -- what a review found ----------------------------------------------------------------------------
+
+
+def test_an_edit_without_a_mask_means_a_gpt_image_model_that_reworks_the_whole_picture() -> None:
+    engine = PreviewEngine()
+    photo = sample_png((512, 512))
+    choice = engine.choose_model(EDITS, {"images": 1, "mask": None})
+    assert choice.model == DEFAULT_MODEL and "an edit without a mask" in choice.reason
+    edited = engine.edit(image=photo, prompt="the same scene at night")
+    masked = engine.edit(image=photo, mask=sample_mask((512, 512)), prompt="a red balloon")
+    assert (edited.model, masked.model) == (DEFAULT_MODEL, "dall-e-2")
+
+
+def test_an_engines_own_refusal_says_why_its_model_was_chosen() -> None:
+    class Picky(PreviewEngine):
+        def _generate(self, request, hooks):  # type: ignore[no-untyped-def]
+            raise ValidationError(f"{request.model} cannot draw this today.", param="prompt")
+
+    with pytest.raises(ValidationError) as caught:
+        Picky().generate(prompt="a fox")
+    assert caught.value.message == (
+        "dall-e-2 cannot draw this today (no model given, so dall-e-2, the Images API's default)."
+    )
+
+
+def test_a_dalle_call_without_a_size_is_held_to_the_servers_pixel_limit() -> None:
+    with ServerThread(make_app(PreviewEngine(), max_pixels=512 * 512)) as running:
+        answer = requests.post(running.base_url + "/images/generations", json={"prompt": "a fox"}, timeout=10)
+    assert answer.status_code == 400  # the call's size is 1024x1024 before any check, as it will be made
+    assert answer.json()["error"]["param"] == "size" and "1024x1024" in answer.json()["error"]["message"]
+
+
+def test_a_deployment_means_its_own_model_whatever_the_call_sets() -> None:
+    from ipyimagegen.api.client import AzureOpenAIClient
+
+    azure = AzureOpenAIClient(
+        endpoint="https://example.invalid", deployment="gpt-image-2", api_key="k", api_version="2025-04-01"
+    )
+    choice = azure.choose_model(GENERATIONS, {"size": "256x256"})
+    assert choice.model == "gpt-image-2" and "this deployment's model" in choice.reason
+    with pytest.raises(ValidationError) as caught:
+        azure.generate(prompt="a fox", size="256x256")
+    assert (
+        caught.value.param == "size"
+        and "(no model given, so gpt-image-2, this deployment's model)" in str(caught.value)
+    )
+
+
+def test_a_server_that_does_not_list_dalle2_says_it_is_not_served_there() -> None:
+    with (
+        OpenAIToday() as server,
+        OpenAIClient(
+            base_url=server.base_url, api_key="sk-test", follow_shutdowns=False, max_retries=0
+        ) as client,
+        pytest.raises(UnnamedModelRetiredError) as caught,
+    ):
+        client.generate(prompt="a fox", size="256x256")
+    assert "so dall-e-2, and dall-e-2 is not served here: name model=" in caught.value.message
+    assert server.calls == []

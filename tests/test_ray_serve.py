@@ -126,6 +126,12 @@ def test_the_server_in_front_keeps_budgets_and_streams_partial_images(
         )
         kinds = [event.type for event in stream]
         assert kinds == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+        with pytest.raises(openai.BadRequestError) as flagged:  # the front moderates: a 400, no stream
+            for _event in sdk.images.generate(
+                model="gpt-image-2", prompt="a pipe bomb", size="1024x1024", stream=True, partial_images=1
+            ):
+                pass
+        assert flagged.value.code == "moderation_blocked"
         with pytest.raises(openai.RateLimitError, match="budget"):
             sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
         assert store.get("alice").images == 3

@@ -103,18 +103,25 @@ def test_calls_go_upstream_with_the_server_key(upstream, proxy, participant, ups
     caplog.set_level(logging.DEBUG)
     seen_before = len(upstream.recorder.authorizations)
     sdk = sdk_for(proxy, participant)
-    result = sdk.images.generate(model="dall-e-2", prompt="a fox", n=2, size="256x256")
+    result = sdk.images.generate(
+        model="dall-e-2", prompt="a fox", n=2, size="256x256", response_format="b64_json"
+    )
     assert [decoded_size(item.b64_json) for item in result.data] == [(256, 256)] * 2
     edited = sdk.images.edit(
         model="gpt-image-1", prompt="a fox", image=[("a.png", png_bytes((1024, 1024)), "image/png")] * 2
     )
     assert decoded_size(edited.data[0].b64_json) == (1024, 1024)
     varied = sdk.images.create_variation(
-        model="dall-e-2", image=("a.png", png_bytes(), "image/png"), size="256x256"
+        model="dall-e-2",
+        image=("a.png", png_bytes(), "image/png"),
+        size="256x256",
+        response_format="b64_json",
     )
     assert decoded_size(varied.data[0].b64_json) == (256, 256)
+    linked = sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256")  # DALL-E: a link
+    assert linked.data[0].b64_json is None and linked.data[0].url.startswith(proxy.base_url + "/files/")
     sent = upstream.recorder.authorizations[seen_before:]
-    assert sent == [f"Bearer {upstream_key}"] * 3
+    assert sent == [f"Bearer {upstream_key}"] * 4
     assert upstream_key not in caplog.text
 
 

@@ -56,7 +56,7 @@ class ModelShutDownError(ValidationError):
 
 
 class UnnamedModelRetiredError(ModelShutDownError):
-    """A call that named no model means a model this backend no longer serves (DALL-E 2 on OpenAI).
+    """A call that named no model means a model this backend does not serve (DALL-E 2, shut down on OpenAI).
 
     ``reason`` says why the call means that model; ``instead`` what to send (a live model, a size).
     """
@@ -64,17 +64,16 @@ class UnnamedModelRetiredError(ModelShutDownError):
     def __init__(
         self,
         model: str,
-        shutdown: str,
+        shutdown: str | None,
         replacements: tuple[str, ...],
         *,
         reason: str,
         instead: str,
         param: str,
     ) -> None:
-        super().__init__(model, shutdown, replacements)
-        self.message = (
-            f"{reason[:1].upper()}{reason[1:]}, and {model} was shut down here on {shutdown}: {instead}."
-        )
+        super().__init__(model, shutdown or "", replacements)
+        gone = f"was shut down here on {shutdown}" if shutdown else "is not served here"
+        self.message = f"{reason[:1].upper()}{reason[1:]}, and {model} {gone}: {instead}."
         self.args = (self.message,)
         self.param = param
         self.hint = f"Name a live model: model={replacements[0]!r}." if replacements else self.hint

@@ -425,23 +425,31 @@ class ModelChoice:
     reason: str
 
 
+def effective_size(model: str, size: str | None) -> str | None:
+    """The size a call gets: a DALL-E model's default (1024x1024) where none is asked, as the API did;
+    the size asked for otherwise (None: the model or engine decides)."""
+    spec = model_spec(model)
+    return spec.default_size if size is None and spec.family == DALL_E else size
+
+
 def classic_signal(endpoint: str, given: dict[str, Any]) -> str | None:
     """Why a call's parameters mean DALL-E 2 (a variation, a 256 or 512 square, ``response_format``), or None."""
     if endpoint == VARIATIONS:
         return "variations are DALL-E 2's"
     size = given.get("size")
-    if size in ("256x256", "512x512"):
+    if isinstance(size, str) and size.strip() in ("256x256", "512x512"):
         return f"{size} is a DALL-E 2 size"
     if given.get("response_format") is not None:
         return "response_format is a DALL-E parameter"
     return None
 
 
-def gpt_image_signal(given: dict[str, Any]) -> str | None:
+def gpt_image_signal(endpoint: str, given: dict[str, Any]) -> str | None:
     """Why a call's parameters mean a GPT image model (one only they take), or None.
 
     ``given`` holds the parameters the call set (None and False count as unset), ``images`` the
-    number of input images.
+    number of input images, ``mask`` an edit's mask (an edit without one reworks the whole
+    picture, which DALL-E 2 does not do).
     """
     for name in _GPT_IMAGE_PARAMS:
         value = given.get(name)
@@ -456,4 +464,6 @@ def gpt_image_signal(given: dict[str, Any]) -> str | None:
         return f"{size} is a GPT image size"
     if (given.get("images") or 0) > 1:
         return "several input images are for GPT image models"
+    if endpoint == EDITS and given.get("mask") is None:
+        return "an edit without a mask reworks the whole picture, as GPT image models do"
     return None

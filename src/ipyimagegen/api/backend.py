@@ -25,6 +25,7 @@ from ..models import (
     ModelChoice,
     ModelSpec,
     classic_signal,
+    effective_size,
     gpt_image_signal,
     live_models,
     model_spec,
@@ -33,7 +34,7 @@ from ..models import (
 )
 from ..moderation import WordList
 from ..pricing import estimate_cost
-from .errors import ImageInputError, UnnamedModelRetiredError, UnsupportedError, continued
+from .errors import ImageInputError, UnnamedModelRetiredError, UnsupportedError, ValidationError, continued
 from .types import (
     Background,
     CallHooks,
@@ -53,7 +54,7 @@ from .types import (
     Style,
     VariationRequest,
 )
-from .validation import check_lifecycle, validate_request
+from .validation import check_lifecycle, explain_model, validate_request
 
 VARIATION_PROMPT = (
     "A variation of this image: keep its subject, composition and framing, and vary the details, "
@@ -182,7 +183,7 @@ class BaseBackend:
         variation), on a backend that no longer serves it and whose default does not take them
         either, raises :class:`UnnamedModelRetiredError` saying what to send instead.
         """
-        classic, modern = classic_signal(endpoint, given), gpt_image_signal(given)
+        classic, modern = classic_signal(endpoint, given), gpt_image_signal(endpoint, given)
         if modern is None and UNNAMED_MODEL in self.models(endpoint):
             why = f"; {classic}" if classic else ""
             default = "" if classic else ", the Images API's default"
@@ -213,8 +214,8 @@ class BaseBackend:
 
     def _refuse_unnamed(self, endpoint: str, reason: str, given: dict[str, Any]) -> None:
         """Raise :class:`UnnamedModelRetiredError`: which live model (and size) to name instead."""
-        retired = model_spec(UNNAMED_MODEL)
-        shutdown = retired.lifecycle.shutdown.isoformat() if retired.lifecycle.shutdown else "an earlier date"
+        end = model_spec(UNNAMED_MODEL).lifecycle.shutdown
+        shutdown = end.isoformat() if end is not None and self.enforces_shutdowns else None
         live = self.models(EDITS if endpoint == VARIATIONS else endpoint)
         model = live[0] if live else self.default_model
         spec = self.spec_for(model)
@@ -252,19 +253,17 @@ class BaseBackend:
 
     def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse:
         hooks = hooks or CallHooks()
-        spec = self.check_request(request)
-        if request.size is None and spec.family == DALL_E and spec.default_size:
-            request = replace(request, size=spec.default_size)  # as the API did: 1024x1024 unless asked
+        self.check_request(request)
+        size = effective_size(request.model, request.size)
+        if size != request.size:
+            request = replace(request, size=size)  # a DALL-E call's default size, as the API gave it
         hooks.check_cancelled()
         started = time.perf_counter()
-        if isinstance(request, GenerateRequest):
-            response = self._generate(request, hooks)
-        elif isinstance(request, EditRequest):
-            response = self._edit(request, hooks)
-        elif isinstance(request, VariationRequest):
-            response = self._create_variation(request, hooks)
-        else:  # pragma: no cover - the type says it cannot happen
-            raise TypeError(f"not an image request: {request!r}")
+        try:
+            response = self._dispatch(request, hooks)
+        except ValidationError as exc:  # an engine's own refusal says why its model was chosen too
+            explain_model(exc, request)
+            raise
         hooks.check_cancelled()
         response.elapsed_s = time.perf_counter() - started
         response.request = request
@@ -282,8 +281,6 @@ class BaseBackend:
         share = len(response.data) or 1
         for image in response.data:
             image.request = request
-            if request.response_format == "url" and image.url is None:
-                image.url = image.data_url()  # made in process: the link carries the picture itself
             image.metadata.setdefault("backend", response.backend)
             image.metadata.setdefault("model", request.model)
             if response.cost is not None:
@@ -293,6 +290,15 @@ class BaseBackend:
             if response.usage:
                 image.metadata.setdefault("usage", {**response.usage, "images": share})
         return response
+
+    def _dispatch(self, request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
+        if isinstance(request, GenerateRequest):
+            return self._generate(request, hooks)
+        if isinstance(request, EditRequest):
+            return self._edit(request, hooks)
+        if isinstance(request, VariationRequest):
+            return self._create_variation(request, hooks)
+        raise TypeError(f"not an image request: {request!r}")  # pragma: no cover - the type says so
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
         raise UnsupportedError(f"{self.name} does not do generations.")
@@ -335,29 +341,9 @@ class BaseBackend:
     ) -> ImagesResponse:
         """Make images from a prompt, with the Images API's parameters (those the model takes)."""
         hooks = CallHooks(on_partial=on_partial, on_progress=on_progress, cancel=cancel, timeout=timeout)
-        choice = None
-        if not model:
-            choice = self.choose_model(
-                GENERATIONS,
-                dict(
-                    size=size,
-                    quality=quality,
-                    background=background,
-                    output_format=output_format,
-                    output_compression=output_compression,
-                    moderation=moderation,
-                    complexity=complexity,
-                    frame_count=frame_count,
-                    frame_duration_ms=frame_duration_ms,
-                    svg=svg,
-                    partial_images=partial_images,
-                    response_format=response_format,
-                ),
-            )
         request = GenerateRequest(
             prompt=prompt,
-            model=choice.model if choice else model or "",
-            model_reason=choice.reason if choice else None,
+            model=model or "",
             n=n,
             size=size,
             quality=quality,
@@ -377,7 +363,10 @@ class BaseBackend:
             seed=seed,
             extra=dict(extra or {}),
         )
-        return self.run(request, hooks)
+        if not model:
+            choice = self.choose_model(GENERATIONS, request.options())
+            request.model, request.model_reason = choice.model, choice.reason
+        return _with_data_urls(self.run(request, hooks))
 
     def edit(
         self,
@@ -420,27 +409,28 @@ class BaseBackend:
 
         hooks = CallHooks(on_partial=on_partial, on_progress=on_progress, cancel=cancel, timeout=timeout)
         sources = list(image) if isinstance(image, (list, tuple)) else [image]
+        parameters: dict[str, Any] = dict(
+            n=n,
+            size=size,
+            quality=quality,
+            background=background,
+            output_format=output_format,
+            output_compression=output_compression,
+            input_fidelity=input_fidelity,
+            complexity=complexity,
+            frame_count=frame_count,
+            frame_duration_ms=frame_duration_ms,
+            svg=svg,
+            partial_images=partial_images,
+            response_format=response_format,
+            safety_identifier=safety_identifier,
+            user=user,
+            seed=seed,
+        )
         choice = None
         if not model:
-            choice = self.choose_model(
-                EDITS,
-                dict(
-                    size=size,
-                    quality=quality,
-                    background=background,
-                    output_format=output_format,
-                    output_compression=output_compression,
-                    input_fidelity=input_fidelity,
-                    complexity=complexity,
-                    frame_count=frame_count,
-                    frame_duration_ms=frame_duration_ms,
-                    svg=svg,
-                    partial_images=partial_images,
-                    response_format=response_format,
-                    markup=markup,
-                    images=len(sources),
-                ),
-            )
+            given = {**parameters, "images": len(sources), "mask": mask, "markup": markup}
+            choice = self.choose_model(EDITS, given)
             model = choice.model
         spec = self.spec_for(model)
         images = [
@@ -468,25 +458,10 @@ class BaseBackend:
             prompt=prompt,
             model=model,
             model_reason=choice.reason if choice else None,
-            n=n,
-            size=size,
-            quality=quality,
-            background=background,
-            output_format=output_format,
-            output_compression=output_compression,
-            input_fidelity=input_fidelity,
-            complexity=complexity,
-            frame_count=frame_count,
-            frame_duration_ms=frame_duration_ms,
-            svg=svg,
-            partial_images=partial_images,
-            response_format=response_format,
-            safety_identifier=safety_identifier,
-            user=user,
-            seed=seed,
             extra=dict(extra or {}),
+            **parameters,
         )
-        return self.run(request, hooks)
+        return _with_data_urls(self.run(request, hooks))
 
     def create_variation(
         self,
@@ -526,7 +501,7 @@ class BaseBackend:
             seed=seed,
             extra=dict(extra or {}),
         )
-        return self.run(request, hooks)
+        return _with_data_urls(self.run(request, hooks))
 
     def vary(
         self, *, image: Any, prompt: str = "", model: str | None = None, fit: str = "crop", **options: Any
@@ -554,6 +529,16 @@ class BaseBackend:
         for result in response.data:
             result.metadata["variation_method"] = method
         return response
+
+
+def _with_data_urls(response: ImagesResponse) -> ImagesResponse:
+    """Links for a call that asked for them and got none (an engine in process): ``data:`` URLs, which
+    carry the picture itself. Made only here, for a caller in Python, never for a server's answer."""
+    request = response.request
+    if request is not None and request.response_format == "url":
+        for image in response.data:
+            image.url = image.url or image.data_url()
+    return response
 
 
 def _input(

@@ -29,6 +29,7 @@ from ..models import (
     GENERATIONS,
     GPT_IMAGE,
     VARIATIONS,
+    ModelChoice,
     ModelSpec,
     is_image_model_name,
     live_models,
@@ -916,6 +917,11 @@ class AzureOpenAIClient(OpenAIClient):
         if not self.spec_for(self.default_model).serves(endpoint):
             raise UnsupportedError(f"{self.name} does not do {endpoint}.")
         return self.default_model
+
+    def choose_model(self, endpoint: str, given: dict[str, Any]) -> ModelChoice:
+        """A deployment runs one model: a call that names none means it, whatever its parameters."""
+        model = self.model_for(endpoint)
+        return ModelChoice(model, f"no model given, so {model}, this deployment's model")
 
     def listed_models(self) -> dict[str, date | None] | None:
         return None  # a deployment's model is named by its owner; there is no list to ask

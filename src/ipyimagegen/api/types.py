@@ -146,7 +146,7 @@ class GeneratedImage:
     index: int = 0
     revised_prompt: str | None = None
     seed: int | None = None
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # a data: URL can be megabytes long
     request: ImageRequest | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
 

@@ -5,6 +5,7 @@ Every message names the field and the values allowed, so the user knows what to 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 
@@ -273,11 +274,17 @@ def validate_request(request: ImageRequest) -> ModelSpec:
     try:
         return _validate(request)
     except ValidationError as exc:
-        reason = request.model_reason
-        if reason and str(request.model) in exc.message and reason not in exc.message:
-            exc.message = f"{exc.message.rstrip('.')} ({request.model_reason})."
-            exc.args = (exc.message,)
+        explain_model(exc, request)
         raise
+
+
+def explain_model(exc: ValidationError, request: ImageRequest) -> None:
+    """Add why the call's model was chosen to ``exc``, where the call named none and the message names it."""
+    reason = request.model_reason
+    named = re.search(rf"(?<![\w.-]){re.escape(str(request.model))}(?![\w.-]*\w)", exc.message)
+    if reason and named and reason not in exc.message:
+        exc.message = f"{exc.message.rstrip('.')} ({reason})."
+        exc.args = (exc.message,)
 
 
 def _validate(request: ImageRequest) -> ModelSpec:

@@ -158,6 +158,7 @@ class EngineReplica:
             "honours_seeds": engine.honours_seeds,
             "default_model": engine.default_model,
             "enforces_shutdowns": engine.enforces_shutdowns,
+            "moderation_words": engine.moderation_words,  # so the front refuses before a stream starts
             "models": models,
             "answers": answers,
         }
@@ -241,6 +242,7 @@ class RayBackend(BaseBackend):
         self.honours_seeds = bool(described["honours_seeds"])
         self.default_model = described["default_model"]
         self.enforces_shutdowns = bool(described["enforces_shutdowns"])
+        self.moderation_words = described["moderation_words"]
         self._models: dict[str, list[str]] = described["models"]
         self._answers: dict[tuple[str, tuple[Any, ...]], Any] = {
             (question, tuple(args)): answer for question, args, answer in described["answers"]
@@ -288,6 +290,8 @@ class RayBackend(BaseBackend):
         return bool(self._ask("serves_model", model))
 
     def model_for(self, endpoint: str, size: str | None = None) -> str:
+        if size is not None:  # worked out here from what is kept: a caller's sizes are not kept as answers
+            return super().model_for(endpoint, size)
         return str(self._ask("model_for", endpoint, size))
 
     def shutdown_date(self, model: str) -> date | None:

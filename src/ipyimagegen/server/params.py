@@ -23,7 +23,7 @@ from ..api.types import (
     VariationRequest,
     sniff_mime_type,
 )
-from ..models import EDITS, GENERATIONS, VARIATIONS, ModelChoice
+from ..models import EDITS, GENERATIONS, VARIATIONS, ModelChoice, effective_size
 from .errors import ErrorReply, bad_request
 
 ChooseModel = Callable[[str, dict[str, Any]], ModelChoice]
@@ -174,11 +174,13 @@ def _split_stream(values: dict[str, Any]) -> bool:
 
 
 def _model(values: dict[str, Any], endpoint: str, choose: ChooseModel, **given: Any) -> None:
-    """Set ``model`` (and ``model_reason``) in ``values``: the one named, else the one the call means."""
-    if values.get("model"):
-        return
-    choice = choose(endpoint, {**values, **given})
-    values["model"], values["model_reason"] = choice.model, choice.reason
+    """Set ``model`` (and ``model_reason``) in ``values``: the one named, else the one the call means;
+    and the size the call gets (a DALL-E model's default), so every check sees what will be made."""
+    if not values.get("model"):
+        choice = choose(endpoint, {**values, **given})
+        values["model"], values["model_reason"] = choice.model, choice.reason
+    if isinstance(values["model"], str):
+        values["size"] = effective_size(values["model"], values.get("size"))
 
 
 def parse_generation(body: Any, choose: ChooseModel) -> ParsedCall:
@@ -255,7 +257,7 @@ def parse_edit(parts: FormParts, choose: ChooseModel) -> ParsedCall:
     for name, sent in (("mask", masks), ("markup", markups)):
         if len(sent) > 1:
             raise bad_request(f"Send one '{name}' (it applies to the first image).", name)
-    _model(values, EDITS, choose, images=len(uploads), markup=markups or None)
+    _model(values, EDITS, choose, images=len(uploads), mask=masks or None, markup=markups or None)
     stream = _split_stream(values)
     request = EditRequest(
         images=[input_image(data, filename, "image") for filename, data in uploads],
