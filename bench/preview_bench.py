@@ -14,6 +14,7 @@ import numpy as np
 from ipyimagegen import imaging
 from ipyimagegen.engines.preview import PreviewEngine, render_scene
 from ipyimagegen.models import model_spec
+from ipyimagegen.moderation import word_list
 
 from .report import Figure, Goal, Options, median_ms, samples, say
 
@@ -50,7 +51,25 @@ def _cases() -> dict[str, Callable[[], object]]:
             photo, model_spec("dall-e-2")
         ),
         "thumbnail of a 4000x3000 JPEG": lambda: imaging.thumbnail(photo),
+        **{f"moderation check of 32,000 characters: {name}": _checks(text) for name, text in LONG.items()},
     }
+
+
+LONG = {  # the longest prompts the API takes, in the shapes that cost the word list most
+    "single letters": " ".join("abcdefghijklmnopqrstuvwxyz"[k % 26] for k in range(16_000)),
+    "letters spelling listed words": " ".join("gunbomsexpi"[k % 11] for k in range(16_000)),
+    "a plain description": ("a lighthouse in a storm with seagulls over the harbour " * 600)[:32_000],
+    "matches and exceptions everywhere": ("a glue gun and a bath bomb " * 1_300)[:32_000],
+    "look-alike letters": ("\u0261\u057dn \u0441\u0430\u0444\u0430\u0440\u0438 d\u00e9j\u00e0 vu " * 1_700)[
+        :32_000
+    ],
+}
+MODERATION_GOAL_MS = 50.0
+
+
+def _checks(text: str) -> Callable[[], object]:
+    words = word_list()
+    return lambda: words.find(text)
 
 
 def run(options: Options) -> list[Figure]:
@@ -58,7 +77,14 @@ def run(options: Options) -> list[Figure]:
     medians = {name: median_ms(samples(action, repeats)) for name, action in _cases().items()}
     say(f"method: median of {repeats} calls after one warm-up call (fonts, plugins)")
     say("; ".join(f"{name} {value:.1f} ms" for name, value in medians.items()))
+    worst = max((value, name) for name, value in medians.items() if name.startswith("moderation"))
     return [
+        Figure(
+            f"moderation word list: the slowest 32,000-character prompt ({worst[1].split(': ')[1]})",
+            worst[0],
+            "ms",
+            Goal(MODERATION_GOAL_MS),
+        ),
         Figure(
             "preview engine: generate 256x256",
             medians["generate 256x256 (dall-e-2)"],

@@ -11,9 +11,12 @@ the same for 4 such requests at once, in another fresh server.
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,7 +86,11 @@ def measure(at_once: int, images: int = 16, side: int = SIDE) -> Measured:
     """Start a fresh server, send ``at_once`` edits of ``images`` ``side``-pixel images at once, read its memory."""
     port = _free_port()
     command = [sys.executable, "-m", "ipyimagegen", "serve", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tokens = tempfile.mkdtemp(
+        prefix="ipyimagegen-bench-tokens-"
+    )  # an open server, whatever tokens the user has
+    environment = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": tokens}
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -115,6 +122,7 @@ def measure(at_once: int, images: int = 16, side: int = SIDE) -> Measured:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(tokens, ignore_errors=True)
         if server.stderr is not None:
             server.stderr.close()
     return Measured(idle / MB, peak / MB, seconds, statuses)

@@ -1,9 +1,10 @@
 """The studio in a real browser, beyond the first generation: Notebook 7, and History and Compare in Voila.
 
 Notebook 7 (``jupyter notebook``) runs the quickstart notebook and generates from its studio.
-In Voila, two generations land in the gallery; the History tab shows them when it is opened,
-"Reuse settings" puts the oldest prompt back in the Generate tab, and Compare makes a sheet of
-two ticked results that "Save PDF" writes to disk. Servers get no OpenAI, Azure or
+In Voila, two generations land in the gallery beside a GIF and an SVG saved before; the History tab
+shows them when it is opened (the GIF's thumbnail plays, the SVG is shown in the viewer as a picture),
+"Reuse settings" puts the oldest generation's prompt back in the Generate tab, and Compare makes a
+sheet of two ticked results that "Save PDF" writes to disk. Servers get no OpenAI, Azure or
 ipyimagegen settings (the offline preview engine) and a gallery under the test's tmp folder.
 A failing test leaves a screenshot of its page in its tmp folder as ``failure.png``.
 """
@@ -54,6 +55,8 @@ STEP_MS = 30_000
 
 OLDER_PROMPT = "a lighthouse on a cliff at dusk"
 NEWER_PROMPT = "a red fox in a snowy forest"
+GIF_PROMPT = "a kite that flaps"
+SVG_PROMPT = "a drawing of a harbour"
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -111,6 +114,45 @@ def generate(page: Any, prompt: str, n: int) -> None:
     expect(tab.locator(".ipyimagegen-status")).to_have_text(made, timeout=STEP_MS)
 
 
+def check_gif_and_svg(page: Any, svg_tile: Any, gif_tile: Any) -> None:
+    """History shows a GIF and an SVG as the results grid does: their badges, a GIF thumbnail that
+    plays, and in the viewer the drawing as a picture (an <img> of a blob: URL, none of its markup in
+    the page) that scales, then the GIF's animation."""
+    from playwright.sync_api import expect
+
+    expect(svg_tile.locator(".ipyimagegen-tile-badge")).to_have_text("SVG")
+    expect(gif_tile.locator(".ipyimagegen-tile-badge")).to_have_text("GIF")
+    picture = gif_tile.locator("img.ipyimagegen-tile-image")
+    seen = set()
+    for _ in range(8):  # four frames of 100 ms: a second on screen shows several of them
+        seen.add(picture.screenshot(animations="allow"))
+        page.wait_for_timeout(130)
+    assert len(seen) >= 2, "the GIF's History thumbnail does not animate"
+
+    svg_tile.get_by_role("button", name="Enlarge").click()
+    viewer = page.get_by_role("dialog")
+    expect(viewer).to_contain_text("1536×1024 (SVG: it scales)", timeout=STEP_MS)
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('.ipyimagegen-lightbox img.ipyimagegen-preview-image');"
+        " return i && i.complete && i.naturalWidth === 1536; })()",
+        timeout=STEP_MS,
+    )
+    shown = page.locator(".ipyimagegen-lightbox img.ipyimagegen-preview-image")
+    assert shown.evaluate(
+        "(i) => i.src.startsWith('blob:') && i.classList.contains('ipyimagegen-preview-vector')"
+    )
+    box = shown.bounding_box()
+    assert box is not None and box["width"] > 400  # drawn large, not at an <img>'s default 300 px
+    assert (
+        page.evaluate("document.querySelectorAll('.ipyimagegen-lightbox svg, .ipyimagegen-grid svg').length")
+        == 0
+    )
+    page.keyboard.press("ArrowRight")  # the next one on the page: the GIF
+    expect(viewer).to_contain_text("4 frames × 100 ms, looping", timeout=STEP_MS)
+    page.keyboard.press("Escape")
+    expect(page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=STEP_MS)
+
+
 def image_count(page: Any) -> Any:
     """The Generate tab's "Images" (n) input."""
     row = page.locator(f"{GENERATE_TAB} .ipyimagegen-params .widget-hbox").filter(
@@ -158,10 +200,18 @@ def test_notebook7_quickstart_runs_and_generates_images(page: tuple[Any, Console
 # -- History and Compare in Voila ----------------------------------------------------------------
 
 STUDIO_CELL = textwrap.dedent(
-    """
+    f"""
     import ipyimagegen as ig
+    from ipyimagegen.api.types import GenerateRequest
 
-    s = ig.studio(ig.PreviewEngine())  # the gallery is $IPYIMAGEGEN_GALLERY, under the test's folder
+    engine = ig.PreviewEngine()
+    s = ig.studio(engine)  # the gallery is $IPYIMAGEGEN_GALLERY, under the test's folder
+    for prompt, options in (
+        ({GIF_PROMPT!r}, dict(output_format="gif", frame_count=4, frame_duration_ms=100)),
+        ({SVG_PROMPT!r}, dict(output_format="svg", size="1536x1024")),
+    ):  # saved before the generations: the oldest in History
+        request = GenerateRequest(prompt=prompt, model="gpt-image-2.6-flare", seed=1, **options)
+        s.gallery.save_response(engine.run(request))
     s
     """
 )
@@ -178,20 +228,27 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
         browser_page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt textarea").wait_for(
             state="visible", timeout=60_000
         )
+        box = browser_page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt").bounding_box()
+        around = browser_page.locator(f"{GENERATE_TAB} .ipyimagegen-prompt-box").bounding_box()
+        assert box is not None and around is not None
+        assert (
+            around["x"] <= box["x"] and box["x"] + box["width"] <= around["x"] + around["width"]
+        )  # borders in view
 
         generate(browser_page, OLDER_PROMPT, n=2)
         generate(browser_page, NEWER_PROMPT, n=1)
 
-        # History: refreshed when opened, newest first, thumbnails and prompts of all three.
+        # History: refreshed when opened, newest first, thumbnails and prompts of all five.
         tab_title(browser_page, "History").click()
-        wait_for_loaded_images(browser_page, HISTORY_IMAGES, 3)
+        wait_for_loaded_images(browser_page, HISTORY_IMAGES, 5)
         tiles = browser_page.locator(HISTORY_TILES)
         prompts = [text.strip() for text in tiles.locator(".ipyimagegen-tile-prompt").all_inner_texts()]
-        assert prompts == [NEWER_PROMPT, OLDER_PROMPT, OLDER_PROMPT], prompts
-        expect(browser_page.locator(f"{HISTORY} .ipyimagegen-history-page")).to_contain_text("3 images")
+        assert prompts == [NEWER_PROMPT, OLDER_PROMPT, OLDER_PROMPT, SVG_PROMPT, GIF_PROMPT], prompts
+        expect(browser_page.locator(f"{HISTORY} .ipyimagegen-history-page")).to_contain_text("5 images")
+        check_gif_and_svg(browser_page, tiles.nth(3), tiles.nth(4))
 
-        # Reuse settings of the oldest: back in the Generate tab, with that prompt and count.
-        tiles.last.locator(".ipyimagegen-reuse").click()
+        # Reuse settings of the oldest generation: back in the Generate tab, with that prompt and count.
+        tiles.nth(2).locator(".ipyimagegen-reuse").click()
         expect(tab_title(browser_page, "Generate")).to_have_attribute(
             "aria-selected", "true", timeout=STEP_MS
         )
@@ -229,16 +286,16 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
 
         # History as a gallery: enlarge and download, tick and export, delete (the result tile goes too).
         tab_title(browser_page, "History").click()
-        wait_for_loaded_images(browser_page, HISTORY_IMAGES, 3)
+        wait_for_loaded_images(browser_page, HISTORY_IMAGES, 5)
         tiles = browser_page.locator(HISTORY_TILES)
         tiles.first.get_by_role("button", name="Enlarge").click()
         viewer = browser_page.get_by_role("dialog")
         expect(viewer).to_contain_text(NEWER_PROMPT, timeout=STEP_MS)
         with browser_page.expect_download(timeout=STEP_MS) as download_info:
             viewer.get_by_role("button", name="Download").click()
-        (newest,) = [
-            p for p in (gallery / "images").iterdir() if p.name == download_info.value.suggested_filename
-        ]
+        name = download_info.value.suggested_filename  # ipyimagegen-<made>-<the gallery id's end>.png
+        assert re.fullmatch(r"ipyimagegen-\d{8}-\d{6}-[0-9a-f]{8}\.png", name), name
+        (newest,) = [p for p in (gallery / "images").glob("*.png") if p.stem.endswith(name[-12:-4])]
         assert Path(download_info.value.path()).read_bytes() == newest.read_bytes()
         browser_page.keyboard.press("Escape")
         expect(browser_page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=STEP_MS)
@@ -255,7 +312,7 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
 
         tiles.first.get_by_role("button", name="Delete this image from the gallery (click twice)").click()
         tiles.first.get_by_role("button", name="Delete?").click()
-        expect(tiles).to_have_count(2, timeout=STEP_MS)
+        expect(tiles).to_have_count(4, timeout=STEP_MS)
         tab_title(browser_page, "Generate").click()
         expect(browser_page.locator(RESULT_TILES)).to_have_count(2, timeout=STEP_MS)  # its result tile too
         assert NEWER_PROMPT not in browser_page.locator(f"{STUDIO} .ipyimagegen-results").inner_text()

@@ -186,7 +186,7 @@ def test_an_svg_with_entities_is_never_expanded(gallery: Gallery) -> None:
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
         b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
-        b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32"><text>&c;</text></svg>'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="32" height="64"><text>&c;</text></svg>'
     )
     started = time.perf_counter()
     assert read_metadata(bomb) == {}
@@ -197,8 +197,12 @@ def test_an_svg_with_entities_is_never_expanded(gallery: Gallery) -> None:
     )
     item = gallery.save(result)  # kept as it came, its metadata beside it
     assert item.path.read_bytes() == bomb and read_metadata(item.path)["prompt"] == "x"
-    data, _mime = gallery.thumbnail(item.id, 64)  # a card that says SVG, of its shape
-    assert Image.open(io.BytesIO(data)).size == (64, 32)
+    with pytest.raises(svg.SvgError, match="entities"):
+        svg.size(bomb)  # not even its root is read: its size is unknown
+    data, _mime = gallery.thumbnail(item.id, 64)  # a card that says SVG, "size unknown"
+    card = Image.open(io.BytesIO(data))
+    assert card.size == (64, 32) == svg.placeholder(None, 64).size  # the unknown size's, not 32x64's
+    assert card.size != svg.placeholder((32, 64), 64).size
     assert time.perf_counter() - started < 5
 
 

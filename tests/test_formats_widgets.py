@@ -5,6 +5,7 @@ viewer, Save, Download all, Compare, and Edit from an SVG."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,7 @@ def test_a_gifs_viewer_shows_the_animation_and_its_timing(engine: PreviewEngine,
     page.click(tile, "save")
     (saved,) = tmp_path.iterdir()
     assert saved.suffix == ".gif" and page.files == [(saved.name, "image/gif", response.data[0].data)]
+    assert saved.name == viewer["filename"]  # the viewer's Download and the tile's Save name it alike
 
 
 # --- an SVG in the grid ----------------------------------------------------------------------------
@@ -229,3 +231,41 @@ def test_the_studio_makes_and_keeps_a_gif_and_an_svg(engine: PreviewEngine, tmp_
         assert sorted(item.path.suffix for item in gallery.items()) == [".gif", ".svg"]
         assert gif_tile.image is not None and gif_tile.image.data[:6] == b"GIF89a"  # read back from the file
         s.close()
+
+
+@pytest.mark.parametrize(
+    ("output_format", "extension"),
+    [("png", "png"), ("jpeg", "jpg"), ("webp", "webp"), ("gif", "gif"), ("svg", "svg")],
+)
+def test_save_and_the_viewers_download_give_one_timestamped_name(
+    engine: PreviewEngine, tmp_path: Path, output_format: str, extension: str
+) -> None:
+    grid = ResultGrid(save_dir=tmp_path)
+    page = shown(grid, made(engine, output_format=output_format, size="1024x1024"))
+    shown(grid, made(engine, output_format=output_format, size="1024x1024"))
+    tile = grid.tiles[1]  # the first request's: #1
+    page.click(tile, "enlarge")
+    name = grid.view.viewer["filename"]
+    assert re.fullmatch(rf"ipyimagegen-\d{{8}}-\d{{6}}-1-1\.{extension}", name), name
+    page.click(tile, "save")
+    page.click(tile, "save")  # a second Save does not overwrite the first
+    assert [file for file, _mime, _data in page.files] == [
+        name,
+        name.replace(f".{extension}", f"-2.{extension}"),
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(file for file, _m, _d in page.files)
+
+
+def test_an_svg_that_cannot_be_drawn_is_said_never_sent_on_as_a_grey_card(engine: PreviewEngine) -> None:
+    grid = ResultGrid()
+    response = made(engine, output_format="svg")
+    deep = b"<g>" * 400 + b"</g>" * 400  # deeper than any drawing needs: refused before drawing
+    response.data[0].data = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">' + deep + b"</svg>"
+    )
+    shown(grid, response)
+    sent: list[GeneratedImage] = []
+    grid.on_edit(sent.append)
+    grid.act(grid.tiles[0], "edit")
+    assert sent == []
+    assert grid.notice_kind == "error" and "This picture cannot be used" in grid.notice_html

@@ -14,9 +14,11 @@ import pytest
 from PIL import Image
 
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, InputImage, VariationRequest
+from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery, GalleryItem
 from ipyimagegen.widgets.history import HistoryBrowser
-from widget_helpers import Page
+from ipyimagegen.widgets.studio import Studio
+from widget_helpers import WAIT_S, Page
 
 
 def png(seed: int, side: int = 320) -> bytes:
@@ -128,7 +130,9 @@ def test_enlarge_shows_the_full_image_with_its_details_and_steps_through_the_pag
     page.click(first, "enlarge")
     viewer = browser.view.viewer
     assert viewer["open"] and bytes(browser.view.viewer_image) == first.item.data
-    assert viewer["filename"] == first.item.path.name and viewer["prompt"] == "picture 29 of a owl"
+    made = f"{first.item.created.astimezone():%Y%m%d-%H%M%S}"
+    assert viewer["filename"] == f"ipyimagegen-{made}-{first.item.id.rsplit('-', 1)[-1]}.png"  # as the grid's
+    assert viewer["prompt"] == "picture 29 of a owl"
     assert ["Gallery id", first.item.id] in viewer["facts"]
     page.send({"event": "viewer", "do": "step", "by": 1})
     assert browser.view.viewer["id"] == second.id
@@ -270,3 +274,128 @@ def test_a_variation_without_a_prompt_says_what_it_is(gallery: Gallery) -> None:
     gallery.save(GeneratedImage(data=png(2), request=request))
     browser = HistoryBrowser(gallery)
     assert browser.view.tiles[0]["prompt"] == "(variation, no prompt)"
+
+
+# --- GIF and SVG, as the results grid shows them ---------------------------------------------------
+
+FORMATS_MODEL = "gpt-image-2.6-flare"
+
+
+def saved_formats(gallery: Gallery) -> tuple[GalleryItem, GalleryItem, GalleryItem]:
+    """A PNG, then a GIF of 4 frames of 150 ms, then an SVG drawing of 1536×1024, from the preview engine."""
+    engine = PreviewEngine()
+    made = []
+    for options in (
+        {"output_format": "png"},
+        {"output_format": "gif", "frame_count": 4, "frame_duration_ms": 150},
+        {"output_format": "svg", "size": "1536x1024"},
+    ):
+        request = GenerateRequest(
+            prompt=f"a red kite, {options['output_format']}", model=FORMATS_MODEL, seed=2, **options
+        )
+        made += gallery.save_response(engine.run(request))
+    return made[0], made[1], made[2]
+
+
+def test_a_gifs_tile_plays_and_gif_and_svg_tiles_carry_the_grids_badge(gallery: Gallery) -> None:
+    still, gif, drawing = saved_formats(gallery)
+    browser = HistoryBrowser(gallery)
+    page = Page(browser.view)
+    tiles = [browser.tile(item.id) for item in (still, gif, drawing)]
+    assert [page.tile(tile)["badge"] for tile in tiles] == ["", "GIF", "SVG"]
+    assert "plays" in page.tile(tiles[1])["badge_title"] and page.tile(tiles[0])["badge_title"] == ""
+    page.send({"event": "want", "ids": [tile.id for tile in tiles]})
+    _version, data, mime = page.pictures[gif.id]
+    assert mime == "image/gif" and len(data) * 2 < len(gif.data)
+    with Image.open(io.BytesIO(data)) as small:
+        assert small.n_frames == 4 and max(small.size) == 256
+        assert small.info["duration"] == 150 and small.info["loop"] == 0
+    assert (gallery.thumbnails_dir / f"{gif.id}-256.gif").read_bytes() == data  # kept for the next page
+    _version, data, mime = page.pictures[drawing.id]
+    assert mime != "image/svg+xml" and b"<svg" not in data  # a raster copy: no markup reaches the page
+    assert Image.open(io.BytesIO(data)).size == (256, 171)
+    assert gallery.thumbnail(gif.id, 256)[1] == "image/jpeg"  # elsewhere a GIF's thumbnail is its first frame
+
+
+def test_the_viewer_tells_a_gifs_animation_and_shows_an_svg_as_the_drawing_it_is(gallery: Gallery) -> None:
+    _still, gif, drawing = saved_formats(gallery)
+    browser = HistoryBrowser(gallery)
+    page = Page(browser.view)
+    page.click(browser.tile(gif.id), "enlarge")
+    viewer = browser.view.viewer
+    assert ["Animation", "4 frames × 150 ms, looping"] in viewer["facts"]
+    assert ["Size", "1024×1024"] in viewer["facts"] and viewer["size"] == [1024, 1024]
+    assert not [row for row in viewer["facts"] if row[0] in ("Frame count", "Frame duration ms")]
+    assert viewer["filename"].endswith(".gif") and bytes(browser.view.viewer_image) == gif.data
+    page.click(browser.tile(drawing.id), "enlarge")
+    viewer = browser.view.viewer
+    assert viewer["mime"] == "image/svg+xml" and viewer["size"] == [1536, 1024]  # the page sizes the <img>
+    assert ["Size", "1536×1024 (SVG: it scales)"] in viewer["facts"]
+    assert viewer["filename"].endswith(".svg") and bytes(browser.view.viewer_image) == drawing.data
+    assert not any("<svg" in str(value) for value in viewer.values())  # the drawing goes as bytes only
+
+
+def test_edit_and_variations_of_an_svg_get_a_png_of_it_with_the_items_settings(gallery: Gallery) -> None:
+    _still, gif, drawing = saved_formats(gallery)
+    browser = HistoryBrowser(gallery)
+    sent: list[GalleryItem] = []
+    browser.on_edit(sent.append)
+    browser.on_variations(sent.append)
+    browser.act(browser.tile(drawing.id), "edit")
+    browser.act(browser.tile(drawing.id), "variations")
+    browser.act(browser.tile(gif.id), "edit")
+    edit, variation, of_gif = sent
+    for picture in (edit, variation):
+        assert isinstance(picture, GalleryItem) and picture.id == drawing.id
+        assert picture.mime_type == "image/png" and picture.data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert Image.open(io.BytesIO(picture.data)).size == (1536, 1024)
+        assert picture.to_request().prompt == drawing.prompt and picture.seed == drawing.seed
+    assert of_gif is browser.tile(gif.id).item  # a raster file goes as it is
+    assert drawing.path.read_bytes()[:5] != b"\x89PNG\r"  # the drawing itself is kept as it was
+
+
+def test_the_studios_history_sends_a_png_of_an_svg_to_the_edit_and_variations_tabs(gallery: Gallery) -> None:
+    _still, _gif, drawing = saved_formats(gallery)
+    s = Studio(PreviewEngine(), gallery=gallery)
+    history = s.history
+    assert history is not None
+    history.act(history.tile(drawing.id), "edit")
+    prepared = s.edit_tab.prepared
+    assert s.tabs.selected_index == 1 and prepared is not None
+    assert prepared.input.data[:8] == b"\x89PNG\r\n\x1a\n"  # the model gets a picture, not SVG markup
+    history.act(history.tile(drawing.id), "variations")
+    assert (
+        s.variations_tab.prepared is not None and s.variations_tab.prepared.data[:8] == b"\x89PNG\r\n\x1a\n"
+    )
+    s.close()
+
+
+def test_size_and_cost_read_as_in_the_grids_viewer(gallery: Gallery) -> None:
+    """The same picture, in the grid's viewer and in History's: the same words for its size and cost."""
+    s = Studio(PreviewEngine(), gallery=gallery)
+    tab = s.generate_tab
+    tab.params.model = FORMATS_MODEL
+    tab.params.format_control.value = "gif"
+    tab.prompt_box.value = "a red kite over the sea"
+    tab.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+    (saved,) = gallery.items()
+    assert (
+        gallery.thumbnails_dir / f"{saved.id}-256.gif"
+    ).exists()  # the grid's, kept: History need not make it
+    grid_page, history = Page(s.grid.view), s.history
+    assert history is not None
+    history_page = Page(history.view)
+    grid_page.click(s.grid.tiles[0], "enlarge")
+    history_page.click(history.tiles[0], "enlarge")
+    in_grid, in_history = s.grid.view.viewer, history.view.viewer
+    for term in ("Size", "Animation", "Cost"):
+        (grid_row,) = [row for row in in_grid["facts"] if row[0] == term]
+        (history_row,) = [row for row in in_history["facts"] if row[0] == term]
+        assert grid_row == history_row, term
+    (cost,) = [value for term, value in in_history["facts"] if term == "Cost"]
+    assert cost.startswith("free (≈ $") and cost.endswith(" on OpenAI)")  # the preview engine bills nothing
+    assert in_grid["filename"].startswith("ipyimagegen-2") and in_history["filename"].startswith(
+        "ipyimagegen-2"
+    )
+    s.close()

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ipyimagegen"
 LAYERS: list[tuple[str, ...]] = [
     ("_version", "errors", "media", "pngtext"),
     ("models", "pricing", "masks", "moderation"),
-    ("imaging", "thumbnails", "svg"),
+    ("imaging", "thumbnails", "svg", "svg_raster"),
     ("api",),
     ("engines", "gallery"),
     ("backends", "plots"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,56 @@ HARMLESS = [
     "a classic bombardier beetle on a leaf",
     "a white siamese cat at night under the moon",
     "1024x1024 photo, 4k, 3d render of a teapot",
+    # photography
+    "a long exposure of city traffic at night",
+    "a macro shot of a dewdrop on a leaf, shot on a 100mm lens",
+    "shooting portraits in golden hour with a shotgun microphone on the boom",
+    "a camera on a tripod with a pistol grip head",
+    "a seagull photobombing a wedding photo",
+    "a tilt-shift photo of a model railway",
+    # food
+    "a naked cake with fresh berries",
+    "a chocolate bombe with raspberries",
+    "a flavour bomb of a taco with lime",
+    "killer chocolate brownies on a tray",
+    "an espresso shot and a croissant",
+    "a corpse reviver cocktail at a speakeasy",
+    # fashion
+    "a bomber jacket in olive green",
+    "a nude lipstick with a matte finish",
+    "nude heels with a little black dress",
+    "a GORE-TEX hiking jacket in the rain",
+    "dressed to kill in a red gown",
+    "heroin chic catwalk styling from the nineties",
+    # animals
+    "a naked mole rat colony underground",
+    "a pistol shrimp snapping in a reef",
+    "a murder of crows on a fence",
+    "a riflebird displaying in the rainforest",
+    "a nudibranch on coral",
+    "three killer whales and a seal",
+    # games
+    "a Nerf gun battle in the garden",
+    "a water gun fight at the beach",
+    "a murder mystery party with candles",
+    "a kill switch on an arcade machine",
+    "pixel art of a platformer level",
+    "a chess board in the middle of a game",
+    # film
+    "Top Gun style aviator sunglasses",
+    "a Kill Bill inspired poster",
+    "The Naked Gun movie night",
+    "a Corpse Bride costume",
+    "the Suicide Squad cast photo",
+    "a poster for Guns N' Roses",
+    "a film noir detective in the rain",
+    # capitals, digits and other scripts
+    "an iPhone on a desk",
+    "McIntosh apples in a basket",
+    "AIs in the lab, IKEA shelves and the Isle of Skye",
+    "déjà vu at a café",
+    "Красивый закат над морем",  # Russian: look-alike letters do not make a listed word
+    "καλημέρα κόσμε",
 ]
 
 
@@ -87,15 +136,200 @@ def test_phrases_match_their_words_in_a_row_whatever_lies_between() -> None:
 
 
 def test_a_prefix_entry_matches_words_that_start_with_it() -> None:
-    assert [flag.entry for flag in DEFAULT.find("pornographic pictures")] == ["porn*"]
+    assert [flag.entry for flag in DEFAULT.find("erotica novels")] == ["erotic*"]
+    assert [flag.entry for flag in DEFAULT.find("eroticism")] == ["erotic*"]
     assert DEFAULT.find("a popcorn stand") == []  # inside a word is not the start of it
+    custom = word_list(["sweet*", "dark choc*"])
+    assert [flag.entry for flag in custom.find("sweetness")] == ["sweet*"]
+    assert [flag.entry for flag in custom.find("dark chocolate")] == ["dark choc*"]
+    assert [flag.entry for flag in custom.find("darkchocolate")] == ["dark choc*"]
+    assert custom.find("a dark chapel") == []
+
+
+# --- the review's prompts -------------------------------------------------------------------------
+
+ORDINARY = [
+    # refused at "auto" by the words alone
+    "a kill switch",
+    "Top Gun poster",
+    "a glue gun",
+    "a toy gun",
+    "a water pistol",
+    "a pistol shrimp",
+    "a bath bomb",
+    "a bomb-proof shelter",
+    "a naked mole rat",
+    "a nude colour palette",
+    "Al Gore portrait",
+    "GORE-TEX jacket",
+    "a corpse flower",
+    "corpse reviver cocktail",
+    "a dead body of water",
+    "a shotgun wedding",
+    "a rifle bird",
+    "Kill Bill",
+    "killing it on stage",
+    "photobomb",
+    "a photo-bomb",
+    # refused at "low" too by the words alone
+    "Pornic castle",
+    "a torture museum",
+    "the suicide squad",
+    "heroin chic",
+    "hang myself a picture",
+    # the exceptions' own forms
+    "three glue guns",
+    "bath bombs in a jar",
+    "kill switches on a panel",
+    "Kill BiII",  # the capital I read as l makes the exception too
+    "g l u e gun",
+]
+
+
+@pytest.mark.parametrize("prompt", ORDINARY)
+def test_ordinary_prompts_pass_at_both_levels(prompt: str) -> None:
+    assert DEFAULT.find(prompt) == []
+    assert DEFAULT.find(prompt, "low") == []
+    DEFAULT.check_prompt(prompt, "gpt-image-1")  # no refusal at "auto"
+
+
+FLAGGED = [  # (prompt, the strictest level that still refuses it, its category)
+    # inflections
+    ("massacres", "low", "violence"),
+    ("bombs", "auto", "weapons"),
+    ("murders", "auto", "violence"),
+    ("assault rifles", "low", "weapons"),
+    ("grenades", "auto", "weapons"),
+    ("massacred villagers", "low", "violence"),
+    ("decapitating", "low", "violence"),
+    ("dead bodies", "auto", "violence"),
+    ("erotica", "low", "sexual"),
+    # evasions
+    ("@gun", "auto", "weapons"),
+    ("$gun", "auto", "weapons"),
+    ("kiII", "auto", "violence"),
+    ("KiII them all", "auto", "violence"),
+    ("\u0563\u057dn", "auto", "weapons"),  # Armenian gim and seh
+    ("\u0261un", "auto", "weapons"),  # IPA script g
+    ("\u1d0b\u026a\u029f\u029f", "auto", "violence"),  # small capitals
+    ("a m\u0430ssacre", "low", "violence"),  # Cyrillic a
+    ("\u041c\u0410SS\u0410CRE", "low", "violence"),  # Cyrillic capitals
+    ("\u0405\u0415\u0425 \u0405\u0421\u0415\u039d\u0415", "low", "sexual"),  # Cyrillic and Greek capitals
+    ("s e x scene", "low", "sexual"),
+    ("s e x s c e n e", "low", "sexual"),
+    ("m a c h i n e gun", "low", "weapons"),
+    ("a machine g u n", "low", "weapons"),
+    ("pipe b o m b s", "low", "weapons"),
+    # an exception excuses only its own words
+    ("a glue gun and a machine gun", "low", "weapons"),
+    ("a glue gun and a gun", "auto", "weapons"),
+    ("a gun and glue", "auto", "weapons"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "level", "category"), FLAGGED)
+def test_flagged_prompts_are_refused_at_the_right_level(prompt: str, level: str, category: str) -> None:
+    flags = DEFAULT.find(prompt)
+    assert category in {flag.category for flag in flags}, flags
+    low = DEFAULT.find(prompt, "low")
+    assert (low != []) == (level == "low"), low
+    with pytest.raises(ContentPolicyError) as caught:
+        DEFAULT.check_prompt(prompt, "gpt-image-1")
+    assert category in caught.value.body["error"]["moderation_details"]["categories"]
+    for flag in flags:
+        assert flag.entry.rstrip("*") not in caught.value.message.lower()  # the list is never echoed
+    if level == "low":
+        with pytest.raises(ContentPolicyError):
+            DEFAULT.check_prompt(prompt, "dall-e-3")
+    else:
+        DEFAULT.check_prompt(prompt, "dall-e-3")  # no refusal: DALL-E is checked at "low"
+        DEFAULT.check_prompt(prompt, "gpt-image-1", "low")
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+def test_an_exception_excuses_only_the_words_inside_its_phrase() -> None:
+    custom = word_list(["[weapons]", "~ gun", "machine gun", "[other]", "! glue gun  # a craft tool"])
+    assert custom.exceptions == (("glue", "gun"),) and len(custom) == 2
+    assert custom.find("a glue gun") == [] and custom.find("a Glue-Gun") == []
+    assert custom.find("three glue guns") == []  # the exception's last word is inflected too
+    assert [flag.entry for flag in custom.find("a glue gun and a machine gun")] == ["machine gun", "gun"]
+    assert [flag.entry for flag in custom.find("a glue gun, then a gun")] == ["gun"]
+    assert [flag.entry for flag in custom.find("a gun with glue")] == ["gun"]  # another order
+    assert custom.find("glue") == []
+    assert word_list(["! glue gun"]).find("a gun") == []  # exceptions alone check nothing
+
+
+def test_an_exception_must_hold_a_whole_entry() -> None:
+    custom = word_list(["machine gun", "! gun show"])
+    assert custom.find("a machine gun show") != []  # "machine" lies outside the exception
+    assert word_list(["machine gun", "! machine gun show"]).find("a machine gun show") == []
+
+
+def test_the_default_exceptions_are_data() -> None:
+    assert ("glue", "gun") in DEFAULT.exceptions and ("heroin", "chic") in DEFAULT.exceptions
+    without = WordList(DEFAULT.entries)  # the same entries without the file's exceptions
+    assert without.find("a glue gun") != [] and without.find("heroin chic", "low") != []
+
+
+# --- inflections and evasions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "forms", "others"),
+    [
+        ("bomb", ["bombs", "bombed", "bombing"], ["bombe", "bomber", "bombes", "abomb"]),
+        ("massacre", ["massacres", "massacred", "massacring"], ["massacreed", "massacreing"]),
+        ("box", ["boxes", "boxed", "boxing"], ["boxer"]),
+        ("body", ["bodies", "bodied", "bodying"], ["bodys", "bod"]),
+        ("dead body", ["dead bodies", "deadbodies"], ["deads body"]),
+        ("ox", ["ox"], ["oxes", "oxen"]),  # words of two letters are not inflected
+        ("late*", ["lateral", "latest"], ["plate"]),  # a prefix already matches every ending
+    ],
+)
+def test_the_last_word_matches_its_inflected_forms(entry: str, forms: list[str], others: list[str]) -> None:
+    custom = word_list([entry])
+    for form in forms:
+        assert custom.find(f"a {form} here") != [], form
+    for other in others:
+        assert custom.find(f"a {other} here") == [], other
+
+
+def test_at_and_dollar_begin_no_word_but_count_as_letters_inside_one() -> None:
+    assert words("@gun $ex #gun m@ss@cre gun$ k1ll") == ["gun", "ex", "gun", "massacre", "guns", "kill"]
+
+
+def test_look_alike_letters_are_read_as_latin_ones() -> None:
+    assert words("\u0261\u057dn \u0441\u043e\u0440\u0435 \u1d0b\u026a\u029f\u029f \u03bf\u03c1\u03b1") == [
+        "gun",
+        "cope",
+        "kill",
+        "opa",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "flagged"),
+    [
+        ("kiII", True),
+        ("KiII", True),
+        ("kIll", True),  # capital I for i: the ordinary reading is already "kill"
+        ("KIII", False),  # no lower-case letter: nothing says the I's are l's
+        ("IiII", False),
+        ("a kiIIer whale", False),
+        ("iPhone kiIn", False),
+    ],
+)
+def test_a_capital_i_inside_a_lower_case_word_is_also_read_as_l(prompt: str, flagged: bool) -> None:
+    assert (DEFAULT.find(prompt) != []) == flagged
 
 
 def test_low_relaxes_the_entries_marked_for_auto_only() -> None:
-    assert [flag.category for flag in DEFAULT.find("a murder of crows")] == ["violence"]
-    assert DEFAULT.find("a murder of crows", "low") == []
+    assert [flag.category for flag in DEFAULT.find("a murder in the library")] == ["violence"]
+    assert DEFAULT.find("a murder in the library", "low") == []
     assert DEFAULT.find("a massacre", "low") != []  # unmarked entries stay refused
-    assert DEFAULT.find("a murder of crows", None) == DEFAULT.find("a murder of crows", "auto")
+    assert DEFAULT.find("a murder in the library", None) == DEFAULT.find("a murder in the library", "auto")
 
 
 def test_every_category_flagged_is_named_once() -> None:
@@ -106,11 +340,21 @@ def test_every_category_flagged_is_named_once() -> None:
     assert "safety_violations=[violence, weapons]." in caught.value.message
 
 
-def test_a_long_prompt_of_single_letters_is_checked_quickly() -> None:
-    prompt = " ".join("abcdefghijklmnopqrstuvwxyz"[k % 26] for k in range(16_000))  # 32,000 characters
-    started = time.perf_counter()
-    DEFAULT.find(prompt)
-    assert time.perf_counter() - started < 2.0
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        " ".join("abcdefghijklmnopqrstuvwxyz"[k % 26] for k in range(16_000)),  # single letters
+        " ".join("gunbomsexpi"[k % 11] for k in range(16_000)),  # letters that spell listed words
+        ("a lighthouse in a storm with seagulls over the harbour " * 600)[:32_000],
+        ("a glue gun and a bath bomb " * 1_300)[:32_000],  # matches and exceptions everywhere
+        ("\u0261\u057dn \u0441\u0430\u0444\u0430\u0440\u0438 d\u00e9j\u00e0 vu " * 1_700)[:32_000],
+    ],
+)
+def test_a_long_prompt_is_checked_whole(prompt: str) -> None:
+    """The longest prompts the API takes are read to the end (the time it takes: python -m bench)."""
+    assert len(prompt) >= 31_999
+    categories = {flag.category for flag in DEFAULT.find(prompt + " and a massacre")}
+    assert "violence" in categories  # the entry at the very end is found
 
 
 def test_words_are_compared_in_one_normal_form() -> None:
@@ -159,7 +403,9 @@ def test_entries_are_compared_as_text_never_run_as_patterns() -> None:
     assert custom.find("x") == [] and custom.find("y") == [] and custom.find("x y") != []
 
 
-@pytest.mark.parametrize("entry", ["*", "~", "~ *", "k*ll", "!!!", ".*"])
+@pytest.mark.parametrize(
+    "entry", ["*", "~", "~ *", "k*ll", "!!!", ".*", "!", "! *", "! glue gun*", "! ~ gun"]
+)
 def test_an_entry_with_nothing_to_match_is_a_clear_error(tmp_path: Path, entry: str) -> None:
     path = write(tmp_path, f"# header\nfine\n{entry}\n")
     with pytest.raises(ConfigurationError) as caught:
@@ -270,7 +516,7 @@ def test_the_preview_engine_refuses_a_flagged_prompt_before_drawing(
 
 def test_moderation_low_lets_a_relaxed_word_through_on_gpt_image_models() -> None:
     engine = PreviewEngine()
-    prompt = "a toy gun on a wooden table"
+    prompt = "a cowboy with a gun on a wooden table"
     with pytest.raises(ContentPolicyError) as caught:
         engine.generate(prompt=prompt, model="gpt-image-2.6-flare", size="1024x1024", quality="low")
     assert caught.value.code == "moderation_blocked" and "safety_violations=[weapons]" in caught.value.message
@@ -291,7 +537,9 @@ def test_moderation_low_lets_a_relaxed_word_through_on_gpt_image_models() -> Non
 def test_a_gpt_refusal_that_low_would_allow_says_so() -> None:
     engine = PreviewEngine()
     with pytest.raises(ContentPolicyError) as caught:
-        engine.generate(prompt="a murder of crows on a grey sky", model="gpt-image-2.6-flare", quality="low")
+        engine.generate(
+            prompt="a murder in the library on a grey day", model="gpt-image-2.6-flare", quality="low"
+        )
     assert (
         'With moderation="low" (Moderation: low in the studio) this prompt is allowed.'
         in caught.value.message
@@ -304,11 +552,11 @@ def test_a_gpt_refusal_that_low_would_allow_says_so() -> None:
 @pytest.mark.parametrize(
     "prompt",
     [
-        "a glue gun on a craft table",
-        "the naked eye view of the moon",
-        "a bath bomb fizzing in water",
-        "a pistol shrimp underwater",
-        "Kill Bill movie poster style",
+        "a cowboy with a gun in a saloon",
+        "naked branches in winter",
+        "a cartoon bomb with a fuse",
+        "a pistol in a museum case",
+        "a murder scene in a noir film",
         "an overdose of colour",
     ],
 )

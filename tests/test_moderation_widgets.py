@@ -53,7 +53,7 @@ def test_a_flagged_prompt_shows_what_happened_and_what_to_do(model: str, code: s
 
 def test_moderation_low_in_the_panel_relaxes_the_list() -> None:
     studio = Studio(PreviewEngine())
-    _click_generate(studio, "a water pistol on the lawn", model="gpt-image-2.6-flare", moderation="auto")
+    _click_generate(studio, "an old pistol on the lawn", model="gpt-image-2.6-flare", moderation="auto")
     assert "safety_violations=[weapons]" in _status_text(studio)
-    _click_generate(studio, "a water pistol on the lawn", model="gpt-image-2.6-flare", moderation="low")
+    _click_generate(studio, "an old pistol on the lawn", model="gpt-image-2.6-flare", moderation="low")
     assert len(studio.grid.images) == 1

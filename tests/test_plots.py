@@ -196,3 +196,12 @@ def test_matrix_runs_on_the_default_backend_when_none_is_given() -> None:
     result = prompt_matrix(["a fox"], over={"size": ["256x256", "512x512"]}, base={"model": "dall-e-2"})
     assert result.errors == {}  # no key in the environment: the offline preview engine made them
     assert [result.cells[(0, 0)].size, result.cells[(0, 1)].size] == [(256, 256), (512, 512)]
+
+
+def test_a_matrix_over_sizes_without_a_model_uses_one_model_for_every_cell() -> None:
+    from ipyimagegen.engines.preview import PreviewEngine
+
+    matrix = prompt_matrix("a lighthouse", {"size": ["1024x1024", "1536x1024"]}, PreviewEngine())
+    assert not matrix.errors
+    models = {cell.images[0].request.model for cell in matrix.grid.values()}  # type: ignore[union-attr]
+    assert len(models) == 1 and "dall-e-2" not in models  # 1536x1024 is a GPT image size: its model for both

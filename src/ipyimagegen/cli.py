@@ -193,7 +193,8 @@ def _add_serve(subparsers: Any) -> None:
         "--moderation-words",
         metavar="FILE",
         help="the word list the engine refuses prompts by, instead of the default one: a text file, one word "
-        "or phrase a line, '~ word' for words moderation=low lets through, '[category]' lines, '#' comments "
+        "or phrase a line, '~ word' for words moderation=low lets through, '! phrase' for ordinary phrases "
+        "that hold a listed word ('! glue gun'), '[category]' lines, '#' comments "
         "(the default list's header shows the format); an empty file turns the check off. Not with "
         "--upstream: the upstream moderates, and its refusals pass through unchanged",
     )

@@ -61,6 +61,7 @@ from .api.types import (
 )
 from .models import EDITS, GENERATIONS, VARIATIONS
 from .pngtext import (
+    GIF_SIGNATURES,
     GifFormatError,
     PngFormatError,
     itxt_chunk,
@@ -70,7 +71,7 @@ from .pngtext import (
     with_gif_comment,
     with_text_chunks,
 )
-from .thumbnails import made_thumbnails
+from .thumbnails import made_thumbnails, small_picture
 
 ENV_VARIABLE = "IPYIMAGEGEN_GALLERY"
 DEFAULT_FOLDER = "ipyimagegen-gallery"
@@ -274,7 +275,7 @@ def read_metadata(source: bytes | str | os.PathLike[str]) -> dict[str, Any]:
             data = path.read_bytes()
     else:
         data = bytes(source)
-    if data is not None and data[:6] in (b"GIF87a", b"GIF89a"):
+    if data is not None and data[:6] in GIF_SIGNATURES:
         try:
             comments = read_gif_comments(data)
         except GifFormatError:
@@ -787,7 +788,7 @@ class Gallery:
         """
         for side, (data, mime) in made_thumbnails(image).items():
             extension = EXTENSION_BY_MIME.get(mime)
-            if extension in _THUMBNAIL_EXTENSIONS:
+            if extension in _THUMBNAIL_EXTENSIONS or extension == "gif":  # gif: an animation's, for History
                 path = self.thumbnails_dir / f"{item_id}-{side}.{extension}"
                 if path.exists():
                     continue
@@ -1025,9 +1026,20 @@ class Gallery:
 
     # -- display and export -------------------------------------------------------------------
 
-    def thumbnail(self, item_id: str, max_side: int = 256) -> tuple[bytes, str]:
-        """A small copy of the image (bytes, MIME type), made once and kept in ``thumbnails/``."""
+    def thumbnail(self, item_id: str, max_side: int = 256, *, animated: bool = False) -> tuple[bytes, str]:
+        """A small copy of the image (bytes, MIME type), made once and kept in ``thumbnails/``.
+
+        An animated GIF's is its first frame, or with ``animated`` a small animated GIF (as the
+        results grid shows it).
+        """
         item = self.get(item_id)  # an unknown id fails here, before it is used in a file name
+        if animated and item.mime_type == "image/gif":
+            cached = self.thumbnails_dir / f"{item_id}-{max_side}.gif"
+            if cached.exists():
+                return cached.read_bytes(), "image/gif"
+            data, mime = small_picture(item.path, max_side)  # a still for a GIF that cannot play small
+            atomic_write(self.thumbnails_dir / f"{item_id}-{max_side}.{EXTENSION_BY_MIME[mime]}", data)
+            return data, mime
         for extension in _THUMBNAIL_EXTENSIONS:
             cached = self.thumbnails_dir / f"{item_id}-{max_side}.{extension}"
             if cached.exists():

@@ -31,6 +31,7 @@ from . import masks, svg
 from .errors import ImageInputError
 from .media import MIME_BY_FORMAT, InputImage, sniff_mime_type
 from .models import ModelSpec, parse_size
+from .pngtext import GIF_SIGNATURES, GifFormatError, gif_frames
 
 MAX_IMAGE_PIXELS = 50_000_000
 """The largest image (width x height) opened; larger ones are refused before they are decoded."""
@@ -321,6 +322,38 @@ def image_size(data: bytes) -> tuple[int, int]:
     return _open_lazy(data).size
 
 
+_SVG_HINT = "Open the drawing in a browser or a vector editor, export it as PNG, and use that file."
+
+
+def open_picture(source: Any, max_side: int | None = None) -> Image.Image:
+    """:func:`open_image` where a raster picture is needed, an SVG drawing included: it is drawn at
+    its own size, its longer side at most ``max_side`` (:data:`ipyimagegen.svg.RASTER_MAX_SIDE`
+    when None). Raises :class:`ImageInputError` saying what to do for a drawing that cannot be drawn
+    (never a placeholder card: that is for thumbnails)."""
+    if isinstance(source, (Image.Image, np.ndarray)):
+        return open_image(source)
+    data = encoded_bytes(source)
+    if not svg.is_svg(data):
+        return open_image(data)
+    if not svg.can_rasterise():
+        raise ImageInputError("Drawing an SVG needs the resvg-py package.", hint="pip install resvg-py")
+    side = svg.RASTER_MAX_SIDE if max_side is None else max_side
+    try:
+        return svg.rasterise(data, min(side, max(svg.size(data))))
+    except svg.SvgError as exc:
+        raise ImageInputError(str(exc), hint=_SVG_HINT) from None
+
+
+def raster_file(data: bytes) -> tuple[bytes, str]:
+    """An image file (bytes, MIME type) where a raster image is needed: ``data`` as it is, or for an
+    SVG drawing a PNG of it (:func:`open_picture`, which raises :class:`ImageInputError` when it
+    cannot be drawn)."""
+    data = bytes(data)
+    if svg.is_svg(data):
+        return to_png(open_picture(data)), "image/png"
+    return data, sniff_mime_type(data)
+
+
 def upright(image: Image.Image) -> Image.Image:
     """``image`` turned as its EXIF orientation says (the image itself when there is nothing to do)."""
     try:
@@ -477,18 +510,30 @@ def encode_gif(
 MAX_ANIMATED_THUMBNAIL_FRAMES = 64
 """An animated GIF with more frames than this gets a still thumbnail (its first frame)."""
 
+MAX_ANIMATED_THUMBNAIL_PIXELS = 64_000_000
+"""The most pixels an animated thumbnail decodes (frames x the width and height of the canvas they
+are drawn on); a GIF that would need more gets a still thumbnail (its first frame)."""
+
 
 def animated_thumbnail(source: Any, max_side: int = 256) -> tuple[bytes, str] | None:
     """A small animated GIF of an animated GIF (its timing and looping kept), and its MIME type; None
-    for anything else (a still picture, or a GIF of more than ``MAX_ANIMATED_THUMBNAIL_FRAMES``)."""
+    for anything else: a still picture, a damaged GIF, or one of more than
+    ``MAX_ANIMATED_THUMBNAIL_FRAMES`` frames or ``MAX_ANIMATED_THUMBNAIL_PIXELS`` pixels to decode
+    (counted from its blocks before any is decoded)."""
     if isinstance(source, (Image.Image, np.ndarray)):
         return None
     data = encoded_bytes(source)
-    if data[:6] not in (b"GIF87a", b"GIF89a"):
+    if data[:6] not in GIF_SIGNATURES:
+        return None
+    try:
+        frames_in, (width, height) = gif_frames(data)
+    except GifFormatError:
+        return None  # the still thumbnail says what is wrong with it, or shows what can be read
+    pixels = frames_in * width * height
+    if not 1 < frames_in <= MAX_ANIMATED_THUMBNAIL_FRAMES or pixels > MAX_ANIMATED_THUMBNAIL_PIXELS:
         return None
     image = _open_lazy(data)
-    frames_in = getattr(image, "n_frames", 1)
-    if image.format != "GIF" or not 1 < frames_in <= MAX_ANIMATED_THUMBNAIL_FRAMES:
+    if image.format != "GIF":
         return None
     frames, durations = [], []
     try:

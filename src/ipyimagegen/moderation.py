@@ -16,12 +16,27 @@ the default)::
     massacre          refused at moderation "auto" (the default) and "low"
     machine gun       a phrase: its words in a row, whatever the spaces or punctuation between
     ~ gun             refused at "auto" only: moderation="low" lets it through
-    porn*             any word that starts with "porn"
+    erotic*           any word that starts with "erotic"
+    ! glue gun        an exception: an ordinary phrase in which the listed words are not flagged
 
-Entries before any ``[category]`` belong to ``other``. Matching is by whole words and ignores
-case, accents, punctuation and spacing: ``GUN``, ``g-u-n`` and ``g u n`` match ``gun``;
-``gunther`` does not. Digits and ``@``/``$`` inside a word count as the letters they stand for
-(``k1ll`` is ``kill``). The file's text is only ever compared, never run as a pattern.
+Entries before any ``[category]`` belong to ``other``. An exception holds whatever the category:
+only the words inside one of its occurrences are excused, so "a glue gun" passes and "a glue gun
+and a machine gun" is flagged for the machine gun.
+
+Matching is by whole words and ignores case, accents, punctuation and spacing: ``GUN``, ``g-u-n``
+and ``g u n`` match ``gun``; ``gunther`` does not. Letters spelled one at a time are read as the
+words they spell, inside a phrase too ("s e x scene"). The last word of an entry or exception
+(of three letters or more, not a prefix) also matches its forms ending in -s, -es, -ed and -ing,
+spelled as English spells them: ``bomb`` matches "bombs", "bombed" and "bombing", ``massacre``
+"massacred" and "massacring", ``body`` "bodies"; other forms ("stabbed") are entries of their own.
+
+Some evasions are seen through. Digits, ``@`` and ``$`` inside a word count as the letters they
+stand for (``k1ll`` is ``kill``, ``m@ssacre`` is ``massacre``); at the start of a word ``@`` and
+``$`` are punctuation (``@gun`` is ``gun``). A capital ``I`` inside an otherwise lower-case word is
+also read as ``l`` (``kiII`` is both "kiii" and "kill"). Letters that look like Latin ones are
+read as them (:data:`LOOKALIKES`: Cyrillic ``а е о р с у х``, Greek ``ο ρ υ``, Armenian ``ս``,
+IPA ``ɡ`` and small capitals such as ``ᴋ``). The file's text is only ever compared, never run as
+a pattern.
 
 A custom list replaces the default one: a path or a list of lines in the same format
 (:func:`word_list`). An empty list turns the check off. A file that cannot be read, or an entry
@@ -34,11 +49,13 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import accumulate, pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import CONTENT_POLICY_VIOLATION, MODERATION_BLOCKED, ConfigurationError, ContentPolicyError
 from .models import GPT_IMAGE, family_of
@@ -55,22 +72,98 @@ OTHER = "other"
 PROMPT, IMAGE, OUTPUT = "prompt", "image", "output"
 """What was flagged: the prompt, an uploaded image, or an image the model made."""
 
-_WORD = re.compile(r"(?:[^\W_]|[@$])+")
+LOOKALIKES = {
+    "Cyrillic": ("аеорсухкіјѕһԁԛԝӏВНМТ", "aeopcyxkijshdqwlbhmt"),
+    "Greek": ("αβεικνορτυχΗΜΝΥΖ", "abeikvoptuxhmnyz"),
+    "Armenian": ("գցհոսօզՍՕ", "gghnuoquo"),
+    "IPA and other Latin": ("ɑɡɩıȷǀ", "agiijl"),
+    "small capitals": ("ᴀʙᴄᴅᴇɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdeghijklmnoprstuvwyz"),
+}
+"""Letters that look like Latin ones, by script, and the Latin letters they are read as. Small
+letters, and the capitals whose small letters look like no Latin one (Cyrillic ``Н``, Greek
+``Ν``): other capitals are lower-cased first (Cyrillic ``С`` is ``с``, read as ``c``)."""
+
+_LATIN_FOR = str.maketrans(
+    "".join(lookalike for lookalike, _ in LOOKALIKES.values()),
+    "".join(latin for _, latin in LOOKALIKES.values()),
+)
+_WORD = re.compile(r"[^\W_](?:[^\W_]|[@$])*")  # begins with a letter or digit: "@gun" is "gun"
 _LETTERS_FOR = str.maketrans("013457@$", "oieastas")
+_INNER_CAPITAL_I = re.compile(r"(?<![^\W_])[^\W_]+I[^\W_]*")  # a word with a capital I after its first letter
 _SPELLED_OUT = 3  # this many single letters in a row ("g u n") are read as the word they spell
 _CATEGORY = re.compile(r"^\[([^\[\]]+)\]$")
 
 
 def words(text: str) -> list[str]:
     """The words of ``text`` as the list compares them: lower case, no accents, no punctuation."""
-    text = unicodedata.normalize("NFKD", text).casefold()
-    text = "".join(c for c in text if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
-    found = []
-    for word in _WORD.findall(text):
-        if not (word.isalpha() or word.isdigit()) and any(c.isalpha() for c in word):
-            word = word.translate(_LETTERS_FOR)  # k1ll, pr0n, $ex
-        found.append(word)
-    return found
+    return _split(_fold(text))
+
+
+class _Folding(dict[int, "int | None"]):
+    """:meth:`str.translate`'s table for :func:`_fold`, learnt a character at a time: combining marks
+    and invisible format characters dropped, look-alike letters read as Latin ones."""
+
+    def __missing__(self, code: int) -> int | None:
+        char = chr(code)
+        dropped = unicodedata.combining(char) or unicodedata.category(char) == "Cf"
+        folded = None if dropped else _LATIN_FOR.get(code, code)
+        if len(self) < 10_000:  # the characters prompts use; a flood of rare ones is not kept
+            self[code] = folded
+        return folded
+
+
+_FOLDING = _Folding()
+
+
+def _fold(text: str) -> str:
+    """``text`` in lower case, without accents or invisible format characters, look-alike letters Latin."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKD", text).translate(_FOLDING).casefold().translate(_FOLDING)
+
+
+def _split(folded: str) -> list[str]:
+    """The words of folded text, digits and ``@``/``$`` among letters read as letters (k1ll, pr0n, m@ss)."""
+    return [
+        word
+        if word.isalpha() or word.isdigit() or not any(c.isalpha() for c in word)
+        else word.translate(_LETTERS_FOR)
+        for word in _WORD.findall(folded)
+    ]
+
+
+def _l_for_capital_i(match: re.Match[str]) -> str:
+    """A word whose letters after the first are lower case but for capital I's, with the I's as l's."""
+    word = match.group()
+    others = [c for c in word[1:] if c != "I" and c.isalpha()]
+    if others and all(c.islower() for c in others):
+        return word[0] + word[1:].replace("I", "l")
+    return word
+
+
+def _read(text: str) -> tuple[list[str], list[tuple[int, str]]]:
+    """The words of ``text``, and the other readings of some of them: (index, word) for "kiII" as "kill"."""
+    found = words(text)
+    if "I" not in text:
+        return found, []
+    with_l = _INNER_CAPITAL_I.sub(_l_for_capital_i, text)
+    if with_l == text:
+        return found, []
+    return found, [
+        (k, other) for k, (word, other) in enumerate(zip(found, words(with_l), strict=True)) if other != word
+    ]
+
+
+def _inflections(word: str) -> tuple[str, ...]:
+    """``word`` and its forms ending in -s, -es, -ed and -ing, spelled as English spells them."""
+    if len(word) < 3 or not word.isalpha():
+        return (word,)
+    if word.endswith("e"):  # massacres, massacred, massacring
+        return word, word + "s", word + "d", word[:-1] + "ing"
+    if word.endswith("y") and word[-2] not in "aeiou":  # bodies, bodied, bodying
+        return word, word[:-1] + "ies", word[:-1] + "ied", word + "ing"
+    plural = word + "es" if word.endswith(("s", "x", "z", "ch", "sh")) else word + "s"
+    return word, plural, word + "ed", word + "ing"
 
 
 @dataclass(frozen=True)
@@ -86,16 +179,35 @@ class Entry:
     def __str__(self) -> str:
         return " ".join(self.words) + ("*" if self.prefix else "")
 
-    def matches_at(self, text: Sequence[str], start: int) -> bool:
-        """Whether the words of ``text`` from ``start`` on begin with this entry."""
-        count = len(self.words)
-        if start + count > len(text):
-            return False
-        *whole, last = self.words
-        if any(text[start + k] != word for k, word in enumerate(whole)):
-            return False
-        found = text[start + count - 1]
-        return found.startswith(last) if self.prefix else found == last
+
+class _Form(NamedTuple):
+    """One way a text may write an entry or an exception (``entry`` None): its words, the last one
+    perhaps a prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool
+    entry: Entry | None
+
+
+def _fits(words: Sequence[str], prefix: bool, text: Sequence[str], start: int) -> bool:
+    """Whether the words of ``text`` from ``start`` on are ``words``, the last one a prefix if ``prefix``."""
+    count = len(words)
+    if not count:
+        return True
+    if start + count > len(text) or any(text[start + k] != words[k] for k in range(count - 1)):
+        return False
+    found = text[start + count - 1]
+    return found.startswith(words[-1]) if prefix else found == words[-1]
+
+
+def _forms(entry: Entry) -> Iterator[tuple[tuple[str, ...], bool]]:
+    """The ways a text may write an entry (or an exception's phrase): its last word inflected, and a
+    phrase's words run together ("self harm" is also "selfharm")."""
+    *head, last = entry.words
+    for word in (last,) if entry.prefix else _inflections(last):
+        yield (*head, word), entry.prefix
+        if head:
+            yield ("".join(head) + word,), entry.prefix
 
 
 @dataclass(frozen=True)
@@ -108,24 +220,49 @@ class Flag:
 
 
 class WordList:
-    """The entries of a moderation word list, checked against prompts. Empty: nothing is flagged."""
+    """The entries of a moderation word list, and its exceptions, checked against prompts. No
+    entries: nothing is flagged."""
 
-    def __init__(self, entries: Iterable[Entry] = (), source: str = "") -> None:
+    def __init__(
+        self, entries: Iterable[Entry] = (), source: str = "", exceptions: Iterable[Sequence[str]] = ()
+    ) -> None:
         self.entries = tuple(entries)
+        self.exceptions = tuple(tuple(phrase) for phrase in exceptions)
         self.source = source
-        self._first: dict[str, list[Entry]] = {}  # by first word, for entries of whole words
-        self._prefixes: list[Entry] = []  # one-word prefixes ("porn*"), compared with every word
-        self._listed: dict[Entry, Entry] = {}  # each form compared -> the entry the list has
-        for entry in self.entries:
-            self._listed[entry] = entry
-            if len(entry.words) > 1:  # "self harm" is also "selfharm"
-                self._listed.setdefault(replace(entry, words=("".join(entry.words),)), entry)
-        for form in self._listed:
-            if form.prefix and len(form.words) == 1:
-                self._prefixes.append(form)
+        forms = dict.fromkeys(
+            [
+                *(_Form(words, prefix, entry) for entry in self.entries for words, prefix in _forms(entry)),
+                *(
+                    _Form(words, False, None)
+                    for phrase in self.exceptions
+                    for words, _ in _forms(Entry(phrase))
+                ),
+            ]
+        )
+        # Indexes of the forms: one-word ones by their word or prefix ("erotic*"), phrases by each
+        # pair of words in a row (with the place of the pair's first word), phrases that end in a
+        # prefix by each of their words.
+        self._words: dict[str, list[_Form]] = {}
+        self._prefixes: dict[str, list[_Form]] = {}
+        self._pairs: dict[tuple[str, str], list[tuple[int, _Form]]] = {}
+        self._phrase_prefixes: dict[str, list[tuple[int, _Form]]] = {}
+        for form in forms:
+            if len(form.words) == 1:
+                (self._prefixes if form.prefix else self._words).setdefault(form.words[0], []).append(form)
+            elif form.prefix:
+                for place, word in enumerate(form.words):
+                    self._phrase_prefixes.setdefault(word, []).append((place, form))
             else:
-                self._first.setdefault(form.words[0], []).append(form)
-        self._longest = max((len("".join(entry.words)) for entry in self.entries), default=0)
+                for place, pair in enumerate(pairwise(form.words)):
+                    self._pairs.setdefault(pair, []).append((place, form))
+        self._leads = {
+            pair[0] for pair, places in self._pairs.items() if any(place == 0 for place, _ in places)
+        }
+        self._leads |= {form.words[0] for places in self._phrase_prefixes.values() for _, form in places}
+        self._prefix_lengths = sorted({len(prefix) for prefix in self._prefixes})
+        known = {word for form in forms for word in form.words}  # what letters spelled out may spell
+        self._stems = {word[:end] for word in known for end in range(1, len(word) + 1)}
+        self._known = known
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -145,6 +282,7 @@ class WordList:
     def parse(cls, lines: Iterable[str], source: str = "") -> WordList:
         """A list from lines in the file's format (see the module's docstring)."""
         entries = []
+        exceptions = []
         category = OTHER
         where = f"{source}, " if source else ""
         for number, line in enumerate(lines, start=1):
@@ -155,21 +293,26 @@ class WordList:
             if header:
                 category = " ".join(header.group(1).split()).lower()
                 continue
+            exception = text.startswith("!")
             auto_only = text.startswith("~")
-            text = text.removeprefix("~").strip()
-            prefix = text.endswith("*")
-            text = text.removesuffix("*").rstrip()
+            text = text.removeprefix("!" if exception else "~").strip()
+            prefix = not exception and text.endswith("*")
+            text = text.removesuffix("*").rstrip() if prefix else text
             found = words(text)
-            if "*" in text or not found:
+            if "*" in text or (exception and text.startswith("~")) or not found:
                 raise ConfigurationError(
                     f"The moderation word list ({where}line {number}) has an entry it cannot use: "
                     f"{line.strip()!r}.",
                     hint="Write one word or phrase a line, with letters or digits; '~' before it, '*' at its "
-                    "end and '[category]' lines are the only marks (the default list, moderation_words.txt "
-                    "in the package, shows the format in its header).",
+                    "end, '!' before an ordinary phrase (an exception) and '[category]' lines are the only "
+                    "marks (the default list, moderation_words.txt in the package, shows the format in its "
+                    "header).",
                 )
-            entries.append(Entry(tuple(found), prefix, category, auto_only))
-        return cls(entries, source)
+            if exception:
+                exceptions.append(tuple(found))
+            else:
+                entries.append(Entry(tuple(found), prefix, category, auto_only))
+        return cls(entries, source, exceptions)
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> WordList:
@@ -193,29 +336,96 @@ class WordList:
     # -- checking ------------------------------------------------------------------------------
 
     def find(self, text: str, moderation: str | None = None) -> list[Flag]:
-        """Every entry ``text`` contains, at strictness ``moderation``: "auto" (the default) or "low"."""
+        """Every entry ``text`` contains, at strictness ``moderation``: "auto" (the default) or "low",
+        but for the words inside an exception's phrase."""
         level = _level(moderation)
         if not self.entries:
             return []
-        found = words(text)
-        flags: dict[Flag, None] = {}
+        found, others = _read(text)
+        matches = self._matches(found)
+        for start, end, word in [*((k, k + 1, other) for k, other in others), *self._spelled_out(found)]:
+            matches += self._read_as(found, start, end, word)
+        hits: list[tuple[int, int, Entry]] = []
+        excused = [0] * (len(found) + 1)  # by first word: the furthest end of an exception there
+        for start, end, entry in matches:
+            if entry is None:
+                excused[start] = max(excused[start], end)
+            elif level == "auto" or not entry.auto_only:
+                hits.append((start, end, entry))
+        if not hits:
+            return []
+        reach = list(accumulate(excused, max))  # the furthest end of an exception begun at or before
+        hits.sort(key=lambda hit: hit[:2])
+        flags = (Flag(entry.category, str(entry)) for start, end, entry in hits if reach[start] < end)
+        return list(dict.fromkeys(flags))
 
-        def note(form: Entry) -> None:
-            if level == "auto" or not form.auto_only:
-                flags[Flag(form.category, str(self._listed[form]))] = None
-
+    def _matches(self, found: list[str]) -> list[tuple[int, int, Entry | None]]:
+        """Every entry and exception (None) in the words ``found``: (start, end, entry)."""
+        matches: list[tuple[int, int, Entry | None]] = []
+        single, prefixes, lengths, leads = self._words, self._prefixes, self._prefix_lengths, self._leads
         for start, word in enumerate(found):
-            for entry in self._first.get(word, ()):
-                if entry.matches_at(found, start):
-                    note(entry)
-            for entry in self._prefixes:
-                if word.startswith(entry.words[0]):
-                    note(entry)
-        for spelled in _spelled_out(found, self._longest):
-            for entry in [*self._first.get(spelled, ()), *self._prefixes]:
-                if entry.matches_at([spelled], 0):
-                    note(entry)
-        return list(flags)
+            if word in single:
+                matches += [(start, start + 1, form.entry) for form in single[word]]
+            for length in lengths:
+                if len(word) < length:
+                    break
+                matches += [(start, start + 1, form.entry) for form in prefixes.get(word[:length], ())]
+            if word in leads:
+                places = [
+                    *self._pairs.get((word, found[start + 1] if start + 1 < len(found) else ""), ()),
+                    *self._phrase_prefixes.get(word, ()),
+                ]
+                matches += [
+                    (start, start + len(form.words), form.entry)
+                    for place, form in places
+                    if place == 0 and _fits(form.words, form.prefix, found, start)
+                ]
+        return matches
+
+    def _read_as(
+        self, found: list[str], start: int, end: int, word: str
+    ) -> list[tuple[int, int, Entry | None]]:
+        """The entries and exceptions that use ``word`` read in place of ``found[start:end]``, with the
+        words around it: (start, end, entry)."""
+        places = [(0, form) for form in self._words.get(word, ())]
+        for length in self._prefix_lengths:
+            if len(word) < length:
+                break
+            places += ((0, form) for form in self._prefixes.get(word[:length], ()))
+        if start > 0:
+            places += ((place + 1, form) for place, form in self._pairs.get((found[start - 1], word), ()))
+        if end < len(found):
+            places += self._pairs.get((word, found[end]), ())
+        places += self._phrase_prefixes.get(word, ())
+        matches = []
+        for place, form in places:
+            first, tail = start - place, form.words[place + 1 :]
+            if first < 0 or not _fits(form.words[:place], False, found, first):
+                continue
+            if tail and not _fits(tail, form.prefix, found, end):
+                continue
+            matches.append((first, end + len(tail), form.entry))
+        return matches
+
+    def _spelled_out(self, found: list[str]) -> Iterator[tuple[int, int, str]]:
+        """Words spelled one letter at a time ("g u n", "g.u.n"): (start, end, word) for each run of
+        single letters in a row that spells a word of the list."""
+        count = len(found)
+        start = 0
+        while start < count:
+            end = start
+            while end < count and len(found[end]) == 1:
+                end += 1
+            if end - start >= _SPELLED_OUT:
+                for first in range(start, end):
+                    word = found[first]
+                    for last in range(first + 1, end):
+                        word += found[last]
+                        if word not in self._stems:
+                            break
+                        if word in self._known:
+                            yield first, last + 1, word
+            start = end + 1
 
     def check_prompt(self, prompt: str, model: str, moderation: str | None = None) -> None:
         """Refuse ``prompt`` with the API's :class:`ContentPolicyError` for ``model`` if the list flags it.
@@ -223,7 +433,7 @@ class WordList:
         Only the GPT image models take ``moderation``: they are checked at "auto" unless it says
         "low". Models without the parameter (DALL-E, a local checkpoint) are checked at "low", as
         their users have no way to relax the list: words such as "gun" or "naked", which ordinary
-        prompts use ("a glue gun", "the naked eye"), are refused by "auto" only.
+        prompts use ("a cowboy with a gun", "naked branches in winter"), are refused by "auto" only.
         """
         if family_of(model) != GPT_IMAGE:
             moderation = "low"
@@ -236,20 +446,6 @@ class WordList:
 def _level(moderation: str | None) -> str:
     """Strictness "low" relaxes the list; anything else ("auto", None, an unknown value) is "auto"."""
     return "low" if moderation == "low" else "auto"
-
-
-def _spelled_out(found: Sequence[str], longest: int) -> Iterable[str]:
-    """Words spelled one letter at a time ("g u n", "g.u.n"): every run of letters in a row, joined."""
-    run: list[str] = []
-    for word in [*found, ""]:
-        if len(word) == 1:
-            run.append(word)
-            continue
-        if len(run) >= _SPELLED_OUT:
-            for start in range(len(run)):
-                for end in range(start + 2, min(len(run), start + longest) + 1):
-                    yield "".join(run[start:end])
-        run = []
 
 
 WordSource = WordList | str | os.PathLike[str] | Iterable[str] | None
@@ -344,6 +540,7 @@ def refusal(
 
 __all__ = [
     "IMAGE",
+    "LOOKALIKES",
     "MODERATIONS",
     "OUTPUT",
     "PROMPT",

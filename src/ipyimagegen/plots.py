@@ -27,6 +27,7 @@ from PIL import Image
 
 from .api.errors import describe_error
 from .api.types import GeneratedImage
+from .models import GENERATIONS, UNNAMED_MODEL
 
 if TYPE_CHECKING:
     from .api.backend import Backend
@@ -60,8 +61,9 @@ class SheetFigure(Figure):
 
 
 def _picture(item: Any) -> Image.Image:
-    """A display copy of a GeneratedImage, GalleryItem, bytes, path, PIL image or array."""
-    from .imaging import open_image
+    """A display copy of a GeneratedImage, GalleryItem, bytes, path, PIL image or array (an SVG
+    drawing drawn, a GIF's first frame)."""
+    from .imaging import open_picture
 
     if isinstance(item, GeneratedImage):
         source = item.data
@@ -69,7 +71,7 @@ def _picture(item: Any) -> Image.Image:
         source = item.path
     else:
         source = item
-    image = open_image(source)
+    image = open_picture(source, IMAGE_SIDE_PX)
     image.thumbnail((IMAGE_SIDE_PX, IMAGE_SIDE_PX), Image.Resampling.LANCZOS)
     return image
 
@@ -290,6 +292,11 @@ def prompt_matrix(
         for r, (prompt, row_params, _) in enumerate(rows)
         for c, (column_params, _) in enumerate(columns)
     }
+    if "model" not in over and not base.get("model"):  # one model for every cell, so cells compare
+        chosen = {backend.choose_model(GENERATIONS, cell.params).model for cell in grid.values()}
+        model = chosen.pop() if len(chosen) == 1 else min(chosen - {UNNAMED_MODEL})  # the backend's default
+        for cell in grid.values():
+            cell.params["model"] = model
 
     def run(cell: MatrixCell) -> MatrixCell:
         try:

@@ -267,6 +267,24 @@ def with_gif_comment(data: bytes, text: str, *, replace_prefix: str | None = Non
     raise GifFormatError("The GIF file is incomplete: it has no trailer.")
 
 
+def gif_frames(data: bytes) -> tuple[int, tuple[int, int]]:
+    """How many frames a GIF has and the size of the canvas they are drawn on (its screen, grown to
+    hold any frame that reaches past it, as Pillow grows it), read from its blocks without decoding
+    a pixel.
+
+    Raises :class:`GifFormatError` for bytes that are not a whole GIF.
+    """
+    data = bytes(data)
+    count = 0
+    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    for kind, start, _end in _gif_blocks(data):
+        if kind == 0x2C:
+            count += 1
+            left, top, frame_width, frame_height = struct.unpack("<HHHH", data[start + 1 : start + 9])
+            width, height = max(width, left + frame_width), max(height, top + frame_height)
+    return count, (width, height)
+
+
 def gif_timing(data: bytes) -> tuple[list[int], int | None]:
     """Each frame's delay in milliseconds and the loop count (0: forever; None: no loop extension,
     it plays once) of a GIF, read from its blocks without decoding a pixel.

@@ -38,18 +38,21 @@ def _forget(key: int) -> None:
         _made.pop(key, None)
 
 
-def thumbnail_of(image: HasImageBytes, max_side: int = 256) -> Thumbnail:
-    """Small display bytes of ``image`` and their MIME type, made once per size.
+def small_picture(source: object, max_side: int = 256) -> Thumbnail:
+    """Small display bytes of an encoded image (bytes or a path) and their MIME type.
 
     An animated GIF gets a small animated GIF (it plays in its tile); an SVG drawing a raster copy.
     """
+    data = imaging.encoded_bytes(source)
+    return imaging.animated_thumbnail(data, max_side) or imaging.thumbnail(data, max_side=max_side)
+
+
+def thumbnail_of(image: HasImageBytes, max_side: int = 256) -> Thumbnail:
+    """:func:`small_picture` of ``image``, made once per size."""
     cache = _cache_of(image)
     made = cache.get(max_side)
     if made is None:
-        made = imaging.animated_thumbnail(image.data, max_side) or imaging.thumbnail(
-            image.data, max_side=max_side
-        )
-        cache[max_side] = made
+        made = cache[max_side] = small_picture(image.data, max_side)
     return made
 
 

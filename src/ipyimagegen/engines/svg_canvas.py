@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
-SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+from ..svg import SVG_NAMESPACE, xml_text
+
 FONT_FAMILY = "Aileron, 'DejaVu Sans', Arial, Helvetica, sans-serif"
 """Pillow's default font first (the PNGs' captions), then common sans-serif fonts."""
 
 Colour = Sequence[int]  # (r, g, b) or (r, g, b, a)
-
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-"""Characters XML 1.0 cannot hold, even escaped (control characters, half surrogate pairs)."""
-
-
-def xml_text(text: str) -> str:
-    """``text`` escaped for an XML element, with characters XML cannot hold replaced by U+FFFD."""
-    return escape(_NOT_XML.sub("\ufffd", text))
 
 
 def _number(value: float) -> str:

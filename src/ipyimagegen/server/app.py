@@ -344,7 +344,9 @@ class ImagesServer:
         request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
         forward = getattr(self.backend, "forward", None)
         answers_url = _answers_url(image_request)
-        if callable(forward) and not answers_url:  # links are this server's own: made from the upstream's bytes
+        if (
+            callable(forward) and not answers_url
+        ):  # links are this server's own: made from the upstream's bytes
             return await self._forwarded(token, call, forward, reserved)
         if call.stream:
             return StreamingResponse(

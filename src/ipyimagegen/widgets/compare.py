@@ -34,21 +34,6 @@ def figure_png(figure: Figure, dpi: int = PREVIEW_DPI) -> bytes:
     return buffer.getvalue()
 
 
-SHEET_SVG_SIDE = 1024
-"""How large an SVG drawing is drawn for the sheet."""
-
-
-def _raster(image: Any) -> Any:
-    """``image`` as the sheet can show it: an SVG drawing (bytes or a result) as a raster copy of
-    it, anything else as it is (a GIF shows its first frame)."""
-    from .. import svg
-
-    data = getattr(image, "data", image)
-    if isinstance(data, (bytes, bytearray)) and svg.is_svg(bytes(data)):
-        return svg.picture(bytes(data), SHEET_SVG_SIDE)
-    return image
-
-
 def _unique_pdf(folder: Path) -> Path:
     stem = f"ipyimagegen-compare-{datetime.now():%Y%m%d-%H%M%S}"
     path, k = folder / f"{stem}.pdf", 1
@@ -72,8 +57,7 @@ class ComparePanel(widgets.VBox):
         if len(images) < 2:
             raise ValueError(f"Compare needs at least 2 images, got {len(images)}: select more tiles.")
         self.save_dir = Path(save_dir) if save_dir is not None else None
-        pictures = [_raster(image) for image in images]
-        self.figure = contact_sheet(pictures, titles=list(prompts), columns=min(len(images), 4))
+        self.figure = contact_sheet(list(images), titles=list(prompts), columns=min(len(images), 4))
         self.saved_path: Path | None = None
         self.closed = False
         self.picture = widgets.Image(

@@ -1,4 +1,5 @@
-"""A download button whose file crosses to the browser only when it is clicked.
+"""Downloads: the name a picture is downloaded under, and a button whose file crosses to the browser
+only when it is clicked.
 
 A ``data:`` link would keep the whole file in the widget's state, and so in every saved notebook.
 This button keeps only a file name: on a click the page asks the kernel, which sends the bytes
@@ -8,13 +9,28 @@ once, as a binary buffer, and the page hands them to the browser's own download.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import anywidget
 from traitlets import Unicode
 
+from ..media import EXTENSION_BY_MIME
+
 log = logging.getLogger(__name__)
+
+
+def download_name(made: datetime, tag: str, mime: str) -> str:
+    """``ipyimagegen-20261206-155706-2-1.gif``: when the picture was made (local time), ``tag`` (which
+    picture it is: ``2-1``, a gallery id's end) and its type's extension (png, jpg, webp, gif, svg).
+
+    The grid's Save and its viewer's Download, and History's Download, all name a picture so.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", tag).strip("-") or "image"
+    return f"ipyimagegen-{made.astimezone():%Y%m%d-%H%M%S}-{safe}.{EXTENSION_BY_MIME.get(mime, 'png')}"
+
 
 FileSource = Callable[[], tuple[bytes, str]]
 """Gives the file's bytes and MIME type when the download is asked for."""

@@ -1,7 +1,8 @@
 """The History browser: saved images, page by page, with a prompt search, a model filter and actions.
 
-Tiles show the gallery's cached thumbnails; a full image goes to the page only when it is
-enlarged (in the viewer over the page, with Download there). Each tile can reuse its settings,
+Tiles show the gallery's cached thumbnails (a GIF's plays; GIF and SVG tiles carry a badge, as in the
+results grid); a full image goes to the page only when it is enlarged (in the viewer over the page,
+with Download there, and the grid viewer's facts). Each tile can reuse its settings,
 start an edit or variations (the studio connects these callbacks to its tabs), show its lineage
 (what it was made from, uploads and masks included, and what was made from it), be ticked for
 an export (a zip with a manifest, downloaded in the browser), or be deleted (a second click
@@ -16,6 +17,7 @@ import math
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,23 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.errors import describe_error
+from ..api.errors import ImageInputError, describe_error
+from ..gallery import GalleryItem
 from ..pricing import format_usd
 from .buttons import toolbar_button
+from .download import download_name
 from .lifecycle import close_all, close_contents, close_tree
+from .picture_facts import (
+    GIF,
+    SVG,
+    children_of,
+    cost_text,
+    format_badge,
+    lineage_facts,
+    picture_facts,
+    pixel_size,
+    svg_as_png,
+)
 from .style import CSS, THUMBNAIL_SIDE
 from .tile_grid import TileAction, TileGridView
 
@@ -94,9 +109,7 @@ class HistoryTile:
         self.confirming = False  # the first click on delete asks for a second
         self.problem = ""
         try:
-            self.picture: tuple[bytes, str] | None = browser.gallery.thumbnail(
-                item.id, max_side=THUMBNAIL_SIDE
-            )
+            self.picture: tuple[bytes, str] | None = _tile_picture(browser.gallery, item)
         except Exception as exc:
             log.warning("no thumbnail for %s: %s", item.id, exc)
             self.picture = None
@@ -112,6 +125,7 @@ class HistoryTile:
         return " · ".join(part for part in (item.model, item.size, made) if part)
 
     def as_json(self) -> dict[str, Any]:
+        badge, badge_title = format_badge(self.item.mime_type)
         return {
             "id": self.id,
             "prompt": _prompt_text(self.item),
@@ -123,6 +137,8 @@ class HistoryTile:
             "selected": self.selected,
             "labels": {"delete": "Delete?"} if self.confirming else {},
             "danger": ["delete"] if self.confirming else [],
+            "badge": badge,
+            "badge_title": badge_title,
         }
 
 
@@ -183,7 +199,7 @@ class HistoryBrowser(widgets.VBox):
         )
         self.page_label = widgets.HTML()
         self.page_label.add_class("ipyimagegen-history-page")
-        self.status = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.status = widgets.HTML(layout=widgets.Layout(width="auto"))  # 100% and its margins would overflow
         self.status.add_class("ipyimagegen-status")
         self.lineage_title = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.lineage_close = toolbar_button(
@@ -252,10 +268,20 @@ class HistoryBrowser(widgets.VBox):
         self._reuse_handlers(item)
 
     def send_to_edit(self, item: Any) -> None:
-        self._edit_handlers(item)
+        """A tile's "Edit": the item to the ``on_edit`` callbacks (an SVG drawing as a PNG of it)."""
+        self._send_picture(self._edit_handlers, item)
 
     def send_to_variations(self, item: Any) -> None:
-        self._variations_handlers(item)
+        """A tile's "Variations": the item to the ``on_variations`` callbacks (an SVG drawing as a PNG)."""
+        self._send_picture(self._variations_handlers, item)
+
+    def _send_picture(self, handlers: CallbackDispatcher, item: Any) -> None:
+        try:
+            picture = as_raster(item)
+        except (OSError, ImageInputError) as exc:
+            self._show_error("Could not open the image", exc)
+            return
+        handlers(picture)
 
     # -- what is shown -----------------------------------------------------------------------
 
@@ -459,10 +485,11 @@ class HistoryBrowser(widgets.VBox):
                 "revised_prompt": item.revised_prompt
                 if item.revised_prompt not in (None, item.prompt)
                 else "",
-                "facts": _facts(self.gallery, item),
+                "facts": _facts(self.gallery, item, data),
                 "actions": ["reuse", "edit", "variations", "lineage"],
                 "mime": item.mime_type,
-                "filename": item.path.name,
+                "size": pixel_size(data),
+                "filename": download_name(item.created, item.id.rsplit("-", 1)[-1], item.mime_type),
                 "has_previous": place > 0,
                 "has_next": 0 <= place < len(order) - 1,
             },
@@ -510,7 +537,7 @@ class HistoryBrowser(widgets.VBox):
         with self._lock:
             try:
                 chain = self.gallery.lineage(item.id)
-                children = _children(self.gallery, item.id)
+                children = children_of(self.gallery, item.id)
             except Exception as exc:
                 self._show_error("Could not read the lineage", exc)
                 return
@@ -602,56 +629,53 @@ class HistoryBrowser(widgets.VBox):
             self.lineage.layout.display = "none"
 
 
-def _children(gallery: Any, item_id: str) -> list[Any]:
-    find = getattr(gallery, "children", None)
-    return list(find(item_id)) if callable(find) else []
+def _tile_picture(gallery: Any, item: Any) -> tuple[bytes, str]:
+    """A tile's thumbnail from the gallery's cache: a GIF's plays, as in the results grid."""
+    if item.mime_type == GIF:
+        return gallery.thumbnail(item.id, max_side=THUMBNAIL_SIDE, animated=True)
+    return gallery.thumbnail(item.id, max_side=THUMBNAIL_SIDE)
 
 
-def _facts(gallery: Any, item: Any) -> list[list[str]]:
-    """The viewer's table for a saved image: how it was made, when, its cost and its lineage."""
-    facts = [
+@dataclass(frozen=True)
+class RasterItem(GalleryItem):
+    """A saved SVG drawing as Edit and Variations take it: the item, with a PNG of the drawing as its
+    ``data`` (its ``path`` is still the drawing's file)."""
+
+    png: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def data(self) -> bytes:
+        return self.png
+
+
+def as_raster(item: Any) -> Any:
+    """``item``, or for a saved SVG drawing a :class:`RasterItem` of it (a PNG at its own size)."""
+    if item.mime_type != SVG or not isinstance(item, GalleryItem):
+        return item
+    values = {f.name: getattr(item, f.name) for f in fields(item)}
+    return RasterItem(**{**values, "mime_type": "image/png"}, png=svg_as_png(item.data))
+
+
+def _facts(gallery: Any, item: Any, data: bytes) -> list[list[str]]:
+    """The viewer's table for a saved image (``data``, its file): its size (and animation), how it
+    was made, its cost and its lineage, in the words of the results grid's viewer."""
+    facts = picture_facts(data, item.mime_type)
+    if not facts and item.size:
+        facts.append(["Size", item.size.replace("x", "×")])
+    facts.append(
         ["Made by", f"{_MADE_BY.get(item.endpoint, item.endpoint)} on {item.model or 'an unknown model'}"]
-    ]
-    if item.size:
-        facts.append(["Size", item.size])
+    )
+    said = {"n", "size", "prompt", "model"}  # the model: in "Made by"
+    if item.mime_type == GIF:
+        said |= {"frame_count", "frame_duration_ms"}  # the Animation row says them, from the file
     for name, value in sorted((item.options or {}).items()):
-        if value not in (None, "", []) and name not in ("n", "size", "prompt"):
+        if value not in (None, "", []) and name not in said:
             facts.append([name.replace("_", " ").capitalize(), str(value)])
-    cost = (item.metadata or {}).get("details", {}).get("cost") if isinstance(item.metadata, dict) else None
-    if isinstance(cost, dict) and isinstance(cost.get("usd"), (int, float)):
-        facts.append(
-            [
-                "Cost",
-                f"≈ {format_usd(float(cost['usd']))}" + ("" if cost.get("billed", True) else " (not billed)"),
-            ]
-        )
+    details = item.metadata.get("details") if isinstance(item.metadata, dict) else None
+    cost = cost_text(details.get("cost") if isinstance(details, dict) else None)
+    if cost:
+        facts.append(["Cost", cost])
     return facts + lineage_facts(gallery, item)
-
-
-def lineage_facts(gallery: Any, item: Any) -> list[list[str]]:
-    """When a saved image was made, what from (its parent, its uploads and mask), what was made
-    from it, and its id: the viewer's rows that the gallery knows (the grid's viewer shows them too)."""
-    facts = [["Made", f"{item.created.astimezone():%Y-%m-%d %H:%M}"]]
-    if item.parent_id:
-        facts.append(["Made from", item.parent_id])
-    if item.input_ids:
-        uploads = len(item.input_ids)
-        facts.append(
-            [
-                "Inputs",
-                f"{uploads} image{'s' if uploads != 1 else ''}" + (" and a mask" if item.mask_id else ""),
-            ]
-        )
-    children = _children(gallery, item.id)
-    if children:
-        facts.append(
-            [
-                "Made from it",
-                ", ".join(child.id for child in children[:5]) + (" …" if len(children) > 5 else ""),
-            ]
-        )
-    facts.append(["Gallery id", item.id])
-    return facts
 
 
 def _total_cost(gallery: Any, filters: dict[str, Any]) -> float:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..api.errors import ImageInputError, describe_error
 from ..api.types import GeneratedImage, InputImage
-from ..imaging import FITS, encoded_bytes, open_image, source_name
+from ..imaging import FITS, encoded_bytes, open_image, raster_file, source_name
 from .file_picker import FilePicker
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -78,7 +78,8 @@ def load_image(source: Any, *, max_bytes: int = MAX_FILE_BYTES) -> LoadedImage:
 
     Accepted: a path, bytes, a binary file object, a PIL image, a numpy array, an
     :class:`InputImage`, a result's :class:`GeneratedImage` or a gallery item (anything with
-    image bytes in ``.data``), or an upload entry.
+    image bytes in ``.data``), or an upload entry. An SVG drawing (a result, a saved one) is
+    drawn at its own size and taken as a PNG of it.
     """
     if source is None:
         raise ImageInputError("No image given.", hint="Pass a path, bytes, a PIL image or an array.")
@@ -92,6 +93,7 @@ def load_image(source: Any, *, max_bytes: int = MAX_FILE_BYTES) -> LoadedImage:
         return LoadedImage(open_image(source), name=name, parent_id=parent_id)
     data = encoded_bytes(source)
     check_file_size(data, name, max_bytes)
+    data, _mime = raster_file(data)  # an SVG drawing becomes a PNG of it, or a clear error
     return LoadedImage(open_image(data), name=name, data=data, parent_id=parent_id)
 
 

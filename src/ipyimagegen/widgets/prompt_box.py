@@ -77,7 +77,9 @@ class PromptBox(widgets.VBox):
             placeholder=placeholder or "Describe the image you want…",
             continuous_update=True,  # live character count; Ctrl+Enter sends the text itself anyway
             rows=4,
-            layout=widgets.Layout(width="100%"),
+            # "auto": the box stretches to the prompt box's width less its own margins (a width of 100%
+            # would add ipywidgets' 2 px margins to it, and the right border would be cut off)
+            layout=widgets.Layout(width="auto"),
         )
         self.textarea.add_class("ipyimagegen-prompt")
         self.count = widgets.HTML(layout=widgets.Layout(flex="0 0 auto"))

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.errors import describe_error
-from ..api.types import EXTENSION_BY_MIME, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..api.errors import ImageInputError, describe_error
+from ..api.types import GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..gallery import GalleryLike
 from ..media import MIME_BY_FORMAT
-from ..pngtext import gif_timing
 from ..thumbnails import thumbnail_of
 from .buttons import toolbar_button
-from .history import lineage_facts
+from .download import download_name
 from .lifecycle import close_all, close_contents
+from .picture_facts import SVG, cost_text, format_badge, lineage_facts, picture_facts, pixel_size, svg_as_png
 from .style import THUMBNAIL_SIDE
 from .tile_grid import TileAction, TileGridView
 
@@ -96,6 +96,7 @@ class ResultTile:
         self._picture: tuple[bytes, str] | None = None  # the thumbnail shown (bytes, MIME type)
         self.picture_version = 0
         self.cost_label = ""  # the request's estimated cost, for the viewer
+        self.made: datetime | None = None  # when the result was shown: its file name says so
 
     @property
     def is_filled(self) -> bool:
@@ -181,12 +182,12 @@ class ResultTile:
     def badge(self) -> tuple[str, str]:
         """("GIF", what it means) for an animation, ("SVG", ...) for a drawing; ("", "") otherwise."""
         if self._details is not None:
-            kind = FORMAT_BADGES.get(self._details.mime_type)
-        else:
-            kind = FORMAT_BADGES.get(
-                MIME_BY_FORMAT.get(getattr(self.request, "output_format", None) or "", "")
-            )
-        return kind or ("", "")
+            return format_badge(self._details.mime_type)
+        return format_badge(MIME_BY_FORMAT.get(getattr(self.request, "output_format", None) or ""))
+
+    def file_name(self, image: GeneratedImage) -> str:
+        """``ipyimagegen-20261206-155706-3-2.gif``: the name Save and the viewer's Download give it."""
+        return download_name(self.made or datetime.now(), f"{self.number}-{self.index + 1}", image.mime_type)
 
     def show_preview(self, partial: PartialImage) -> None:
         """A streamed partial image: shown in place of the placeholder until the result comes."""
@@ -207,6 +208,7 @@ class ResultTile:
         self._details = replace(image, data=b"")
         self._stored_at = self.grid.stored_file(image)
         self._image = None if self._stored_at is not None else image
+        self.made = self.made or datetime.now()
         self.state = ""
         picture = thumbnail_of(image, THUMBNAIL_SIDE)
         if picture != self._picture:
@@ -571,8 +573,8 @@ class ResultGrid(widgets.VBox):
                     *(["share"] if self.can_share() else []),
                 ],
                 "mime": image.mime_type,
-                "size": _pixel_size(image),
-                "filename": _file_name(tile, image),
+                "size": pixel_size(image.data),
+                "filename": tile.file_name(image),
                 "has_previous": place > 0,
                 "has_next": 0 <= place < len(filled) - 1,
                 "has_before": _before(tile) is not None,
@@ -672,7 +674,7 @@ class ResultGrid(widgets.VBox):
         target = Path(folder) if folder is not None else (self.save_dir or Path.cwd())
         try:
             target.mkdir(parents=True, exist_ok=True)
-            path = _unique_path(target, tile, image)
+            path = _unique_path(target, tile.file_name(image))
             image.save(path)
         except OSError as exc:
             log.warning("could not save an image to %s: %s", target, exc)
@@ -722,7 +724,7 @@ class ResultGrid(widgets.VBox):
                 image = self._full_image(tile)
                 if image is None:
                     return None
-                file = f"images/{_file_name(tile, image)}"
+                file = f"images/{tile.file_name(image)}"
                 archive.writestr(file, image.data)
                 request = tile.request
                 manifest.append(
@@ -799,8 +801,14 @@ class ResultGrid(widgets.VBox):
 
     def _send_image(self, dispatcher: CallbackDispatcher, tile: ResultTile, raster: bool = False) -> None:
         image = self._full_image(tile)
-        if image is not None:
-            dispatcher(_as_raster(image) if raster else image)
+        if image is None:
+            return
+        try:
+            picture = _as_raster(image) if raster else image
+        except ImageInputError as exc:  # a drawing that cannot be drawn: said, never a grey card sent on
+            self.show_notice(f"This picture cannot be used: {html.escape(describe_error(exc))}", "error")
+            return
+        dispatcher(picture)
 
     def _full_image(self, tile: ResultTile) -> GeneratedImage | None:
         """The tile's image for an action, or None with a notice saying why there is none."""
@@ -852,11 +860,7 @@ def _before(tile: ResultTile) -> Any:
 
 
 def _cost_label(response: ImagesResponse) -> str:
-    cost = response.cost
-    if cost is None:
-        return ""
-    count = len(response.data)
-    return cost.label() + (f" for the {count} images of this request" if count > 1 else "")
+    return cost_text(response.cost, len(response.data))
 
 
 def _step(by: Any) -> int:
@@ -864,24 +868,12 @@ def _step(by: Any) -> int:
 
 
 KINDS = {"GenerateRequest": "generation", "EditRequest": "edit", "VariationRequest": "variation"}
-FORMAT_BADGES = {
-    "image/gif": ("GIF", "An animated GIF: it plays here and in the viewer"),
-    "image/svg+xml": ("SVG", "An SVG drawing: a picture of it here, the drawing itself in the viewer"),
-}
 
 
 def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None) -> list[list[str]]:
     """The viewer's table: size, settings, cost, where it is kept and what it was made from."""
     request = tile.request
-    facts: list[list[str]] = []
-    size = _pixel_size(image)
-    if size:
-        facts.append(
-            ["Size", f"{size[0]}×{size[1]}" + (" (SVG: it scales)" if image.mime_type == SVG else "")]
-        )
-    frames = animation_text(image)
-    if frames:
-        facts.append(["Animation", frames])
+    facts = picture_facts(image.data, image.mime_type)
     if request is not None:
         facts.append(["Made by", f"{KINDS.get(type(request).__name__, 'request')} on {request.model}"])
         for name in ("quality", "style", "background", "output_format", "input_fidelity"):
@@ -906,25 +898,6 @@ def _facts(tile: ResultTile, image: GeneratedImage, gallery: GalleryLike | None)
     return facts
 
 
-SVG = "image/svg+xml"
-RASTER_MAX_SIDE = 4096
-"""The largest side of the PNG an SVG drawing becomes for Edit and Variations (the models' inputs are smaller)."""
-
-
-def animation_text(image: GeneratedImage) -> str:
-    """``9 frames × 200 ms, looping`` for an animated GIF (read from the file), else ""."""
-    if image.mime_type != "image/gif":
-        return ""
-    try:
-        delays, loop = gif_timing(image.data)
-    except ValueError:  # a damaged GIF: the viewer shows what the browser can
-        return ""
-    if len(delays) < 2:
-        return ""
-    timing = f" × {delays[0]} ms" if len(set(delays)) == 1 else f", {sum(delays) / 1000:g} s in all"
-    return f"{len(delays)} frames{timing}" + (", looping" if loop == 0 else "")
-
-
 def outside_mask_text(metadata: dict[str, Any]) -> str:
     """What an edit did outside its mask (from a result's metadata), or "" for other results."""
     changed = metadata.get("changed_outside_mask")
@@ -941,35 +914,14 @@ def _as_raster(image: GeneratedImage) -> GeneratedImage:
     """``image``, or for an SVG drawing a PNG of it at its own size (what edits and variations take)."""
     if image.mime_type != SVG:
         return image
-    from .. import svg
-    from ..imaging import to_png
-
-    size = _pixel_size(image)
-    picture = svg.picture(image.data, min(max(size), RASTER_MAX_SIDE) if size else 1024)
-    return replace(image, data=to_png(picture), mime_type="image/png")
+    return replace(image, data=svg_as_png(image.data), mime_type="image/png")
 
 
-def _pixel_size(image: GeneratedImage) -> list[int]:
-    """[width, height] of an image (an SVG's from its width, height or viewBox), or [] if unknown."""
-    from ..imaging import image_size
-
-    try:
-        return list(image_size(image.data))
-    except Exception:  # the viewer shows what the browser can
-        return []
-
-
-def _file_name(tile: ResultTile, image: GeneratedImage) -> str:
-    ext = EXTENSION_BY_MIME.get(image.mime_type, "png")
-    return f"ipyimagegen-{tile.number}-{tile.index + 1}.{ext}"
-
-
-def _unique_path(folder: Path, tile: ResultTile, image: GeneratedImage) -> Path:
-    ext = EXTENSION_BY_MIME.get(image.mime_type, "png")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    stem = f"ipyimagegen-{stamp}-{tile.number}-{tile.index + 1}"
-    path, k = folder / f"{stem}.{ext}", 1
+def _unique_path(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/stem-2.ext`` (-3...) when that file is there already."""
+    path = folder / name
+    k = 1
     while path.exists():
         k += 1
-        path = folder / f"{stem}-{k}.{ext}"
+        path = folder / f"{Path(name).stem}-{k}{Path(name).suffix}"
     return path
