@@ -131,3 +131,28 @@ def test_a_painted_mask_follows_the_crop_pad_and_model_changes() -> None:
     tab.params.model = "dall-e-2"
     tab.fit = "crop"
     assert _overlap(tab.painter.mask, tab._prepared.framing.mask(original)) > 0.95
+
+
+def test_a_mask_that_cannot_be_used_is_one_of_the_packages_errors_with_its_hint() -> None:
+    from ipyimagegen.engines.preview import PreviewEngine
+    from ipyimagegen.errors import ImageInputError, ImagesError
+
+    with pytest.raises(ImagesError) as caught:
+        masks.from_array(np.zeros((8, 8, 2), bool))
+    assert isinstance(caught.value, ImageInputError) and caught.value.param == "mask" and caught.value.hint
+    with pytest.raises(ImageInputError) as through:  # the same through a backend, with which input it was
+        PreviewEngine().edit(
+            image=np.zeros((64, 64, 3), np.uint8), mask=np.zeros((64, 64, 2)), prompt="a fox"
+        )
+    assert through.value.param == "mask" and "The mask cannot be used" in through.value.message
+
+
+def test_a_black_and_white_rgb_array_is_the_same_mask_as_its_png() -> None:
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    rgb[4:10, 5:15] = 255
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, "PNG")
+    from_png = masks.from_image(Image.open(io.BytesIO(png.getvalue())))
+    assert np.array_equal(masks.from_array(rgb), from_png) and from_png.sum() == 60
+    assert np.array_equal(masks.from_array(rgb > 0), from_png)  # True is white
+    assert np.array_equal(masks.from_array(rgb / 255.0), from_png)  # 1.0 is white

@@ -238,3 +238,45 @@ def test_the_servers_peak_memory_stays_within_its_bound_under_the_worst_edits() 
     assert alone.statuses == [200] and together.statuses == [200] * 4
     assert alone.over_idle_mb < GOAL_MB, alone
     assert together.over_idle_mb < GOAL_MB, together
+
+
+# -- hostile JSON -----------------------------------------------------------------------------------
+
+
+def _chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_a_json_body_over_a_megabyte_is_refused_before_it_is_parsed(tmp_path) -> None:
+    amplifier = b"[" + b"{}," * (8 * 1024 * 1024) + b"{}]"  # 24 MB of empty objects, under the body limit
+    store = TokenStore.in_dir(tmp_path)
+    token, _ = store.create("mallory")
+    admin, _ = store.create("host", admin=True)
+    with ServerThread(make_app(PreviewEngine(), tokens=store)) as running:
+        bearer = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        declared = requests.post(
+            running.base_url + "/images/generations", data=amplifier, headers=bearer, timeout=30
+        )
+        streamed = requests.post(  # no Content-Length: refused as it passes the limit
+            running.base_url + "/images/generations", data=_chunks(amplifier), headers=bearer, timeout=30
+        )
+        top_up = requests.post(
+            running.base_url.removesuffix("/v1") + f"/admin/api/tokens/{store.get('mallory').id}/topup",
+            data=amplifier,
+            headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+            timeout=30,
+        )
+        prompt = "a lighthouse " * 2_400  # a long valid request still goes through
+        fine = requests.post(
+            running.base_url + "/images/generations",
+            json={"prompt": prompt[:32_000], "model": "gpt-image-2", "quality": "low"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        healthy = requests.get(running.base_url.removesuffix("/v1") + "/health", timeout=5)
+    for answer in (declared, streamed, top_up):
+        assert answer.status_code == 413, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "request_too_large" and "reads at most 1 MB of JSON" in error["message"]
+    assert fine.status_code == 200 and healthy.status_code == 200

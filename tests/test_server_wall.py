@@ -162,3 +162,20 @@ def test_the_wall_needs_tokens(tmp_path, capsys) -> None:
         make_app(PreviewEngine(), class_wall=True)
     code = main(["serve", "--class-wall", "--state-dir", str(tmp_path)])
     assert code != 0 and "tokens create" in capsys.readouterr().err
+
+
+def test_a_paused_room_shares_nothing_on_the_wall(room) -> None:
+    server, tokens, _ = room
+    paused = requests.post(
+        f"{server.url}/admin/api/pause", headers={"Authorization": f"Bearer {tokens['host']}"}, timeout=10
+    )
+    assert paused.status_code == 200, paused.text
+    shared = requests.post(
+        f"{server.base_url}/wall",
+        headers={"Authorization": f"Bearer {tokens['alice']}"},
+        files={"image": ("fox.png", _png(), "image/png")},
+        data={"prompt": "a fox"},
+        timeout=10,
+    )
+    assert shared.status_code == 503 and shared.json()["error"]["code"] == "workshop_paused"
+    assert _wall(server, tokens["host"]).json()["posts"] == []

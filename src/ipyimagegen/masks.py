@@ -23,6 +23,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from .errors import ImageInputError
+
 MARKED_BELOW_ALPHA = 1
 """A mask PNG's pixel is marked for regeneration when its alpha is below this (that is, 0)."""
 
@@ -34,12 +36,14 @@ Fit = Literal["crop", "pad"]
 Size = tuple[int, int]  # (width, height)
 
 
-class MaskError(ValueError):
-    """A mask or framing that cannot be used: the message says what happened, ``hint`` what to do."""
+class MaskError(ImageInputError):
+    """A mask or framing that cannot be used (``param="mask"``): the message says what happened,
+    ``hint`` what to do. One of the package's errors, so it reaches callers with its hint."""
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+        super().__init__(
+            message, param="mask", hint=hint or "Paint the mask, or use one made for this image."
+        )
 
 
 # -- reading and writing --------------------------------------------------------------------------
@@ -58,8 +62,14 @@ def from_array(array: np.ndarray) -> np.ndarray:
         return result
     if array.ndim == 3 and array.shape[2] == 4:
         return np.asarray(array[..., 3]) < MARKED_BELOW_ALPHA
+    if array.ndim == 3 and array.shape[2] == 3:  # black and white, read as the same mask as an RGB PNG
+        if array.dtype == bool or np.issubdtype(array.dtype, np.floating):  # True or 1.0 is white
+            array = array.astype(np.float32) * 255
+        pixels = np.clip(array, 0, 255).astype(np.uint8)
+        return from_image(Image.fromarray(pixels, "RGB"), "white")
     raise MaskError(
-        f"A mask array must be HxW (True or nonzero = regenerate) or HxWx4 RGBA; this one is {array.shape}."
+        f"A mask array must be HxW (True or nonzero = regenerate), HxWx3 black and white (white = "
+        f"regenerate) or HxWx4 RGBA (alpha 0 = regenerate); this one is {array.shape}."
     )
 
 

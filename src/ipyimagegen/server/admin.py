@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import ErrorReply
+from .limits import read_json
 from .tokens import TokenInfo, TokenStore
 
 STATIC = Path(__file__).parent / "static"
@@ -105,10 +106,10 @@ class AdminPage:
     async def top_up(self, request: Request) -> Response:
         store = await self.require_admin(request)
         try:
-            body = await request.json()
+            body = await read_json(request)
             images = int(body.get("images") or 0)
             usd = float(body.get("usd") or 0)
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             raise ErrorReply(
                 400, 'Send a JSON object: {"images": N, "usd": DOLLARS}.', code="invalid_value"
             ) from None

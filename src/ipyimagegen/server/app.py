@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import threading
 import time
@@ -40,7 +39,7 @@ from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
 from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
 from .fair_queue import FairQueue
 from .files import ResultStore
-from .limits import BodySizeLimit, PixelBudget, pixel_cost
+from .limits import BodySizeLimit, PixelBudget, pixel_cost, read_json
 from .metrics import ServerMetrics
 from .params import (
     EDIT_FILES,
@@ -268,9 +267,8 @@ class ImagesServer:
                 "Send this endpoint's parameters as a JSON object with 'Content-Type: application/json'.",
                 code="unsupported_content_type",
             )
-        body = await request.body()
         try:
-            return json.loads(body)
+            return await read_json(request)
         except RecursionError:
             raise bad_request(
                 "The JSON body is nested too deeply to read: send a flat object of parameters.",

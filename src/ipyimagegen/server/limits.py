@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.types import ImageRequest
@@ -30,6 +33,39 @@ class BodyTooLarge(ErrorReply):
         super().__init__(
             413,
             f"{told}this server takes at most {_megabytes(limit)} per request. Send smaller or fewer images.",
+            code="request_too_large",
+        )
+
+
+MAX_JSON_BYTES = 1024 * 1024
+"""The largest JSON body read: the largest valid Images API request (a 32,000-character prompt and
+every option) is under 200 KB, so more is refused before it is parsed."""
+
+
+async def read_json(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """A request's JSON body, read up to ``max_bytes`` (a 413 beyond, as soon as it passes) and parsed in
+    a worker thread, so a hostile body neither fills memory nor holds the event loop; ValueError (or
+    RecursionError) if it is not JSON."""
+    declared = _content_length(request.scope)
+    if declared is not None and declared > max_bytes:
+        raise JsonTooLarge(max_bytes, declared)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise JsonTooLarge(max_bytes)
+        chunks.append(chunk)
+    return await anyio.to_thread.run_sync(json.loads, b"".join(chunks))
+
+
+class JsonTooLarge(ErrorReply):
+    def __init__(self, limit: int, size: int | None = None) -> None:
+        told = f"The JSON body is {_megabytes(size)}" if size is not None else "The JSON body is too large"
+        super().__init__(
+            413,
+            f"{told}; this endpoint reads at most {_megabytes(limit)} of JSON (a request's parameters, even a "
+            "32,000-character prompt, take far less): send only the parameters.",
             code="request_too_large",
         )
 

@@ -130,6 +130,8 @@ class Server(Protocol):
 
     async def _check_rate(self, token: TokenInfo | None) -> None: ...
 
+    async def _check_open(self, token: TokenInfo | None) -> None: ...
+
     async def _in_thread(self, func: Any, *args: Any) -> Any: ...
 
 
@@ -159,6 +161,7 @@ class ClassWall:
         token = await self.server._authenticate(request)
         wall = self._wall()
         assert token is not None  # a wall needs tokens: make_app makes sure
+        await self.server._check_open(token)  # a paused room shares nothing either
         await self.server._check_rate(token)
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ErrorReply(
