@@ -197,11 +197,11 @@ class ContentPolicyError(BadRequestError):
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        if kwargs.get("hint") is None and self.param in _FLAGGED_PART_HINTS:
-            self.hint = _FLAGGED_PART_HINTS[self.param]
+        if kwargs.get("hint") is None and self.param in FLAGGED_PART_HINTS:
+            self.hint = FLAGGED_PART_HINTS[self.param]
 
 
-_FLAGGED_PART_HINTS = {
+FLAGGED_PART_HINTS = {
     "prompt": "Rephrase the prompt and try again.",
     "image": "Use another image and try again.",
 }

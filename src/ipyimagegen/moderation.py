@@ -57,7 +57,13 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import CONTENT_POLICY_VIOLATION, MODERATION_BLOCKED, ConfigurationError, ContentPolicyError
+from .errors import (
+    CONTENT_POLICY_VIOLATION,
+    FLAGGED_PART_HINTS,
+    MODERATION_BLOCKED,
+    ConfigurationError,
+    ContentPolicyError,
+)
 from .models import GPT_IMAGE, family_of
 
 MODERATIONS = ("auto", "low")
@@ -477,9 +483,8 @@ def word_list(source: WordSource = None) -> WordList:
 
 # -- refusals as the API words them ----------------------------------------------------------------
 
-_ADVICE = {
-    PROMPT: "Rephrase the prompt and try again.",
-    IMAGE: "Use another image and try again.",
+_ADVICE = {  # the error tree's hints for what a caller sent, and one for what the model made
+    **FLAGGED_PART_HINTS,
     OUTPUT: "Try again with another seed, or rephrase the prompt.",
 }
 
