@@ -166,22 +166,15 @@ class ImagesServer:
                 "Incorrect API key provided: use the participant token the workshop host gave you.",
                 code="invalid_api_key",
             )
-        if info.revoked is not None:
-            raise ErrorReply(
-                401,
-                "This participant token was revoked: ask the workshop host for a new one.",
-                code="invalid_api_key",
-            )
-        if info.expired:
-            assert info.expires is not None
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.expires))
-            raise ErrorReply(
-                401,
-                f"This participant token expired at {when}: ask the workshop host for a new one.",
-                code="invalid_api_key",
-            )
+        _refuse_inactive(info)
         request.state.caller = info.name
         return info
+
+    async def _check_still_active(self, token: TokenInfo | None) -> None:
+        """401 when the token was revoked or expired while its call waited for its turn."""
+        if token is None or self.tokens is None:
+            return
+        _refuse_inactive(await self._in_thread(self.tokens.get, token.id))
 
     async def _check_rate(self, token: TokenInfo | None) -> None:
         if token is None or token.rate is None:
@@ -213,6 +206,8 @@ class ImagesServer:
         except Refusal as refused:
             why = refused.what
         current = await self._in_thread(self.tokens.get, token.id)
+        if why in ("revoked", "expired"):  # since the call was authenticated
+            _refuse_inactive(current)
         room = await self._in_thread(self.tokens.workshop)
         if why == "images":
             told = f"Token {token.name!r} has used {current.images} of its {current.budget} images"
@@ -402,6 +397,7 @@ class ImagesServer:
     async def _in_turn(self, token: TokenInfo | None, images: int, work: Callable[[], Any]) -> Any:
         """``work()`` in a worker thread, when the queue gives the caller its turn."""
         async with self.queue.turn(self._queue_key(token), images):
+            await self._check_still_active(token)  # revoked or expired while it waited: not run (refunded)
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._threads)
 
     @staticmethod
@@ -674,6 +670,24 @@ class ImagesServer:
                     "rate": str(self.upstream_rate) if self.upstream_rate else None,
                 },
             }
+        )
+
+
+def _refuse_inactive(info: TokenInfo) -> None:
+    """401 ``invalid_api_key`` saying why, for a token revoked or past its expiry."""
+    if info.revoked is not None:
+        raise ErrorReply(
+            401,
+            "This participant token was revoked: ask the workshop host for a new one.",
+            code="invalid_api_key",
+        )
+    if info.expired:
+        assert info.expires is not None
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.expires))
+        raise ErrorReply(
+            401,
+            f"This participant token expired at {when}: ask the workshop host for a new one.",
+            code="invalid_api_key",
         )
 
 

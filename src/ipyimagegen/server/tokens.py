@@ -200,7 +200,8 @@ class Workshop:
 
 
 class Refusal(Exception):
-    """A reservation the budgets do not allow: ``what`` is images, usd, workshop_images or workshop_usd."""
+    """A reservation refused: ``what`` is images, usd, workshop_images, workshop_usd (a budget), or
+    revoked or expired (the token)."""
 
     def __init__(self, what: str) -> None:
         super().__init__(what)
@@ -378,7 +379,8 @@ class TokenStore:
 
     def reserve(self, token_id: str, images: int, usd: float = 0.0) -> None:
         """Count a request for ``images`` images costing at most ``usd`` against the token's budgets and
-        the workshop's, all or nothing; :class:`Refusal` (saying which budget) when they do not fit."""
+        the workshop's, all or nothing; :class:`Refusal` (saying which budget, or that the token was
+        revoked or has expired, checked in the same statement) when they do not fit."""
         try:
             self._reserve(token_id, images, usd)
         except Refusal:
@@ -390,18 +392,25 @@ class TokenStore:
             raise
 
     def _reserve(self, token_id: str, images: int, usd: float) -> None:
+        now = time.time()
         with self._connect() as db:  # one transaction: both updates, or neither
-            cursor = db.execute(
+            cursor = db.execute(  # a token revoked or expired since it was read reserves nothing
                 "UPDATE tokens SET requests = requests + 1, images = images + ?, spent_usd = spent_usd + ?, "
-                "last_used = ? WHERE id = ? AND (budget IS NULL OR images + ? <= budget) "
+                "last_used = ? WHERE id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?) "
+                "AND (budget IS NULL OR images + ? <= budget) "
                 "AND (budget_usd IS NULL OR spent_usd + ? <= budget_usd + 1e-9)",
-                (images, usd, time.time(), token_id, images, usd),
+                (images, usd, now, token_id, now, images, usd),
             )
             if cursor.rowcount == 0:
                 row = db.execute(
-                    "SELECT images, budget, spent_usd, budget_usd FROM tokens WHERE id = ?", (token_id,)
+                    "SELECT images, budget, spent_usd, budget_usd, revoked, expires FROM tokens WHERE id = ?",
+                    (token_id,),
                 )
                 found = row.fetchone()
+                if found is not None and found["revoked"] is not None:
+                    raise Refusal("revoked")
+                if found is not None and found["expires"] is not None and found["expires"] <= now:
+                    raise Refusal("expired")
                 over_images = (
                     found is not None
                     and found["budget"] is not None
