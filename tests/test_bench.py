@@ -48,6 +48,7 @@ FIGURES = [
     (r"gallery: save and index a 1024x1024 result, median", r"goal < 20\.0 ms"),
     (r"gallery: open 200 items, first history page \(cold\)", r"goal < 1\.00 s"),
     (r"gallery: open at 10000 items vs at 1000", r"goal ratio <= 2\.00"),
+    (r"memory: kernel RSS above baseline after 20 results at 1024²", r"goal < 100 MB"),
     (r"memory: peak RSS above baseline, 20 generations", r"goal < 300 MB"),
     (r"server: peak RSS over idle, worst edit x1", r"goal < 500 MB"),
     (r"server: peak RSS over idle, worst edit x4", r"goal < 500 MB"),

@@ -5,13 +5,17 @@ and clicks sent back as the page script sends them."""
 
 from __future__ import annotations
 
+import gc
 import io
+import weakref
 from pathlib import Path
 
 from PIL import Image
 
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse, PartialImage
+from ipyimagegen.gallery import Gallery
 from ipyimagegen.widgets.result_grid import ResultGrid
+from ipyimagegen.widgets.results import save_to_gallery
 from widget_helpers import Page, make_png
 
 
@@ -326,3 +330,28 @@ def test_a_single_image_request_is_labelled_without_a_count() -> None:
     grid.start(_request(n=1))
     (tile,) = grid.tiles
     assert tile.label_text() == "#1 · gpt-image-1.5 · 1024x1024"
+
+
+def test_a_grid_keeps_thumbnails_of_saved_results_and_the_results_themselves_only_without_a_gallery(
+    tmp_path: Path,
+) -> None:
+    with Gallery(tmp_path / "gallery") as gallery:
+        for kept_by in (gallery, None):
+            grid = ResultGrid()
+            grid.gallery = kept_by
+            request = _request(n=2)
+            batch = grid.start(request)
+            response = _response(request)
+            save_to_gallery(kept_by, response, None, on_thumbnail=batch.show_ready)  # as the studio does
+            batch.fill(response)
+            made = [weakref.ref(image) for image in response.data]
+            full = [  # the file in the gallery (its metadata embedded), or the result as it came
+                kept_by.get(image.metadata["gallery_id"]).data if kept_by is not None else image.data
+                for image in response.data
+            ]
+            del response
+            gc.collect()
+            assert [ref() is not None for ref in made] == [kept_by is None] * 2
+            assert [tile.is_stored for tile in grid.tiles] == [kept_by is not None] * 2
+            assert all(tile.picture is not None for tile in grid.tiles)
+            assert [tile.image.data for tile in grid.tiles] == full

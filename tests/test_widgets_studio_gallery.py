@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +15,14 @@ import ipywidgets as widgets
 import pytest
 from PIL import Image
 
-from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
+from ipyimagegen.api.types import EditRequest, GeneratedImage, GenerateRequest, ImagesResponse
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery, GalleryItem
 from ipyimagegen.widgets.compare import ComparePanel
 from ipyimagegen.widgets.history import HistoryBrowser
 from ipyimagegen.widgets.params_panel import ParamsPanel
 from ipyimagegen.widgets.studio import Studio, studio
-from widget_helpers import WAIT_S, FakeBackend, make_png
+from widget_helpers import WAIT_S, FakeBackend, Page, make_png, wait_for
 
 
 def _generate(s: Studio, prompt: str, **params: Any) -> None:
@@ -500,3 +502,109 @@ def test_download_all_sends_one_zip_of_the_results_or_of_the_ticked_ones(tmp_pat
         names, manifest = _zip_names(page.files[-1][2])
         assert sum(n.startswith("images/") for n in names) == 1 and len(manifest["items"]) == 1
         s.close()
+
+
+def _watch_results(s: Studio) -> list[weakref.ref[GeneratedImage]]:
+    """Weak references to every result the grid is given: they die once nothing in the studio holds the
+    results themselves."""
+    made: list[weakref.ref[GeneratedImage]] = []
+    s.grid.on_filled(lambda response: made.extend(weakref.ref(image) for image in response.data))
+    return made
+
+
+def test_once_saved_no_tile_grid_or_job_holds_a_results_bytes(tmp_path: Path) -> None:
+    s = Studio(FakeBackend(side=256), gallery=tmp_path / "gallery")
+    page = Page(s.grid.view)
+    made = _watch_results(s)
+    _generate(s, "two pears", model="dall-e-2", size="256x256", n=2)
+    _generate(s, "one fig", model="dall-e-2", size="256x256", n=1)
+    gc.collect()
+    assert len(made) == 3 and [ref() for ref in made] == [None] * 3  # the results themselves are gone
+    for tile in s.grid.tiles:
+        assert tile._image is None and tile.details is not None and tile.details.data == b""
+        assert tile.picture is not None and page.tile(tile)["picture"]  # the thumbnail stays
+
+    # Every action still gets the full bytes: read back from the gallery, the file as it is on disk.
+    tile = s.grid.tiles[0]
+    on_disk = s.gallery.get(tile.details.metadata["gallery_id"]).data
+    assert Image.open(io.BytesIO(on_disk)).size == (256, 256)
+    s.grid.act(tile, "enlarge")
+    assert bytes(s.grid.view.viewer_image) == on_disk
+    s.grid.close_preview()
+    assert s.grid.save(tile, tmp_path / "saved") is not None
+    assert page.files[-1][2] == on_disk and (tmp_path / "saved" / page.files[-1][0]).read_bytes() == on_disk
+    edited: list[GeneratedImage] = []
+    varied: list[GeneratedImage] = []
+    s.on_edit(edited.append)
+    s.on_variations(varied.append)
+    s.grid.act(tile, "edit")
+    assert s.tabs.selected_index == s.tabs.titles.index("Edit")
+    s.grid.act(tile, "variations")
+    assert [image.data for image in edited + varied] == [on_disk, on_disk]
+    assert varied[0].metadata["gallery_id"] == tile.details.metadata["gallery_id"]  # its lineage follows
+
+
+def test_a_tile_showing_its_thumbnail_before_the_save_ends_holds_no_result(tmp_path: Path) -> None:
+    gallery = SlowSavingGallery(tmp_path / "gallery")
+    s = Studio(FakeBackend(side=256), gallery=gallery)
+    made = _watch_results(s)
+    tab = s.generate_tab
+    tab.prompt_box.value = "a kite over the dunes"
+    tab.params.model, tab.params.size, tab.params.n = "dall-e-2", "256x256", 2
+    tab.controls.run_button.click()
+    assert gallery.saving.wait(WAIT_S)
+    wait_for(lambda: all(tile.picture is not None for tile in s.grid.tiles))
+    assert all(tile.is_shown and not tile.is_filled for tile in s.grid.tiles)
+    gallery.release.set()
+    assert s.runner.wait(WAIT_S)
+    gc.collect()
+    assert len(made) == 2 and [ref() for ref in made] == [None, None]
+
+
+def test_an_edit_made_from_a_tile_keeps_its_input_in_the_gallery_not_in_the_tiles(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    page = Page(s.grid.view)
+    _generate(s, "a white jug", model="dall-e-2", size="256x256")
+    s.grid.act(s.grid.tiles[0], "edit")
+    edit = s.edit_tab
+    edit.painter.fill()
+    edit.prompt_box.value = "a blue jug"
+    edit.params.n = 2
+    edit.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+    edited = [tile for tile in s.grid.tiles if isinstance(tile.request, EditRequest)]
+    assert len(edited) == 2
+    item = s.gallery.get(edited[0].details.metadata["gallery_id"])
+    sent_input = s.gallery.input_data(item.input_ids[0])  # the picture the edit was sent
+    for tile in edited:
+        assert tile.request.images == [] and tile.request.mask is None
+        assert tile.details.request.images == [] and tile.details.request.prompt == "a blue jug"
+    assert s.grid._batches[0].request.images == []
+
+    page.click(edited[0], "enlarge")
+    assert s.grid.view.viewer["has_before"]
+    page.send({"event": "viewer", "do": "before"})  # the Before button: read back from the gallery
+    [(message, (before,))] = [
+        (m, b) for m, b in zip(page.messages, page.buffers, strict=True) if m.get("event") == "before"
+    ]
+    assert message["id"] == edited[0].id and message["mime"] == "image/png" and before == sent_input
+    s.grid.act(edited[0], "edit")  # its settings stay with the tile: Edit carries them on
+    assert edit.prompt_box.value == "a blue jug"
+
+
+def test_a_saved_edits_before_is_said_missing_when_its_input_file_is_gone(tmp_path: Path) -> None:
+    s = Studio(PreviewEngine(), gallery=tmp_path / "gallery")
+    page = Page(s.grid.view)
+    _generate(s, "a white jug", model="dall-e-2", size="256x256")
+    s.grid.act(s.grid.tiles[0], "edit")
+    s.edit_tab.painter.fill()
+    s.edit_tab.prompt_box.value = "a blue jug"
+    s.edit_tab.controls.run_button.click()
+    assert s.runner.wait(WAIT_S)
+    tile = s.grid.tiles[0]
+    for stored in (tmp_path / "gallery" / "inputs").iterdir():
+        stored.unlink()  # deleted behind the studio's back
+    page.click(tile, "enlarge")
+    page.send({"event": "viewer", "do": "before"})
+    assert not [m for m in page.messages if m.get("event") == "before"]
+    assert "no longer in the gallery" in s.grid.notice_html

@@ -5,6 +5,12 @@ browser only when a tile is enlarged (in a viewer over the page), and closing th
 it. A request shows its placeholder tiles at once; each fills with its streamed previews and
 then its result as they arrive. The page holds at most ``page_size`` tiles, so a session of a
 thousand results costs the browser what a page costs; the older ones are a click away.
+
+The kernel keeps as little: once the gallery has a result, its tile holds the thumbnail, the
+request's settings and the gallery id, never the result's bytes nor an edit's input pictures; the
+viewer, Save, Download, Compare, Edit and Variations read them back from the gallery when asked.
+A grid without a gallery (``gallery=False``, or one that only saves) has nowhere to read them back
+from, so it keeps each result as it came: about 2 MB a 1024² result, for as long as it is shown.
 """
 
 from __future__ import annotations
@@ -27,9 +33,16 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.errors import ImageInputError, describe_error
-from ..api.types import GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..api.types import (
+    EditRequest,
+    GeneratedImage,
+    ImageRequest,
+    ImagesResponse,
+    PartialImage,
+    VariationRequest,
+)
 from ..gallery import GalleryLike
-from ..media import MIME_BY_FORMAT
+from ..media import MIME_BY_FORMAT, sniff_mime_type
 from ..thumbnails import thumbnail_of
 from .buttons import toolbar_button
 from .download import download_name
@@ -92,7 +105,8 @@ class ResultTile:
         self._details: GeneratedImage | None = None  # the result without its bytes
         self._image: GeneratedImage | None = None  # the result, when it is kept in memory
         self._stored_at: Path | None = None  # else its file in the gallery
-        self._shown: GeneratedImage | None = None  # the result whose thumbnail shows before it is filled
+        self.before_id: str | None = None  # a saved edit's input picture: its id in the gallery
+        self._ready = False  # shows a result's thumbnail before it is filled (the result is not kept)
         self._picture: tuple[bytes, str] | None = None  # the thumbnail shown (bytes, MIME type)
         self.picture_version = 0
         self.cost_label = ""  # the request's estimated cost, for the viewer
@@ -105,7 +119,7 @@ class ResultTile:
     @property
     def is_shown(self) -> bool:
         """Whether it shows a result's picture already (filled, or about to be)."""
-        return self.is_filled or self._shown is not None
+        return self.is_filled or self._ready
 
     @property
     def picture(self) -> tuple[bytes, str] | None:
@@ -118,6 +132,11 @@ class ResultTile:
         return self._details
 
     @property
+    def is_stored(self) -> bool:
+        """Whether the gallery keeps its result: the tile then holds its thumbnail, not its bytes."""
+        return self._stored_at is not None
+
+    @property
     def image(self) -> GeneratedImage | None:
         """The full result; read back from the gallery when it is kept there (None if that file is gone)."""
         if self._image is not None or self._stored_at is None or self._details is None:
@@ -128,6 +147,11 @@ class ResultTile:
             log.warning("could not read %s back from the gallery: %s", self._stored_at, exc)
             return None
         return replace(self._details, data=data)
+
+    @property
+    def has_before(self) -> bool:
+        """Whether it is an edit whose input picture the viewer can show (Before/After)."""
+        return bool(getattr(self.request, "images", None)) or self.before_id is not None
 
     @property
     def selected(self) -> bool:
@@ -197,17 +221,29 @@ class ResultTile:
 
     def show_ready(self, image: GeneratedImage) -> None:
         """A result's thumbnail, shown as soon as it is made; its actions wait for :meth:`fill`
-        (once the result is on disk)."""
-        if not self.is_filled and self._shown is not image:
-            self._shown = image
-            self.state = "saving"
-            self._set_picture(thumbnail_of(image, THUMBNAIL_SIDE))
+        (once the result is on disk). The tile keeps the thumbnail only."""
+        if self.is_filled:
+            return
+        self._ready = True
+        self.state = "saving"
+        picture = thumbnail_of(image, THUMBNAIL_SIDE)  # the same tuple again for the same image
+        if picture is not self._picture:
+            self._set_picture(picture)
 
     def fill(self, image: GeneratedImage) -> None:
-        """Show a result. When the gallery has its file, the tile keeps the thumbnail, not the bytes."""
-        self._details = replace(image, data=b"")
-        self._stored_at = self.grid.stored_file(image)
-        self._image = None if self._stored_at is not None else image
+        """Show a result. When the gallery has its file, the tile keeps the thumbnail and the request's
+        settings, not the bytes (nor an edit's input pictures: the gallery has them too); without a
+        gallery to read them back from, it keeps the result as it came."""
+        item = self.grid.saved_item(image)
+        self._stored_at = Path(item.path) if item is not None else None
+        self._image = None if item is not None else image
+        if item is not None and self.grid.keeps_inputs(item):
+            self.before_id = _first_input(image.request, item)
+            self.request = settings_only(self.request)
+            self._details = replace(image, data=b"", request=settings_only(image.request))
+        else:
+            self._details = replace(image, data=b"")
+        self._ready = False
         self.made = self.made or datetime.now()
         self.state = ""
         picture = thumbnail_of(image, THUMBNAIL_SIDE)
@@ -263,6 +299,7 @@ class ResultBatch:
                 tile.fill(image)
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
+            self.request = settings_only(self.request)  # each tile holds what it needs of the inputs
         self.grid.batch_filled(response)
 
     def keep(self, response: ImagesResponse) -> None:
@@ -275,6 +312,7 @@ class ResultBatch:
                     tile.fill(image)
             for tile in [t for t in self.tiles if not t.is_filled]:
                 self.grid.remove(tile)
+            self.request = settings_only(self.request)
 
     def discard(self, keep_shown: bool = False) -> None:
         """Remove every tile that has no result (after an error or a cancel); ``keep_shown``: not those
@@ -577,7 +615,7 @@ class ResultGrid(widgets.VBox):
                 "filename": tile.file_name(image),
                 "has_previous": place > 0,
                 "has_next": 0 <= place < len(filled) - 1,
-                "has_before": _before(tile) is not None,
+                "has_before": tile.has_before,
             },
             image.data,
         )
@@ -600,11 +638,29 @@ class ResultGrid(widgets.VBox):
     def send_before(self) -> bool:
         """The picture an edit in the viewer started from, for its Before/After toggle (sent on asking)."""
         viewed = self.viewed
-        before = _before(viewed) if viewed is not None else None
+        before = self._before(viewed) if viewed is not None else None
         if viewed is None or before is None:
             return False
-        self.view.send({"event": "before", "id": viewed.id, "mime": before.mime_type}, buffers=[before.data])
+        data, mime = before
+        self.view.send({"event": "before", "id": viewed.id, "mime": mime}, buffers=[data])
         return True
+
+    def _before(self, tile: ResultTile) -> tuple[bytes, str] | None:
+        """The first input picture of an edit (bytes, MIME type): from its request, or read back from the
+        gallery once the gallery keeps it; None for other results (or when that file is gone)."""
+        images = getattr(tile.request, "images", None)
+        if images:
+            return images[0].data, images[0].mime_type
+        read = getattr(self.gallery, "input_data", None)
+        if tile.before_id is None or read is None:
+            return None
+        try:
+            data = read(tile.before_id)
+        except (OSError, KeyError) as exc:
+            log.warning("could not read an edit's input back from the gallery: %s", exc)
+            self.show_notice("The picture this edit started from is no longer in the gallery.", "warning")
+            return None
+        return data, sniff_mime_type(data)
 
     @property
     def preview_open(self) -> bool:
@@ -823,17 +879,26 @@ class ResultGrid(widgets.VBox):
             )
         return image
 
-    def stored_file(self, image: GeneratedImage) -> Path | None:
-        """The file of ``image`` in the grid's gallery, when it was saved there."""
+    def saved_item(self, image: GeneratedImage) -> Any:
+        """The grid's gallery's item of ``image`` (with its ``path`` and ``input_ids``), when its file is
+        there; else None (no gallery, a plain GalleryLike that only saves, or the save failed)."""
         item_id = image.metadata.get("gallery_id")
         look_up = getattr(self.gallery, "get", None)  # a plain GalleryLike only saves
         if look_up is None or not isinstance(item_id, str):
             return None
         try:
-            path = Path(look_up(item_id).path)
+            item = look_up(item_id)
+            stored = Path(item.path).is_file()
         except Exception:
             return None
-        return path if path.is_file() else None
+        return item if stored else None
+
+    def keeps_inputs(self, item: Any) -> bool:
+        """Whether the grid's gallery gives a saved item's input pictures back (``input_data``), so that
+        its tiles need not keep them."""
+        return callable(getattr(self.gallery, "input_data", None)) and isinstance(
+            getattr(item, "input_ids", None), list
+        )
 
 
 class _Held:
@@ -853,10 +918,19 @@ class _Held:
                 self.grid.relayout()
 
 
-def _before(tile: ResultTile) -> Any:
-    """The first input image of an edit (what it changed), or None for other results."""
-    images = getattr(tile.request, "images", None)
-    return images[0] if images else None
+def settings_only(request: ImageRequest | None) -> ImageRequest | None:
+    """``request`` without its input pictures (an edit's images, mask and markup, a variation's image):
+    what a tile keeps of a request once the gallery keeps those."""
+    if isinstance(request, EditRequest):
+        return replace(request, images=[], mask=None, markup=None)
+    if isinstance(request, VariationRequest):
+        return replace(request, image=None)
+    return request
+
+
+def _first_input(request: ImageRequest | None, item: Any) -> str | None:
+    """The gallery id of an edit's first input picture (what the viewer's Before shows), else None."""
+    return item.input_ids[0] if isinstance(request, EditRequest) and item.input_ids else None
 
 
 def _cost_label(response: ImagesResponse) -> str:

@@ -54,8 +54,9 @@ class Studio(widgets.VBox):
 
     ``gallery``: where every result is saved before it is shown, and what the History tab
     browses. By default the gallery folder (``$IPYIMAGEGEN_GALLERY``, else
-    ``./ipyimagegen-gallery``); a path opens the gallery there; ``False`` saves nothing; or any
-    object with ``save_response(response, parent_id=None)``. ``save_dir``: where a tile's Save
+    ``./ipyimagegen-gallery``); a path opens the gallery there; ``False`` saves nothing (the grid
+    then keeps every result it shows in memory); or any object with
+    ``save_response(response, parent_id=None)``. ``save_dir``: where a tile's Save
     and Compare's Save PDF write (default: the gallery's folder when it has one, else the
     current folder).
 

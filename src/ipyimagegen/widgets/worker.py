@@ -55,7 +55,7 @@ class Job:
         self.on_cancel = on_cancel
         self.cancel_event = threading.Event()
         self.state = "running"
-        self.result: Any = None
+        self.result: Any = None  # what the work returned, kept only when no on_result takes it
         self.error: BaseException | None = None
         self.started_at = time.perf_counter()
         self.finished_at: float | None = None
@@ -212,7 +212,9 @@ class JobRunner(HasTraits):
                 log.debug("job %d ended after it was cancelled; its outcome is dropped", job.id)
                 return
             job.finished_at = time.perf_counter()
-            job.result, job.error = result, error
+            # A result handed to on_result is not kept here too (a response's images would stay in memory).
+            job.result = result if job.on_result is None else None
+            job.error = error
             job.state = "failed" if error is not None else "done"
             try:
                 if error is None:
