@@ -1,9 +1,10 @@
 """Picking an input image: a file upload that checks what it reads, and sources from Python.
 
 :class:`ImageUpload` is a file button (:class:`~.file_picker.FilePicker`): each chosen file
-crosses once, is size-checked and decoded at once (so a non-image or damaged file is refused
-with a message before it can replace anything), and is never kept in the widget's state, so it
-is not saved in the notebook; the button says which file it took. :func:`load_image` turns any source a tab accepts (a path, bytes, PIL image, array,
+crosses once, in pieces (a file over the limit is refused from its size, unread), is decoded at
+once (so a non-image or damaged file is refused with a message before it can replace anything),
+and is never kept in the widget's state, so it is not saved in the notebook; the button says
+which file it took. :func:`load_image` turns any source a tab accepts (a path, bytes, PIL image, array,
 a result's :class:`GeneratedImage`, a gallery item) into a :class:`LoadedImage`.
 """
 
@@ -21,22 +22,14 @@ from PIL import Image
 from ..api.errors import ImageInputError, describe_error
 from ..api.types import GeneratedImage, InputImage
 from ..imaging import FITS, encoded_bytes, open_image, raster_file, source_name
-from .file_picker import FilePicker
+from .file_picker import FilePicker, size_text
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """The largest file an upload reads (the gpt-image models' own input limit)."""
 
 ACCEPT = ".png,.jpg,.jpeg,.webp,image/png,image/jpeg,image/webp"
 """The file types the upload button offers."""
-
-
-def size_text(n: int) -> str:
-    """``2.1 MB``, ``340 KB``, ``512 bytes``."""
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
+TOO_LARGE_HINT = "Scale it down or save it as JPEG or WebP, then upload it again."
 
 
 @dataclass
@@ -69,7 +62,7 @@ def check_file_size(data: bytes, name: str, max_bytes: int = MAX_FILE_BYTES) -> 
     if len(data) > max_bytes:
         raise ImageInputError(
             f"{name} is {size_text(len(data))}; the largest image file accepted is {size_text(max_bytes)}.",
-            hint="Scale it down or save it as JPEG or WebP, then upload it again.",
+            hint=TOO_LARGE_HINT,
         )
 
 
@@ -118,10 +111,16 @@ class ImageUpload(widgets.HBox):
         self._image_handlers = CallbackDispatcher()
         self._error_handlers = CallbackDispatcher()
         self.upload = FilePicker(
-            accept=ACCEPT, multiple=multiple, description=description, drop_area=drop_area
+            accept=ACCEPT,
+            multiple=multiple,
+            description=description,
+            drop_area=drop_area,
+            max_bytes=max_bytes,
+            too_large_hint=TOO_LARGE_HINT,
         )
         self.upload.add_class(css_class)
         self.upload.on_files(self._uploaded)
+        self.upload.on_error(lambda message: self._error_handlers(message))
         super().__init__([self.upload], layout=widgets.Layout(align_items="center"))
 
     def receive(self, entries: list[dict[str, Any]]) -> None:
@@ -136,7 +135,7 @@ class ImageUpload(widgets.HBox):
 
     def _uploaded(self, entries: list[dict[str, Any]]) -> None:
         taken: list[str] = []
-        refused: list[str] = []
+        refused = list(self.upload.refused)  # over the limit: never sent
         for entry in entries:
             name = str(entry.get("name") or "upload") if isinstance(entry, dict) else "upload"
             try:
