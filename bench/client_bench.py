@@ -10,7 +10,10 @@ prepares them for the model there (the official client sends what it is given), 
 in its figures. Edits are measured too the other ways users pass pictures, at 256x256 (dall-e-2)
 and 1024x1024 (gpt-image-2, a photo-like PNG): a path (the official client gets the same path)
 and a PIL image (the official client gets the PNG bytes a user would have to make from it first,
-their encoding counted).
+their encoding counted). Edits at 1024x1024 and 3840x2160 (gpt-image-2) are measured too with a
+mask the user made elsewhere: an RGBA PNG saved by Pillow, as an image editor saves one, without
+the chunk that marks the toolkit's own masks (so the toolkit checks it before sending it), beside
+the toolkit's own mask; the official client sends the same mask file.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ipyimagegen.api.client import OpenAIClient
+from ipyimagegen.api.types import InputImage
+from ipyimagegen.imaging import prepare_mask
 from ipyimagegen.masks import to_png as mask_to_png
 
 from .fixtures import PROMPT, photo_like_png, served
@@ -50,10 +55,27 @@ def _square_rgba_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
-def _centre_mask(side: int) -> bytes:
-    regenerate = np.zeros((side, side), dtype=bool)
-    regenerate[side // 4 : 3 * side // 4, side // 4 : 3 * side // 4] = True
-    return mask_to_png(regenerate)
+def _centre(width: int, height: int) -> np.ndarray:
+    """True in the middle half of each side: the area to regenerate."""
+    regenerate = np.zeros((height, width), dtype=bool)
+    regenerate[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = True
+    return regenerate
+
+
+def _centre_mask(side: int, height: int | None = None) -> bytes:
+    """The toolkit's own mask file (it carries the chunk that says so)."""
+    return mask_to_png(_centre(side, height or side))
+
+
+def _editor_mask(width: int, height: int) -> bytes:
+    """A mask made elsewhere: an RGBA PNG saved by Pillow (black, the centre transparent), no marker chunk."""
+    from PIL import Image
+
+    rgba = np.zeros((height, width, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(_centre(width, height), 0, 255)
+    buffer = BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _toolkit_calls(client: OpenAIClient, image: bytes, mask: bytes) -> dict[str, Call]:
@@ -147,6 +169,50 @@ def _edit_pairs_at(
     }
 
 
+MASK_CASES = ((1024, 1024), (3840, 2160))
+
+
+def _mask_pairs(toolkit: OpenAIClient, official: object) -> dict[str, tuple[Call, Call]]:
+    """(toolkit, official) gpt-image-2 edits of a photo-like PNG passed as bytes, with a mask made
+    elsewhere and (at 3840x2160; the 1024x1024 "bytes" edit has it) the toolkit's own mask."""
+    images = official.images  # type: ignore[attr-defined]
+    pairs: dict[str, tuple[Call, Call]] = {}
+    for width, height in MASK_CASES:
+        picture, size = photo_like_png(width, height), f"{width}x{height}"
+        made = {"mask from Pillow": _editor_mask(width, height)}
+        if (width, height) != (1024, 1024):
+            made = {"bytes": _centre_mask(width, height), **made}
+        for what, mask in made.items():
+
+            def ours(mask: bytes = mask, picture: bytes = picture, size: str = size) -> bytes:
+                answer = toolkit.edit(image=picture, mask=mask, prompt=PROMPT, model="gpt-image-2", size=size)
+                return answer[0].data
+
+            def theirs(mask: bytes = mask, picture: bytes = picture, size: str = size) -> bytes:
+                answer = images.edit(
+                    image=("image.png", picture, "image/png"),
+                    mask=("mask.png", mask, "image/png"),
+                    prompt=PROMPT,
+                    model="gpt-image-2",
+                    size=size,
+                )
+                return base64.b64decode(answer.data[0].b64_json)
+
+            pairs[f"{size} gpt-image-2, {what}"] = (ours, theirs)
+    return pairs
+
+
+def _mask_check_ms(width: int, height: int, repeats: int) -> float:
+    """The median time of preparing a mask made elsewhere for its image (the toolkit's check alone)."""
+    image = InputImage.from_bytes(_centre_mask(width, height))  # any PNG of the size: only its header is read
+    mask, times = _editor_mask(width, height), []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        prepare_mask(mask, image)
+        times.append(time.perf_counter() - started)
+    return median_ms(times)
+
+
 def _side_by_side(
     ours: Call, theirs: Call, repeats: int, warmup: int
 ) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -205,6 +271,15 @@ def run(options: Options) -> list[Figure]:
                     mine, peer, _, _ = _side_by_side(ours_edit, theirs_edit, edit_repeats, 3)
                     say(f"edit, {label}: wall median {median_ms(mine):.2f} ms vs {median_ms(peer):.2f} ms")
                     figures.append(_versus_openai(f"client edit {label}: vs openai, ms/call", mine, peer))
+            for width, height in MASK_CASES:
+                say(
+                    f"mask from Pillow, {width}x{height}: prepare_mask alone, median "
+                    f"{_mask_check_ms(width, height, edit_repeats):.2f} ms"
+                )
+            for label, (ours_edit, theirs_edit) in _mask_pairs(toolkit, official).items():
+                mine, peer, _, _ = _side_by_side(ours_edit, theirs_edit, edit_repeats, 3)
+                say(f"edit, {label}: wall median {median_ms(mine):.2f} ms vs {median_ms(peer):.2f} ms")
+                figures.append(_versus_openai(f"client edit {label}: vs openai, ms/call", mine, peer))
         finally:
             toolkit.close()
             official.close()

@@ -446,13 +446,15 @@ def test_a_png_turned_by_its_exif_chunk_is_turned_upright() -> None:
     assert prepared.data != turned and imaging.image_size(prepared.data) == (10, 20)
 
 
-def test_a_mask_from_elsewhere_is_still_checked_and_made_exact() -> None:
-    soft = np.full((32, 32, 4), 200, np.uint8)  # half opaque: kept, but not the API's 255
+def test_a_soft_mask_from_elsewhere_is_sent_as_it_is_and_marks_only_its_transparent_pixels() -> None:
+    soft = np.full((32, 32, 4), 200, np.uint8)  # half opaque: kept, for the Images API as for ipyimagegen
     soft[:16, :, 3] = 0
     image = imaging.prepare_input_image(encoded(Image.new("RGBA", (32, 32), "red")), GPT_IMAGE)
-    prepared = imaging.prepare_mask(encoded(Image.fromarray(soft)), image)
-    alpha = np.asarray(Image.open(io.BytesIO(prepared.data)))[..., 3]
-    assert set(np.unique(alpha[:16])) == {0} and set(np.unique(alpha[16:])) == {255}
+    file = encoded(Image.fromarray(soft))
+    prepared = imaging.prepare_mask(file, image)
+    assert prepared.data == file and prepared.mime_type == "image/png"
+    marked = imaging.read_mask(prepared.data, "alpha")
+    assert marked[:16].all() and not marked[16:].any()
 
 
 def _rotated_exif() -> Image.Exif:
@@ -521,12 +523,94 @@ def test_a_mask_file_already_in_the_api_form_is_sent_as_it_is() -> None:
     assert imaging.prepare_mask(InputImage.from_bytes(ready, "mask"), image).data == ready
     soft = rgba.copy()
     soft[0, 0, 3] = 100  # partly transparent: only alpha 0 marks a pixel, so this one is kept
-    prepared = imaging.prepare_mask(encoded(Image.fromarray(soft)), image)
-    assert set(np.unique(_prepared_alpha(prepared))) == {0, 255}
-    alpha = _prepared_alpha(prepared)
-    assert alpha[0, 0] == 255 and np.array_equal(alpha, rgba[:, :, 3])
+    soft_file = encoded(Image.fromarray(soft))
+    prepared = imaging.prepare_mask(soft_file, image)
+    assert prepared.data == soft_file  # it means to the API what it means here: sent untouched too
+    assert np.array_equal(imaging.read_mask(prepared.data, "alpha"), regenerate)
     other_size = imaging.prepare_mask(ready, InputImage.from_bytes(encoded(Image.new("RGB", (80, 60)))))
     assert other_size.data != ready and _prepared_alpha(other_size).shape == (60, 80)
+
+
+def _editor_mask(kind: str) -> bytes:
+    """A 1024x1024 mask as an image editor or Pillow saves it: RGBA, no ipyimagegen marker chunk."""
+    rgba = np.zeros((1024, 1024, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[256:768, 256:768, 3] = 0
+    if kind == "feathered":  # a soft edge around the hole: 1 to 254 keep their pixels
+        ramp = np.linspace(0, 255, 34)[1:-1].astype(np.uint8)
+        rgba[224:256, 256:768, 3] = ramp[::-1, None]
+        rgba[256:768, 768:800, 3] = ramp[None, :]
+    if kind == "coloured":
+        rgba[..., :3] = np.random.default_rng(4).integers(0, 256, (1024, 1024, 3), np.uint8)
+    return encoded(Image.fromarray(rgba), optimize=kind == "optimized")
+
+
+@pytest.mark.parametrize("kind", ["plain", "feathered", "coloured", "optimized"])
+def test_a_mask_made_elsewhere_is_sent_as_it_is_and_never_decoded(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    file = _editor_mask(kind)
+    image = imaging.prepare_input_image(
+        encoded(Image.fromarray(pattern(1024, 1024))), model_spec("gpt-image-2")
+    )
+    decodes = DecodeCounter(monkeypatch)
+
+    prepared = imaging.prepare_mask(file, image)
+    prepared_from_upload = imaging.prepare_mask(InputImage.from_bytes(file, "mask"), image)
+
+    assert decodes.count == 0
+    assert prepared.data == file and prepared_from_upload.data == file and prepared.mime_type == "image/png"
+    assert np.array_equal(imaging.read_mask(prepared.data, "alpha"), imaging.read_mask(file))
+
+
+def test_a_masks_convention_decides_whether_its_file_is_sent_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = InputImage.from_bytes(encoded(Image.new("RGB", (40, 30))))
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[5:10, :, 3] = 0  # transparent: the API's mark
+    rgba[20:25, :, :3] = 255  # white and opaque: the black-and-white convention's mark
+    alpha_mask, opaque = encoded(Image.fromarray(rgba)), rgba.copy()
+    opaque[..., 3] = 255
+    opaque_mask = encoded(Image.fromarray(opaque))
+    decodes = DecodeCounter(monkeypatch)
+
+    as_alpha = imaging.prepare_mask(opaque_mask, image, convention="alpha")  # marks nothing, as sent
+    assert as_alpha.data == opaque_mask and decodes.count == 0
+    as_white = imaging.prepare_mask(alpha_mask, image, convention="white")
+    marked = imaging.read_mask(as_white.data, "alpha")
+    assert marked[20:25].all() and not marked[:20].any() and not marked[25:].any()
+
+
+def test_a_mask_that_is_not_the_apis_is_still_converted_or_refused(png: bytes) -> None:
+    image = InputImage.from_bytes(encoded(Image.new("RGB", (64, 48))))
+    with pytest.raises(ImageInputError, match="no alpha channel"):  # an RGB file has no transparency
+        imaging.prepare_mask(png, image, convention="alpha")
+    half = np.zeros((24, 32, 4), np.uint8)
+    half[..., 3] = 255
+    half[:12, :16, 3] = 0
+    scaled = imaging.prepare_mask(encoded(Image.fromarray(half)), image)  # half the size: scaled up
+    assert np.array_equal(_prepared_alpha(scaled) == 0, np.kron(half[..., 3] == 0, np.ones((2, 2), bool)))
+    grey_alpha = encoded(Image.fromarray(half).convert("LA"))  # grey and alpha: made RGBA
+    small_image = InputImage.from_bytes(encoded(Image.new("RGB", (32, 24))))
+    made_rgba = imaging.prepare_mask(grey_alpha, small_image)
+    assert made_rgba.data != grey_alpha and np.array_equal(_prepared_alpha(made_rgba), half[..., 3])
+
+
+def test_a_damaged_mask_is_refused_with_what_to_do() -> None:
+    image = InputImage.from_bytes(encoded(Image.new("RGB", (64, 48))))
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[:10, :, 3] = 255
+    truncated = encoded(Image.fromarray(rgba))[:-30]
+    with pytest.raises(ImageInputError, match="damaged|incomplete") as caught:
+        imaging.prepare_mask(truncated, image)
+    assert caught.value.hint
+    from ipyimagegen.engines.preview import PreviewEngine
+
+    with pytest.raises(ImageInputError) as through:  # through an edit: which input it was
+        PreviewEngine().edit(image=pattern(64, 48), mask=truncated, prompt="a fox", model="gpt-image-2")
+    assert through.value.param == "mask" and through.value.hint
 
 
 def test_prepare_mask_follows_the_crop_of_its_image() -> None:

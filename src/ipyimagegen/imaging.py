@@ -684,18 +684,6 @@ def _orientation(data: bytes, image: Image.Image) -> int | None:
         return None
 
 
-def _png_text(data: bytes) -> dict[str, str]:
-    """The tEXt chunks of a PNG that come before its pixels."""
-    found = {}
-    for kind, contents in _png_chunks(data):
-        if kind == b"IDAT":
-            break
-        if kind == b"tEXt" and b"\0" in contents:
-            key, _, value = contents.partition(b"\0")
-            found[key.decode("latin-1")] = value.decode("latin-1")
-    return found
-
-
 def _verify(data: bytes) -> None:
     """Check that a file is whole without decoding its pixels (a PNG's chunks and their checksums)."""
     image = _open_lazy(data)
@@ -791,18 +779,22 @@ def _source_size(source: Any) -> tuple[int, int] | None:
         return None
 
 
-def _is_api_mask(data: bytes, size: tuple[int, int]) -> bool:
-    """Whether a mask file already is what the API wants, so that it can be sent as it is: an 8-bit
-    RGBA PNG of ``size`` whose every pixel is fully transparent (regenerate) or fully opaque."""
-    if not _is_rgba8_png(data, size):
+def _is_api_mask(data: bytes, size: tuple[int, int], convention: masks.Convention = "auto") -> bool:
+    """Whether a mask file is sent as it is, as the official client sends it: a whole 8-bit RGBA PNG
+    of ``size``, known from its header and chunks alone (its pixels are never decoded here).
+
+    Its alpha means to the Images API what it means to ipyimagegen (alpha 0 regenerates; a soft
+    edge's 1 to 254 keep their pixels), so nothing is gained by rewriting it; the engines that use
+    the mask decode it when they run. Other files (another size, no alpha channel, grey and alpha,
+    16 bits, a palette, JPEG...) and ``convention="white"`` are read and converted by the caller.
+    """
+    if convention == "white" or not _is_rgba8_png(data, size):
         return False
-    if _png_text(data).get(masks.MADE_BY_KEY) == masks.MADE_BY:
-        return True  # made by masks.to_png: every pixel is 0 or 255 already
     try:
-        alpha = np.asarray(_load(_open_lazy(data)).getchannel("A"))
+        _verify(data)  # chunks and checksums: a damaged file goes to read_mask, which says what is wrong
     except ImageInputError:
         return False
-    return bool(((alpha == 0) | (alpha == 255)).all())
+    return True
 
 
 def input_framing(source_size: tuple[int, int], spec: ModelSpec, size: str | None, fit: str) -> masks.Framing:
@@ -830,13 +822,14 @@ def prepare_mask(
     marks the area to regenerate, or, in an image with no transparency, white does (``convention``
     says which). A mask the size of ``source`` (the image before :func:`prepare_input_image`) is
     cropped or padded and scaled as the image was; a mask of another size is scaled to the image.
-    A mask file that already is the API's (an RGBA PNG the image's size, each pixel fully
-    transparent or opaque) is kept as it is.
+    A mask file in the API's form (an 8-bit RGBA PNG the image's size) is sent as it is, its pixels
+    never decoded, as the official client sends it: it is read by its alpha, as the API reads it
+    (with ``convention="white"`` it is read as black and white and converted).
     """
     _check_fit(fit)
     raw = mask.data if isinstance(mask, InputImage) else mask
     target = image_size(image.data)
-    if isinstance(raw, (bytes, bytearray)) and _is_api_mask(bytes(raw), target):
+    if isinstance(raw, (bytes, bytearray)) and _is_api_mask(bytes(raw), target, convention):
         return InputImage(data=bytes(raw), filename="mask.png", mime_type="image/png")
     marked = read_mask(raw, convention)
     mask_size = masks.size_of(marked)

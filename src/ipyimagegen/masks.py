@@ -117,7 +117,7 @@ def to_png(mask: np.ndarray) -> bytes:
     rgba[..., 3] = np.where(mask.astype(bool), 0, 255)
     buffer = io.BytesIO()
     made_by = PngImagePlugin.PngInfo()
-    made_by.add_text(MADE_BY_KEY, MADE_BY)  # so the toolkit knows its own masks and need not check them again
+    made_by.add_text(MADE_BY_KEY, MADE_BY)  # names the maker, as image editors do
     Image.fromarray(rgba).save(buffer, format="PNG", compress_level=MASK_COMPRESS_LEVEL, pnginfo=made_by)
     return buffer.getvalue()
 
