@@ -11,6 +11,18 @@ run (after the first queue round); a queue round is the time the upstream takes 
 participant one image (100 images at 60 per minute). A ten-image call takes ten rounds of its
 participant's turns, so shares are even over runs of tens of rounds, not within one: the quick run
 (8 rounds) is too short for them. Waits are each call's time from sending to the answer.
+
+The second room is proxy mode against an upstream that enforces its limit over short windows as
+well as the minute (OpenAI may enforce a minute's limit over seconds): a stand-in upstream allows
+60 images a minute AND 2 a second, refusing past either with 429 and ``Retry-After``. The server
+forwards to it as ``ipyimagegen serve --upstream URL --upstream-rate 60/min`` does (the same
+client, the default concurrency). Time is compressed 20 times (a minute lasts 3 s, a call at the
+upstream 150 ms). One greedy participant keeps 5 calls in flight and re-sends at once after a
+refusal; nine polite ones keep one call in flight and wait what ``Retry-After`` asks. It reports
+the greedy participant's images against the polite ones' median, the images per minute, the
+upstream's refusals, the refusals that reached participants, and the calls that timed out. The
+room runs twice: with ``--upstream-rate`` at the upstream's limit, and set twice too high (the
+upstream refuses, and the server has to slow down on its own).
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import requests
 
@@ -33,7 +46,12 @@ CONCURRENCY = 8
 
 
 def run(options: Options) -> list[Figure]:
+    return _room(options) + _paced_upstream(options)
+
+
+def _room(options: Options) -> list[Figure]:
     from ipyimagegen.server import ServerThread, TokenStore, make_app
+    from ipyimagegen.server.pacer import burst_of
     from ipyimagegen.server.tokens import Rate
 
     from .fixtures import InstantBackend, photo_like_png
@@ -112,7 +130,8 @@ def run(options: Options) -> list[Figure]:
     )
     say(
         f"{total} images answered in {duration:g} s ({total / duration * MINUTE_S:.1f} per compressed minute; "
-        f"the limit is {RATE_IMAGES}, after a first burst of {RATE_IMAGES}); refused or failed calls: "
+        f"the limit is {RATE_IMAGES}, after a first burst of {burst_of(Rate(RATE_IMAGES, MINUTE_S)):g}); "
+        f"refused or failed calls: "
         f"{dict(refused) or 'none'}"
     )
     say(
@@ -139,4 +158,172 @@ def run(options: Options) -> list[Figure]:
             Goal(1.0, on=RATIO, compare="<="),
             2 * round_s,
         ),
+    ]
+
+
+# -- proxy mode against an upstream that enforces short windows ------------------------------------
+
+COMPRESSION = 20  # time runs 20 times faster: a minute lasts 3 s
+PACED_MINUTE_S = 60 / COMPRESSION
+UPSTREAM_PER_MINUTE, UPSTREAM_PER_SECOND = 60, 2
+POLITE, GREEDY_IN_FLIGHT = 9, 5
+PACED_CALL_S = 3.0 / COMPRESSION  # a call at the upstream: 3 s, as a small DALL-E 2 image takes
+PACED_TIMEOUT_S = 300.0 / COMPRESSION  # serve's --timeout, 300 s
+
+
+class ShortWindowUpstream:
+    """An ASGI wrapper that limits the image calls of the app it wraps to each of ``rates`` (token
+    buckets that start full): a call past any of them is refused, 429 ``rate_limit_exceeded`` with
+    ``Retry-After`` and ``retry-after-ms`` (when every bucket holds an image again). Every call asks
+    for one image."""
+
+    def __init__(self, app: Any, rates: list[tuple[int, float]]) -> None:
+        self.app = app
+        now = time.monotonic()
+        self._buckets = [[float(count), now, count, period] for count, period in rates]
+        self.served = 0
+        self.refused = 0
+
+    def _take(self) -> float:
+        """0.0 and one image taken from every bucket, or the seconds until every bucket holds one."""
+        now = time.monotonic()
+        wait = 0.0
+        for bucket in self._buckets:
+            level, filled, count, period = bucket
+            bucket[0] = min(float(count), level + (now - filled) * count / period)
+            bucket[1] = now
+            wait = max(wait, (1.0 - bucket[0]) * period / count)
+        if wait > 0:
+            return wait
+        for bucket in self._buckets:
+            bucket[0] -= 1.0
+        return 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/images/"):
+            wait = self._take()  # one event loop: no lock needed
+            if wait > 0:
+                from starlette.responses import JSONResponse
+
+                from ipyimagegen.server.errors import retry_after_headers
+
+                self.refused += 1
+                message = "Rate limit reached for images per min: try again later."
+                error = {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+                refusal = JSONResponse({"error": error}, status_code=429, headers=retry_after_headers(wait))
+                await refusal(scope, receive, send)
+                return
+            self.served += 1
+        await self.app(scope, receive, send)
+
+
+def _paced_upstream(options: Options) -> list[Figure]:
+    """The room against the short-window upstream: with ``--upstream-rate`` set to its limit, then set
+    twice too high (so the upstream refuses, and the server must slow down on its own)."""
+    duration = options.pick(9.0, 45.0)  # 3 and 15 compressed minutes
+    return _paced_room(duration, UPSTREAM_PER_MINUTE, "paced upstream") + _paced_room(
+        duration, 2 * UPSTREAM_PER_MINUTE, "paced upstream, rate set 2x too high"
+    )
+
+
+def _paced_room(duration: float, told_per_minute: int, title: str) -> list[Figure]:
+    from ipyimagegen.cli import UPSTREAM_CONCURRENCY
+    from ipyimagegen.server import ServerThread, TokenStore, make_app
+    from ipyimagegen.server.tokens import Rate
+    from ipyimagegen.server.upstream import upstream_backend
+
+    from .fixtures import InstantBackend, photo_like_png
+
+    photo_like_png(256)
+    received: Counter[str] = Counter()
+    answers = Counter[str]()  # status (or exception name) -> calls
+    lock = threading.Lock()
+    stop = threading.Event()
+    upstream = ShortWindowUpstream(
+        make_app(InstantBackend(delay_s=PACED_CALL_S), max_concurrency=64),
+        [(UPSTREAM_PER_MINUTE, PACED_MINUTE_S), (UPSTREAM_PER_SECOND, PACED_MINUTE_S / 60)],
+    )
+    with TemporaryDirectory(prefix="ipyimagegen-bench-paced-") as folder, ServerThread(upstream) as up:
+        store = TokenStore.in_dir(Path(folder))
+        names = ["greedy"] + [f"polite{i}" for i in range(POLITE)]
+        tokens = {name: store.create(name)[0] for name in names}
+        client = upstream_backend(up.base_url, key_env="IPYIMAGEGEN_BENCH_NO_KEY", timeout=PACED_TIMEOUT_S)
+        app = make_app(
+            client,
+            tokens=store,
+            max_concurrency=UPSTREAM_CONCURRENCY,
+            upstream_rate=Rate(told_per_minute, PACED_MINUTE_S),
+            request_timeout=PACED_TIMEOUT_S,
+        )
+        with ServerThread(app) as server:
+            url = server.base_url + "/images/generations"
+            body = {"model": "dall-e-2", "prompt": "a fox", "size": "256x256", "response_format": "b64_json"}
+            began = time.monotonic()
+
+            def participant(name: str) -> None:
+                session = requests.Session()
+                session.headers["Authorization"] = f"Bearer {tokens[name]}"
+                while not stop.is_set():
+                    try:
+                        answer = session.post(url, json=body, timeout=PACED_TIMEOUT_S * 2)
+                    except requests.RequestException as exc:
+                        with lock:
+                            answers[type(exc).__name__] += 1
+                        continue
+                    with lock:
+                        answers[str(answer.status_code)] += 1
+                        if answer.status_code == 200 and time.monotonic() - began < duration:
+                            received[name] += len(answer.json()["data"])
+                    if answer.status_code == 429 and name != "greedy":  # the polite wait as they are asked
+                        asked = answer.headers.get("retry-after-ms")
+                        stop.wait(float(asked) / 1000 if asked else 1.0)
+                session.close()
+
+            threads = [
+                threading.Thread(target=participant, args=(name,), daemon=True)
+                for name in ["greedy"] * GREEDY_IN_FLIGHT + names[1:]
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(duration)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=PACED_TIMEOUT_S * 2 + 5)
+        client.close()
+    polite = statistics.median(received[name] for name in names[1:])
+    total = sum(received.values())
+    timeouts = answers["504"] + answers["ReadTimeout"]
+    say(
+        f"{title}: proxy mode, upstream_rate {told_per_minute}/min against a stand-in upstream allowing "
+        f"{UPSTREAM_PER_MINUTE}/min AND {UPSTREAM_PER_SECOND}/s (429 + Retry-After past either); 1 participant "
+        f"keeping {GREEDY_IN_FLIGHT} calls in flight, {POLITE} keeping 1; {UPSTREAM_CONCURRENCY} calls at once; "
+        f"time compressed {COMPRESSION}x (a minute = {PACED_MINUTE_S:g} s, a call {PACED_CALL_S:g} s); "
+        f"{duration:g} s"
+    )
+    say(
+        f"{title}: images: greedy {received['greedy']}, polite median {polite:g} "
+        f"(min {min(received[n] for n in names[1:])}, max {max(received[n] for n in names[1:])}); "
+        f"{total} in all, {total / duration * PACED_MINUTE_S:.1f} per minute; upstream served {upstream.served}, "
+        f"refused {upstream.refused}; answers {dict(answers)}"
+    )
+    return [
+        Figure(
+            f"{title}: greedy (5 in flight) vs polite median",
+            float(received["greedy"]),
+            "images",
+            Goal(1.5, on=RATIO, compare="<="),
+            float(polite),
+        ),
+        Figure(
+            f"{title}: images per minute vs the upstream's 60",
+            total / duration * PACED_MINUTE_S,
+            "images",
+            Goal(0.9, on=RATIO, compare=">="),
+            float(UPSTREAM_PER_MINUTE),
+        ),
+        Figure(f"{title}: 429s from the upstream", float(upstream.refused), "calls"),
+        Figure(
+            f"{title}: 429s that reached participants", float(answers["429"]), "calls", Goal(0, compare="<=")
+        ),
+        Figure(f"{title}: calls timed out", float(timeouts), "calls", Goal(0, compare="<=")),
     ]

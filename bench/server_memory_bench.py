@@ -5,11 +5,14 @@ The worst request within the limits: an edit with 16 input images and a mask, ea
 body is far under the upload cap), model gpt-image-2, size left to the engine. The server
 is the real command (`python -m ipyimagegen serve`, the preview engine, default limits) in a
 fresh process; the figure is its peak RSS (VmHWM) minus its RSS once it is up and idle. Then
-the same for 4 such requests at once, in another fresh server.
+the same for 4 such requests at once, in another fresh server. Last, the class wall: 16
+participants share a flat 4096x4096 PNG (the largest picture the wall takes, a few dozen KB)
+at once, in a fresh server with the wall.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +30,14 @@ import numpy as np
 import requests
 from PIL import Image
 
+from ipyimagegen.server import TokenStore
+
 from .report import Figure, Goal, Options, say
 
 GOAL_MB = 500.0
 SIDE = 6000
+WALL_GOAL_MB = 200.0
+WALL_SIDE = 4096
 MB = 1024 * 1024
 
 
@@ -82,15 +90,15 @@ class Measured:
         return self.peak_mb - self.idle_mb
 
 
-def measure(at_once: int, images: int = 16, side: int = SIDE) -> Measured:
-    """Start a fresh server, send ``at_once`` edits of ``images`` ``side``-pixel images at once, read its memory."""
+@contextlib.contextmanager
+def _serving(*arguments: str, state_dir: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A fresh `ipyimagegen serve` (state in ``state_dir``), once it answers: its process and address."""
     port = _free_port()
     command = [sys.executable, "-m", "ipyimagegen", "serve", "--port", str(port), "--log-level", "warning"]
-    tokens = tempfile.mkdtemp(
-        prefix="ipyimagegen-bench-tokens-"
-    )  # an open server, whatever tokens the user has
-    environment = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": tokens}
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
+    environment = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": state_dir}
+    server = subprocess.Popen(
+        [*command, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -104,27 +112,77 @@ def measure(at_once: int, images: int = 16, side: int = SIDE) -> Measured:
                 raise RuntimeError(f"The server did not start: {server.stderr.read().decode()[-2000:]}")
             time.sleep(0.1)
         time.sleep(0.5)
-        idle = _memory(server.pid)["VmRSS"]
-        picture, mask = large_png(side), large_mask(side)
-        files = [("image[]", (f"big{i}.png", picture, "image/png")) for i in range(images)]
-        files.append(("mask", ("mask.png", mask, "image/png")))
-        fields = {"prompt": "a red fox in the snow", "model": "gpt-image-2"}
-
-        def call(_: int) -> int:
-            answer = requests.post(f"{base}/v1/images/edits", data=fields, files=files, timeout=300)
-            return answer.status_code
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(at_once) as pool:
-            statuses = list(pool.map(call, range(at_once)))
-        seconds = time.perf_counter() - started
-        peak = _memory(server.pid)["VmHWM"]
+        yield server, base
     finally:
         server.terminate()
         server.wait(timeout=30)
-        shutil.rmtree(tokens, ignore_errors=True)
         if server.stderr is not None:
             server.stderr.close()
+
+
+def measure(at_once: int, images: int = 16, side: int = SIDE) -> Measured:
+    """Start a fresh server, send ``at_once`` edits of ``images`` ``side``-pixel images at once, read its memory."""
+    tokens = tempfile.mkdtemp(
+        prefix="ipyimagegen-bench-tokens-"
+    )  # an open server, whatever tokens the user has
+    try:
+        with _serving(state_dir=tokens) as (server, base):
+            idle = _memory(server.pid)["VmRSS"]
+            picture, mask = large_png(side), large_mask(side)
+            files = [("image[]", (f"big{i}.png", picture, "image/png")) for i in range(images)]
+            files.append(("mask", ("mask.png", mask, "image/png")))
+            fields = {"prompt": "a red fox in the snow", "model": "gpt-image-2"}
+
+            def call(_: int) -> int:
+                answer = requests.post(f"{base}/v1/images/edits", data=fields, files=files, timeout=300)
+                return answer.status_code
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(at_once) as pool:
+                statuses = list(pool.map(call, range(at_once)))
+            seconds = time.perf_counter() - started
+            peak = _memory(server.pid)["VmHWM"]
+    finally:
+        shutil.rmtree(tokens, ignore_errors=True)
+    return Measured(idle / MB, peak / MB, seconds, statuses)
+
+
+def flat_png(side: int = WALL_SIDE) -> bytes:
+    """A ``side`` x ``side`` picture of one colour: a small file that decodes to the most pixels the wall
+    takes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (200, 60, 20)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def measure_wall(posts: int, side: int = WALL_SIDE) -> Measured:
+    """Start a fresh server with the class wall, share ``posts`` flat ``side``-pixel PNGs at once (one per
+    participant), read its memory."""
+    state = tempfile.mkdtemp(prefix="ipyimagegen-bench-wall-")
+    store = TokenStore.in_dir(state)
+    tokens = [store.create(f"participant {number}")[0] for number in range(posts)]
+    picture = flat_png(side)
+    try:
+        with _serving("--class-wall", state_dir=state) as (server, base):
+            idle = _memory(server.pid)["VmRSS"]
+
+            def share(token: str) -> int:
+                answer = requests.post(
+                    f"{base}/v1/wall",
+                    headers={"Authorization": f"Bearer {token}"},
+                    data={"prompt": "a flat field"},
+                    files={"image": ("flat.png", picture, "image/png")},
+                    timeout=300,
+                )
+                return answer.status_code
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(posts) as pool:
+                statuses = list(pool.map(share, tokens))
+            seconds = time.perf_counter() - started
+            peak = _memory(server.pid)["VmHWM"]
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
     return Measured(idle / MB, peak / MB, seconds, statuses)
 
 
@@ -154,4 +212,23 @@ def run(options: Options) -> list[Figure]:
                 Goal(GOAL_MB),
             )
         )
+    posts = options.pick(4, 16)
+    measured = measure_wall(posts)
+    if measured.statuses != [201] * posts:
+        raise RuntimeError(
+            f"The server answered {measured.statuses} to {posts} wall posts within its limits."
+        )
+    say(
+        f"class wall: {posts} participants share a flat {WALL_SIDE}x{WALL_SIDE} PNG "
+        f"({len(flat_png()) // 1024} KB) at once: idle {measured.idle_mb:.0f} MB, peak {measured.peak_mb:.0f} MB, "
+        f"answered in {measured.seconds:.1f} s"
+    )
+    figures.append(
+        Figure(
+            f"server: peak RSS over idle, {posts} wall posts at once",
+            measured.over_idle_mb,
+            "MB",
+            Goal(WALL_GOAL_MB),
+        )
+    )
     return figures

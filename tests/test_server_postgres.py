@@ -95,13 +95,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_server(database: str, tmp_path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(database: str, tmp_path, name: str, *arguments: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": str(tmp_path / name)}
     env.pop("OPENAI_API_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "ipyimagegen", "serve", "--port", str(port), "--database", database,
-         "--concurrency", "16"],
+         "--concurrency", "16", *arguments],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -173,4 +173,59 @@ def test_a_rate_of_3_a_minute_holds_across_both_servers(database: str, two_serve
     token, _ = store.create("eve", rate="3/min")
     outcomes = [_call(two_servers[index % 2], token) for index in range(6)]
     assert outcomes == ["made", "made", "made", "refused", "refused", "refused"]
+    store.close()
+
+
+@pytest.fixture
+def two_walls(database: str, tmp_path) -> Iterator[tuple[str, str]]:
+    """Two servers with the class wall on one database, each participant sharing at most 40 an hour."""
+    started = [
+        _start_server(database, tmp_path, name, "--class-wall", "--wall-rate", "40/hour") for name in "ab"
+    ]
+    try:
+        yield started[0][1], started[1][1]
+    finally:
+        for process, _url in started:
+            process.terminate()
+        for process, _url in started:
+            process.wait(timeout=20)
+
+
+def _share(base_url: str, token: str) -> int:
+    picture = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 60, 20)).save(picture, "PNG")
+    answer = requests.post(
+        f"{base_url}/wall",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"image": ("fox.png", picture.getvalue(), "image/png")},
+        data={"prompt": "a fox"},
+        timeout=60,
+    )
+    return answer.status_code
+
+
+def test_two_servers_keep_5_pictures_of_a_participant_under_30_concurrent_posts(
+    database: str, two_walls
+) -> None:
+    store = open_store(database)
+    token, _ = store.create("frank")
+    start = threading.Barrier(30)
+
+    def one(index: int) -> int:
+        start.wait(20)
+        return _share(two_walls[index % 2], token)
+
+    with concurrent.futures.ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(one, range(30)))
+    assert statuses == [201] * 30
+    assert [post.name for post in WallStore(store).posts()] == ["frank"] * 5
+    store.close()
+
+
+def test_the_wall_rate_holds_across_both_servers(database: str, two_walls) -> None:
+    store = open_store(database)
+    token, _ = store.create("gina")
+    statuses = [_share(two_walls[index % 2], token) for index in range(42)]
+    assert statuses == [201] * 40 + [429, 429]
+    assert store.get("gina").rejected == 2
     store.close()

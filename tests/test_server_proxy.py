@@ -7,6 +7,7 @@ that it records the Authorization header of every call it gets.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import io
 import json
 import logging
@@ -26,6 +27,9 @@ from starlette.routing import Route
 
 from fake_api_server import FakeImagesAPI, Reply
 from ipyimagegen.api.client import OpenAIClient
+from ipyimagegen.api.errors import RateLimitError
+from ipyimagegen.api.retry import rate_limit_reset
+from ipyimagegen.api.types import GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
 from ipyimagegen.server.upstream import upstream_backend
@@ -321,3 +325,184 @@ def test_the_proxy_runs_many_slow_calls_at_once_and_says_where_a_caller_stands(t
         process.terminate()
         process.wait(timeout=20)
     assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 32, "rate": None}
+
+
+# -- the upstream's rate: a refusal waits its turn again instead of reaching the participant ------
+
+RATE_LIMITED = {
+    "error": {
+        "message": "Rate limit reached for images per minute.",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
+
+
+def images_answer() -> dict:
+    return {"created": 1767225600, "data": [{"b64_json": base64.b64encode(png_bytes((64, 64))).decode()}]}
+
+
+def refusal(wait_ms: int) -> Reply:
+    return Reply(status=429, body=RATE_LIMITED, headers={"retry-after-ms": str(wait_ms)})
+
+
+def as_served(api: FakeImagesAPI, monkeypatch) -> OpenAIClient:
+    """The client `ipyimagegen serve --upstream` makes (the default retries included)."""
+    monkeypatch.setenv("PACED_UPSTREAM_KEY", "sk-upstream-0123456789abcdef")
+    return upstream_backend(api.base_url, key_env="PACED_UPSTREAM_KEY")
+
+
+def healthy(proxy: ServerThread) -> dict:
+    answer = requests.get(proxy.url + "/health", timeout=5)
+    assert answer.status_code == 200
+    return answer.json()["queue"]
+
+
+def test_an_upstream_429_waits_its_turn_again_and_the_call_is_served(scripted_upstream, monkeypatch):
+    answer_of_upstream = images_answer()
+    scripted_upstream.reply(refusal(100), refusal(100), refusal(100), Reply(body=answer_of_upstream))
+    with ServerThread(make_app(as_served(scripted_upstream, monkeypatch), upstream_rate="600/min")) as proxy:
+        started = time.monotonic()
+        answer = requests.post(
+            f"{proxy.base_url}/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox"},
+            timeout=30,
+        )
+        took = time.monotonic() - started
+        queue = healthy(proxy)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == answer_of_upstream
+    assert len(scripted_upstream.requests) == 4  # more tries than the client's own two retries
+    assert took >= 0.3  # each refusal's Retry-After was waited out
+    assert queue["running"] == 0 and queue["waiting"] == 0
+
+
+def test_the_participant_gets_the_429_only_when_the_calls_time_runs_out(scripted_upstream, monkeypatch):
+    scripted_upstream.reply(*[refusal(300)] * 40)
+    client = as_served(scripted_upstream, monkeypatch)
+    with ServerThread(make_app(client, request_timeout=1.5)) as proxy:
+        started = time.monotonic()
+        answer = requests.post(
+            f"{proxy.base_url}/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox"},
+            timeout=30,
+        )
+        took = time.monotonic() - started
+        queue = healthy(proxy)
+    assert answer.status_code == 429
+    assert answer.json() == RATE_LIMITED
+    assert answer.headers["retry-after-ms"] == "300" and answer.headers["retry-after"] == "1"
+    assert len(scripted_upstream.requests) >= 4  # tried in its turns while time was left
+    assert 1.1 <= took < 5.0
+    assert queue["running"] == 0 and queue["waiting"] == 0
+
+
+def test_a_refusal_that_asks_longer_than_the_call_has_left_is_passed_on_at_once(
+    scripted_upstream, monkeypatch
+):
+    scripted_upstream.reply(Reply(status=429, body=RATE_LIMITED, headers={"retry-after": "30"}))
+    client = as_served(scripted_upstream, monkeypatch)
+    with ServerThread(make_app(client, request_timeout=10)) as proxy:
+        started = time.monotonic()
+        answer = requests.post(
+            f"{proxy.base_url}/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox"},
+            timeout=30,
+        )
+        took = time.monotonic() - started
+        healthy(proxy)
+    assert answer.status_code == 429
+    assert answer.json() == RATE_LIMITED
+    assert answer.headers["retry-after"] == "30"
+    assert len(scripted_upstream.requests) == 1 and took < 5.0
+
+
+def test_a_call_whose_time_runs_out_waiting_in_line_is_504_and_never_goes_upstream(
+    scripted_upstream, monkeypatch
+):
+    scripted_upstream.reply(Reply(body=images_answer()), Reply(body=images_answer()))
+    client = as_served(scripted_upstream, monkeypatch)
+    app = make_app(client, upstream_rate="1/min", request_timeout=1.0)  # the next image in a minute
+    with ServerThread(app) as proxy:
+        url = f"{proxy.base_url}/images/generations"
+        body = {"model": "gpt-image-2", "prompt": "a fox"}
+        first = requests.post(url, json=body, timeout=10)
+        second = requests.post(url, json=body, timeout=10)
+        queue = healthy(proxy)
+    assert first.status_code == 200
+    assert second.status_code == 504
+    assert second.json() == {
+        "error": {
+            "message": "The images were not ready within 1 s: try again later.",
+            "type": "server_error",
+            "param": None,
+            "code": "timeout",
+        }
+    }
+    assert len(scripted_upstream.requests) == 1 and scripted_upstream.pending_replies == 1
+    assert queue["running"] == 0 and queue["waiting"] == 0
+
+
+def test_a_refusal_holds_every_participant_for_the_wait_the_upstream_asked():
+    arrivals: list[float] = []
+
+    async def images(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return JSONResponse(RATE_LIMITED, status_code=429, headers={"retry-after-ms": "600"})
+        return JSONResponse(images_answer())
+
+    upstream_app = Starlette(routes=[Route("/v1/images/generations", images, methods=["POST"])])
+    with ServerThread(upstream_app) as paced_upstream:
+        client = OpenAIClient(base_url=paced_upstream.base_url, api_key="sk-upstream-0123456789abcdef")
+        with ServerThread(make_app(client)) as proxy, concurrent.futures.ThreadPoolExecutor(2) as pool:
+            url = f"{proxy.base_url}/images/generations"
+            first = pool.submit(requests.post, url, json={"model": "gpt-image-2", "prompt": "a"}, timeout=30)
+            deadline = time.monotonic() + 5
+            while (queue := healthy(proxy))["waiting"] != 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert queue == {"running": 0, "waiting": 1, "at_once": 4, "rate": None}  # its slot given back
+            second = pool.submit(requests.post, url, json={"model": "gpt-image-2", "prompt": "b"}, timeout=30)
+            answers = [first.result(), second.result()]
+            healthy(proxy)
+        client.close()
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert len(arrivals) == 3
+    assert all(later - arrivals[0] >= 0.55 for later in arrivals[1:])  # the other participant waited too
+
+
+def test_forward_leaves_a_429_to_the_queue_with_when_the_spent_limit_resets(scripted_upstream):
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m2.5s",
+        "x-ratelimit-remaining-tokens": "1000",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    scripted_upstream.reply(
+        Reply(status=429, body=RATE_LIMITED, headers=headers), Reply(body=images_answer())
+    )
+    client = OpenAIClient(base_url=scripted_upstream.base_url, api_key="sk-upstream-0123456789abcdef")
+    with pytest.raises(RateLimitError) as caught:
+        client.forward(GenerateRequest(prompt="a fox", model="gpt-image-2"))
+    client.close()
+    assert caught.value.retry_after == 62.5  # the spent limit's reset, not the tokens' (not spent)
+    assert len(scripted_upstream.requests) == 1  # not retried: the proxy's queue paces it
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"x-ratelimit-reset-requests": "20ms"}, 0.02),
+        ({"x-ratelimit-reset-images": "1h2m3.5s", "x-ratelimit-remaining-images": "0"}, 3723.5),
+        ({"x-ratelimit-reset-requests": "0.5"}, 0.5),
+        ({"x-ratelimit-reset-requests": "2s", "x-ratelimit-remaining-requests": "3"}, None),
+        ({"x-ratelimit-reset-requests": "soon"}, None),
+        ({"x-ratelimit-reset-requests": "-1s"}, None),
+        ({"x-ratelimit-reset-requests": "1s2x"}, None),
+        ({"x-ratelimit-reset-requests": "inf"}, None),
+        ({}, None),
+    ],
+)
+def test_when_a_spent_rate_limit_resets(headers, seconds):
+    assert rate_limit_reset(headers) == seconds

@@ -4,6 +4,8 @@ keeps its own small copies in the tokens' database, and only the host sees and t
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ from ipyimagegen.cli import main
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.errors import UnsupportedError
 from ipyimagegen.server import ServerThread, TokenStore, make_app
-from ipyimagegen.server.wall import KEEP, PER_PARTICIPANT, WALL_SIDE, WallStore
+from ipyimagegen.server import wall as wall_module
+from ipyimagegen.server.wall import DEFAULT_RATE, KEEP, PER_PARTICIPANT, WALL_SIDE, WallStore
 
 
 def _png(width: int = 1536, height: int = 1024, colour: tuple[int, int, int] = (200, 60, 20)) -> bytes:
@@ -118,7 +121,8 @@ def test_what_is_not_a_picture_is_refused_with_a_reason(room) -> None:
     big = requests.post(
         url, headers=alice, files={"image": ("x.png", huge.getvalue(), "image/png")}, timeout=30
     )
-    assert big.status_code == 400 and "16 million" in big.json()["error"]["message"]
+    assert big.status_code == 400 and big.json()["error"]["code"] == "image_too_large"
+    assert "at most 16,777,216 pixels (4096x4096)" in big.json()["error"]["message"]
     json_body = requests.post(url, headers=alice, json={"image": "..."}, timeout=10)
     assert json_body.status_code == 415
     nobody = requests.post(url, files={"image": ("x.png", _png(64, 64), "image/png")}, timeout=10)
@@ -179,3 +183,125 @@ def test_a_paused_room_shares_nothing_on_the_wall(room) -> None:
     )
     assert shared.status_code == 503 and shared.json()["error"]["code"] == "workshop_paused"
     assert _wall(server, tokens["host"]).json()["posts"] == []
+
+
+def _share(server: ServerThread, token: str, picture: bytes, name: str = "fox.png") -> requests.Response:
+    kind = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}[name.rsplit(".", 1)[1]]
+    return requests.post(
+        f"{server.base_url}/wall",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"image": (name, picture, kind)},
+        data={"prompt": "a fox"},
+        timeout=30,
+    )
+
+
+def _error(answer: requests.Response) -> dict[str, object]:
+    error = answer.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return dict(error)
+
+
+def _healthy(server: ServerThread, token: str) -> None:
+    assert requests.get(f"{server.url}/health", timeout=10).json()["status"] == "ok"
+    assert _share(server, token, _png(64, 64)).status_code == 201
+
+
+def _flat(width: int, height: int, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 60, 20)).save(
+        out, fmt, **({"lossless": True} if fmt == "WEBP" else {})
+    )
+    return out.getvalue()
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose header says it is ``width`` x ``height`` (its frame header rewritten)."""
+    data = bytearray(_flat(16, 16, "JPEG"))
+    frame = data.index(b"\xff\xc0")  # SOF0: marker, length, precision, height, width
+    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_a_picture_over_the_walls_pixels_is_refused_from_its_header(room) -> None:
+    server, tokens, _ = room
+    assert _share(server, tokens["alice"], _flat(4096, 4096)).status_code == 201  # the most it takes
+    for name, picture, size in (
+        ("wide.png", _flat(4097, 4096), "4097x4096"),
+        ("wide.webp", _flat(4097, 4096, "WEBP"), "4097x4096"),
+        ("huge.jpg", _jpeg_claiming(10_000, 8_000), "10000x8000"),  # more than any image is opened at
+    ):
+        refused = _share(server, tokens["bob"] if "jpg" in name else tokens["alice"], picture, name)
+        error = _error(refused)
+        assert refused.status_code == 400, name
+        assert (error["type"], error["param"], error["code"]) == (
+            "invalid_request_error",
+            "image",
+            "image_too_large",
+        )
+        assert f"The picture is {size}" in str(error["message"])
+        assert "at most 16,777,216 pixels (4096x4096)" in str(error["message"])
+    assert len(_wall(server, tokens["host"]).json()["posts"]) == 1
+    _healthy(server, tokens["bob"])
+
+
+def test_a_participant_shares_a_few_pictures_a_minute_and_the_host_any_number(room) -> None:
+    server, tokens, store = room
+    picture = _png(64, 64)
+    made = [_share(server, tokens["alice"], picture).status_code for _ in range(DEFAULT_RATE.count)]
+    assert made == [201] * DEFAULT_RATE.count
+    refused = _share(server, tokens["alice"], picture)
+    assert refused.status_code == 429
+    error = _error(refused)
+    assert (error["type"], error["param"], error["code"]) == ("requests", None, "rate_limit_exceeded")
+    assert "The class wall takes 6 pictures per minute from each participant" in str(error["message"])
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60 / DEFAULT_RATE.count
+    assert store.get("alice").rejected == 1
+    host = [_share(server, tokens["host"], picture).status_code for _ in range(DEFAULT_RATE.count + 2)]
+    assert host == [201] * (DEFAULT_RATE.count + 2)  # the host's token has no wall limit
+    client = OpenAIClient(base_url=server.base_url, api_key=tokens["alice"], max_retries=0)
+    assert client.generate(prompt="a fox", model="dall-e-2", size="256x256").data  # the wall's rate only
+    _healthy(server, tokens["bob"])
+
+
+def test_the_wall_rate_is_the_hosts_to_choose(tmp_path, capsys) -> None:
+    store = TokenStore.in_dir(tmp_path)
+    alice, _ = store.create("alice")
+    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True, wall_rate="2/hour")) as server:
+        assert [_share(server, alice, _png(64, 64)).status_code for _ in range(3)] == [201, 201, 429]
+        refused = _share(server, alice, _png(64, 64))
+        assert "2 pictures per hour" in str(_error(refused)["message"])
+        assert 1700 < int(refused.headers["Retry-After"]) <= 1800
+    with pytest.raises(SystemExit):
+        main(["serve", "--class-wall", "--wall-rate", "often", "--state-dir", str(tmp_path)])
+    assert "--wall-rate: A rate looks like '10/min'" in capsys.readouterr().err
+
+
+def test_the_wall_decodes_one_picture_at_a_time_in_its_own_thread(room, monkeypatch) -> None:
+    server, tokens, _ = room
+    decoding, most, threads = 0, 0, set()
+    lock = threading.Lock()
+    decode = wall_module.thumbnail
+
+    def watched(data: bytes, side: int) -> tuple[bytes, str]:
+        nonlocal decoding, most
+        with lock:
+            decoding += 1
+            most = max(most, decoding)
+            threads.add(threading.current_thread().name)
+        try:
+            return decode(data, side)
+        finally:
+            with lock:
+                decoding -= 1
+
+    monkeypatch.setattr(wall_module, "thumbnail", watched)
+    picture = _png(2048, 2048)
+    who = [tokens["alice"], tokens["bob"]] * 4
+    with ThreadPoolExecutor(len(who)) as pool:
+        statuses = [
+            answer.status_code for answer in pool.map(lambda token: _share(server, token, picture), who)
+        ]
+    assert statuses == [201] * len(who)
+    assert most == 1 and len(threads) == 1, (most, threads)
+    assert len(_wall(server, tokens["host"]).json()["posts"]) == len(who)

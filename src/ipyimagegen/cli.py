@@ -23,6 +23,7 @@ from typing import Any
 
 from .api.errors import ImagesError, describe_error
 from .moderation import WordList
+from .server.database_address import holds_password, secrets_of
 from .server.tokens import (
     DATABASE_VARIABLE,
     STATE_DIR_VARIABLE,
@@ -79,18 +80,34 @@ def _open_store(args: argparse.Namespace, *, create: bool = False) -> TokenStore
     when it has none and ``create`` is False)."""
     database = _database(args)
     if database:
+        _warn_of_a_password_in_the_arguments(args)
         try:
             return open_store(database)
         except Exception as exc:  # a wrong address, a server that is down, a missing extra
-            raise CommandError(f"Could not open the database: {_describe_database_error(exc)}") from None
+            raise CommandError(
+                f"Could not open the database: {_describe_database_error(exc, database)}"
+            ) from None
     path = token_db_path(_state_dir(args))
     if not create and not path.exists():
         return None
     return TokenStore(path)
 
 
-def _describe_database_error(exc: Exception) -> str:
-    return without_password(" ".join(str(exc).split()))[:300] or type(exc).__name__
+def _warn_of_a_password_in_the_arguments(args: argparse.Namespace) -> None:
+    """A password in --database is there for anyone on this machine to read (``ps``): say where it goes."""
+    given = getattr(args, "database", None)
+    if given and holds_password(given):
+        print(
+            "ipyimagegen: warning: the --database address holds a password, which anyone on this machine can "
+            "read in the process list (ps). Give the password through PGPASSWORD or ~/.pgpass, or the whole "
+            f"address through ${DATABASE_VARIABLE}, instead.",
+            file=sys.stderr,
+        )
+
+
+def _describe_database_error(exc: Exception, database: str) -> str:
+    """The error's message, its whitespace folded, without the address's password in any form."""
+    return " ".join(without_password(str(exc), secrets_of(database)).split())[:300] or type(exc).__name__
 
 
 def _when(timestamp: float | None) -> str:
@@ -163,9 +180,11 @@ def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--database",
-        metavar="URL",
-        help=f"keep tokens, budgets, usage and rate windows in PostgreSQL (postgresql://...), shared by "
-        f"every server given it (default: ${DATABASE_VARIABLE}, else the state folder's SQLite file)",
+        metavar="ADDRESS",
+        help="keep tokens, budgets, usage and rate windows in PostgreSQL, shared by every server given it: "
+        "postgresql://USER@HOST/DBNAME, or settings such as 'host=HOST dbname=NAME user=USER'; give the "
+        f"password through PGPASSWORD or ~/.pgpass, not here (default: ${DATABASE_VARIABLE}, else the state "
+        "folder's SQLite file)",
     )
 
 
@@ -305,6 +324,12 @@ def _add_serve(subparsers: Any) -> None:
         "--class-wall",
         action="store_true",
         help="let participants share pictures from their studio; /admin shows the newest (needs tokens)",
+    )
+    parser.add_argument(
+        "--wall-rate",
+        type=_rate,
+        metavar="N/PERIOD",
+        help="pictures one participant may share on the class wall (default: 6/min; admin tokens: no limit)",
     )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     _state_dir_argument(parser)
@@ -462,6 +487,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from .server.app import make_app
+        from .server.connections import server_config
     except ImportError as exc:
         raise CommandError(
             f'The server needs the "server" extra ({exc.name} is missing): pip install "ipyimagegen[server]"'
@@ -490,21 +516,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pixels_at_once=int(args.megapixels_at_once * 1_000_000),
         any_model=args.any_model,
         class_wall=args.class_wall,
+        wall_rate=args.wall_rate,
     )
     _print_banner(args, backend, token_count, shared)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The app logs one line per call, with the participant's name; uvicorn's access log would add nothing.
+    server = uvicorn.Server(server_config(app, host=args.host, port=args.port, log_level=args.log_level))
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=False,
-            server_header=False,
-        )
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         close = getattr(backend, "close", None)  # a Ray deployment is taken down, a client's session closed
         if callable(close):

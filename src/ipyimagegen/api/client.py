@@ -68,7 +68,7 @@ from .errors import (
     redact,
 )
 from .queue_watch import QUEUE_HEADER, QueueWatch
-from .retry import RetryPolicy, come_back_later, parse_retry_after
+from .retry import RetryPolicy, come_back_later, parse_retry_after, rate_limit_reset
 from .sse import iter_events
 from .types import (
     MIME_BY_FORMAT,
@@ -421,12 +421,15 @@ class OpenAIClient(BaseBackend):
     ) -> Forwarded:
         """Send ``request`` as :meth:`run` does, and hand back the answer as the server gave it: nothing
         decoded or encoded again (what a proxy passes on). ``stream``: ask for server-sent events (GPT
-        image models). Errors raise as they do for :meth:`run`."""
+        image models). Errors raise as they do for :meth:`run`, but a refusal for the server's rate
+        (429) raises at once, never retried here: the proxy's queue paces its calls and sends it again.
+        Its ``retry_after`` is the server's ``Retry-After``, else when its exhausted limit resets
+        (``x-ratelimit-reset-*``)."""
         hooks = hooks or CallHooks()
         self.check_request(request)
         streaming = stream and self.supports_streaming(request.model)
         deadline = self._deadline(hooks)
-        response = self._post(request, hooks, deadline, streaming)
+        response = self._post(request, hooks, deadline, streaming, retry_rate_limits=False)
         content_type = response.headers.get("content-type", "application/json")
         if streaming and _is_event_stream(response):
             return Forwarded(content_type, chunks=self._relay(response, deadline))
@@ -487,7 +490,13 @@ class OpenAIClient(BaseBackend):
         return self.endpoint_url(endpoint), {"data": fields, "files": files}
 
     def _post(
-        self, request: ImageRequest, hooks: CallHooks, deadline: Deadline, streaming: bool
+        self,
+        request: ImageRequest,
+        hooks: CallHooks,
+        deadline: Deadline,
+        streaming: bool,
+        *,
+        retry_rate_limits: bool = True,
     ) -> requests.Response:
         url, body = self._body(request, streaming)
         return self._send(
@@ -498,6 +507,7 @@ class OpenAIClient(BaseBackend):
             headers=self._api_headers(),
             auth=self._auth,
             stream=streaming,
+            retry_rate_limits=retry_rate_limits,
             **body,
         )
 
@@ -533,9 +543,11 @@ class OpenAIClient(BaseBackend):
         deadline: Deadline,
         *,
         stream: bool = False,
+        retry_rate_limits: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
-        """One call, retried while the failure may pass and time is left; returns a 2xx response or raises."""
+        """One call, retried while the failure may pass and time is left; returns a 2xx response or raises.
+        ``retry_rate_limits=False``: a 429 raises at once (its caller paces the calls)."""
         kwargs.setdefault("headers", {"User-Agent": _user_agent()})
         retries_done = 0
         while True:
@@ -569,6 +581,11 @@ class OpenAIClient(BaseBackend):
                 if _succeeded(response):
                     return response
                 retry_after = parse_retry_after(response.headers)
+                if response.status_code == 429 and not retry_rate_limits:
+                    reset = retry_after if retry_after is not None else rate_limit_reset(response.headers)
+                    error = self._status_error(response, reset)
+                    response.close()
+                    raise error
                 error = self._status_error(response, retry_after)
                 retryable = self.retry.should_retry(response.status_code, response.headers, error)
                 response.close()

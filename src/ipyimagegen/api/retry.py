@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,42 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     if when.tzinfo is None:  # "-0000": UTC by RFC 5322
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - time.time())
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a duration as rate-limit headers give it: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``
+    or plain seconds (``"0.5"``); None when it is none of these."""
+    text = text.strip().lower()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            return None
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the server's exhausted rate limits reset, from OpenAI's ``x-ratelimit-reset-<limit>``
+    headers: the longest among the limits whose ``x-ratelimit-remaining-<limit>`` is 0 or not given
+    (None when no such header says)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    waits = []
+    for name, value in lowered.items():
+        if not name.startswith("x-ratelimit-reset-"):
+            continue
+        remaining = lowered.get("x-ratelimit-remaining-" + name.removeprefix("x-ratelimit-reset-"))
+        if remaining is not None and remaining.strip() not in ("0", "0.0"):
+            continue  # this limit is not the one spent
+        seconds = parse_duration(value)
+        if seconds is not None:
+            waits.append(seconds)
+    return max(waits, default=None)
 
 
 def wait_or_cancel(seconds: float, cancel: threading.Event | None) -> None:

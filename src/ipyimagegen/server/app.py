@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from ..api.backend import Backend
 from ..api.class_wall import WALL_HEADER
+from ..api.errors import RateLimitError
 from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..models import DALL_E, ENDPOINTS, model_spec, parse_size
@@ -58,6 +59,7 @@ from .params import (
 from .request_ids import RequestIds, request_id_of
 from .serialize import completed_event, images_payload, partial_event, sse
 from .tokens import Rate, Refusal, TokenInfo, TokenStore
+from .wall import DEFAULT_RATE as DEFAULT_WALL_RATE
 from .wall import ClassWall, WallStore
 
 log = logging.getLogger("ipyimagegen.server")
@@ -395,10 +397,25 @@ class ImagesServer:
         return self._queue
 
     async def _in_turn(self, token: TokenInfo | None, images: int, work: Callable[[], Any]) -> Any:
-        """``work()`` in a worker thread, when the queue gives the caller its turn."""
-        async with self.queue.turn(self._queue_key(token), images):
-            await self._check_still_active(token)  # revoked or expired while it waited: not run (refunded)
-            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._threads)
+        """``work()`` in a worker thread, when the queue gives the caller its turn. The upstream refusing
+        it for its rate (429) slows the queue down; while the call has time left for the wait the upstream
+        asked, it gives back its slot and waits its turn again, first in the caller's line."""
+        deadline = time.monotonic() + self.request_timeout
+        again = False
+        while True:
+            async with self.queue.turn(self._queue_key(token), images, again=again) as ticket:
+                # revoked or expired while it waited: not run (refunded)
+                await self._check_still_active(token)
+                try:
+                    return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._threads)
+                except RateLimitError as exc:
+                    if not _upstream_busy(exc):
+                        raise
+                    self.queue.slow_down(ticket, exc.retry_after)
+                    log.info("the upstream refused a call for its rate (429): the queue slows down")
+                    if (exc.retry_after or 0.0) >= deadline - time.monotonic():
+                        raise  # no time left to wait for the upstream: the participant is told
+            again = True
 
     @staticmethod
     def _queue_key(token: TokenInfo | None) -> str:
@@ -437,12 +454,8 @@ class ImagesServer:
         """Proxy mode: the upstream's answer passed on as it came (its base64 never decoded), secrets taken out."""
         image_request = call.request
         queue = self._queue_headers()
-        hooks = CallHooks(cancel=threading.Event(), timeout=self.request_timeout)
-        work = self._measured(
-            image_request.endpoint, functools.partial(forward, image_request, stream=call.stream, hooks=hooks)
-        )
         try:
-            forwarded = await self._in_turn(token, image_request.n, work)
+            forwarded = await self._forward_in_turn(token, call, forward)
         except Exception:
             await self._refund(token, image_request.n, reserved)
             raise
@@ -458,6 +471,30 @@ class ImagesServer:
             self._relay(token, image_request.n, reserved, forwarded.chunks),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", **queue},
+        )
+
+    async def _forward_in_turn(
+        self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any]
+    ) -> Any:
+        """``forward`` in the caller's turn (or turns: see :meth:`_in_turn`), each try given the time the
+        call has left; a 504 past the time limit, waiting included."""
+        image_request = call.request
+        cancel = threading.Event()
+        deadline = time.monotonic() + self.request_timeout
+
+        def attempt() -> Any:
+            hooks = CallHooks(cancel=cancel, timeout=max(0.001, deadline - time.monotonic()))
+            return forward(image_request, stream=call.stream, hooks=hooks)
+
+        work = self._measured(image_request.endpoint, attempt)
+        with anyio.move_on_after(self.request_timeout):
+            return await self._in_turn(token, image_request.n, work)
+        cancel.set()
+        raise ErrorReply(
+            504,
+            f"The images were not ready within {self.request_timeout:g} s: try again later.",
+            type=SERVER_ERROR,
+            code="timeout",
         )
 
     def _relay(
@@ -700,6 +737,11 @@ def _answers_url(image_request: ImageRequest) -> bool:
     return spec.family == DALL_E or (image_request.model_reason is not None and not spec.is_gpt_image)
 
 
+def _upstream_busy(exc: RateLimitError) -> bool:
+    """Whether an upstream's 429 is about its rate (worth a wait), not a spent quota."""
+    return exc.code != "insufficient_quota"
+
+
 async def _error_handler(request: Request, exc: Exception) -> Response:
     """Errors raised outside the image handlers: unknown routes, wrong methods, a too-large body."""
     return error_reply_for(exc).response()
@@ -721,6 +763,7 @@ def make_app(
     any_model: bool = False,
     upstream_rate: Rate | str | None = None,
     class_wall: bool = False,
+    wall_rate: Rate | str | None = None,
 ) -> Starlette:
     """An ASGI app that serves ``backend`` with the OpenAI Images API.
 
@@ -738,6 +781,8 @@ def make_app(
     ``upstream_rate``: images started per period (``"300/min"``), shared out by participant in turn
     with the ``max_concurrency`` slots (:mod:`~ipyimagegen.server.fair_queue`). ``class_wall``: let
     participants share pictures that the host's page shows (:mod:`~ipyimagegen.server.wall`; needs ``tokens``).
+    ``wall_rate``: pictures one participant may share per period (None: the wall's ``DEFAULT_RATE``, 6/min;
+    admin tokens: no limit).
     """
     if class_wall and tokens is None:
         raise ValueError(
@@ -759,7 +804,12 @@ def make_app(
     )
     wrap = server.endpoint
     admin = AdminPage(server)
-    wall = ClassWall(server, server.wall, admin.require_admin)
+    wall = ClassWall(
+        server,
+        server.wall,
+        admin.require_admin,
+        rate=(Rate.parse(wall_rate) if isinstance(wall_rate, str) else wall_rate) or DEFAULT_WALL_RATE,
+    )
     routes = [
         Route("/v1/images/generations", wrap(server.generations, "generations"), methods=["POST"]),
         Route("/v1/images/edits", wrap(server.edits, "edits"), methods=["POST"]),

@@ -5,8 +5,16 @@ participant asking for 10 images in a loop would hold the room. Here each partic
 line of their own and the lines are served in turn by deficit round robin: at each turn a
 participant's line earns one image of credit, and its first call goes once the credit covers the
 images it asks for. So every participant waiting gets the same number of images per round
-whether they ask for one at a time or ten. ``concurrency`` calls run at once; ``rate`` (images
-per period, a token bucket) bounds the images started per minute.
+whether they ask for one at a time or ten. A participant keeps their place in the round while a
+call of theirs runs: one who sends the next call as soon as an answer comes is not sent behind
+those who keep several calls waiting; their turn passes them by only if it comes while they have
+nothing waiting. ``concurrency`` calls run at once, and a pacer
+(:mod:`~ipyimagegen.server.pacer`) says when the next images may start: at ``rate`` (images per
+period), in bursts of a few, never a period's worth at once.
+
+A call the upstream refused for its rate goes back to the front of its participant's line
+(``turn(..., again=True)``) after :meth:`FairQueue.slow_down` tells the pacer, and waits its turn
+again; the caller gives back its slot meanwhile.
 
 Used from one event loop. :meth:`FairQueue.positions` tells a participant where their calls
 stand (``GET /v1/queue``).
@@ -15,12 +23,14 @@ stand (``GET /v1/queue``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from .pacer import LocalPacer, Pacer
 from .tokens import Rate
 
 
@@ -32,24 +42,33 @@ class Ticket:
     images: int
     queued_at: float
     granted: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float | None = None
 
 
 class FairQueue:
-    """Calls by participant, in turn (see the module's docstring)."""
+    """Calls by participant, in turn (see the module's docstring).
+
+    ``pacer`` replaces the one made from ``rate`` on ``clock``.
+    """
 
     def __init__(
-        self, concurrency: int, rate: Rate | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        concurrency: int,
+        rate: Rate | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
         self.concurrency = concurrency
         self.rate = rate
+        self.pacer = pacer if pacer is not None else LocalPacer(rate, clock)
         self._clock = clock
         self.running = 0
-        self._lines: dict[str, deque[Ticket]] = {}  # participants with calls waiting, in turn order
+        # the participants in the round, in turn order: a line of calls waiting (empty while one runs)
+        self._lines: dict[str, deque[Ticket]] = {}
         self._credit: dict[str, int] = {}
-        self._bucket = float(rate.count) if rate else 0.0
-        self._filled_at = clock()
+        self._running_by: dict[str, int] = {}  # participant -> calls of theirs running
         self._wakeup: asyncio.TimerHandle | None = None
 
     @property
@@ -57,10 +76,15 @@ class FairQueue:
         return sum(len(line) for line in self._lines.values())
 
     @asynccontextmanager
-    async def turn(self, key: str, images: int) -> AsyncIterator[Ticket]:
-        """Wait for ``key``'s turn for a call of ``images`` images, and hold a slot while the block runs."""
+    async def turn(self, key: str, images: int, *, again: bool = False) -> AsyncIterator[Ticket]:
+        """Wait for ``key``'s turn for a call of ``images`` images, and hold a slot while the block runs.
+        ``again``: a call that had a turn and must try once more: first in ``key``'s line."""
         ticket = Ticket(key, max(1, images), self._clock())
-        self._lines.setdefault(key, deque()).append(ticket)
+        line = self._lines.setdefault(key, deque())
+        if again:
+            line.appendleft(ticket)
+        else:
+            line.append(ticket)
         self._dispatch()
         try:
             await ticket.granted.wait()
@@ -69,12 +93,20 @@ class FairQueue:
                 self._leave(ticket)
                 self._dispatch()
             else:
-                self._release()
+                self._release(ticket)
             raise
         try:
             yield ticket
         finally:
-            self._release()
+            self._release(ticket)
+
+    def slow_down(self, ticket: Ticket, retry_after: float | None) -> None:
+        """The upstream refused ``ticket``'s call for its rate (asking to wait ``retry_after`` seconds):
+        the pacer pauses and slows down. Send the call again with ``turn(..., again=True)``."""
+        self.pacer.slow_down(
+            retry_after, ticket.started_at if ticket.started_at is not None else self._clock()
+        )
+        self._dispatch()
 
     def positions(self, key: str) -> list[int]:
         """Where each of ``key``'s waiting calls stands: 1 is the next to run."""
@@ -95,27 +127,34 @@ class FairQueue:
         line = self._lines.get(ticket.key)
         if line is not None and ticket in line:
             line.remove(ticket)
-            if not line:
+            if not line and not self._running_by.get(ticket.key):
                 del self._lines[ticket.key]
                 self._credit.pop(ticket.key, None)
 
-    def _release(self) -> None:
+    def _release(self, ticket: Ticket) -> None:
         self.running -= 1
+        left = self._running_by[ticket.key] - 1
+        if left:
+            self._running_by[ticket.key] = left
+        else:
+            del self._running_by[ticket.key]
         self._dispatch()
 
-    def _refill(self) -> None:
-        if self.rate is None:
-            return
-        now = self._clock()
-        per_s = self.rate.count / self.rate.period_s
-        self._bucket = min(float(self.rate.count), self._bucket + (now - self._filled_at) * per_s)
-        self._filled_at = now
+    def _pass_over(self, key: str) -> None:
+        """The participants before ``key`` in the round had their turn with nothing waiting: to the back
+        while a call of theirs runs, else out of the round."""
+        for other in list(itertools.takewhile(lambda k: k != key, self._lines)):
+            self._credit.pop(other, None)
+            line = self._lines.pop(other)
+            if self._running_by.get(other):
+                self._lines[other] = line
 
     def _dispatch(self) -> None:
-        """Start the calls whose turn it is, while slots and the rate allow."""
-        self._refill()
-        while self._lines and self.running < self.concurrency:
-            key = next(iter(self._lines))
+        """Start the calls whose turn it is, while slots and the pacer allow."""
+        while self.running < self.concurrency:
+            key = next((k for k, line in self._lines.items() if line), None)  # the first with a call waiting
+            if key is None:
+                return
             line = self._lines[key]
             head = line[0]
             credit = self._credit.get(key, 0)
@@ -124,18 +163,18 @@ class FairQueue:
                 if credit + 1 < head.images:
                     self._lines[key] = self._lines.pop(key)
                     continue
-            cost = min(head.images, self.rate.count) if self.rate else 0
-            if self.rate is not None and self._bucket < cost:
-                self._wake_in((cost - self._bucket) / (self.rate.count / self.rate.period_s))
+            wait = self.pacer.start(head.images)
+            if wait > 0:
+                self._wake_in(wait)
                 return
+            self._pass_over(key)
             line.popleft()
             self._credit[key] -= head.images
-            self._bucket -= cost
+            head.started_at = self._clock()
             self.running += 1
-            del self._lines[key]
-            if line:
-                self._lines[key] = line  # to the back: the others go first
-            else:
+            self._running_by[key] = self._running_by.get(key, 0) + 1
+            self._lines[key] = self._lines.pop(key)  # to the back, the others go first; it keeps its place
+            if not line:
                 self._credit.pop(key, None)
             head.granted.set()
 

@@ -12,12 +12,16 @@ from typing import Any
 
 import uvicorn
 
+from .connections import ConnectionLimits, server_config
+
 
 class ServerThread:
     """uvicorn serving ``app`` on ``host`` (a free port unless ``port`` is given), in a daemon thread.
 
     ``url`` is the server's root (``http://127.0.0.1:PORT``); ``base_url`` is the API's
     (``.../v1``), the one to give a client. Stop it with :meth:`stop` or a ``with`` block.
+    ``limits``: the read deadlines and connection limits (:mod:`~ipyimagegen.server.connections`;
+    ``ipyimagegen serve``'s defaults when None).
     """
 
     def __init__(
@@ -28,9 +32,16 @@ class ServerThread:
         port: int = 0,
         log_level: str = "warning",
         access_log: bool = False,
+        limits: ConnectionLimits | None = None,
     ) -> None:
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="off"
+        config = server_config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=access_log,
+            lifespan="off",
+            limits=limits,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

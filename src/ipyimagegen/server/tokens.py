@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .database_address import hide_in_logs, is_database_address, shown, split_secrets, without_password
+
 TOKEN_PREFIX = "igt-"
 STATE_DIR_VARIABLE = "IPYIMAGEGEN_SERVER_DIR"
 _DATABASE_NAME = "tokens.sqlite3"
@@ -599,13 +601,22 @@ class PostgresTokenStore(TokenStore):
             raise RuntimeError(
                 "A PostgreSQL database needs the postgres extra: pip install 'ipyimagegen[postgres]'."
             ) from None
-        self.url = url
+        address, secrets = split_secrets(url)  # the password goes to libpq as a setting of its own
+        hide_in_logs(secrets.values())
+        self.url = shown(url)
         self._duplicate = (psycopg.errors.UniqueViolation,)
+        settings: dict[str, Any] = {} if "connect_timeout" in address else {"connect_timeout": 10}
+        settings.update(secrets)
+        with psycopg.connect(address, **settings) as first:  # a wrong address fails now, saying why
+            first.execute(_POSTGRES_SCHEMA)
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, kwargs={"row_factory": dict_row}, open=True, timeout=30.0
+            address,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"row_factory": dict_row, **settings},
+            open=True,
+            timeout=30.0,
         )
-        with self._pool.connection() as connection:
-            connection.execute(_POSTGRES_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
@@ -640,18 +651,19 @@ class PostgresTokenStore(TokenStore):
         self._pool.close()
 
 
-def without_password(text: str) -> str:
-    """``text`` with the password of any database address in it shown as ``***``."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", text)
-
-
 DATABASE_VARIABLE = "IPYIMAGEGEN_DATABASE"
 
 
 def open_store(database: str | None, state_dir: str | Path | None = None) -> TokenStore:
-    """The store of ``database`` (a ``postgresql://`` address), else the SQLite file of ``state_dir``."""
+    """The store of ``database``, else the SQLite file of ``state_dir``. ``database`` is a PostgreSQL
+    address as libpq takes it: a ``postgresql://`` URL or ``key=value`` settings (``host=... dbname=...``)."""
     if database:
-        if not database.startswith(("postgresql://", "postgres://")):
-            raise ValueError(f"--database takes a postgresql:// address, got {without_password(database)!r}.")
+        if not is_database_address(database):
+            scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://", database)
+            got = f"; got a {scheme.group(1)}:// address." if scheme else "."
+            raise ValueError(
+                "--database takes a PostgreSQL address: postgresql://USER@HOST:PORT/DBNAME, or settings such as "
+                f"'host=HOST dbname=NAME user=USER'{got}"
+            )
         return PostgresTokenStore(database)
     return TokenStore.in_dir(state_dir)

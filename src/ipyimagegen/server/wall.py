@@ -6,26 +6,38 @@ and encoded again here, never stored as sent), with the participant's name and t
 the tokens' database, so every server sharing that database shows one wall. It keeps the newest
 :data:`KEEP` pictures, and at most :data:`PER_PARTICIPANT` of one participant's (a new one
 pushes their oldest out). The host sees them at ``/admin`` and can take one down.
+
+What a burst of posts can make the server hold is bounded: each participant shares at most
+:data:`DEFAULT_RATE` (the host's tokens: no limit), a picture of more than :data:`MAX_PIXELS` is
+refused from its header, and the wall decodes one picture at a time, in a thread of its own (a
+JPEG already scaled down towards the wall's size): the memory one decode frees is the next one's,
+where a pool of threads would each keep their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import secrets
+import struct
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from PIL import ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..api.class_wall import MAX_SHARED_PROMPT
 from ..errors import ImageInputError
 from ..imaging import image_size, thumbnail
-from .errors import ErrorReply, bad_request
+from ..media import sniff_mime_type
+from .errors import ErrorReply, bad_request, retry_after_headers
 from .params import input_image, read_form
-from .tokens import TokenInfo, TokenStore
+from .tokens import PostgresTokenStore, Rate, TokenInfo, TokenStore
 
 KEEP = 60
 """Pictures the wall keeps, newest first."""
@@ -35,6 +47,12 @@ WALL_SIDE = 768
 """The longest side of a picture as the wall keeps it."""
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
+"""The most pixels of a shared picture (read from its header: more is refused before decoding)."""
+DEFAULT_RATE = Rate(6, 60.0)
+"""Pictures one participant may share, by default (``ipyimagegen serve --wall-rate``); admin tokens
+have no limit. A post counts against the token's own rate too, where it has one."""
+_LOCK_SPACE = 7240214
+"""The first key of the PostgreSQL advisory locks that take one participant's posts one at a time."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class WallStore:
         post = WallPost(f"wall-{secrets.token_hex(8)}", token.name, prompt, time.time(), width, height)
         newest = "ORDER BY created DESC, id DESC LIMIT ?"
         with self._tokens.transaction() as db:
+            self._one_at_a_time(db, token.id)
             db.execute(
                 "INSERT INTO wall (id, token_id, name, prompt, created, width, height, mime, picture) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -84,6 +103,21 @@ class WallStore:
             )
             db.execute(f"DELETE FROM wall WHERE id NOT IN (SELECT id FROM wall {newest})", (KEEP,))
         return post
+
+    def _one_at_a_time(self, db: Any, token_id: str) -> None:
+        """Hold the participant's lock until the transaction ends, so that two posts at once (on two
+        servers too) cannot both count the other out and keep one too many. SQLite needs none: it
+        writes one transaction at a time."""
+        if isinstance(self._tokens, PostgresTokenStore):
+            db.execute("SELECT pg_advisory_xact_lock(?::integer, hashtext(?))", (_LOCK_SPACE, token_id))
+
+    def take_turn(self, token: TokenInfo, rate: Rate) -> float:
+        """One post from the participant's wall rate (apart from the token's own rate): 0.0 if allowed,
+        else the seconds until one is; a refusal counts in the token's usage record."""
+        wait = self._tokens.take_rate(f"wall:{token.id}", rate)
+        if wait > 0:
+            self._tokens.record_rejected(token.id)
+        return wait
 
     def posts(self) -> list[WallPost]:
         """The pictures on the wall, newest first."""
@@ -108,14 +142,39 @@ class WallStore:
             return bool(db.execute("DELETE FROM wall WHERE id = ?", (post_id,)).rowcount)
 
 
-def wall_picture(data: bytes) -> tuple[bytes, str]:
-    """The wall's own copy of an uploaded picture: decoded, at most :data:`WALL_SIDE` px, encoded again."""
-    width, height = image_size(data)  # the header first: a huge picture is refused before decoding
-    if width * height > MAX_PIXELS:
+_HEADERS: dict[str, Callable[[io.BytesIO], ImageFile.ImageFile]] = {
+    "image/png": PngImagePlugin.PngImageFile,
+    "image/jpeg": JpegImagePlugin.JpegImageFile,
+    "image/webp": WebPImagePlugin.WebPImageFile,
+}
+
+
+def check_size(data: bytes) -> None:
+    """Refuse, from its header alone, a picture of more than :data:`MAX_PIXELS` (a 400 that says the
+    most the wall takes); :class:`ImageInputError` for a header that cannot be read."""
+    opener = _HEADERS.get(sniff_mime_type(data))
+    if opener is None:
+        raise ImageInputError("it is not a PNG, JPEG or WebP picture.", hint="Share a PNG or JPEG.")
+    try:
+        with opener(io.BytesIO(data)) as image:  # the header only: no pixels yet
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageInputError(
-            f"The picture is {width}x{height} pixels; the wall takes at most 16 million.",
-            hint="Share a smaller picture.",
+            f"its header cannot be read ({exc}).", hint="Export the picture again, then share it."
+        ) from None
+    if width * height > MAX_PIXELS:
+        raise bad_request(
+            f"The picture is {width}x{height} ({width * height / 1e6:.1f} million pixels); the wall takes "
+            f"pictures of at most {MAX_PIXELS:,} pixels (4096x4096): share a smaller copy.",
+            "image",
+            code="image_too_large",
         )
+
+
+def wall_picture(data: bytes) -> tuple[bytes, str]:
+    """The wall's own copy of an uploaded picture (its size checked: :func:`check_size`): decoded, a JPEG
+    already scaled down by up to 8, made at most :data:`WALL_SIDE` px (reduced by a whole factor first),
+    encoded again."""
     return thumbnail(data, WALL_SIDE)
 
 
@@ -143,10 +202,15 @@ class ClassWall:
         server: Server,
         store: WallStore | None,
         require_admin: Callable[[Request], Awaitable[Any]],
+        *,
+        rate: Rate = DEFAULT_RATE,
     ) -> None:
         self.server = server
         self.store = store
         self._require_admin = require_admin
+        self.rate = rate
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix="ipyimagegen-wall")
+        """Where pictures are decoded, one at a time (the thread starts with the first post)."""
 
     def _wall(self) -> WallStore:
         if self.store is None:
@@ -162,6 +226,7 @@ class ClassWall:
         wall = self._wall()
         assert token is not None  # a wall needs tokens: make_app makes sure
         await self.server._check_open(token)  # a paused room shares nothing either
+        await self._check_rate(wall, token)
         await self.server._check_rate(token)
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ErrorReply(
@@ -185,7 +250,9 @@ class ClassWall:
             )
         upload = input_image(data, filename, "image")
         try:
-            picture, mime = await self.server._in_thread(wall_picture, upload.data)
+            await self.server._in_thread(check_size, upload.data)
+            loop = asyncio.get_running_loop()
+            picture, mime = await loop.run_in_executor(self._decoder, wall_picture, upload.data)
         except ImageInputError as exc:
             raise bad_request(
                 f"The picture cannot be shown: {exc.message}", "image", code="invalid_image"
@@ -193,6 +260,21 @@ class ClassWall:
         prompt = readable_prompt(str(parts.fields.get("prompt", "")))
         post = await self.server._in_thread(wall.add, token, prompt, picture, mime)
         return JSONResponse({"object": "wall.post", **post.to_dict()}, status_code=201)
+
+    async def _check_rate(self, wall: WallStore, token: TokenInfo) -> None:
+        """429 past the wall's rate for this participant (the host's tokens have none)."""
+        if token.admin:
+            return
+        wait = await self.server._in_thread(wall.take_turn, token, self.rate)
+        if wait > 0:
+            raise ErrorReply(
+                429,
+                f"The class wall takes {self.rate.describe().replace('requests', 'pictures')} from each "
+                f"participant: share again in {max(1, round(wait))} s.",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers=retry_after_headers(wait),
+            )
 
     async def posts(self, request: Request) -> Response:
         await self._require_admin(request)
