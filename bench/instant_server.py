@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
 
 from .fixtures import InstantBackend, photo_like_png
 
@@ -20,7 +21,9 @@ def main() -> None:
     delay = parser.parse_args().delay
     for side in (256, 512, 1024):
         photo_like_png(side)  # made before the first request, not during it
-    app = make_app(InstantBackend(delay_s=delay), max_concurrency=64)  # a model service serves many at once
+    app = make_app(
+        InstantBackend(delay_s=delay), ServerConfig(max_concurrency=64)
+    )  # a model service serves many at once
     with ServerThread(app) as server:
         print(server.base_url, flush=True)
         sys.stdin.read()

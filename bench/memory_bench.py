@@ -62,7 +62,7 @@ def _peak_rss() -> int:
 
 def _settled_rss() -> int:
     """The RSS once garbage is collected and freed memory is handed back (as a kernel's settles)."""
-    from ipyimagegen.widgets.worker import release_free_memory
+    from ipyimagegen.session import release_free_memory
 
     gc.collect()
     release_free_memory()

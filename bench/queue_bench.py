@@ -50,7 +50,7 @@ def run(options: Options) -> list[Figure]:
 
 
 def _room(options: Options) -> list[Figure]:
-    from ipyimagegen.server import ServerThread, TokenStore, make_app
+    from ipyimagegen.server import ServerConfig, ServerThread, TokenStore, make_app
     from ipyimagegen.server.pacer import burst_of
     from ipyimagegen.server.tokens import Rate
 
@@ -69,10 +69,10 @@ def _room(options: Options) -> list[Figure]:
         tokens = [(f"p{i:03d}", store.create(f"p{i:03d}")[0]) for i in range(PARTICIPANTS)]
         app = make_app(
             InstantBackend(delay_s=UPSTREAM_DELAY_S),
+            ServerConfig(
+                max_concurrency=CONCURRENCY, upstream_rate=Rate(RATE_IMAGES, MINUTE_S), request_timeout=600
+            ),
             tokens=store,
-            max_concurrency=CONCURRENCY,
-            upstream_rate=Rate(RATE_IMAGES, MINUTE_S),
-            request_timeout=600,
         )
         with ServerThread(app) as server:
             url = server.base_url + "/images/generations"
@@ -228,7 +228,7 @@ def _paced_upstream(options: Options) -> list[Figure]:
 
 def _paced_room(duration: float, told_per_minute: int, title: str) -> list[Figure]:
     from ipyimagegen.cli import UPSTREAM_CONCURRENCY
-    from ipyimagegen.server import ServerThread, TokenStore, make_app
+    from ipyimagegen.server import ServerConfig, ServerThread, TokenStore, make_app
     from ipyimagegen.server.tokens import Rate
     from ipyimagegen.server.upstream import upstream_backend
 
@@ -240,7 +240,7 @@ def _paced_room(duration: float, told_per_minute: int, title: str) -> list[Figur
     lock = threading.Lock()
     stop = threading.Event()
     upstream = ShortWindowUpstream(
-        make_app(InstantBackend(delay_s=PACED_CALL_S), max_concurrency=64),
+        make_app(InstantBackend(delay_s=PACED_CALL_S), ServerConfig(max_concurrency=64)),
         [(UPSTREAM_PER_MINUTE, PACED_MINUTE_S), (UPSTREAM_PER_SECOND, PACED_MINUTE_S / 60)],
     )
     with TemporaryDirectory(prefix="ipyimagegen-bench-paced-") as folder, ServerThread(upstream) as up:
@@ -250,10 +250,12 @@ def _paced_room(duration: float, told_per_minute: int, title: str) -> list[Figur
         client = upstream_backend(up.base_url, key_env="IPYIMAGEGEN_BENCH_NO_KEY", timeout=PACED_TIMEOUT_S)
         app = make_app(
             client,
+            ServerConfig(
+                max_concurrency=UPSTREAM_CONCURRENCY,
+                upstream_rate=Rate(told_per_minute, PACED_MINUTE_S),
+                request_timeout=PACED_TIMEOUT_S,
+            ),
             tokens=store,
-            max_concurrency=UPSTREAM_CONCURRENCY,
-            upstream_rate=Rate(told_per_minute, PACED_MINUTE_S),
-            request_timeout=PACED_TIMEOUT_S,
         )
         with ServerThread(app) as server:
             url = server.base_url + "/images/generations"

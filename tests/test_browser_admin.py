@@ -9,6 +9,7 @@ import pytest
 from browser import browser_page, require_chromium
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.wall import WALL_SIDE
 
 pytestmark = pytest.mark.browser
@@ -86,7 +87,7 @@ def test_a_participant_shares_from_the_studio_and_the_host_shows_it_on_the_wall(
     store = TokenStore.in_dir(tmp_path / "server")
     host, _ = store.create("host", admin=True)
     alice, _ = store.create("alice")
-    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True)) as server:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(class_wall=True), tokens=store)) as server:
         cell = (
             "from ipyimagegen import OpenAIClient\n"
             "from ipyimagegen.widgets import studio\n"

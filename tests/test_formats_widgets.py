@@ -196,8 +196,8 @@ def test_edit_and_variations_of_an_svg_get_a_png_of_it(engine: PreviewEngine) ->
     response = made(engine, output_format="svg", size="1024x1536")
     shown(grid, response)
     sent: list[GeneratedImage] = []
-    grid.on_edit(sent.append)
-    grid.on_variations(sent.append)
+    grid.on_action("edit", sent.append)
+    grid.on_action("variations", sent.append)
     grid.act(grid.tiles[0], "edit")
     grid.act(grid.tiles[0], "variations")
     assert [image.mime_type for image in sent] == ["image/png", "image/png"]
@@ -265,7 +265,7 @@ def test_an_svg_that_cannot_be_drawn_is_said_never_sent_on_as_a_grey_card(engine
     )
     shown(grid, response)
     sent: list[GeneratedImage] = []
-    grid.on_edit(sent.append)
+    grid.on_action("edit", sent.append)
     grid.act(grid.tiles[0], "edit")
     assert sent == []
     assert grid.notice_kind == "error" and "This picture cannot be used" in grid.notice_html

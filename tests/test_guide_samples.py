@@ -38,6 +38,7 @@ from PIL import Image
 from absent import tool_missing
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 
 SAMPLES = Path(__file__).parent / "guide_samples"
 REPO = Path(__file__).parent.parent
@@ -680,7 +681,7 @@ def test_a_result_url_lasts_an_hour_and_then_is_a_404_with_the_apis_error_json(g
     _, served = download_png(urls[0])
     max_age = re.search(r"max-age=(\d+)", served.headers.get("Cache-Control", ""))
     assert max_age and 3500 <= int(max_age.group(1)) <= 3600, served.headers
-    with ServerThread(make_app(PreviewEngine(), url_ttl=0.5)) as short:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(url_ttl=0.5))) as short:
         made = requests.post(
             f"{short.base_url}/images/generations",
             json={"prompt": "a white siamese cat", "size": "256x256"},

@@ -35,10 +35,11 @@ from ipyimagegen.api import (
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
+from ipyimagegen.session import JobRunner
 from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
-from ipyimagegen.widgets.worker import JobRunner
 from widget_helpers import WAIT_S
 
 KEY = "sk-hostile-0123456789abcdefSECRET"
@@ -626,7 +627,7 @@ SERVER_CASES = {
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerThread]:
-    with ServerThread(make_app(PreviewEngine(), max_upload_bytes=1024 * 1024)) as running:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(max_upload_bytes=1024 * 1024))) as running:
         yield running
 
 

@@ -757,3 +757,93 @@ def test_the_fast_png_decoder_gives_pillows_pixels(name: str, data: bytes) -> No
 def test_other_pngs_stay_with_pillow(name: str, data: bytes) -> None:
     _need_imagecodecs()
     assert imaging._fast_png(data) is None, name
+
+
+# --- edits: the picture sent, and a result beside it --------------------------------------------------
+
+
+def test_prepare_edit_input_says_what_it_did_to_the_picture() -> None:
+    photo = Image.fromarray(pattern(300, 200))
+    as_file = InputImage.from_bytes(encoded(photo), "photo.png")
+
+    kept = imaging.prepare_edit_input(as_file, photo, GPT_IMAGE, None, "crop")
+    assert kept.input.data == as_file.data and kept.note == "the file as it is" and kept.border is None
+    assert kept.framing.is_identity and kept.picture.size == (300, 200)
+
+    from_python = imaging.prepare_edit_input(photo, photo, GPT_IMAGE, None, "crop")
+    assert from_python.note == "encoded as PNG"
+
+    squared = imaging.prepare_edit_input(as_file, photo, DALLE2, "256x256", "pad")
+    assert squared.picture.size == (256, 256) and squared.note == "padded to a square from 300×200"
+    assert squared.framing.source_size == (300, 200) and squared.framing.size == (256, 256)
+
+
+def test_prepare_edit_input_places_the_picture_in_its_outpainting_frame() -> None:
+    photo = Image.fromarray(pattern(200, 100))
+    placement = masks.Placement((512, 512), scale=0.5)
+    prepared = imaging.prepare_edit_input(photo, photo, DALLE2, "512x512", "crop", placement)
+    assert prepared.picture.size == (512, 512)
+    assert prepared.note == "the image at 50% of a 512×512 frame; the border is to fill"
+    alpha = np.asarray(prepared.picture.getchannel("A"))
+    assert np.array_equal(alpha == 0, prepared.border)  # the border, and only it, is to fill
+    assert not prepared.border[192:320, 128:384].any() and prepared.border[:192].all()
+
+    with pytest.raises(ImageInputError, match="does not fit") as caught:
+        imaging.prepare_edit_input(photo, photo, DALLE2, "512x512", "crop", masks.Placement((64, 64), 2.0))
+    assert caught.value.param is None  # about the frame, not a mask
+
+
+def _edited(original: np.ndarray, box: tuple[slice, slice], fmt: str = "PNG") -> bytes:
+    """``original`` with ``box`` made white and everything brightened a little, as a file."""
+    pixels = original.astype(np.int16) + 40
+    pixels[box] = 255
+    return encoded(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), fmt)
+
+
+def test_outside_mask_measures_the_change_and_puts_the_original_back() -> None:
+    original = pattern(64, 48)
+    mask = np.zeros((48, 64), bool)
+    mask[10:30, 20:40] = True
+    result = _edited(original, (slice(10, 30), slice(20, 40)))
+    picture = Image.fromarray(original)
+
+    outside = imaging.outside_mask(picture, result, "image/png", mask, feather=0.0)
+    assert outside is not None and outside.changed > 0.5  # every pixel outside was brightened
+    back = np.asarray(Image.open(io.BytesIO(outside.data)).convert("RGB")).astype(int)
+    far = np.ones((48, 64), bool)
+    far[6:34, 16:44] = False  # away from the mask's edge
+    assert np.abs(back[far] - original[far]).max() <= 1  # the original, outside
+    assert (back[12:28, 22:38] == 255).all()  # the edit, inside
+
+    measured_only = imaging.outside_mask(picture, result, "image/png", mask, put_back=False)
+    assert measured_only is not None and measured_only.data is None
+    assert measured_only.changed == pytest.approx(outside.changed)
+
+    whole = imaging.outside_mask(picture, result, "image/png", np.ones((48, 64), bool))
+    assert whole is not None and whole.data is None  # all of it is new: nothing to put back
+
+    as_jpeg = imaging.outside_mask(
+        picture, _edited(original, (slice(10, 30), slice(20, 40)), "JPEG"), "image/jpeg", mask
+    )
+    assert as_jpeg is not None and Image.open(io.BytesIO(as_jpeg.data)).format == "JPEG"
+
+
+def test_outside_mask_leaves_results_it_cannot_compare() -> None:
+    original = Image.fromarray(pattern(64, 48))
+    mask = np.zeros((48, 64), bool)
+    mask[:10] = True
+    gif = encoded(original.convert("P"), "GIF")
+    assert imaging.outside_mask(original, gif, "image/gif", mask) is None  # frames would be lost
+    square = encoded(Image.fromarray(pattern(64, 64)))
+    assert imaging.outside_mask(original, square, "image/png", mask) is None  # another shape
+    larger = encoded(Image.fromarray(pattern(128, 96)))
+    assert imaging.outside_mask(original, larger, "image/png", mask) is not None  # same shape, larger
+
+
+def test_same_shape_and_encode_like() -> None:
+    assert imaging.same_shape((1024, 1024), (512, 512)) and imaging.same_shape((300, 200), (1536, 1026))
+    assert not imaging.same_shape((300, 200), (1024, 1024))
+    picture = Image.fromarray(pattern(32, 24)).convert("RGBA")
+    for mime, fmt in (("image/png", "PNG"), ("image/jpeg", "JPEG"), ("image/webp", "WEBP")):
+        with Image.open(io.BytesIO(imaging.encode_like(picture, mime))) as reopened:
+            assert reopened.format == fmt and reopened.size == (32, 24)

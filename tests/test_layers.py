@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("api",),
     ("engines", "gallery"),
     ("backends", "plots"),
+    ("session",),
     ("server", "widgets"),
     ("cli", "__main__", "__init__"),
 ]

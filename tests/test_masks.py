@@ -103,7 +103,7 @@ def test_one_resizer_nearest_or_keeping_thin_strokes() -> None:
 
 
 def _painted_on_original(tab, region: tuple[slice, slice]) -> np.ndarray:
-    original = np.zeros(tab._loaded.image.size[::-1], bool)
+    original = np.zeros(tab.picture.loaded.image.size[::-1], bool)
     original[region] = True
     tab.use_mask(original)
     return original
@@ -118,19 +118,19 @@ def test_a_painted_mask_follows_the_crop_pad_and_model_changes() -> None:
     cropped_fraction = tab.painter.painted_fraction
 
     tab.fit = "pad"
-    padded = tab._prepared
+    padded = tab.prepared
     expected = padded.framing.mask(original)
     assert _overlap(tab.painter.mask, expected) > 0.95
     assert tab.painter.painted_fraction < cropped_fraction  # the padded picture shows more around it
     assert f"{tab.painter.painted_fraction:.1%}" in tab.summary.value
 
     tab.params.model = "gpt-image-2"  # not square: the whole photo, as it is
-    assert tab._prepared.picture.size == (300, 200)
+    assert tab.prepared.picture.size == (300, 200)
     assert _overlap(tab.painter.mask, original) > 0.95
 
     tab.params.model = "dall-e-2"
     tab.fit = "crop"
-    assert _overlap(tab.painter.mask, tab._prepared.framing.mask(original)) > 0.95
+    assert _overlap(tab.painter.mask, tab.prepared.framing.mask(original)) > 0.95
 
 
 def test_a_mask_that_cannot_be_used_is_one_of_the_packages_errors_with_its_hint() -> None:
@@ -156,3 +156,49 @@ def test_a_black_and_white_rgb_array_is_the_same_mask_as_its_png() -> None:
     assert np.array_equal(masks.from_array(rgb), from_png) and from_png.sum() == 60
     assert np.array_equal(masks.from_array(rgb > 0), from_png)  # True is white
     assert np.array_equal(masks.from_array(rgb / 255.0), from_png)  # 1.0 is white
+
+
+# --- outpainting placement ------------------------------------------------------------------------
+
+
+def test_a_placement_scales_the_picture_into_its_frame_and_keeps_it_whole_there() -> None:
+    centred = masks.Placement((512, 512), scale=0.5).framing((200, 100))
+    # the largest fit is 512 wide; half of it is 256x128, centred
+    assert centred.source_box() == (128.0, 192.0, 256.0, 128.0)
+    assert centred.border().sum() == 512 * 512 - 256 * 128
+
+    far = masks.Placement((512, 512), scale=0.5, centre=(1.0, 0.0)).framing((200, 100))
+    assert far.source_box() == (256.0, 0.0, 256.0, 128.0)  # against the right and top edges, not past them
+    assert not far.border()[:128, 256:].any() and far.border()[128:].all()
+
+    with pytest.raises(masks.MaskError, match="does not fit"):
+        masks.Placement((512, 512), scale=1.5).framing((200, 100))
+
+
+def test_a_placement_is_a_value_two_equal_choices_compare_equal() -> None:
+    assert masks.Placement((512, 512), 0.75, (0.25, 0.5)) == masks.Placement((512, 512), 0.75, (0.25, 0.5))
+    assert masks.Placement((512, 512), 0.75) != masks.Placement((512, 512), 0.8)
+
+
+def test_within_frame_brings_a_point_onto_the_frame() -> None:
+    assert masks.within_frame((-0.2, 1.7)) == (0.0, 1.0)
+    assert masks.within_frame((0.3, 0.6)) == (0.3, 0.6)
+
+
+def test_extending_grows_the_shape_and_places_the_picture_against_the_far_side() -> None:
+    assert masks.extended_shape((1000, 800), {"right": 0.5}) == (1500.0, 800.0)
+    assert masks.extended_shape((1000, 800), {"left": 0.25, "up": 1.0, "down": 0.5}) == (1250.0, 2000.0)
+
+    right = masks.extend((1024, 1024), {"right": 0.5}, (1536, 1024))
+    assert right.scale == pytest.approx(1.0)  # the grown picture is the frame's shape: full size
+    framing = right.framing((1024, 1024))
+    assert framing.source_box() == (0.0, 0.0, 1024.0, 1024.0)
+    assert framing.border()[:, 1024:].all() and not framing.border()[:, :1024].any()
+
+    left = masks.extend((512, 512), {"left": 1.0}, (1024, 1024))  # a 2:1 shape in a square frame
+    assert left.scale == pytest.approx(0.5)  # 1:1 at its own size, half the largest that fits the frame
+    x, y, width, height = left.framing((512, 512)).source_box()
+    assert (x, width) == (512.0, 512.0) and y == 256.0 and height == 512.0
+
+    both = masks.extend((100, 100), {"right": 1.0, "down": 1.0}, (200, 200))
+    assert both.framing((100, 100)).source_box() == (0.0, 0.0, 100.0, 100.0)  # top-left corner

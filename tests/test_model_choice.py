@@ -23,6 +23,7 @@ from ipyimagegen.api.errors import ResultExpiredError, UnnamedModelRetiredError,
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -162,7 +163,7 @@ def test_on_openai_a_neutral_call_goes_to_the_default_model(
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    with ServerThread(make_app(PreviewEngine(), url_ttl=600)) as running:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(url_ttl=600))) as running:
         yield running.base_url
 
 
@@ -222,7 +223,7 @@ def test_the_gallery_keeps_the_request_id_of_a_call_to_serve(served: str, tmp_pa
 
 
 def test_an_expired_link_is_the_apis_404_and_the_client_says_what_to_do() -> None:
-    with ServerThread(make_app(PreviewEngine(), url_ttl=0.3)) as running:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(url_ttl=0.3))) as running:
         sdk = openai.OpenAI(base_url=running.base_url, api_key="local", max_retries=0)
         url = sdk.images.generate(prompt="a fox", size="256x256").data[0].url
         assert url is not None and requests.get(url, timeout=10).status_code == 200
@@ -233,7 +234,9 @@ def test_an_expired_link_is_the_apis_404_and_the_client_says_what_to_do() -> Non
     assert gone.headers["x-request-id"].startswith("req_")
 
     with (
-        ServerThread(make_app(PreviewEngine(), url_ttl=0)) as running,  # links gone before the download
+        ServerThread(
+            make_app(PreviewEngine(), ServerConfig(url_ttl=0))
+        ) as running,  # links gone before the download
         OpenAIClient(base_url=running.base_url, api_key="local", max_retries=0) as client,
         pytest.raises(ResultExpiredError) as caught,
     ):
@@ -268,7 +271,7 @@ def test_an_engines_own_refusal_says_why_its_model_was_chosen() -> None:
 
 
 def test_a_dalle_call_without_a_size_is_held_to_the_servers_pixel_limit() -> None:
-    with ServerThread(make_app(PreviewEngine(), max_pixels=512 * 512)) as running:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(max_pixels=512 * 512))) as running:
         answer = requests.post(running.base_url + "/images/generations", json={"prompt": "a fox"}, timeout=10)
     assert answer.status_code == 400  # the call's size is 1024x1024 before any check, as it will be made
     assert answer.json()["error"]["param"] == "size" and "1024x1024" in answer.json()["error"]["message"]

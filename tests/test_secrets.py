@@ -60,7 +60,9 @@ def test_the_key_is_a_secret_everywhere_the_client_keeps_it() -> None:
     client = OpenAIClient(base_url="http://127.0.0.1:9/v1", api_key=KEY)
     assert isinstance(client._settings.api_key, Secret)
     assert KEY not in repr(client._settings) and KEY not in str(client._settings.api_key)
-    assert KEY not in repr(client._auth) and KEY not in str(vars(client).get("default_headers"))
+    assert KEY not in repr(client.transport.auth) and KEY not in str(
+        vars(client.transport).get("default_headers")
+    )
 
 
 def test_a_refused_connection_carries_no_headers_or_key() -> None:

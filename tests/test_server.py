@@ -16,6 +16,7 @@ from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.api.types import CallHooks, GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.files import ResultStore
 
 
@@ -226,7 +227,7 @@ def test_cors_is_off_by_default_and_opt_in(server):
     preflight = {"Origin": "http://notebook.example", "Access-Control-Request-Method": "POST"}
     closed = requests.options(server.base_url + "/images/generations", headers=preflight, timeout=10)
     assert "access-control-allow-origin" not in closed.headers
-    app = make_app(PreviewEngine(), cors_origins=["http://notebook.example"])
+    app = make_app(PreviewEngine(), ServerConfig(cors_origins=["http://notebook.example"]))
     with ServerThread(app) as open_to_one:
         allowed = requests.options(
             open_to_one.base_url + "/images/generations", headers=preflight, timeout=10
@@ -296,7 +297,7 @@ def test_client_errors_are_typed(client):
 
 def test_timeout_is_504_and_cancels_the_engine():
     engine = SlowEngine()
-    with ServerThread(make_app(engine, request_timeout=0.3)) as slow:
+    with ServerThread(make_app(engine, ServerConfig(request_timeout=0.3))) as slow:
         answer = requests.post(slow.base_url + "/images/generations", json={"prompt": "a fox"}, timeout=10)
         assert answer.status_code == 504
         assert answer.json()["error"]["code"] == "timeout"

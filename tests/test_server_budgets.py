@@ -13,6 +13,7 @@ from ipyimagegen.api.types import GenerateRequest
 from ipyimagegen.cli import main
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.costs import cost_bound
 
 
@@ -85,7 +86,7 @@ def test_the_workshop_budget_holds_exactly_under_forty_concurrent_calls(tmp_path
     store.set_workshop_budget(images=5)
     tokens = [store.create(f"p{i}")[0] for i in range(8)]
     start = threading.Barrier(40)
-    with ServerThread(make_app(PreviewEngine(), tokens=store, max_concurrency=8)) as server:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(max_concurrency=8), tokens=store)) as server:
 
         def call(index: int) -> str:
             sdk = _sdk(server, tokens[index % len(tokens)])

@@ -14,6 +14,7 @@ import requests
 from browser import browser_page, require_chromium
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
 
 BODY = '{"prompt": "a cat", "model": "dall-e-2", "size": "256x256"}'
 
@@ -77,7 +78,7 @@ def test_other_origins_and_unknown_hosts_are_refused(served: tuple[str, Counting
 
 def test_an_allowed_origin_may_call() -> None:
     engine = CountingEngine()
-    app = make_app(engine, cors_origins=["http://notebook.example"], allowed_hosts=["*"])
+    app = make_app(engine, ServerConfig(cors_origins=["http://notebook.example"], allowed_hosts=["*"]))
     with ServerThread(app) as server:
         answer = requests.post(
             f"{server.base_url}/images/generations",

@@ -11,6 +11,7 @@ from PIL import Image
 
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
 
 UPLOAD_LIMIT = 256 * 1024
 
@@ -23,7 +24,7 @@ def png_bytes(size: tuple[int, int] = (256, 256), mode: str = "RGBA") -> bytes:
 
 @pytest.fixture(scope="module")
 def base_url():
-    with ServerThread(make_app(PreviewEngine(), max_upload_bytes=UPLOAD_LIMIT)) as running:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(max_upload_bytes=UPLOAD_LIMIT))) as running:
         yield running.base_url
         # whatever came before, the server still answers
         assert requests.get(running.url + "/health", timeout=10).status_code == 200

@@ -19,6 +19,7 @@ from ipyimagegen.api.types import CallHooks, ImageRequest, ImagesResponse
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.models import auto_size, model_spec
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.limits import PixelBudget
 
 
@@ -122,7 +123,7 @@ class SlowEngine(PreviewEngine):
 def test_the_engine_works_on_as_many_calls_as_their_pixels_allow(pixels_at_once: int, most: int) -> None:
     engine = SlowEngine()
     body = {"prompt": "a fox", "model": "dall-e-2", "size": "1024x1024"}  # 1,048,576 pixels each
-    with ServerThread(make_app(engine, pixels_at_once=pixels_at_once)) as server:
+    with ServerThread(make_app(engine, ServerConfig(pixels_at_once=pixels_at_once))) as server:
         threads = [
             threading.Thread(
                 target=requests.post, args=(f"{server.base_url}/images/generations",), kwargs={"json": body}
@@ -177,7 +178,7 @@ def test_a_spent_token_is_refused_before_its_uploads_are_decoded(
 
 
 def test_a_size_over_the_servers_pixel_cap_is_a_400() -> None:
-    with ServerThread(make_app(PreviewEngine(), max_pixels=1_048_576)) as server:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(max_pixels=1_048_576))) as server:
         answer = requests.post(
             f"{server.base_url}/images/generations",
             json={"prompt": "a fox", "model": "gpt-image-2", "size": "1536x1024"},

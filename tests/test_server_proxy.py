@@ -32,6 +32,7 @@ from ipyimagegen.api.retry import rate_limit_reset
 from ipyimagegen.api.types import GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.upstream import upstream_backend
 
 
@@ -362,7 +363,9 @@ def healthy(proxy: ServerThread) -> dict:
 def test_an_upstream_429_waits_its_turn_again_and_the_call_is_served(scripted_upstream, monkeypatch):
     answer_of_upstream = images_answer()
     scripted_upstream.reply(refusal(100), refusal(100), refusal(100), Reply(body=answer_of_upstream))
-    with ServerThread(make_app(as_served(scripted_upstream, monkeypatch), upstream_rate="600/min")) as proxy:
+    with ServerThread(
+        make_app(as_served(scripted_upstream, monkeypatch), ServerConfig(upstream_rate="600/min"))
+    ) as proxy:
         started = time.monotonic()
         answer = requests.post(
             f"{proxy.base_url}/images/generations",
@@ -381,7 +384,7 @@ def test_an_upstream_429_waits_its_turn_again_and_the_call_is_served(scripted_up
 def test_the_participant_gets_the_429_only_when_the_calls_time_runs_out(scripted_upstream, monkeypatch):
     scripted_upstream.reply(*[refusal(300)] * 40)
     client = as_served(scripted_upstream, monkeypatch)
-    with ServerThread(make_app(client, request_timeout=1.5)) as proxy:
+    with ServerThread(make_app(client, ServerConfig(request_timeout=1.5))) as proxy:
         started = time.monotonic()
         answer = requests.post(
             f"{proxy.base_url}/images/generations",
@@ -403,7 +406,7 @@ def test_a_refusal_that_asks_longer_than_the_call_has_left_is_passed_on_at_once(
 ):
     scripted_upstream.reply(Reply(status=429, body=RATE_LIMITED, headers={"retry-after": "30"}))
     client = as_served(scripted_upstream, monkeypatch)
-    with ServerThread(make_app(client, request_timeout=10)) as proxy:
+    with ServerThread(make_app(client, ServerConfig(request_timeout=10))) as proxy:
         started = time.monotonic()
         answer = requests.post(
             f"{proxy.base_url}/images/generations",
@@ -423,7 +426,9 @@ def test_a_call_whose_time_runs_out_waiting_in_line_is_504_and_never_goes_upstre
 ):
     scripted_upstream.reply(Reply(body=images_answer()), Reply(body=images_answer()))
     client = as_served(scripted_upstream, monkeypatch)
-    app = make_app(client, upstream_rate="1/min", request_timeout=1.0)  # the next image in a minute
+    app = make_app(
+        client, ServerConfig(upstream_rate="1/min", request_timeout=1.0)
+    )  # the next image in a minute
     with ServerThread(app) as proxy:
         url = f"{proxy.base_url}/images/generations"
         body = {"model": "gpt-image-2", "prompt": "a fox"}

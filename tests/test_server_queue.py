@@ -12,10 +12,12 @@ from typing import TypeVar
 import openai
 import pytest
 
-from ipyimagegen.api.client import OpenAIClient, named_page_url
+from ipyimagegen.api.client import OpenAIClient
+from ipyimagegen.api.model_list import named_page_url
 from ipyimagegen.api.types import CallHooks, GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.fair_queue import FairQueue, Ticket
 from ipyimagegen.server.pacer import LocalPacer, burst_of
 from ipyimagegen.server.tokens import Rate
@@ -355,7 +357,7 @@ def test_the_queue_page_tells_a_participant_where_their_calls_stand(tmp_path) ->
     first, _ = store.create("first")
     second, _ = store.create("second")
     engine = GatedEngine()
-    with ServerThread(make_app(engine, tokens=store, max_concurrency=1)) as server:
+    with ServerThread(make_app(engine, ServerConfig(max_concurrency=1), tokens=store)) as server:
         calls = [
             threading.Thread(
                 target=lambda token=token: openai.OpenAI(
@@ -393,7 +395,7 @@ def test_the_queue_page_tells_a_participant_where_their_calls_stand(tmp_path) ->
 
 def test_the_client_reports_its_place_in_the_queue_while_it_waits() -> None:
     engine = GatedEngine()
-    with ServerThread(make_app(engine, max_concurrency=1)) as server:
+    with ServerThread(make_app(engine, ServerConfig(max_concurrency=1))) as server:
         client = OpenAIClient(api_key="unused", base_url=server.base_url)
         assert client.models()  # GET /models names the queue page
         blocker = threading.Thread(
@@ -437,7 +439,7 @@ def test_only_a_plain_queue_name_under_the_api_is_followed() -> None:
 
 def test_the_public_api_is_never_asked_for_a_queue() -> None:
     client = OpenAIClient(api_key="sk-test")
-    assert client._queue_url is None
+    assert client.workshop.queue_url is None
     client.close()
 
 
@@ -445,7 +447,9 @@ def test_the_public_api_is_never_asked_for_a_queue() -> None:
 def test_the_server_takes_an_upstream_rate(upstream_rate) -> None:
     import requests
 
-    with ServerThread(make_app(PreviewEngine(), upstream_rate=upstream_rate, max_concurrency=3)) as server:
+    with ServerThread(
+        make_app(PreviewEngine(), ServerConfig(upstream_rate=upstream_rate, max_concurrency=3))
+    ) as server:
         health = requests.get(server.url + "/health", timeout=5).json()
     assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 3, "rate": "300/min"}
 
@@ -454,7 +458,7 @@ def test_the_studio_says_it_is_waiting_in_the_workshop_queue() -> None:
     from ipyimagegen.widgets import Studio
 
     engine = GatedEngine()
-    with ServerThread(make_app(engine, max_concurrency=1)) as server:
+    with ServerThread(make_app(engine, ServerConfig(max_concurrency=1))) as server:
         other = OpenAIClient(api_key="unused", base_url=server.base_url)
         blocker = threading.Thread(
             target=lambda: other.generate(prompt="first", model="dall-e-2", size="256x256")

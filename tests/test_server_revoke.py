@@ -15,6 +15,7 @@ import requests
 
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, TokenStore, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.tokens import Refusal, open_store
 from ipyimagegen.server.upstream import upstream_backend
 
@@ -81,7 +82,7 @@ def test_a_revoke_refuses_the_calls_still_waiting_and_gives_their_images_back(tm
     store = TokenStore.in_dir(tmp_path)
     token, _ = store.create("greedy", budget=100)
     engine = GatedEngine()
-    with ServerThread(make_app(engine, tokens=store, max_concurrency=1)) as server:
+    with ServerThread(make_app(engine, ServerConfig(max_concurrency=1), tokens=store)) as server:
         replies = _queue_calls([server.base_url], token, 12, waiting=11)
         assert engine.started.acquire(timeout=10)
         store.revoke("greedy")
@@ -101,7 +102,7 @@ def test_a_token_that_expires_while_its_calls_wait_is_refused_when_their_turn_co
     store = TokenStore.in_dir(tmp_path)
     token, _ = store.create("late", expires=time.time() + 3)
     engine = GatedEngine()
-    with ServerThread(make_app(engine, tokens=store, max_concurrency=1)) as server:
+    with ServerThread(make_app(engine, ServerConfig(max_concurrency=1), tokens=store)) as server:
         replies = _queue_calls([server.base_url], token, 5, waiting=4)
         assert engine.started.acquire(timeout=10)
         time.sleep(max(0.0, store.get("late").expires - time.time()) + 0.2)
@@ -117,7 +118,7 @@ def test_a_revoke_stops_waiting_calls_before_they_reach_the_upstream(tmp_path) -
     with ServerThread(make_app(engine)) as upstream:
         store = TokenStore.in_dir(tmp_path)
         token, _ = store.create("spender")
-        proxy = make_app(upstream_backend(upstream.base_url), tokens=store, max_concurrency=1)
+        proxy = make_app(upstream_backend(upstream.base_url), ServerConfig(max_concurrency=1), tokens=store)
         with ServerThread(proxy) as server:
             replies = _queue_calls([server.base_url], token, 8, waiting=7)
             assert engine.started.acquire(timeout=10)
@@ -160,7 +161,7 @@ def test_a_revoke_stops_the_waiting_calls_of_both_servers_on_postgres(database: 
     engines = [GatedEngine(), GatedEngine()]
     stores = [open_store(database), open_store(database)]
     servers = [
-        ServerThread(make_app(engine, tokens=store, max_concurrency=1)).start()
+        ServerThread(make_app(engine, ServerConfig(max_concurrency=1), tokens=store)).start()
         for engine, store in zip(engines, stores, strict=True)
     ]
     try:

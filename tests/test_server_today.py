@@ -16,6 +16,7 @@ from fake_openai import OpenAIToday, sample_mask, sample_png
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.models import EDITS, GENERATIONS, MODELS, model_spec
 from ipyimagegen.server import ServerThread, make_app
+from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.upstream import upstream_backend
 
 SERVED = [name for name, spec in MODELS.items() if spec.serves(GENERATIONS)]
@@ -117,7 +118,7 @@ def test_a_retired_model_the_preview_still_draws_is_served(sdk: openai.OpenAI) -
 
 
 def test_a_server_started_to_take_any_name_gives_an_unknown_name_its_familys_answer() -> None:
-    with ServerThread(make_app(PreviewEngine(), any_model=True)) as running:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(any_model=True))) as running:
         sdk = openai.OpenAI(base_url=running.base_url, api_key="local", max_retries=0)
         answer = sdk.images.generate(model="gpt-image-3", prompt="a cat", quality="auto", size="1024x1024")
         assert answer.size == "1024x1024" and answer.background == "opaque" and answer.output_format == "png"

@@ -18,7 +18,8 @@ from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.errors import UnsupportedError
 from ipyimagegen.server import ServerThread, TokenStore, make_app
 from ipyimagegen.server import wall as wall_module
-from ipyimagegen.server.wall import DEFAULT_RATE, KEEP, PER_PARTICIPANT, WALL_SIDE, WallStore
+from ipyimagegen.server.config import DEFAULTS, ServerConfig
+from ipyimagegen.server.wall import KEEP, PER_PARTICIPANT, WALL_SIDE, WallStore
 
 
 def _png(width: int = 1536, height: int = 1024, colour: tuple[int, int, int] = (200, 60, 20)) -> bytes:
@@ -34,7 +35,7 @@ def _png(width: int = 1536, height: int = 1024, colour: tuple[int, int, int] = (
 def room(tmp_path):
     store = TokenStore.in_dir(tmp_path)
     tokens = {name: store.create(name, admin=name == "host")[0] for name in ("host", "alice", "bob")}
-    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True)) as server:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(class_wall=True), tokens=store)) as server:
         yield server, tokens, store
 
 
@@ -163,7 +164,7 @@ def test_a_server_without_a_wall_does_not_name_one(tmp_path) -> None:
 
 def test_the_wall_needs_tokens(tmp_path, capsys) -> None:
     with pytest.raises(ValueError, match="tokens"):
-        make_app(PreviewEngine(), class_wall=True)
+        make_app(PreviewEngine(), ServerConfig(class_wall=True))
     code = main(["serve", "--class-wall", "--state-dir", str(tmp_path)])
     assert code != 0 and "tokens create" in capsys.readouterr().err
 
@@ -248,17 +249,17 @@ def test_a_picture_over_the_walls_pixels_is_refused_from_its_header(room) -> Non
 def test_a_participant_shares_a_few_pictures_a_minute_and_the_host_any_number(room) -> None:
     server, tokens, store = room
     picture = _png(64, 64)
-    made = [_share(server, tokens["alice"], picture).status_code for _ in range(DEFAULT_RATE.count)]
-    assert made == [201] * DEFAULT_RATE.count
+    made = [_share(server, tokens["alice"], picture).status_code for _ in range(DEFAULTS.wall_rate.count)]
+    assert made == [201] * DEFAULTS.wall_rate.count
     refused = _share(server, tokens["alice"], picture)
     assert refused.status_code == 429
     error = _error(refused)
     assert (error["type"], error["param"], error["code"]) == ("requests", None, "rate_limit_exceeded")
     assert "The class wall takes 6 pictures per minute from each participant" in str(error["message"])
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60 / DEFAULT_RATE.count
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60 / DEFAULTS.wall_rate.count
     assert store.get("alice").rejected == 1
-    host = [_share(server, tokens["host"], picture).status_code for _ in range(DEFAULT_RATE.count + 2)]
-    assert host == [201] * (DEFAULT_RATE.count + 2)  # the host's token has no wall limit
+    host = [_share(server, tokens["host"], picture).status_code for _ in range(DEFAULTS.wall_rate.count + 2)]
+    assert host == [201] * (DEFAULTS.wall_rate.count + 2)  # the host's token has no wall limit
     client = OpenAIClient(base_url=server.base_url, api_key=tokens["alice"], max_retries=0)
     assert client.generate(prompt="a fox", model="dall-e-2", size="256x256").data  # the wall's rate only
     _healthy(server, tokens["bob"])
@@ -267,7 +268,9 @@ def test_a_participant_shares_a_few_pictures_a_minute_and_the_host_any_number(ro
 def test_the_wall_rate_is_the_hosts_to_choose(tmp_path, capsys) -> None:
     store = TokenStore.in_dir(tmp_path)
     alice, _ = store.create("alice")
-    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True, wall_rate="2/hour")) as server:
+    with ServerThread(
+        make_app(PreviewEngine(), ServerConfig(class_wall=True, wall_rate="2/hour"), tokens=store)
+    ) as server:
         assert [_share(server, alice, _png(64, 64)).status_code for _ in range(3)] == [201, 201, 429]
         refused = _share(server, alice, _png(64, 64))
         assert "2 pictures per hour" in str(_error(refused)["message"])

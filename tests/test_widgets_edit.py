@@ -18,10 +18,11 @@ from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import EditRequest, GeneratedImage
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.imaging import image_size, open_image, read_mask
+from ipyimagegen.session import JobRunner
+from ipyimagegen.widgets.edit_changes import ChangeBatch
 from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
-from ipyimagegen.widgets.worker import JobRunner
 from widget_helpers import WAIT_S
 
 
@@ -325,3 +326,58 @@ def test_the_studio_offers_only_models_that_edit() -> None:
     assert tab.prompt_box.limit == 1000 and tab.rows["references"].layout.display == "none"
     assert tab.rows["fit"].layout.display is None
     assert "ipyimagegen-edit-run" in tab.controls.run_button._dom_classes
+
+
+# --- changes made together ----------------------------------------------------------------------
+
+
+def test_work_asked_for_in_a_batch_runs_once_at_its_end_in_order() -> None:
+    changes, done = ChangeBatch(), []
+    prepare, keep = (lambda: done.append("prepare")), (lambda: done.append("keep"))
+    with changes.batch():
+        changes.run(keep)
+        with changes.batch():  # nested: still waiting for the outermost
+            changes.run(prepare)
+            changes.run(keep)
+        assert done == []
+    assert done == ["keep", "prepare"]
+    changes.run(prepare)  # outside a batch: at once
+    assert done == ["keep", "prepare", "prepare"]
+
+    with changes.batch():
+        changes.run(keep)
+        changes.drop(keep)  # done already
+    with pytest.raises(RuntimeError), changes.batch():
+        changes.run(prepare)
+        raise RuntimeError("a change failed")
+    assert done == ["keep", "prepare", "prepare"]
+
+
+def test_an_extend_click_prepares_the_picture_once() -> None:
+    tab = _tab()
+    tab.params.model = "gpt-image-2"
+    tab.use_image(picture(600, 400))
+    shown, set_image = [], tab.painter.set_image
+
+    def showing(image) -> None:  # records each picture the painter is given, then shows it
+        shown.append(image)
+        set_image(image)
+
+    tab.painter.set_image = showing
+    tab.extend_buttons["right"].click()  # the toggle, frame and scale change: one picture made
+    assert len(shown) == 1 and shown[0] is tab.prepared.picture
+    frame = tuple(int(side) for side in tab.frame_control.value.split("x"))
+    assert tab.painter.image.size == tab.prepared.picture.size == frame and frame[0] > frame[1]
+    assert tab.outpaint_control.value and tab.prepared.border is not None
+
+
+def test_extending_into_the_same_frame_brings_the_size_back_to_it() -> None:
+    tab = _tab()
+    tab.params.model = "gpt-image-2"
+    tab.use_image(picture(1024, 1024))
+    tab.extend("right", 0.5)
+    assert tab.frame_control.value == tab.params.size == "1536x1024"
+    tab.params.size = "1024x1024"  # chosen by hand afterwards
+    tab.extend("left", 0.05)  # still closest to 3:2: the frame stays, the size follows it again
+    assert tab.frame_control.value == tab.params.size == "1536x1024"
+    assert tab.prepared.picture.size == (1536, 1024)

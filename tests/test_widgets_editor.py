@@ -15,10 +15,10 @@ from edit_helpers import RecordingPreviewEngine, drag, picture, png_bytes
 from ipyimagegen import masks
 from ipyimagegen.api.types import CallHooks, EditRequest, ImagesResponse
 from ipyimagegen.gallery import Gallery
+from ipyimagegen.session import JobRunner
 from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
-from ipyimagegen.widgets.worker import JobRunner
 from test_mask_painter import PageSide
 from widget_helpers import WAIT_S
 
@@ -310,3 +310,23 @@ def test_the_studio_brings_back_the_draft_of_its_gallery(tmp_path) -> None:
     assert studio.edit_tab.draft.wait()
     again = Studio(RecordingPreviewEngine(), gallery=Gallery(tmp_path))
     assert again.edit_tab.prompt_box.value == "kept" and again.edit_tab.painter.image.size == (320, 240)
+
+
+def test_bringing_a_draft_back_does_not_write_it_again(tmp_path) -> None:
+    gallery = Gallery(tmp_path)
+    tab = _tab(gallery=gallery)
+    tab.use_image(png_bytes(picture(300, 200)))
+    tab.extend("left", 0.5)
+    tab.prompt_box.value = "a lighthouse"
+    assert tab.draft.wait()
+    folder = tmp_path / "drafts"
+    written = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+
+    again = _tab(gallery=gallery)
+    assert again.prompt_box.value == "a lighthouse" and again.draft.wait()
+    assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == written
+
+    again.prompt_box.value = "a lighthouse at night"  # a change is kept; the same picture is not rewritten
+    assert again.draft.wait()
+    assert json.loads((folder / "edit.json").read_text())["prompt"] == "a lighthouse at night"
+    assert (folder / "edit-picture").stat().st_mtime_ns == written["edit-picture"]

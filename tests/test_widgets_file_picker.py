@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from edit_helpers import RecordingPreviewEngine, drag, picture, png_bytes
+from ipyimagegen.session import JobRunner
 from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.file_picker import CHUNK_BYTES, FilePicker, progress_text
 from ipyimagegen.widgets.result_grid import ResultGrid
-from ipyimagegen.widgets.worker import JobRunner
 
 MiB = 1024 * 1024
 

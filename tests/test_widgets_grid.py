@@ -5,18 +5,23 @@ and clicks sent back as the page script sends them."""
 
 from __future__ import annotations
 
+import base64
 import gc
 import io
+import json
 import weakref
 from pathlib import Path
 
+import ipywidgets as widgets
+import pytest
 from PIL import Image
 
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse, PartialImage
 from ipyimagegen.gallery import Gallery
+from ipyimagegen.session import save_to_gallery
 from ipyimagegen.widgets.result_grid import ResultGrid
-from ipyimagegen.widgets.results import save_to_gallery
-from widget_helpers import Page, make_png
+from ipyimagegen.widgets.tile_model import TileModel
+from widget_helpers import Page, iter_widgets, make_png
 
 
 def _response(request: GenerateRequest, revised: str | None = None) -> ImagesResponse:
@@ -106,7 +111,7 @@ def test_the_prompt_shown_and_reused_is_the_users_and_the_revised_one_is_in_the_
     tile = grid.tiles[0]
     assert tile.prompt == "short" and page.tile(tile)["prompt"] == "short"
     used: list[str] = []
-    grid.on_use_prompt(used.append)
+    grid.on_action("use_prompt", used.append)
     page.click(tile, "use_prompt")
     assert used == ["short"]
     page.click(tile, "enlarge")
@@ -211,9 +216,9 @@ def test_tile_actions_fire_callbacks_with_the_image() -> None:
     response = _response(request)
     batch = grid.start(request)
     events: list[tuple[str, object]] = []
-    grid.on_edit(lambda image: events.append(("edit", image)))
-    grid.on_variations(lambda image: events.append(("variations", image)))
-    grid.on_use_prompt(lambda prompt: events.append(("prompt", prompt)))
+    grid.on_action("edit", lambda image: events.append(("edit", image)))
+    grid.on_action("variations", lambda image: events.append(("variations", image)))
+    grid.on_action("use_prompt", lambda prompt: events.append(("prompt", prompt)))
     placeholder = grid.tiles[0]
     assert "edit" not in page.enabled(placeholder)
     page.click(placeholder, "edit")  # a click that raced the page: nothing to act on yet
@@ -232,7 +237,7 @@ def test_actions_from_the_viewer_close_it() -> None:
     request = _request(n=1)
     grid.start(request).fill(_response(request))
     edited: list[object] = []
-    grid.on_edit(edited.append)
+    grid.on_action("edit", edited.append)
     page.click(grid.tiles[0], "enlarge")
     page.send({"event": "action", "id": grid.tiles[0].id, "name": "edit", "from": "viewer"})
     assert len(edited) == 1 and grid.view.viewer == {"open": False}
@@ -355,3 +360,121 @@ def test_a_grid_keeps_thumbnails_of_saved_results_and_the_results_themselves_onl
             assert [tile.is_stored for tile in grid.tiles] == [kept_by is not None] * 2
             assert all(tile.picture is not None for tile in grid.tiles)
             assert [tile.image.data for tile in grid.tiles] == full
+
+
+def _saved_state(root: widgets.Widget) -> str:
+    """The widget state of ``root`` and everything it shows, as Jupyter saves it in a notebook."""
+    return json.dumps(widgets.Widget.get_manager_state(widgets=list(iter_widgets(root))))
+
+
+def test_a_notebook_saved_with_the_viewer_open_keeps_no_full_picture() -> None:
+    grid = ResultGrid()
+    Page(grid.view)
+    request = GenerateRequest(prompt="a blue heron", model="gpt-image-1.5", n=1, size="1024x1024")
+    picture = make_png(1024)
+    grid.start(request).fill(
+        ImagesResponse(data=[GeneratedImage(data=picture, request=request)], request=request)
+    )
+    closed = len(_saved_state(grid))
+    grid.act(grid.tiles[0], "enlarge")
+    assert grid.preview_open and bytes(grid.view.viewer_image) == picture
+    saved = _saved_state(grid)
+    assert len(saved) < closed + 20_000 and len(saved) * 20 < len(picture), (len(saved), len(picture))
+    assert base64.b64encode(picture[5000:8000]).decode()[4:1000] not in saved
+
+
+def test_the_viewer_picture_crosses_as_a_message_before_the_details_that_name_it() -> None:
+    grid, page = _filled_grid(batches=1, page_size=4)
+    order: list[str] = []
+    grid.view.observe(lambda _change: order.append("details"), "viewer")
+    sending = grid.view.send
+
+    def noted(content: dict[str, object], buffers: list[bytes] | None = None) -> None:
+        order.append(str(content["event"]))
+        sending(content, buffers=buffers)
+
+    grid.view.send = noted  # type: ignore[method-assign]
+    first, second = grid.tiles
+    page.click(first, "enlarge")
+    page.send({"event": "viewer", "do": "step", "by": 1})
+    sent = [
+        (m, b) for m, b in zip(page.messages, page.buffers, strict=True) if m["event"] == "viewer_picture"
+    ]
+    assert [buffers for _m, buffers in sent] == [[first.image.data], [second.image.data]]
+    assert [m["mime"] for m, _b in sent] == ["image/png", "image/png"]
+    assert sent[-1][0]["picture"] == grid.view.viewer["picture"] > sent[0][0]["picture"]
+    pictures = [event for event in order if event in ("viewer_picture", "details")]
+    assert pictures == ["viewer_picture", "details"] * 2  # the page has the picture when it draws its details
+
+
+@pytest.mark.parametrize("open_viewer", [True, False])
+def test_a_page_opened_later_asks_for_the_viewer_picture(open_viewer: bool) -> None:
+    grid, _ = _filled_grid(batches=1, page_size=4)
+    if open_viewer:
+        grid.act(grid.tiles[1], "enlarge")
+    late = Page(grid.view)  # a page opened afterwards (a reload): it has the details, not the picture
+    late.send({"event": "viewer", "do": "want"})
+    sent = [
+        (m, b) for m, b in zip(late.messages, late.buffers, strict=True) if m["event"] == "viewer_picture"
+    ]
+    if open_viewer:
+        assert sent == [
+            ({"event": "viewer_picture", "picture": grid.view.viewer["picture"], "mime": "image/png"},
+             [grid.tiles[1].image.data])
+        ]  # fmt: skip
+    else:
+        assert sent == []  # a closed viewer has no picture to send
+
+
+def test_on_action_refuses_a_name_it_does_not_know() -> None:
+    grid = ResultGrid()
+    with pytest.raises(ValueError, match="No grid action 'edt': choose one of edit, variations"):
+        grid.on_action("edt", print)
+
+
+def test_on_action_can_unregister_a_callback() -> None:
+    grid, page = _filled_grid(batches=1, page_size=4)
+    used: list[str] = []
+    grid.on_action("use_prompt", used.append)
+    page.click(grid.tiles[0], "use_prompt")
+    grid.on_action("use_prompt", used.append, remove=True)
+    page.click(grid.tiles[0], "use_prompt")
+    assert used == ["a blue heron"]
+
+
+def test_the_tile_model_lays_out_pages_from_plain_python() -> None:
+    pages: list[tuple[list[str], dict[str, int]]] = []
+    pictures: list[str] = []
+    filled: list[ImagesResponse] = []
+    model = TileModel(
+        on_page=lambda tiles, where: pages.append(([tile["label"] for tile in tiles], where)),
+        on_picture=pictures.append,
+        on_filled=filled.append,
+        page_size=2,
+    )
+    request = _request(n=3)
+    batch = model.start(request, 3)
+    assert pages[-1] == (
+        ["#1 · gpt-image-1.5 · 1024x1024 · 1/3 · waiting", "#1 · gpt-image-1.5 · 1024x1024 · 2/3 · waiting"],
+        {"index": 0, "pages": 2, "total": 3, "first": 1, "last": 2},
+    )
+    laid_out = len(pages)
+    response = _response(request)
+    batch.fill(response)
+    assert len(pages) == laid_out + 1  # three tiles filled, one page laid out
+    assert filled == [response] and pictures == [tile.id for tile in model.tiles[:2]]  # the page's only
+    model.show_page(1)
+    assert pages[-1] == (
+        ["#1 · gpt-image-1.5 · 1024x1024 · 3/3"],
+        {"index": 1, "pages": 2, "total": 3, "first": 3, "last": 3},
+    )
+    model.remove(model.tiles[2])
+    assert model.page_index == 0 and pages[-1][1]["total"] == 2
+
+
+def test_the_page_size_can_be_changed_on_a_grid_in_use() -> None:
+    grid, _ = _filled_grid(batches=3, page_size=24)
+    grid.page_size = 4
+    grid.start(_request(n=1))
+    assert grid.page_size == 4 and grid.pages == 2 and len(grid.view.tiles) == 4
+    assert grid.view.page == {"index": 0, "pages": 2, "total": 7, "first": 1, "last": 4}

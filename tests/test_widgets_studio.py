@@ -487,13 +487,13 @@ def test_the_viewer_shows_an_edit_before_and_after() -> None:
 
 def test_share_with_the_class_puts_a_result_on_the_workshop_wall(tmp_path) -> None:
     from ipyimagegen.api.client import OpenAIClient
-    from ipyimagegen.server import ServerThread, TokenStore, make_app
+    from ipyimagegen.server import ServerConfig, ServerThread, TokenStore, make_app
     from ipyimagegen.server.wall import WallStore
     from widget_helpers import Page
 
     store = TokenStore.in_dir(tmp_path)
     token, _ = store.create("alice")
-    with ServerThread(make_app(PreviewEngine(), tokens=store, class_wall=True)) as server:
+    with ServerThread(make_app(PreviewEngine(), ServerConfig(class_wall=True), tokens=store)) as server:
         s = Studio(OpenAIClient(base_url=server.base_url, api_key=token, max_retries=0), gallery=False)
         _generate(s, "a copper kettle", model="dall-e-2", size="256x256")
         tile = s.grid.tiles[0]

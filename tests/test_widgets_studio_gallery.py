@@ -318,7 +318,7 @@ def test_tiles_keep_thumbnails_and_read_full_images_back_from_the_gallery(tmp_pa
     assert bytes(s.grid.view.viewer_image) == full
     assert s.grid.images[0].data == full and s.grid.images[0].prompt == "two lemons"
     edited: list[GeneratedImage] = []
-    s.grid.on_edit(edited.append)
+    s.grid.on_action("edit", edited.append)
     second._stored_at.unlink()  # the file deleted behind the studio's back
     s.grid.act(second, "edit")
     assert edited == [] and "no longer in the gallery" in s.grid.notice_html
@@ -508,7 +508,7 @@ def _watch_results(s: Studio) -> list[weakref.ref[GeneratedImage]]:
     """Weak references to every result the grid is given: they die once nothing in the studio holds the
     results themselves."""
     made: list[weakref.ref[GeneratedImage]] = []
-    s.grid.on_filled(lambda response: made.extend(weakref.ref(image) for image in response.data))
+    s.grid.on_action("filled", lambda response: made.extend(weakref.ref(image) for image in response.data))
     return made
 
 
@@ -579,7 +579,7 @@ def test_an_edit_made_from_a_tile_keeps_its_input_in_the_gallery_not_in_the_tile
     for tile in edited:
         assert tile.request.images == [] and tile.request.mask is None
         assert tile.details.request.images == [] and tile.details.request.prompt == "a blue jug"
-    assert s.grid._batches[0].request.images == []
+    assert s.grid.model.batches[0].request.images == []
 
     page.click(edited[0], "enlarge")
     assert s.grid.view.viewer["has_before"]

@@ -18,10 +18,10 @@ from ipyimagegen.api.types import VariationRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.imaging import image_size, open_image
+from ipyimagegen.session import JobRunner
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
 from ipyimagegen.widgets.variations_tab import VariationsTab
-from ipyimagegen.widgets.worker import JobRunner
 from widget_helpers import WAIT_S
 
 

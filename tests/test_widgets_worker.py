@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from ipyimagegen.api.types import CallHooks, PartialImage
-from ipyimagegen.widgets.worker import JobRunner
+from ipyimagegen.session import Job, JobRunner
 from widget_helpers import WAIT_S, wait_for
 
 
@@ -22,7 +22,7 @@ def test_start_returns_at_once_and_delivers_the_result_from_the_worker() -> None
         assert gate.wait(WAIT_S)
         return "images"
 
-    job = runner.start(work, total=2, on_result=results.append)
+    job = runner.run(Job(work, total=2, on_result=results.append))
     assert runner.busy and job.state == "running"  # returned while the work is blocked
     gate.set()
     assert runner.wait(WAIT_S)
@@ -40,7 +40,7 @@ def test_progress_and_elapsed_time_are_published_as_traits() -> None:
         assert gate.wait(WAIT_S)
         hooks.progress(4, 4)
 
-    runner.start(work, total=4)
+    runner.run(Job(work, total=4))
     wait_for(lambda: runner.done == 1)
     assert runner.total == 4
     wait_for(lambda: runner.elapsed_s > 0)  # the timer thread ticks while the job runs
@@ -62,12 +62,14 @@ def test_cancel_returns_to_idle_now_and_drops_late_results() -> None:
         finished.set()
         return "late result"
 
-    job = runner.start(
-        work,
-        on_result=delivered.append,
-        on_error=delivered.append,
-        on_partial=delivered.append,
-        on_cancel=lambda: cancelled.append(True),
+    job = runner.run(
+        Job(
+            work,
+            on_result=delivered.append,
+            on_error=delivered.append,
+            on_partial=delivered.append,
+            on_cancel=lambda: cancelled.append(True),
+        )
     )
     assert runner.cancel()
     assert not runner.busy and job.state == "cancelled" and cancelled == [True]
@@ -85,11 +87,11 @@ def test_an_error_is_delivered_and_the_next_job_runs() -> None:
     def boom(hooks: CallHooks) -> None:
         raise RuntimeError("boom")
 
-    runner.start(boom, on_error=errors.append)
+    runner.run(Job(boom, on_error=errors.append))
     assert runner.wait(WAIT_S)
     assert [str(e) for e in errors] == ["boom"] and not runner.busy
     results: list[object] = []
-    runner.start(lambda hooks: 42, on_result=results.append)
+    runner.run(Job(lambda hooks: 42, on_result=results.append))
     assert runner.wait(WAIT_S)
     assert results == [42]
 
@@ -101,7 +103,7 @@ def test_a_failing_result_callback_becomes_the_jobs_error() -> None:
     def bad_display(result: object) -> None:
         raise ValueError("cannot show this")
 
-    runner.start(lambda hooks: 1, on_result=bad_display, on_error=errors.append)
+    runner.run(Job(lambda hooks: 1, on_result=bad_display, on_error=errors.append))
     assert runner.wait(WAIT_S)
     assert [type(e) for e in errors] == [ValueError] and not runner.busy
 
@@ -109,8 +111,8 @@ def test_a_failing_result_callback_becomes_the_jobs_error() -> None:
 def test_one_job_at_a_time() -> None:
     runner = JobRunner()
     gate = threading.Event()
-    runner.start(lambda hooks: gate.wait(WAIT_S))
+    runner.run(Job(lambda hooks: gate.wait(WAIT_S)))
     with pytest.raises(RuntimeError, match="already running"):
-        runner.start(lambda hooks: None)
+        runner.run(Job(lambda hooks: None))
     gate.set()
     assert runner.wait(WAIT_S)

@@ -31,6 +31,8 @@ _LAZY: dict[str, str] = {
     "prompt_matrix": "ipyimagegen.plots",
     "save_figure": "ipyimagegen.plots",
     "MatrixResult": "ipyimagegen.plots",
+    # jobs without widgets
+    "Session": "ipyimagegen.session",
     # widgets
     "Studio": "ipyimagegen.widgets",
     "studio": "ipyimagegen.widgets",
@@ -66,5 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .engines.preview import PreviewEngine  # noqa: F401
     from .gallery import Gallery, GalleryItem, read_metadata  # noqa: F401
     from .plots import MatrixResult, contact_sheet, prompt_matrix, save_figure  # noqa: F401
+    from .session import Session  # noqa: F401
     from .widgets import GenerateTab, MaskPainter, ResultGrid, Studio  # noqa: F401
     from .widgets.studio import studio  # noqa: F401

@@ -70,4 +70,4 @@ def describe_backend(backend: Backend) -> str:
     """One line for the studio's status: what makes the images."""
     if isinstance(backend, PreviewEngine):
         return PREVIEW_DESCRIPTION
-    return f"Using {getattr(backend, 'name', type(backend).__name__)}"
+    return f"Using {backend.name}"

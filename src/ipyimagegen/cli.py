@@ -23,6 +23,7 @@ from typing import Any
 
 from .api.errors import ImagesError, describe_error
 from .moderation import WordList
+from .server.config import DEFAULTS, LOOPBACK_NAMES, MB, ServerConfig
 from .server.database_address import holds_password, secrets_of
 from .server.tokens import (
     DATABASE_VARIABLE,
@@ -36,7 +37,6 @@ from .server.tokens import (
     without_password,
 )
 
-ENGINE_CONCURRENCY = 4
 UPSTREAM_CONCURRENCY = 32
 """Calls at once in proxy mode: each mostly waits on the upstream (20-60 s for a GPT image), so a class
 of 30 is served side by side instead of queueing toward the time limit."""
@@ -54,7 +54,7 @@ def allowed_hosts(bound: str, extra: list[str]) -> list[str]:
     address, loopback and this machine's name, and the names given with --allow-host."""
     if bound in ("0.0.0.0", "::"):
         return ["*"]
-    return [bound, "127.0.0.1", "localhost", "::1", socket.gethostname(), *extra]
+    return [bound, *LOOPBACK_NAMES, socket.gethostname(), *extra]
 
 
 def is_loopback(host: str) -> bool:
@@ -257,19 +257,22 @@ def _add_serve(subparsers: Any) -> None:
         help="environment variable that holds the upstream API key (default: OPENAI_API_KEY)",
     )
     parser.add_argument(
-        "--max-upload-mb", type=_positive, default=25.0, help="largest request body in MB (default: 25)"
+        "--max-upload-mb",
+        type=_positive,
+        default=DEFAULTS.max_upload_bytes / MB,
+        help="largest request body in MB (default: %(default)g)",
     )
     parser.add_argument(
         "--timeout",
         type=_positive,
-        default=300.0,
-        help="seconds one call may take before a 504 (default: 300)",
+        default=DEFAULTS.request_timeout,
+        help="seconds one call may take before a 504 (default: %(default)g)",
     )
     parser.add_argument(
         "--url-ttl",
         type=_positive,
-        default=3600.0,
-        help="seconds a response_format=url image lasts (default: 3600)",
+        default=DEFAULTS.url_ttl,
+        help="seconds a response_format=url image lasts (default: %(default)g)",
     )
     parser.add_argument(
         "--concurrency",
@@ -277,8 +280,9 @@ def _add_serve(subparsers: Any) -> None:
         dest="concurrency",
         type=_whole,
         default=None,
-        help="calls run at once, the rest waiting, served by participant in turn (default: 4 for an engine, "
-        "32 with --upstream, whose calls mostly wait on the upstream)",
+        help="calls run at once, the rest waiting, served by participant in turn (default: "
+        f"{DEFAULTS.max_concurrency} for an engine, {UPSTREAM_CONCURRENCY} with --upstream, whose calls mostly "
+        "wait on the upstream)",
     )
     parser.add_argument(
         "--upstream-rate",
@@ -290,16 +294,16 @@ def _add_serve(subparsers: Any) -> None:
     parser.add_argument(
         "--max-pixels",
         type=_whole,
-        default=8_294_400,
+        default=DEFAULTS.max_pixels,
         metavar="N",
-        help="the most pixels of one image (default: 8294400, 3840x2160)",
+        help="the most pixels of one image (default: %(default)d, 3840x2160)",
     )
     parser.add_argument(
         "--megapixels-at-once",
         type=_positive,
-        default=64.0,
+        default=DEFAULTS.pixels_at_once / 1_000_000,
         metavar="MP",
-        help="megapixels the engine works on at once, inputs and outputs of all calls (default: 64)",
+        help="megapixels the engine works on at once, inputs and outputs of all calls (default: %(default)g)",
     )
     parser.add_argument(
         "--any-model",
@@ -329,7 +333,8 @@ def _add_serve(subparsers: Any) -> None:
         "--wall-rate",
         type=_rate,
         metavar="N/PERIOD",
-        help="pictures one participant may share on the class wall (default: 6/min; admin tokens: no limit)",
+        default=DEFAULTS.wall_rate,
+        help="pictures one participant may share on the class wall (default: %(default)s; admin tokens: no limit)",
     )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     _state_dir_argument(parser)
@@ -467,10 +472,25 @@ def _default_concurrency(args: argparse.Namespace, backend: Any) -> int:
     """Calls run at once by default: the upstream's many, an engine's few, a few per Ray replica."""
     if args.upstream:
         return UPSTREAM_CONCURRENCY
-    scaling = getattr(backend, "scaling", None)
-    if scaling is not None:
-        return int(scaling.most * scaling.calls_per_replica)
-    return ENGINE_CONCURRENCY
+    return backend.calls_at_once or DEFAULTS.max_concurrency
+
+
+def serve_config(args: argparse.Namespace, backend: Any) -> ServerConfig:
+    """The server's settings, from ``serve``'s arguments."""
+    return ServerConfig(
+        max_upload_bytes=int(args.max_upload_mb * MB),
+        request_timeout=args.timeout,
+        url_ttl=args.url_ttl,
+        max_concurrency=args.concurrency or _default_concurrency(args, backend),
+        upstream_rate=args.upstream_rate,
+        max_pixels=args.max_pixels,
+        pixels_at_once=int(args.megapixels_at_once * 1_000_000),
+        any_model=args.any_model,
+        cors_origins=args.cors_origin,
+        allowed_hosts=allowed_hosts(args.host, args.allow_host),
+        class_wall=args.class_wall,
+        wall_rate=args.wall_rate,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -503,20 +523,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(describe_error(exc)) from None
     app = make_app(
         backend,
+        serve_config(args, backend),
         tokens=store if token_count or shared else None,
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        request_timeout=args.timeout,
-        url_ttl=args.url_ttl,
-        max_concurrency=args.concurrency or _default_concurrency(args, backend),
-        upstream_rate=args.upstream_rate,
-        cors_origins=args.cors_origin,
-        allowed_hosts=allowed_hosts(args.host, args.allow_host),
         secrets=secrets,
-        max_pixels=args.max_pixels,
-        pixels_at_once=int(args.megapixels_at_once * 1_000_000),
-        any_model=args.any_model,
-        class_wall=args.class_wall,
-        wall_rate=args.wall_rate,
     )
     _print_banner(args, backend, token_count, shared)
     logging.basicConfig(
@@ -529,9 +538,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        close = getattr(backend, "close", None)  # a Ray deployment is taken down, a client's session closed
-        if callable(close):
-            close()
+        backend.close()  # a Ray deployment is taken down, a client's session closed
     return 0
 
 

@@ -325,7 +325,11 @@ def _parse_iso(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _moment(value: datetime | date | str | float) -> str:
+Moment = datetime | date | str | float
+"""A point in time a listing is filtered by: a datetime, a date, ISO text or a POSIX timestamp."""
+
+
+def _moment(value: Moment) -> str:
     """A filter bound as stored text. Naive datetimes and dates are local time; numbers are epoch seconds."""
     if isinstance(value, (int, float)):
         return _iso(datetime.fromtimestamp(value, timezone.utc))
@@ -503,14 +507,85 @@ class OutsideGalleryError(KeyError):
 
 
 @runtime_checkable
-class GalleryLike(Protocol):
-    """What the studio needs of a gallery: a place that keeps every response before it is shown."""
+class GalleryWriter(Protocol):
+    """What the studio needs of a gallery: a place that keeps every response before it is shown.
 
-    def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> Any: ...
+    ``save_response`` returns what it saved, one per image (a :class:`GalleryItem` has an ``id``
+    that an edit or variation made from it records)."""
+
+    def save_response(self, response: ImagesResponse, parent_id: str | None = None) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class GalleryReader(Protocol):
+    """What reads a gallery back: its folder, an item, listings and their cost, thumbnails, the inputs
+    of an edit, lineage, and a zip of some items (the History tab and the results grid use it)."""
+
+    @property
+    def root(self) -> Path: ...
+
+    def get(self, item_id: str) -> GalleryItem: ...
+
+    def items(
+        self,
+        offset: int = 0,
+        limit: int | None = 50,
+        text: str | None = None,
+        model: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        endpoint: str | None = None,
+    ) -> list[GalleryItem]: ...
+
+    def count(
+        self,
+        text: str | None = None,
+        model: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        endpoint: str | None = None,
+    ) -> int: ...
+
+    def total_cost(
+        self,
+        ids: Iterable[str] | None = None,
+        *,
+        text: str | None = None,
+        model: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        endpoint: str | None = None,
+        billed: bool = True,
+    ) -> float: ...
+
+    def models(self) -> list[str]: ...
+
+    def lineage(self, item_id: str) -> list[GalleryItem]: ...
+
+    def children(self, item_id: str) -> list[GalleryItem]: ...
+
+    def thumbnail(
+        self, item_id: str, max_side: int = 256, *, animated: bool = False
+    ) -> tuple[bytes, str]: ...
+
+    def input_data(self, input_id: str) -> bytes: ...
+
+    def export(self, ids: Iterable[str] | None, zip_path: str | os.PathLike[str]) -> Path: ...
+
+
+@runtime_checkable
+class GalleryStore(GalleryReader, GalleryWriter, Protocol):
+    """A gallery that reads back what it writes (:class:`Gallery`): it also deletes, and keeps the
+    thumbnails made while saving, so that the History tab need not make them again."""
+
+    def keep_thumbnails(self, item_id: str, image: GeneratedImage) -> None: ...
+
+    def delete(self, item_id: str) -> None: ...
 
 
 class Gallery:
     """Images on disk with their metadata, indexed in SQLite for listing and search. Thread-safe.
+    A :class:`GalleryStore`: it reads back what it writes.
 
     ``path`` defaults to ``$IPYIMAGEGEN_GALLERY``, else ``./ipyimagegen-gallery`` (the folder the
     notebook runs in). Several processes may use one gallery at the same time.
@@ -898,8 +973,8 @@ class Gallery:
         self,
         text: str | None,
         model: str | None,
-        since: datetime | date | str | float | None,
-        until: datetime | date | str | float | None,
+        since: Moment | None,
+        until: Moment | None,
         endpoint: str | None,
     ) -> tuple[str, list[Any]]:
         conditions: list[str] = []
@@ -930,8 +1005,8 @@ class Gallery:
         limit: int | None = 50,
         text: str | None = None,
         model: str | None = None,
-        since: datetime | date | str | float | None = None,
-        until: datetime | date | str | float | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
         endpoint: str | None = None,
     ) -> list[GalleryItem]:
         """Items newest first. ``text`` finds words (or word beginnings) in the prompt or revised
@@ -946,8 +1021,8 @@ class Gallery:
         self,
         text: str | None = None,
         model: str | None = None,
-        since: datetime | date | str | float | None = None,
-        until: datetime | date | str | float | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
         endpoint: str | None = None,
     ) -> int:
         """How many items :meth:`items` would list with these filters."""
@@ -961,8 +1036,8 @@ class Gallery:
         *,
         text: str | None = None,
         model: str | None = None,
-        since: datetime | date | str | float | None = None,
-        until: datetime | date | str | float | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
         endpoint: str | None = None,
         billed: bool = True,
     ) -> float:

@@ -21,6 +21,7 @@ import struct
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -860,6 +861,115 @@ def outpaint_frame(
     except masks.MaskError as exc:
         raise ImageInputError(str(exc), hint=exc.hint or None) from None
     return framing.image(image), framing.border()
+
+
+# --- edits: the picture sent, and a result beside it ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedEdit:
+    """What an edit sends: the image file, the picture it shows (the file decoded), how the loaded
+    picture was framed into that picture (crop, pad, scale, an outpainting frame), the outpainting
+    border to fill (None without a frame) and a note that says what was done."""
+
+    input: InputImage
+    picture: Image.Image = field(repr=False)
+    framing: masks.Framing
+    border: np.ndarray | None = field(repr=False)
+    note: str
+
+
+def prepare_edit_input(
+    source: Any,
+    image: Image.Image,
+    spec: ModelSpec,
+    size: str | None,
+    fit: str,
+    outpaint: masks.Placement | None = None,
+) -> PreparedEdit:
+    """The file to send for a loaded picture (``source``: its file as an :class:`InputImage`, or the
+    picture; ``image``: the picture decoded), placed in an outpainting frame when ``outpaint`` says where."""
+    original = image.size
+    outpainting = None
+    if outpaint is not None:
+        try:
+            outpainting = outpaint.framing(original)
+        except masks.MaskError as exc:
+            raise ImageInputError(str(exc), hint=exc.hint or None) from None
+        framed = outpainting.image(image)
+        prepared = prepare_input_image(framed, spec, size=size, fit=fit)
+        framing = outpainting.then(input_framing(framed.size, spec, size, fit))
+        frame = outpaint.frame
+        note = f"the image at {outpaint.scale:.0%} of a {frame[0]}×{frame[1]} frame; the border is to fill"
+    else:
+        prepared = prepare_input_image(source, spec, size=size, fit=fit)
+        framing = input_framing(original, spec, size, fit)
+        as_it_is = isinstance(source, InputImage) and prepared.data == source.data
+        note = "the file as it is" if as_it_is else "encoded as " + prepared.mime_type[6:].upper()
+    picture = open_image(prepared.data)
+    if framing.size != picture.size:  # shrunk to fit the model's byte limit
+        framing = framing.then(masks.scale_to(framing.size, picture.size))
+    if outpainting is None and spec.needs_square_png_input and original[0] != original[1]:
+        note = f"{'cropped' if fit == 'crop' else 'padded'} to a square from {original[0]}×{original[1]}"
+    elif outpainting is None and picture.size != original:
+        note = f"scaled from {original[0]}×{original[1]}"
+    border = framing.border() if outpainting is not None else None
+    return PreparedEdit(prepared, picture, framing, border, note)
+
+
+ANIMATED_OR_VECTOR = ("image/gif", "image/svg+xml")
+"""Results the original is not pasted back into (a GIF's frames, an SVG's shapes would be lost)."""
+
+
+@dataclass(frozen=True)
+class OutsideMask:
+    """An edit's result beside its original, outside the mask: the share of those pixels the model
+    changed, and the result with the original put back there (None when that was not asked for, or
+    the whole picture was marked)."""
+
+    changed: float
+    data: bytes | None = field(default=None, repr=False)
+
+
+def outside_mask(
+    original: Image.Image,
+    data: bytes,
+    mime_type: str,
+    mask: np.ndarray,
+    feather: float = 0.0,
+    put_back: bool = True,
+) -> OutsideMask | None:
+    """How much an edit's result (the file ``data``) changed ``original`` outside ``mask`` and, with
+    ``put_back``, the result with the original's pixels back there, blended over ``feather`` pixels
+    and saved in the result's own format. None when the two cannot be compared pixel for pixel: an
+    animated or vector result (:data:`ANIMATED_OR_VECTOR`), or one of another shape."""
+    if mime_type in ANIMATED_OR_VECTOR:
+        return None
+    edited = Image.open(io.BytesIO(data))
+    edited.load()
+    if not same_shape(original.size, edited.size):
+        return None
+    changed = masks.changed_outside(original, edited, mask, margin=2 * feather + 2)
+    if not put_back or bool(np.all(mask)):
+        return OutsideMask(changed)
+    return OutsideMask(changed, encode_like(masks.paste_back(original, edited, mask, feather), mime_type))
+
+
+def same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two sizes have the same width to height ratio (within 1%)."""
+    return abs(a[0] * b[1] - a[1] * b[0]) <= 0.01 * a[0] * b[1]
+
+
+def encode_like(image: Image.Image, mime_type: str) -> bytes:
+    """``image`` as a file of the given type (PNG, JPEG or WebP, as the model sent it)."""
+    buffer = io.BytesIO()
+    if mime_type == "image/jpeg":
+        image.convert("RGB").save(buffer, format="JPEG", quality=95)
+    elif mime_type == "image/webp":
+        image.save(buffer, format="WEBP", quality=95)
+    else:
+        image.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
 
 
 # --- display -----------------------------------------------------------------------------------

@@ -11,12 +11,15 @@
 A :class:`Framing` says how a source picture lands in a framed one (cropped or padded to a
 square, scaled, placed in a larger outpainting frame). It maps the image and its mask with one
 geometry, so a painted mask stays on the pixels it was painted on when the framing changes.
+A :class:`Placement` says where a picture sits in an outpainting frame, and :func:`extend` where
+it goes when the frame grows towards some sides.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -349,6 +352,11 @@ class Framing:
             self.size, self.source_size, (1 / sx, 1 / sy), (-self.offset[0] / sx, -self.offset[1] / sy)
         )
 
+    def source_box(self) -> tuple[float, float, float, float]:
+        """Where the source picture lies in the frame: left, top, width and height in frame pixels."""
+        width, height = self.source_size
+        return (self.offset[0], self.offset[1], width * self.scale[0], height * self.scale[1])
+
     @property
     def is_identity(self) -> bool:
         return self.source_size == self.size and self.scale == (1.0, 1.0) and self.offset == (0.0, 0.0)
@@ -471,3 +479,58 @@ def outpaint(
         (scaled[0] / source_size[0], scaled[1] / source_size[1]),
         (float(offset[0]), float(offset[1])),
     )
+
+
+# -- outpainting: where a picture sits in a larger frame --------------------------------------------
+
+Side = Literal["left", "right", "up", "down"]
+SIDES: tuple[Side, ...] = ("left", "right", "up", "down")
+
+
+def within_frame(point: tuple[float, float]) -> tuple[float, float]:
+    """A point given as fractions of a frame's width and height, moved onto the frame (0 to 1 each)."""
+    return (min(max(point[0], 0.0), 1.0), min(max(point[1], 0.0), 1.0))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a picture sits in an outpainting ``frame``: at ``scale`` of the largest size at which it
+    fits, its centre at ``centre`` (fractions of the frame's width and height)."""
+
+    frame: Size
+    scale: float = 1.0
+    centre: tuple[float, float] = (0.5, 0.5)
+
+    def framing(self, source_size: Size) -> Framing:
+        """A ``source_size`` picture so placed; it stays whole inside the frame wherever its centre is."""
+        frame = self.frame
+        scale = min(frame[0] / source_size[0], frame[1] / source_size[1]) * self.scale
+        scaled = (max(1, round(source_size[0] * scale)), max(1, round(source_size[1] * scale)))
+        offset = (
+            min(max(round(self.centre[0] * frame[0] - scaled[0] / 2), 0), frame[0] - scaled[0]),
+            min(max(round(self.centre[1] * frame[1] - scaled[1] / 2), 0), frame[1] - scaled[1]),
+        )
+        return outpaint(source_size, frame, scale, offset)
+
+
+def extended_shape(source_size: Size, extension: Mapping[str, float]) -> tuple[float, float]:
+    """The size of a picture grown on each :data:`SIDES` by ``extension`` (a share of its width or height)."""
+    width, height = source_size
+    return (
+        width * (1 + extension.get("left", 0.0) + extension.get("right", 0.0)),
+        height * (1 + extension.get("up", 0.0) + extension.get("down", 0.0)),
+    )
+
+
+def extend(source_size: Size, extension: Mapping[str, float], frame: Size) -> Placement:
+    """The picture placed in ``frame`` for outpainting by ``extension``: the grown picture
+    (:func:`extended_shape`) is scaled to fit the frame and centred, and the picture sits in it where
+    the growth leaves it, against the sides that did not grow. The scale is not bounded below."""
+    width, height = source_size
+    wide, tall = extended_shape(source_size, extension)
+    scale = min(frame[0] / wide, frame[1] / tall)
+    fits = min(frame[0] / width, frame[1] / height)
+    left = (frame[0] - scale * wide) / 2 + scale * width * extension.get("left", 0.0)
+    top = (frame[1] - scale * tall) / 2 + scale * height * extension.get("up", 0.0)
+    centre = ((left + scale * width / 2) / frame[0], (top + scale * height / 2) / frame[1])
+    return Placement(frame, scale / fits, centre)

@@ -1,6 +1,6 @@
 """The Images API layer: request/response types, errors, the Backend protocol and the HTTP client."""
 
-from .backend import Backend, BaseBackend
+from .backend import Backend, BaseBackend, ClassWall, Proxying
 from .errors import (
     APIConnectionError,
     APIError,
@@ -50,6 +50,7 @@ __all__ = [
     "BaseBackend",
     "CallHooks",
     "CancelledError",
+    "ClassWall",
     "ConfigurationError",
     "ConflictError",
     "ContentPolicyError",
@@ -67,6 +68,7 @@ __all__ = [
     "PartialImage",
     "PermissionDeniedError",
     "Progress",
+    "Proxying",
     "RateLimitError",
     "ResultExpiredError",
     "UnnamedModelRetiredError",

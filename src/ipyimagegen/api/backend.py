@@ -2,15 +2,17 @@
 
 A backend takes one request object and returns one :class:`ImagesResponse`. The keyword
 methods (``generate``, ``edit``, ``create_variation``) build that request, preparing input
-images for the chosen model, and call :meth:`BaseBackend.run`.
+images for the chosen model, and call :meth:`BaseBackend.run`. Two smaller protocols name what
+only some backends do: :class:`Proxying` (hand on an upstream's answers as they came) and
+:class:`ClassWall` (a workshop server's wall).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -70,34 +72,182 @@ def variation_prompt(words: str = "") -> str:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that makes images from Images API requests."""
+    """Anything that makes images from Images API requests: every method and attribute a caller may use.
+
+    :class:`BaseBackend` implements it all; the keyword methods take the Images API's parameters (those
+    the chosen model accepts), so a notebook shows them as one types ``backend.generate(``.
+    """
 
     name: str
     offline: bool
+    honours_seeds: bool
+    """True where the same seed and request give the same image (local engines)."""
+
+    @property
+    def calls_at_once(self) -> int | None:
+        """How many calls this backend runs well at once (a Ray deployment's replicas); None: no such number."""
+        ...
+
+    # -- which models, and what they take ----------------------------------------------------
 
     def models(self, endpoint: str = GENERATIONS) -> list[str]: ...
 
-    def supports_streaming(self, model: str) -> bool: ...
+    def serves_model(self, model: str) -> bool: ...
 
-    def check_request(self, request: ImageRequest) -> ModelSpec: ...
+    def serves_variations(self, model: str | None = None) -> bool: ...
+
+    def spec_for(self, model: str) -> ModelSpec: ...
+
+    def model_for(self, endpoint: str, size: str | None = None) -> str: ...
 
     def choose_model(self, endpoint: str, given: dict[str, Any]) -> ModelChoice: ...
 
+    def shutdown_date(self, model: str) -> date | None: ...
+
+    def supports_streaming(self, model: str) -> bool: ...
+
+    # -- one request in, one response out ---------------------------------------------------
+
+    def check_request(self, request: ImageRequest) -> ModelSpec: ...
+
     def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse: ...
 
-    # The keyword conveniences: BaseBackend's signatures are the reference (the Images API's parameters).
-    @property
-    def generate(self) -> Callable[..., ImagesResponse]: ...
+    # -- keyword conveniences ----------------------------------------------------------------
+
+    def generate(
+        self,
+        *,
+        prompt: str,
+        model: str | None = None,
+        n: int = 1,
+        size: str | None = None,
+        quality: Quality | None = None,
+        style: Style | None = None,
+        background: Background | None = None,
+        output_format: OutputFormat | None = None,
+        output_compression: int | None = None,
+        moderation: Moderation | None = None,
+        complexity: Complexity | None = None,
+        frame_count: int | None = None,
+        frame_duration_ms: int | None = None,
+        svg: dict[str, Any] | None = None,
+        partial_images: int | None = None,
+        response_format: ResponseFormat | None = None,
+        safety_identifier: str | None = None,
+        user: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        on_partial: Callable[[PartialImage], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> ImagesResponse:
+        """Make images from a prompt, with the Images API's parameters (those the model takes)."""
+        ...
+
+    def edit(
+        self,
+        *,
+        image: Any,
+        prompt: str,
+        mask: Any = None,
+        markup: Any = None,
+        model: str | None = None,
+        fit: str = "crop",
+        n: int = 1,
+        size: str | None = None,
+        quality: Quality | None = None,
+        background: Background | None = None,
+        output_format: OutputFormat | None = None,
+        output_compression: int | None = None,
+        input_fidelity: InputFidelity | None = None,
+        complexity: Complexity | None = None,
+        frame_count: int | None = None,
+        frame_duration_ms: int | None = None,
+        svg: dict[str, Any] | None = None,
+        partial_images: int | None = None,
+        response_format: ResponseFormat | None = None,
+        safety_identifier: str | None = None,
+        user: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        on_partial: Callable[[PartialImage], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> ImagesResponse:
+        """Edit an image (or several, for GPT image models): the mask's transparent area is remade."""
+        ...
+
+    def create_variation(
+        self,
+        *,
+        image: Any,
+        model: str | None = None,
+        fit: str = "crop",
+        n: int = 1,
+        size: str | None = None,
+        response_format: ResponseFormat | None = None,
+        user: str | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> ImagesResponse:
+        """Make images like ``image`` (``POST /images/variations``, DALL-E 2 semantics)."""
+        ...
+
+    def vary(
+        self, *, image: Any, prompt: str = "", model: str | None = None, fit: str = "crop", **options: Any
+    ) -> ImagesResponse:
+        """Images like ``image``: real variations where served, else edits of the whole image."""
+        ...
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Let go of what the backend holds (an HTTP session, a deployment)."""
+        ...
+
+
+@runtime_checkable
+class ClassWall(Protocol):
+    """A workshop feature: a class wall that pictures are shared on (a server started with --class-wall)."""
 
     @property
-    def edit(self) -> Callable[..., ImagesResponse]: ...
+    def shares_pictures(self) -> bool:
+        """Whether there is a wall to share on."""
+        ...
 
-    @property
-    def create_variation(self) -> Callable[..., ImagesResponse]: ...
+    def share_picture(self, image: bytes, prompt: str = "") -> None:
+        """Put a picture, with its prompt, on the wall."""
+        ...
+
+
+@dataclass
+class Forwarded:
+    """A successful answer passed on as it came: its content type, and its body or, for a stream,
+    its chunks as they arrive."""
+
+    content_type: str
+    body: bytes = b""
+    chunks: Iterator[bytes] | None = None
+
+
+@runtime_checkable
+class Proxying(Protocol):
+    """A backend that hands on an upstream's answers as they came (what ``ipyimagegen serve`` in
+    upstream mode passes to its participants, nothing decoded and encoded again)."""
+
+    def forward(
+        self, request: ImageRequest, *, stream: bool = False, hooks: CallHooks | None = None
+    ) -> Forwarded: ...
 
 
 class BaseBackend:
-    """Validation, input preparation, timing and dispatch shared by all backends.
+    """Validation, input preparation, timing and dispatch shared by all backends: the whole
+    :class:`Backend`, and a :class:`ClassWall` that has no wall until a subclass says otherwise.
 
     Subclasses implement ``_generate``, ``_edit`` and ``_create_variation``; each gets a
     validated request and the caller's hooks and returns an :class:`ImagesResponse`.
@@ -106,6 +256,10 @@ class BaseBackend:
     name: str = "backend"
     offline: bool = False
     honours_seeds: bool = False  # the same seed and request give the same image (local engines)
+    local: bool = False
+    """True for a model run in this process or its replicas (its first call loads it: a small step warms it)."""
+    calls_at_once: int | None = None
+    """How many calls this backend runs well at once (a Ray deployment's replicas); None: no such number."""
     default_model: str = DEFAULT_MODEL
     enforces_shutdowns: bool = False
     """True where a model past its shutdown date is refused before sending (OpenAI, Azure)."""
@@ -141,6 +295,9 @@ class BaseBackend:
 
     def supports_streaming(self, model: str) -> bool:
         return False
+
+    def close(self) -> None:
+        """Nothing to let go of here; a backend that holds a session or a deployment closes it."""
 
     @property
     def shares_pictures(self) -> bool:

@@ -70,8 +70,5 @@ def iter_body(response: requests.Response, deadline: Deadline) -> Iterator[bytes
 
 
 def read_body(response: requests.Response, deadline: Deadline) -> bytes:
-    """The whole body within the deadline, kept on ``response`` (``.content`` and ``.json()`` then use it)."""
-    body = b"".join(iter_body(response, deadline))
-    response._content = body  # what requests itself keeps once it has read a body
-    response._content_consumed = True
-    return body
+    """The whole body within the deadline (the caller keeps it: ``response.content`` is not filled)."""
+    return b"".join(iter_body(response, deadline))

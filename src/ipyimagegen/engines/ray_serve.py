@@ -135,9 +135,7 @@ class EngineReplica:
         spec = self.engine.spec_for(model)
         sizes = [size for size in spec.sizes if size != "auto"]
         size = min(sizes, key=lambda text: _pixels(text)) if sizes else None
-        extra = (
-            {"steps": 1} if getattr(self.engine, "local", False) else {}
-        )  # a local model: one step warms it
+        extra = {"steps": 1} if self.engine.local else {}  # a local model: one step warms it
         self.engine.run(GenerateRequest(prompt="warm-up", model=model, size=size, n=1, seed=0, extra=extra))
 
     def describe(self) -> dict[str, Any]:
@@ -257,6 +255,11 @@ class RayBackend(BaseBackend):
         )
         self.name = f"{self.engine_name} on Ray Serve ({replicas})"
         self.deployment: RayDeployment | None = None
+
+    @property
+    def calls_at_once(self) -> int:  # type: ignore[override]
+        """A few calls per replica, at the most replicas there may be."""
+        return int(self.scaling.most * self.scaling.calls_per_replica)
 
     def close(self) -> None:
         """Take the deployment down (see :meth:`RayDeployment.close`), when :func:`deploy` made it."""

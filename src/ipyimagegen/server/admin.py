@@ -9,15 +9,17 @@ as text, never as HTML.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
+from anyio.to_thread import run_sync
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .caller import Gate
 from .errors import ErrorReply
 from .limits import read_json
-from .tokens import TokenInfo, TokenStore
+from .tokens import TokenInfo
 
 STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
@@ -33,21 +35,13 @@ FILES = {
 }
 
 
-class Server(Protocol):
-    tokens: TokenStore | None
-
-    async def _authenticate(self, request: Request) -> TokenInfo | None: ...
-
-    async def _in_thread(self, func: Any, *args: Any) -> Any: ...
-
-    def _queue_now(self) -> tuple[int, int]: ...
-
-
 class AdminPage:
-    """The ``/admin`` routes of a server (see the module's docstring)."""
+    """The ``/admin`` routes of a server (see the module's docstring). ``gate`` tells an admin token;
+    ``queue_now()`` gives the calls running and waiting now."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, gate: Gate, queue_now: Callable[[], tuple[int, int]]) -> None:
+        self.gate = gate
+        self.queue_now = queue_now
 
     async def page(self, request: Request) -> Response:
         name = request.path_params.get("file", "")
@@ -56,28 +50,11 @@ class AdminPage:
         file, media_type = FILES[name]
         return Response((STATIC / file).read_bytes(), media_type=media_type, headers=PAGE_HEADERS)
 
-    async def require_admin(self, request: Request) -> TokenStore:
-        """The token store, when the caller signed in with an admin token (else 404 or 403)."""
-        store = self.server.tokens
-        if store is None:
-            raise ErrorReply(
-                404, "This server has no participant tokens, so there is no room to show.", code="not_found"
-            )
-        token = await self.server._authenticate(request)
-        if token is None or not token.admin:
-            raise ErrorReply(
-                403,
-                "This page is for the workshop host: sign in with an admin token "
-                "(ipyimagegen tokens create --name host --admin).",
-                code="admin_only",
-            )
-        return store
-
     async def room(self, request: Request) -> Response:
-        store = await self.require_admin(request)
-        infos = await self.server._in_thread(store.tokens)
-        room = await self.server._in_thread(store.workshop)
-        running, waiting = self.server._queue_now()
+        store = await self.gate.admin(request)
+        infos = await run_sync(store.tokens)
+        room = await run_sync(store.workshop)
+        running, waiting = self.queue_now()
         participants = [{**info.to_dict(), "status": _status(info)} for info in infos if not info.admin]
         return JSONResponse(
             {
@@ -96,15 +73,15 @@ class AdminPage:
         )
 
     async def revoke(self, request: Request) -> Response:
-        store = await self.require_admin(request)
+        store = await self.gate.admin(request)
         try:
-            info = await self.server._in_thread(store.revoke, request.path_params["token_id"])
+            info = await run_sync(store.revoke, request.path_params["token_id"])
         except KeyError as exc:
             raise ErrorReply(404, str(exc.args[0]), code="not_found") from None
         return JSONResponse(info.to_dict())
 
     async def top_up(self, request: Request) -> Response:
-        store = await self.require_admin(request)
+        store = await self.gate.admin(request)
         try:
             body = await read_json(request)
             images = int(body.get("images") or 0)
@@ -118,7 +95,7 @@ class AdminPage:
                 400, "A top-up adds 0 or more images or dollars (at most a million).", code="invalid_value"
             )
         try:
-            info = await self.server._in_thread(
+            info = await run_sync(
                 lambda: store.top_up(request.path_params["token_id"], images=images, usd=usd)
             )
         except KeyError as exc:
@@ -126,8 +103,8 @@ class AdminPage:
         return JSONResponse(info.to_dict())
 
     async def pause(self, request: Request) -> Response:
-        store = await self.require_admin(request)
-        room = await self.server._in_thread(store.set_paused, request.url.path.endswith("/pause"))
+        store = await self.gate.admin(request)
+        room = await run_sync(store.set_paused, request.url.path.endswith("/pause"))
         return JSONResponse(room.to_dict())
 
 

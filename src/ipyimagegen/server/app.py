@@ -6,6 +6,11 @@ for with ``response_format=url``), ``GET usage``; and ``GET /health`` and ``GET 
 (Prometheus). Each image call runs in a worker thread under a time limit. With a
 :class:`TokenStore` every call needs a participant token (``Authorization: Bearer ...``) and
 counts against its budget and rate.
+
+The settings are one :class:`~ipyimagegen.server.config.ServerConfig`. A route resolves its
+caller with :class:`~ipyimagegen.server.caller.Gate`; errors are answered by the app's exception
+handlers (:class:`~ipyimagegen.server.errors.ErrorAnswers`), and every route's answers are
+counted and logged by :class:`~ipyimagegen.server.metrics.CallRecord`.
 """
 
 from __future__ import annotations
@@ -21,27 +26,36 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..api.backend import Backend
+from ..api.backend import Backend, Proxying
 from ..api.class_wall import WALL_HEADER
 from ..api.errors import RateLimitError
 from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
 from ..models import DALL_E, ENDPOINTS, model_spec, parse_size
 from .admin import AdminPage
-from .costs import cost_bound, cost_of, forwarded_cost
-from .crosssite import LOOPBACK_NAMES, CrossSiteGuard
-from .errors import SERVER_ERROR, ErrorReply, bad_request, error_reply_for, redact_bytes, retry_after_headers
+from .caller import Caller, Gate
+from .config import ServerConfig
+from .costs import cost_of, forwarded_cost
+from .crosssite import CrossSiteGuard
+from .errors import (
+    SERVER_ERROR,
+    ErrorAnswers,
+    ErrorReply,
+    LastResort,
+    bad_request,
+    error_reply_for,
+    redact_bytes,
+)
 from .fair_queue import FairQueue
 from .files import ResultStore
 from .limits import BodySizeLimit, PixelBudget, pixel_cost, read_json
-from .metrics import ServerMetrics
+from .metrics import CallRecord, ServerMetrics
 from .params import (
     EDIT_FILES,
     EDIT_PARAMS,
@@ -56,22 +70,12 @@ from .params import (
     parse_variation,
     read_form,
 )
-from .request_ids import RequestIds, request_id_of
+from .request_ids import RequestIds
 from .serialize import completed_event, images_payload, partial_event, sse
-from .tokens import Rate, Refusal, TokenInfo, TokenStore
-from .wall import DEFAULT_RATE as DEFAULT_WALL_RATE
+from .tokens import TokenStore
 from .wall import ClassWall, WallStore
 
 log = logging.getLogger("ipyimagegen.server")
-
-MB = 1024 * 1024
-DEFAULT_MAX_UPLOAD_BYTES = 25 * MB
-DEFAULT_REQUEST_TIMEOUT_S = 300.0
-DEFAULT_URL_TTL_S = 3600.0
-DEFAULT_MAX_PIXELS = 8_294_400
-"""The most pixels of one image by default: 3840x2160, the largest any live OpenAI model makes."""
-DEFAULT_PIXELS_AT_ONCE = 64_000_000
-"""Pixels the engine works on at once by default, inputs and outputs of all calls together."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -80,179 +84,20 @@ class ImagesServer:
     """The request handlers, and what they share: the backend, the tokens, the limits, the stored results."""
 
     def __init__(
-        self,
-        backend: Backend,
-        *,
-        tokens: TokenStore | None,
-        request_timeout: float,
-        url_ttl: float,
-        max_concurrency: int,
-        secrets: Sequence[str],
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
-        any_model: bool = False,
-        upstream_rate: Rate | None = None,
-        wall: WallStore | None = None,
+        self, backend: Backend, config: ServerConfig, *, tokens: TokenStore | None, secrets: Sequence[str]
     ) -> None:
         self.backend = backend
-        self.max_pixels = max_pixels
-        self.pixels = PixelBudget(pixels_at_once)
-        self.any_model = any_model
+        self.config = config
         self.tokens = tokens
-        self.request_timeout = request_timeout
-        self.results = ResultStore(ttl_s=url_ttl)
-        self.max_concurrency = max_concurrency
-        self.upstream_rate = upstream_rate
+        self.gate = Gate(tokens)
+        self.pixels = PixelBudget(config.pixels_at_once)
+        self.results = ResultStore(ttl_s=config.url_ttl)
         self._queue: FairQueue | None = None
         self._threads: anyio.CapacityLimiter | None = None
         self._secrets = tuple(s for s in secrets if s)
-        self.metrics = ServerMetrics(self._queue_now)
-        self.wall = wall  # the class wall, when there is one (GET /models names it)
-
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def endpoint(self, handler: Handler, route: str) -> Handler:
-        """``handler`` with every exception answered as the API's error JSON, one log line per call,
-        and the answer counted (a 4xx before the call ran, as a rejection by its code)."""
-
-        async def answer(request: Request) -> Response:
-            started = time.perf_counter()
-            code = None
-            told = ""
-            try:
-                response = await handler(request)
-            except Exception as exc:  # every failure becomes an error answer
-                reply = error_reply_for(exc, self._secrets)
-                code = reply.code or reply.type
-                param = f", param={reply.param[:64]!r}" if reply.param else ""  # a caller's name, quoted
-                told = f" ({code}{param})"
-                response = reply.response()
-            ran = getattr(request.state, "ran", False)
-            self.metrics.answered(route, response.status_code, None if ran else code)
-            log.info(
-                "%s %s %s %s -> %d%s in %.2f s",
-                request_id_of(request),
-                getattr(request.state, "caller", "-"),
-                request.method,
-                request.url.path,
-                response.status_code,
-                told,
-                time.perf_counter() - started,
-            )
-            return response
-
-        return answer
-
-    async def _in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(func, *args)
-
-    # -- who is calling ---------------------------------------------------------------------
-
-    async def _authenticate(self, request: Request) -> TokenInfo | None:
-        """The caller's token (None on an open server); 401 without a valid one."""
-        if self.tokens is None:
-            request.state.caller = "open"
-            return None
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ErrorReply(
-                401,
-                "You didn't provide an API key. Send your participant token as 'Authorization: Bearer TOKEN' "
-                "(with the OpenAI client: api_key=TOKEN); the workshop host gives out tokens.",
-                code="invalid_api_key",
-            )
-        info = await self._in_thread(self.tokens.authenticate, value.strip())
-        if info is None:
-            raise ErrorReply(
-                401,
-                "Incorrect API key provided: use the participant token the workshop host gave you.",
-                code="invalid_api_key",
-            )
-        _refuse_inactive(info)
-        request.state.caller = info.name
-        return info
-
-    async def _check_still_active(self, token: TokenInfo | None) -> None:
-        """401 when the token was revoked or expired while its call waited for its turn."""
-        if token is None or self.tokens is None:
-            return
-        _refuse_inactive(await self._in_thread(self.tokens.get, token.id))
-
-    async def _check_rate(self, token: TokenInfo | None) -> None:
-        if token is None or token.rate is None:
-            return
-        assert self.tokens is not None
-        wait = await self._in_thread(self.tokens.take_rate, token.id, token.rate)
-        if wait > 0:
-            await self._in_thread(self.tokens.record_rejected, token.id)
-            raise ErrorReply(
-                429,
-                f"Rate limit reached for token {token.name!r}: {token.rate.describe()}. "
-                f"Try again in {max(1, round(wait))} s.",
-                type="requests",
-                code="rate_limit_exceeded",
-                headers=retry_after_headers(wait),
-            )
-
-    async def _reserve(self, token: TokenInfo | None, image_request: ImageRequest) -> float:
-        """Count the call's images, and the most it can cost in estimated dollars, against the token's
-        budgets and the workshop's; 429 when they do not fit. Returns the dollars reserved."""
-        if token is None:
-            return 0.0
-        assert self.tokens is not None
-        images = image_request.n
-        usd = await self._in_thread(cost_bound, image_request)
-        try:
-            await self._in_thread(self.tokens.reserve, token.id, images, usd)
-            return usd
-        except Refusal as refused:
-            why = refused.what
-        current = await self._in_thread(self.tokens.get, token.id)
-        if why in ("revoked", "expired"):  # since the call was authenticated
-            _refuse_inactive(current)
-        room = await self._in_thread(self.tokens.workshop)
-        if why == "images":
-            told = f"Token {token.name!r} has used {current.images} of its {current.budget} images"
-            told += f" (this request asks for {images})"
-        elif why == "usd":
-            told = (
-                f"Token {token.name!r} has spent about ${current.spent_usd:.2f} of its ${current.budget_usd:.2f}, "
-                f"and this request could cost up to ${usd:.2f} (choose a quality and size, or fewer images, "
-                "to ask for less)"
-            )
-        elif why == "workshop_images":
-            told = f"The workshop has used {room.images} of its {room.budget_images} images"
-        else:
-            told = f"The workshop has spent about ${room.spent_usd:.2f} of its ${room.budget_usd:.2f}"
-        raise ErrorReply(
-            429,
-            f"{told}: ask the workshop host for a bigger budget.",
-            type="insufficient_quota",
-            code="insufficient_quota",
-            headers={"x-should-retry": "false"},
-        )
-
-    async def _check_open(self, token: TokenInfo | None) -> None:
-        """503 while the workshop host has paused every call (an admin token still gets through)."""
-        if token is None or token.admin or self.tokens is None:
-            return
-        room = await self._in_thread(self.tokens.workshop)
-        if room.paused:
-            raise ErrorReply(
-                503,
-                "The workshop host has paused all calls for a moment: try again shortly.",
-                type=SERVER_ERROR,
-                code="workshop_paused",
-                headers=retry_after_headers(30.0),
-            )
-
-    async def _refund(self, token: TokenInfo | None, images: int, usd: float = 0.0) -> None:
-        if token is not None and self.tokens is not None:
-            await self._in_thread(self.tokens.record_failure, token.id, images, usd)
-
-    async def _settle(self, token: TokenInfo | None, reserved: float, spent: float) -> None:
-        if token is not None and self.tokens is not None:
-            await self._in_thread(self.tokens.settle, token.id, reserved, spent)
+        self.metrics = ServerMetrics(self.queue_now)
+        # the class wall, when there is one (GET /models names it)
+        self.wall = WallStore(tokens) if config.class_wall and tokens is not None else None
 
     # -- reading requests --------------------------------------------------------------------
 
@@ -296,77 +141,77 @@ class ImagesServer:
             )
         async with request.form(max_files=len(files) * 16 + 1, max_fields=len(params) + 4) as form:
             parts = await read_form(form, files, params)
-        return await self._in_thread(parse, parts, choose)  # the choice may ask the backend's model list
+        return await anyio.to_thread.run_sync(
+            parse, parts, choose
+        )  # the choice may ask the backend's model list
 
     # -- the image endpoints ---------------------------------------------------------------------
 
+    async def _rate_checked(self, request: Request) -> Caller:
+        """The caller of an image call, one request taken from its rate."""
+        caller = await self.gate.caller(request)
+        await caller.check_rate()
+        return caller
+
     async def generations(self, request: Request) -> Response:
-        token = await self._authenticate(request)
-        await self._check_rate(token)
+        caller = await self._rate_checked(request)
         body = await self._json_body(request)
-        call = await self._in_thread(parse_generation, body, self.backend.choose_model)
-        return await self._answer(request, token, call)
+        call = await anyio.to_thread.run_sync(parse_generation, body, self.backend.choose_model)
+        return await self._answer(request, caller, call)
 
     async def edits(self, request: Request) -> Response:
-        token = await self._authenticate(request)
-        await self._check_rate(token)
+        caller = await self._rate_checked(request)
         call = await self._form_call(request, EDIT_FILES, EDIT_PARAMS, parse_edit, self.backend.choose_model)
-        return await self._answer(request, token, call)
+        return await self._answer(request, caller, call)
 
     async def variations(self, request: Request) -> Response:
-        token = await self._authenticate(request)
-        await self._check_rate(token)
+        caller = await self._rate_checked(request)
         call = await self._form_call(
             request, VARIATION_FILES, VARIATION_PARAMS, parse_variation, self.backend.choose_model
         )
-        return await self._answer(request, token, call)
+        return await self._answer(request, caller, call)
 
-    async def _answer(self, request: Request, token: TokenInfo | None, call: ParsedCall) -> Response:
+    async def _answer(self, request: Request, caller: Caller, call: ParsedCall) -> Response:
         """Check the call from its parameters and the uploads' headers, count it against the token's
         budget, and only then decode the uploads and run it (a spent token costs no decoding)."""
         image_request = call.request
         self._check_served(image_request.model)
         check_upload_sizes(image_request)
-        await self._in_thread(self.backend.check_request, image_request)  # refused before any answer starts
+        await anyio.to_thread.run_sync(self.backend.check_request, image_request)  # refused before any answer
         self._check_pixels(image_request)
         if call.stream and not (
             model_spec(image_request.model).is_gpt_image
             or self.backend.supports_streaming(image_request.model)
         ):
             raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
-        await self._check_open(token)
-        reserved = await self._reserve(token, image_request)
+        await caller.check_open()
+        reserved = await caller.reserve(image_request)
         request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
-        forward = getattr(self.backend, "forward", None)
         answers_url = _answers_url(image_request)
-        if (
-            callable(forward) and not answers_url
-        ):  # links are this server's own: made from the upstream's bytes
-            return await self._forwarded(token, call, forward, reserved)
+        if isinstance(self.backend, Proxying) and not answers_url:  # else links are this server's own
+            return await self._forwarded(caller, call, self.backend.forward, reserved)
         if call.stream:
             return StreamingResponse(
-                self._events(token, image_request, reserved),
+                self._events(caller, image_request, reserved),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
         queue = self._queue_headers()
         try:
-            response = await self._run(image_request, CallHooks(), token)
+            response = await self._run(image_request, CallHooks(), caller)
         except Exception:
-            await self._refund(token, image_request.n, reserved)
+            await caller.refund(image_request.n, reserved)
             raise
-        await self._settle(token, reserved, cost_of(image_request, response))
+        await caller.settle(reserved, cost_of(image_request, response))
         url_for = self._url_maker(request) if answers_url else None
         self.metrics.sent(image_request.endpoint, len(response.data))
         return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
 
     def _check_served(self, model: str) -> None:
         """404 ``model_not_found`` for a model this server does not serve (unless it takes any name)."""
-        if self.any_model or not isinstance(model, str):
+        if self.config.any_model or not isinstance(model, str):
             return
-        serves = getattr(self.backend, "serves_model", None)
-        served = serves(model) if callable(serves) else model in self._model_names()
-        if not served:
+        if not self.backend.serves_model(model):
             offered = ", ".join(self._model_names()[:8])
             raise ErrorReply(
                 404,
@@ -380,9 +225,9 @@ class ImagesServer:
         if size in (None, "auto"):
             return
         width, height = parse_size(size)
-        if width * height > self.max_pixels:
+        if width * height > self.config.max_pixels:
             raise bad_request(
-                f"size {size} is {width * height:,} pixels; this server makes at most {self.max_pixels:,} "
+                f"size {size} is {width * height:,} pixels; this server makes at most {self.config.max_pixels:,} "
                 "pixels per image: ask for a smaller size.",
                 "size",
                 code="invalid_value",
@@ -392,20 +237,20 @@ class ImagesServer:
     def queue(self) -> FairQueue:
         """Calls the backend runs at once, by participant in turn (more wait); made in the event loop."""
         if self._queue is None:
-            self._queue = FairQueue(self.max_concurrency, self.upstream_rate)
-            self._threads = anyio.CapacityLimiter(self.max_concurrency)
+            self._queue = FairQueue(self.config.max_concurrency, self.config.upstream_rate)
+            self._threads = anyio.CapacityLimiter(self.config.max_concurrency)
         return self._queue
 
-    async def _in_turn(self, token: TokenInfo | None, images: int, work: Callable[[], Any]) -> Any:
+    async def _in_turn(self, caller: Caller, images: int, work: Callable[[], Any]) -> Any:
         """``work()`` in a worker thread, when the queue gives the caller its turn. The upstream refusing
         it for its rate (429) slows the queue down; while the call has time left for the wait the upstream
         asked, it gives back its slot and waits its turn again, first in the caller's line."""
-        deadline = time.monotonic() + self.request_timeout
+        deadline = time.monotonic() + self.config.request_timeout
         again = False
         while True:
-            async with self.queue.turn(self._queue_key(token), images, again=again) as ticket:
+            async with self.queue.turn(caller.queue_key, images, again=again) as ticket:
                 # revoked or expired while it waited: not run (refunded)
-                await self._check_still_active(token)
+                await caller.check_still_active()
                 try:
                     return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._threads)
                 except RateLimitError as exc:
@@ -417,11 +262,8 @@ class ImagesServer:
                         raise  # no time left to wait for the upstream: the participant is told
             again = True
 
-    @staticmethod
-    def _queue_key(token: TokenInfo | None) -> str:
-        return token.id if token is not None else "open"
-
-    def _queue_now(self) -> tuple[int, int]:
+    def queue_now(self) -> tuple[int, int]:
+        """The calls running and waiting now."""
         if self._queue is None:
             return 0, 0
         return self._queue.running, self._queue.waiting
@@ -445,60 +287,58 @@ class ImagesServer:
 
     def _queue_headers(self) -> dict[str, str]:
         """Where a call stands as it arrives: how many calls run and how many wait before it."""
-        running, waiting = self._queue_now()
+        running, waiting = self.queue_now()
         return {"x-queue-running": str(running), "x-queue-ahead": str(waiting)}
 
     async def _forwarded(
-        self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any], reserved: float
+        self, caller: Caller, call: ParsedCall, forward: Callable[..., Any], reserved: float
     ) -> Response:
         """Proxy mode: the upstream's answer passed on as it came (its base64 never decoded), secrets taken out."""
         image_request = call.request
         queue = self._queue_headers()
         try:
-            forwarded = await self._forward_in_turn(token, call, forward)
+            forwarded = await self._forward_in_turn(caller, call, forward)
         except Exception:
-            await self._refund(token, image_request.n, reserved)
+            await caller.refund(image_request.n, reserved)
             raise
         self.metrics.sent(image_request.endpoint, image_request.n)  # as asked: the body is passed on unread
         if forwarded.chunks is None:
-            if token is not None:
-                spent = await self._in_thread(forwarded_cost, image_request, forwarded.body)
+            if caller.token is not None:
+                spent = await anyio.to_thread.run_sync(forwarded_cost, image_request, forwarded.body)
                 if spent is not None:
-                    await self._settle(token, reserved, spent)
+                    await caller.settle(reserved, spent)
             body = redact_bytes(forwarded.body, self._secrets)
             return Response(body, media_type=forwarded.content_type, headers=queue)
         return StreamingResponse(
-            self._relay(token, image_request.n, reserved, forwarded.chunks),
+            self._relay(caller, image_request.n, reserved, forwarded.chunks),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", **queue},
         )
 
-    async def _forward_in_turn(
-        self, token: TokenInfo | None, call: ParsedCall, forward: Callable[..., Any]
-    ) -> Any:
+    async def _forward_in_turn(self, caller: Caller, call: ParsedCall, forward: Callable[..., Any]) -> Any:
         """``forward`` in the caller's turn (or turns: see :meth:`_in_turn`), each try given the time the
         call has left; a 504 past the time limit, waiting included."""
         image_request = call.request
         cancel = threading.Event()
-        deadline = time.monotonic() + self.request_timeout
+        deadline = time.monotonic() + self.config.request_timeout
 
         def attempt() -> Any:
             hooks = CallHooks(cancel=cancel, timeout=max(0.001, deadline - time.monotonic()))
             return forward(image_request, stream=call.stream, hooks=hooks)
 
         work = self._measured(image_request.endpoint, attempt)
-        with anyio.move_on_after(self.request_timeout):
-            return await self._in_turn(token, image_request.n, work)
+        with anyio.move_on_after(self.config.request_timeout):
+            return await self._in_turn(caller, image_request.n, work)
         cancel.set()
         raise ErrorReply(
             504,
-            f"The images were not ready within {self.request_timeout:g} s: try again later.",
+            f"The images were not ready within {self.config.request_timeout:g} s: try again later.",
             type=SERVER_ERROR,
             code="timeout",
         )
 
     def _relay(
-        self, token: TokenInfo | None, images: int, reserved: float, chunks: Iterator[bytes]
+        self, caller: Caller, images: int, reserved: float, chunks: Iterator[bytes]
     ) -> Iterator[bytes]:
         """A stream passed on as it arrives (Starlette iterates it in a worker thread), secrets taken out
         even where one falls across two chunks; a broken upstream ends it with an error event."""
@@ -513,40 +353,37 @@ class ImagesServer:
                     held = held[cut:]
             yield held
         except Exception as exc:  # the status is sent already: the error goes in the stream
-            if token is not None and self.tokens is not None:
-                self.tokens.record_failure(token.id, images, reserved)
+            caller.refund_now(images, reserved)
             yield sse("error", error_reply_for(exc, self._secrets).body())
 
     def _decode_and_run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
         check_uploads_decode(image_request)
         return self.backend.run(image_request, hooks)
 
-    async def _run(
-        self, image_request: ImageRequest, hooks: CallHooks, token: TokenInfo | None = None
-    ) -> ImagesResponse:
+    async def _run(self, image_request: ImageRequest, hooks: CallHooks, caller: Caller) -> ImagesResponse:
         """The call in a worker thread, in the caller's turn and once its pixels fit in the engine's
         budget; a 504 (and the call cancelled) past the time limit, waiting included."""
         hooks.cancel = hooks.cancel or threading.Event()
-        hooks.timeout = self.request_timeout
-        cost = pixel_cost(image_request, self.max_pixels)
+        hooks.timeout = self.config.request_timeout
+        cost = pixel_cost(image_request, self.config.max_pixels)
         work = self._measured(
             image_request.endpoint, functools.partial(self._decode_and_run, image_request, hooks)
         )
-        with anyio.move_on_after(self.request_timeout):
+        with anyio.move_on_after(self.config.request_timeout):
             async with self.pixels.hold(cost):
-                result: ImagesResponse = await self._in_turn(token, image_request.n, work)
+                result: ImagesResponse = await self._in_turn(caller, image_request.n, work)
                 return result
         hooks.cancel.set()
         raise ErrorReply(
             504,
-            f"The images were not ready within {self.request_timeout:g} s: ask for fewer or smaller images, "
+            f"The images were not ready within {self.config.request_timeout:g} s: ask for fewer or smaller images, "
             "or try again later.",
             type=SERVER_ERROR,
             code="timeout",
         )
 
     async def _events(
-        self, token: TokenInfo | None, image_request: ImageRequest, reserved: float
+        self, caller: Caller, image_request: ImageRequest, reserved: float
     ) -> AsyncIterator[bytes]:
         """The server-sent events of a streamed call: partial images as they come, then each image."""
         loop = asyncio.get_running_loop()
@@ -556,7 +393,7 @@ class ImagesServer:
             loop.call_soon_threadsafe(partials.put_nowait, partial)
 
         hooks = CallHooks(on_partial=on_partial, cancel=threading.Event())
-        task = asyncio.ensure_future(self._run(image_request, hooks, token))
+        task = asyncio.ensure_future(self._run(image_request, hooks, caller))
         try:
             while True:
                 next_partial = asyncio.ensure_future(partials.get())
@@ -572,10 +409,10 @@ class ImagesServer:
             try:
                 response = task.result()
             except Exception as exc:  # reported in the stream: its status is already sent
-                await self._refund(token, image_request.n, reserved)
+                await caller.refund(image_request.n, reserved)
                 yield sse("error", error_reply_for(exc, self._secrets).body())
                 return
-            await self._settle(token, reserved, cost_of(image_request, response))
+            await caller.settle(reserved, cost_of(image_request, response))
             for image in response.data:
                 event = completed_event(image_request, image, response.usage)
                 yield sse(event["type"], event)
@@ -618,8 +455,7 @@ class ImagesServer:
         return names
 
     def _model_object(self, name: str) -> dict[str, Any]:
-        when = getattr(self.backend, "shutdown_date", None)
-        end = when(name) if callable(when) else None
+        end = self.backend.shutdown_date(name)
         return {
             "id": name,
             "object": "model",
@@ -629,7 +465,7 @@ class ImagesServer:
         }
 
     async def list_models(self, request: Request) -> Response:
-        await self._authenticate(request)
+        await self.gate.caller(request)
         return JSONResponse(
             {"object": "list", "data": [self._model_object(name) for name in self._model_names()]},
             headers=self._named_pages(),
@@ -643,7 +479,7 @@ class ImagesServer:
         return pages
 
     async def get_model(self, request: Request) -> Response:
-        await self._authenticate(request)
+        await self.gate.caller(request)
         name = request.path_params["model"]
         if name not in self._model_names():
             raise ErrorReply(
@@ -656,23 +492,23 @@ class ImagesServer:
 
     async def usage(self, request: Request) -> Response:
         """Usage per token: every token's for an admin token, the caller's own for a participant."""
-        token = await self._authenticate(request)
+        token = (await self.gate.caller(request)).token
         if token is None or self.tokens is None:
             raise ErrorReply(
                 404, "This server has no participant tokens, so it keeps no usage record.", code="not_found"
             )
         records = (
-            await self._in_thread(self.tokens.tokens)
+            await anyio.to_thread.run_sync(self.tokens.tokens)
             if token.admin
-            else [await self._in_thread(self.tokens.get, token.id)]
+            else [await anyio.to_thread.run_sync(self.tokens.get, token.id)]
         )
         return JSONResponse({"object": "list", "data": [info.to_dict() for info in records]})
 
     async def metrics_page(self, request: Request) -> Response:
         """The counters in Prometheus' text format; with tokens, for an admin token only."""
         if self.tokens is not None:
-            token = await self._authenticate(request)
-            if token is None or not token.admin:
+            caller = await self.gate.caller(request)
+            if not caller.admin:
                 raise ErrorReply(
                     403,
                     "The metrics are for the workshop host: scrape them with an admin token "
@@ -684,16 +520,16 @@ class ImagesServer:
 
     async def queue_page(self, request: Request) -> Response:
         """Where the caller's waiting calls stand (1: the next to run), and the queue as a whole."""
-        token = await self._authenticate(request)
-        running, waiting = self._queue_now()
-        positions = self._queue.positions(self._queue_key(token)) if self._queue is not None else []
+        caller = await self.gate.caller(request)
+        running, waiting = self.queue_now()
+        positions = self._queue.positions(caller.queue_key) if self._queue is not None else []
         return JSONResponse(
             {"object": "queue", "running": running, "waiting": waiting, "positions": positions},
             headers={"Cache-Control": "no-store"},
         )
 
     async def health(self, request: Request) -> Response:
-        running, waiting = self._queue_now()
+        running, waiting = self.queue_now()
         return JSONResponse(
             {
                 "status": "ok",
@@ -703,28 +539,10 @@ class ImagesServer:
                 "queue": {
                     "running": running,
                     "waiting": waiting,
-                    "at_once": self.max_concurrency,
-                    "rate": str(self.upstream_rate) if self.upstream_rate else None,
+                    "at_once": self.config.max_concurrency,
+                    "rate": str(self.config.upstream_rate) if self.config.upstream_rate else None,
                 },
             }
-        )
-
-
-def _refuse_inactive(info: TokenInfo) -> None:
-    """401 ``invalid_api_key`` saying why, for a token revoked or past its expiry."""
-    if info.revoked is not None:
-        raise ErrorReply(
-            401,
-            "This participant token was revoked: ask the workshop host for a new one.",
-            code="invalid_api_key",
-        )
-    if info.expired:
-        assert info.expires is not None
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.expires))
-        raise ErrorReply(
-            401,
-            f"This participant token expired at {when}: ask the workshop host for a new one.",
-            code="invalid_api_key",
         )
 
 
@@ -742,115 +560,78 @@ def _upstream_busy(exc: RateLimitError) -> bool:
     return exc.code != "insufficient_quota"
 
 
-async def _error_handler(request: Request, exc: Exception) -> Response:
-    """Errors raised outside the image handlers: unknown routes, wrong methods, a too-large body."""
-    return error_reply_for(exc).response()
-
-
 def make_app(
     backend: Backend,
+    config: ServerConfig | None = None,
     *,
     tokens: TokenStore | None = None,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
-    url_ttl: float = DEFAULT_URL_TTL_S,
-    max_concurrency: int = 4,
-    cors_origins: Sequence[str] = (),
-    allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
     secrets: Sequence[str] = (),
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    pixels_at_once: int = DEFAULT_PIXELS_AT_ONCE,
-    any_model: bool = False,
-    upstream_rate: Rate | str | None = None,
-    class_wall: bool = False,
-    wall_rate: Rate | str | None = None,
 ) -> Starlette:
-    """An ASGI app that serves ``backend`` with the OpenAI Images API.
+    """An ASGI app that serves ``backend`` with the OpenAI Images API, as ``config`` says
+    (:class:`~ipyimagegen.server.config.ServerConfig`; its defaults when None).
 
-    ``tokens``: require participant tokens from this store (None: an open server, for
-    loopback use). ``max_upload_bytes``: the largest request body. ``request_timeout``:
-    seconds one call may take (then 504). ``url_ttl``: seconds a ``response_format=url``
-    image stays available. ``max_concurrency``: calls the backend runs at once (others
-    wait their turn). ``cors_origins``: browser origins allowed to call (none by default; a page
-    on any other origin is refused). ``allowed_hosts``: the names the ``Host`` header may carry
-    (loopback by default; ``"*"`` for any, when the server listens on every address).
-    ``secrets``: strings (an upstream key) that must never appear in an answer. ``max_pixels``:
-    the most pixels of one requested image. ``pixels_at_once``: what the engine may work on at
-    once, inputs and outputs of all calls together (more waits its turn; one larger call runs
-    alone). ``any_model``: take any model name (else a model the backend does not serve is a 404).
-    ``upstream_rate``: images started per period (``"300/min"``), shared out by participant in turn
-    with the ``max_concurrency`` slots (:mod:`~ipyimagegen.server.fair_queue`). ``class_wall``: let
-    participants share pictures that the host's page shows (:mod:`~ipyimagegen.server.wall`; needs ``tokens``).
-    ``wall_rate``: pictures one participant may share per period (None: the wall's ``DEFAULT_RATE``, 6/min;
-    admin tokens: no limit).
+    ``tokens``: require participant tokens from this store (None: an open server, for loopback use).
+    ``secrets``: strings (an upstream key) that must never appear in an answer or a log line.
+
+    Every route answers errors as the API's JSON (:class:`~ipyimagegen.server.errors.ErrorAnswers`),
+    and counts and logs each call (:class:`~ipyimagegen.server.metrics.CallRecord`).
     """
-    if class_wall and tokens is None:
+    config = config or ServerConfig()
+    if config.class_wall and tokens is None:
         raise ValueError(
             "The class wall shows who shared each picture, so it needs participant tokens "
             "(ipyimagegen tokens create)."
         )
-    server = ImagesServer(
-        backend,
-        tokens=tokens,
-        request_timeout=request_timeout,
-        url_ttl=url_ttl,
-        max_concurrency=max_concurrency,
-        secrets=secrets,
-        max_pixels=max_pixels,
-        pixels_at_once=pixels_at_once,
-        any_model=any_model,
-        upstream_rate=Rate.parse(upstream_rate) if isinstance(upstream_rate, str) else upstream_rate,
-        wall=WallStore(tokens) if class_wall and tokens is not None else None,
-    )
-    wrap = server.endpoint
-    admin = AdminPage(server)
-    wall = ClassWall(
-        server,
-        server.wall,
-        admin.require_admin,
-        rate=(Rate.parse(wall_rate) if isinstance(wall_rate, str) else wall_rate) or DEFAULT_WALL_RATE,
-    )
+    server = ImagesServer(backend, config, tokens=tokens, secrets=secrets)
+    answers = ErrorAnswers(secrets)
+    admin = AdminPage(server.gate, server.queue_now)
+    wall = ClassWall(server.gate, server.wall, rate=config.wall_rate)
+
+    def route(
+        path: str, endpoint: Handler, label: str, method: str = "GET", name: str | None = None
+    ) -> Route:
+        """A route whose answers are counted and logged under ``label``."""
+        recorded = [
+            Middleware(CallRecord, route=label, metrics=server.metrics),
+            Middleware(LastResort, answers=answers),
+        ]
+        return Route(path, endpoint, methods=[method], name=name, middleware=recorded)
+
     routes = [
-        Route("/v1/images/generations", wrap(server.generations, "generations"), methods=["POST"]),
-        Route("/v1/images/edits", wrap(server.edits, "edits"), methods=["POST"]),
-        Route("/v1/images/variations", wrap(server.variations, "variations"), methods=["POST"]),
-        Route("/v1/files/{name}", wrap(server.result_file, "files"), methods=["GET"], name="result_file"),
-        Route("/v1/models", wrap(server.list_models, "models"), methods=["GET"]),
-        Route("/v1/models/{model:path}", wrap(server.get_model, "models"), methods=["GET"]),
-        Route("/v1/usage", wrap(server.usage, "usage"), methods=["GET"]),
-        Route("/v1/queue", wrap(server.queue_page, "queue"), methods=["GET"]),
-        Route("/health", wrap(server.health, "health"), methods=["GET"]),
-        Route("/metrics", wrap(server.metrics_page, "metrics"), methods=["GET"]),
-        Route("/admin", wrap(admin.page, "admin"), methods=["GET"]),
-        Route("/admin/{file:str}", wrap(admin.page, "admin"), methods=["GET"]),
-        Route("/admin/api/room", wrap(admin.room, "admin"), methods=["GET"]),
-        Route("/admin/api/tokens/{token_id}/revoke", wrap(admin.revoke, "admin"), methods=["POST"]),
-        Route("/admin/api/tokens/{token_id}/topup", wrap(admin.top_up, "admin"), methods=["POST"]),
-        Route("/admin/api/pause", wrap(admin.pause, "admin"), methods=["POST"]),
-        Route("/admin/api/resume", wrap(admin.pause, "admin"), methods=["POST"]),
-        Route("/v1/wall", wrap(wall.share, "wall"), methods=["POST"]),
-        Route("/admin/api/wall", wrap(wall.posts, "admin"), methods=["GET"]),
-        Route("/admin/api/wall/{post_id}", wrap(wall.picture, "admin"), methods=["GET"]),
-        Route("/admin/api/wall/{post_id}/remove", wrap(wall.remove, "admin"), methods=["POST"]),
+        route("/v1/images/generations", server.generations, "generations", "POST"),
+        route("/v1/images/edits", server.edits, "edits", "POST"),
+        route("/v1/images/variations", server.variations, "variations", "POST"),
+        route("/v1/files/{name}", server.result_file, "files", name="result_file"),
+        route("/v1/models", server.list_models, "models"),
+        route("/v1/models/{model:path}", server.get_model, "models"),
+        route("/v1/usage", server.usage, "usage"),
+        route("/v1/queue", server.queue_page, "queue"),
+        route("/health", server.health, "health"),
+        route("/metrics", server.metrics_page, "metrics"),
+        route("/admin", admin.page, "admin"),
+        route("/admin/{file:str}", admin.page, "admin"),
+        route("/admin/api/room", admin.room, "admin"),
+        route("/admin/api/tokens/{token_id}/revoke", admin.revoke, "admin", "POST"),
+        route("/admin/api/tokens/{token_id}/topup", admin.top_up, "admin", "POST"),
+        route("/admin/api/pause", admin.pause, "admin", "POST"),
+        route("/admin/api/resume", admin.pause, "admin", "POST"),
+        route("/v1/wall", wall.share, "wall", "POST"),
+        route("/admin/api/wall", wall.posts, "admin"),
+        route("/admin/api/wall/{post_id}", wall.picture, "admin"),
+        route("/admin/api/wall/{post_id}/remove", wall.remove, "admin", "POST"),
     ]
     middleware = [
         Middleware(RequestIds),
-        Middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, allowed_origins=cors_origins),
+        Middleware(CrossSiteGuard, allowed_hosts=config.allowed_hosts, allowed_origins=config.cors_origins),
     ]
-    if cors_origins:
+    if config.cors_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=list(cors_origins),
+                allow_origins=list(config.cors_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type"],
             )
         )
-    middleware.append(Middleware(BodySizeLimit, max_bytes=max_upload_bytes))
-    app = Starlette(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={HTTPException: _error_handler, ErrorReply: _error_handler},
-    )
-    app.state.images_server = server
-    return app
+    middleware.append(Middleware(BodySizeLimit, max_bytes=config.max_upload_bytes))
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=answers.handlers())

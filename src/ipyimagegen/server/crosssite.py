@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import ErrorReply
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 ANY_HOST = "*"
 
 

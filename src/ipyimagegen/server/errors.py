@@ -2,7 +2,8 @@
 
 :func:`error_reply_for` turns any exception from parsing or from an engine into the status
 code and error JSON the public API would send. Messages from an upstream server pass through
-:func:`redact` first, so the server's own key never reaches a participant.
+:func:`redact` first, so the server's own key never reaches a participant. :class:`ErrorAnswers`
+is the app's exception handler that sends them; :class:`LastResort` answers what no handler took.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import json
 import logging
 import math
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.errors import (
     CONTENT_POLICY_VIOLATION,
@@ -238,3 +240,46 @@ def redact_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
         if secret:
             data = data.replace(secret.encode(), b"***")
     return data
+
+
+class ErrorAnswers:
+    """Starlette's exception handler for every error the API names: the answer is the error's JSON
+    (:func:`error_reply_for`, ``secrets`` taken out), and the reply is kept in ``request.state.error``
+    for the call's log line and counters (:class:`~ipyimagegen.server.metrics.CallRecord`)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = tuple(secret for secret in secrets if secret)
+
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        reply = error_reply_for(exc, self.secrets)
+        request.state.error = reply
+        return reply.response()
+
+    def handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+        """The app's ``exception_handlers``: the errors a request's handling raises on purpose."""
+        return {ErrorReply: self, HTTPException: self, ImagesError: self, ClientDisconnect: self}
+
+
+class LastResort:
+    """ASGI middleware for a route: an exception no handler took (a bug, an engine's own error) is a 500
+    with the API's JSON, logged with its traceback, secrets taken out; never a bare ASGI error."""
+
+    def __init__(self, app: ASGIApp, answers: ErrorAnswers) -> None:
+        self.app = app
+        self.answers = answers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:  # the status is sent already: nothing left to answer with
+                raise
+            response = await self.answers(Request(scope, receive), exc)
+            await response(scope, receive, send)

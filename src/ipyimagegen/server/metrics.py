@@ -13,10 +13,14 @@ Labels are routes, endpoints, statuses and error codes, never a participant: a r
   the engine's or upstream's time per call once it runs, and its failures.
 - ``ipyimagegen_queue_wait_seconds``: how long calls waited for a free slot;
   ``ipyimagegen_queue_running`` and ``ipyimagegen_queue_waiting``: the queue now.
+
+:class:`CallRecord` counts each route's answers and logs one line per call.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -27,6 +31,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ErrorReply
+
+log = logging.getLogger("ipyimagegen.server")
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 """Seconds: an offline engine answers in milliseconds, a gpt-image model at high quality in a minute or two."""
@@ -86,3 +95,61 @@ class ServerMetrics:
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class CallRecord:
+    """ASGI middleware for one route: its answer counted under ``route`` as its status goes out (a 4xx
+    before the call ran, as a rejection by its error code), and one log line per call: request id,
+    caller, method, path, status, error code and param, seconds taken.
+
+    It reads what the request's handling left in ``request.state``: ``caller`` (the token's name),
+    ``ran`` (the engine or upstream was called) and ``error`` (the error answered, set by
+    :class:`~ipyimagegen.server.errors.ErrorAnswers`).
+    """
+
+    def __init__(self, app: ASGIApp, *, route: str, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.route = route
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        state: dict[str, object] = scope.setdefault("state", {})
+        status = 0
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                self.metrics.answered(self.route, status, None if state.get("ran") else _code(state))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            reply = _reply(state)
+            told = ""
+            if reply is not None:
+                param = f", param={reply.param[:64]!r}" if reply.param else ""  # a caller's name, quoted
+                told = f" ({reply.code or reply.type}{param})"
+            log.info(
+                "%s %s %s %s -> %d%s in %.2f s",
+                state.get("request_id", "-"),
+                state.get("caller", "-"),
+                scope["method"],
+                scope["path"],
+                status,
+                told,
+                time.perf_counter() - started,
+            )
+
+
+def _reply(state: dict[str, object]) -> ErrorReply | None:
+    """The error answered, as :class:`~ipyimagegen.server.errors.ErrorAnswers` left it in the request's state."""
+    error = state.get("error")
+    return error if isinstance(error, ErrorReply) else None
+
+
+def _code(state: dict[str, object]) -> str | None:
+    reply = _reply(state)
+    return (reply.code or reply.type) if reply is not None else None

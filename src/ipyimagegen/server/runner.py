@@ -1,6 +1,6 @@
 """Run a server in a background thread: for tests, notebooks and benchmarks.
 
->>> with ServerThread(make_app(PreviewEngine())) as server:   # doctest: +SKIP
+>>> with ServerThread(make_app(PreviewEngine(), ServerConfig(max_concurrency=2))) as server:   # doctest: +SKIP
 ...     client = OpenAIClient(base_url=server.base_url, api_key="unused")
 """
 

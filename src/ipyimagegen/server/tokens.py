@@ -1,9 +1,9 @@
 """Workshop controls: participant tokens, their image budgets and rate limits, and a usage record.
 
-Tokens live in a small SQLite file in the server's state folder, stored as SHA-256 hashes:
-the token itself is shown once, when it is made, and never again. The CLI (``ipyimagegen
-tokens ...``) and a running server share the file, so a token made or revoked while the
-server runs counts at once.
+Tokens live in the state store (:mod:`.store`): a small SQLite file in the server's state folder,
+or a PostgreSQL database several servers share. They are stored as SHA-256 hashes: the token
+itself is shown once, when it is made, and never again. The CLI (``ipyimagegen tokens ...``) and
+a running server share the store, so a token made or revoked while the server runs counts at once.
 """
 
 from __future__ import annotations
@@ -12,53 +12,19 @@ import hashlib
 import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from .database_address import hide_in_logs, is_database_address, shown, split_secrets, without_password
+from .database_address import is_database_address, without_password
+from .store import Database, PostgresDatabase, SqliteDatabase
 
 TOKEN_PREFIX = "igt-"
 STATE_DIR_VARIABLE = "IPYIMAGEGEN_SERVER_DIR"
 _DATABASE_NAME = "tokens.sqlite3"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    budget INTEGER,
-    rate TEXT,
-    admin INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    revoked REAL,
-    requests INTEGER NOT NULL DEFAULT 0,
-    images INTEGER NOT NULL DEFAULT 0,
-    errors INTEGER NOT NULL DEFAULT 0,
-    rejected INTEGER NOT NULL DEFAULT 0,
-    last_used REAL,
-    expires REAL,
-    budget_usd REAL,
-    spent_usd REAL NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS active_token_names ON tokens(name) WHERE revoked IS NULL;
-CREATE TABLE IF NOT EXISTS workshop (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    budget_images INTEGER,
-    budget_usd REAL,
-    images INTEGER NOT NULL DEFAULT 0,
-    spent_usd REAL NOT NULL DEFAULT 0,
-    paused INTEGER NOT NULL DEFAULT 0
-);
-INSERT OR IGNORE INTO workshop (id) VALUES (1);
-"""
-_ADDED_COLUMNS = {"expires": "REAL", "budget_usd": "REAL", "spent_usd": "REAL NOT NULL DEFAULT 0"}
-"""Columns a token file made by an earlier release lacks, added when it is opened."""
 
 _PERIODS = {
     "s": 1.0,
@@ -201,13 +167,16 @@ class Workshop:
         }
 
 
-class Refusal(Exception):
-    """A reservation refused: ``what`` is images, usd, workshop_images, workshop_usd (a budget), or
-    revoked or expired (the token)."""
+RefusalReason = Literal["images", "usd", "workshop_images", "workshop_usd", "revoked", "expired"]
+"""Why a reservation is refused: a budget (the token's images or dollars, the workshop's), or the token."""
 
-    def __init__(self, what: str) -> None:
+
+class Refusal(Exception):
+    """A reservation refused; ``what`` says why (:data:`RefusalReason`)."""
+
+    def __init__(self, what: RefusalReason) -> None:
         super().__init__(what)
-        self.what = what
+        self.what: RefusalReason = what
 
 
 def _info(row: Any) -> TokenInfo:
@@ -231,29 +200,16 @@ def _info(row: Any) -> TokenInfo:
 
 
 class TokenStore:
-    """Participant tokens in a SQLite file (safe to share between the CLI and a running server).
+    """Participant tokens, their budgets and usage, the workshop's budget and pause switch, in a
+    :class:`~.store.Database`: a SQLite file given its path (safe to share between the CLI and a
+    running server), or any database given as such.
 
     :class:`PostgresTokenStore` keeps the same records in PostgreSQL, for several servers at once.
     """
 
-    _duplicate: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+    def __init__(self, database: str | Path | Database) -> None:
+        self.database = database if isinstance(database, Database) else SqliteDatabase(database)
         self._limiter = RateLimiter()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        is_new = not self.path.exists()
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-            columns = {row["name"] for row in db.execute("PRAGMA table_info(tokens)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in columns:
-                    db.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
-            room_columns = {row["name"] for row in db.execute("PRAGMA table_info(workshop)")}
-            if "paused" not in room_columns:
-                db.execute("ALTER TABLE workshop ADD COLUMN paused INTEGER NOT NULL DEFAULT 0")
-        if is_new:
-            self.path.chmod(0o600)  # token hashes and usage: for the host's eyes only
 
     @classmethod
     def in_dir(cls, state_dir: str | Path | None = None) -> TokenStore:
@@ -261,38 +217,52 @@ class TokenStore:
         folder = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
         return cls(token_db_path(folder))
 
-    @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        """A connection for one transaction: committed on success, rolled back on error, then closed."""
-        with closing(sqlite3.connect(self.path, timeout=10.0)) as db:
-            db.row_factory = sqlite3.Row
-            with db:
-                yield db
+    @property
+    def path(self) -> Path:
+        """The SQLite file of the store."""
+        if not isinstance(self.database, SqliteDatabase):
+            raise AttributeError("A store in PostgreSQL has a url, not a path.")
+        return self.database.path
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"
 
-    binary_type = "BLOB"
-    """The column type of bytes in this database (records kept beside the tokens: the class wall)."""
-    time_type = "REAL"
-
-    def transaction(self) -> AbstractContextManager[Any]:
-        """One transaction on this database, for records kept beside the tokens (the class wall)."""
-        return self._connect()
-
     @property
     def shared(self) -> bool:
         """Whether servers on other machines share these records (and so their rate windows)."""
-        return False
+        return self.database.shared
 
     def take_rate(self, token_id: str, rate: Rate) -> float:
         """One request from the token's rate: 0.0 if allowed, else the seconds until one is.
 
-        With SQLite one server holds a token's rate window, in its memory."""
-        return self._limiter.acquire(token_id, rate)
+        A database that several servers share holds each token's rate window (the bucket of
+        :func:`take_one`), timed by its clock; else this server holds it, in its memory."""
+        if not self.database.shared:
+            return self._limiter.acquire(token_id, rate)
+        with self.database.transaction() as db:
+            now = db.now()
+            db.execute(
+                "INSERT INTO rate_windows (token_id, level, at) VALUES ({id}, {level}, {now}) "
+                "ON CONFLICT DO NOTHING",
+                id=token_id,
+                level=float(rate.count),
+                now=now,
+            )
+            found = db.execute(
+                "SELECT level, at FROM rate_windows WHERE token_id = {id} {FOR_UPDATE}", id=token_id
+            ).fetchone()
+            level, wait = take_one(found["level"], found["at"], now, rate)
+            db.execute(
+                "UPDATE rate_windows SET level = {level}, at = {now} WHERE token_id = {id}",
+                level=level,
+                now=now,
+                id=token_id,
+            )
+        return wait
 
     def close(self) -> None:
         """Let go of the database (a SQLite file holds nothing open between calls)."""
+        self.database.close()
 
     # -- the host's commands -------------------------------------------------------------------
 
@@ -321,23 +291,21 @@ class TokenStore:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = "tok_" + secrets.token_hex(4)
         try:
-            with self._connect() as db:
+            with self.database.transaction() as db:
                 db.execute(
                     "INSERT INTO tokens (id, name, hash, budget, rate, admin, created, expires, budget_usd) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        token_id,
-                        name,
-                        hash_token(token),
-                        budget,
-                        str(rate) if rate else None,
-                        int(admin),
-                        time.time(),
-                        expires,
-                        budget_usd,
-                    ),
+                    "VALUES ({id}, {name}, {hash}, {budget}, {rate}, {admin}, {created}, {expires}, {budget_usd})",
+                    id=token_id,
+                    name=name,
+                    hash=hash_token(token),
+                    budget=budget,
+                    rate=str(rate) if rate else None,
+                    admin=int(admin),
+                    created=time.time(),
+                    expires=expires,
+                    budget_usd=budget_usd,
                 )
-        except self._duplicate:
+        except self.database.duplicate:
             raise ValueError(
                 f"There is already an active token named {name!r}: revoke it first, or choose another name."
             ) from None
@@ -345,10 +313,11 @@ class TokenStore:
 
     def get(self, name_or_id: str) -> TokenInfo:
         """The active token with this name or id (else the newest revoked one); KeyError if none."""
-        with self._connect() as db:
+        with self.database.transaction() as db:
             row = db.execute(
-                "SELECT * FROM tokens WHERE id = ? OR name = ? ORDER BY revoked IS NOT NULL, created DESC",
-                (name_or_id, name_or_id),
+                "SELECT * FROM tokens WHERE id = {key} OR name = {key} "
+                "ORDER BY revoked IS NOT NULL, created DESC",
+                key=name_or_id,
             ).fetchone()
         if row is None:
             raise KeyError(f"No token named {name_or_id!r} (see: ipyimagegen tokens list).")
@@ -357,15 +326,16 @@ class TokenStore:
     def tokens(self, *, include_revoked: bool = True) -> list[TokenInfo]:
         """Every token, oldest first."""
         query = "SELECT * FROM tokens" + ("" if include_revoked else " WHERE revoked IS NULL")
-        with self._connect() as db:
+        with self.database.transaction() as db:
             return [_info(row) for row in db.execute(query + " ORDER BY created")]
 
     def revoke(self, name_or_id: str) -> TokenInfo:
         """Revoke the active token with this name or id; it is refused from the next request on."""
-        with self._connect() as db:
+        with self.database.transaction() as db:
             cursor = db.execute(
-                "UPDATE tokens SET revoked = ? WHERE (id = ? OR name = ?) AND revoked IS NULL",
-                (time.time(), name_or_id, name_or_id),
+                "UPDATE tokens SET revoked = {now} WHERE (id = {key} OR name = {key}) AND revoked IS NULL",
+                now=time.time(),
+                key=name_or_id,
             )
         if cursor.rowcount == 0:
             raise KeyError(f"No active token named {name_or_id!r} (see: ipyimagegen tokens list).")
@@ -375,8 +345,8 @@ class TokenStore:
 
     def authenticate(self, token: str) -> TokenInfo | None:
         """The record of a token (revoked ones too: the caller says why it is refused), or None."""
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM tokens WHERE hash = ?", (hash_token(token),)).fetchone()
+        with self.database.transaction() as db:
+            row = db.execute("SELECT * FROM tokens WHERE hash = {hash}", hash=hash_token(token)).fetchone()
         return _info(row) if row is not None else None
 
     def reserve(self, token_id: str, images: int, usd: float = 0.0) -> None:
@@ -386,44 +356,34 @@ class TokenStore:
         try:
             self._reserve(token_id, images, usd)
         except Refusal:
-            with self._connect() as db:
-                db.execute(
-                    "UPDATE tokens SET rejected = rejected + 1, last_used = ? WHERE id = ?",
-                    (time.time(), token_id),
-                )
+            self.record_rejected(token_id)
             raise
 
     def _reserve(self, token_id: str, images: int, usd: float) -> None:
         now = time.time()
-        with self._connect() as db:  # one transaction: both updates, or neither
+        with self.database.transaction() as db:  # one transaction: both updates, or neither
             cursor = db.execute(  # a token revoked or expired since it was read reserves nothing
-                "UPDATE tokens SET requests = requests + 1, images = images + ?, spent_usd = spent_usd + ?, "
-                "last_used = ? WHERE id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?) "
-                "AND (budget IS NULL OR images + ? <= budget) "
-                "AND (budget_usd IS NULL OR spent_usd + ? <= budget_usd + 1e-9)",
-                (images, usd, now, token_id, now, images, usd),
+                "UPDATE tokens SET requests = requests + 1, images = images + {images}, "
+                "spent_usd = spent_usd + {usd}, last_used = {now} "
+                "WHERE id = {id} AND revoked IS NULL AND (expires IS NULL OR expires > {now}) "
+                "AND (budget IS NULL OR images + {images} <= budget) "
+                "AND (budget_usd IS NULL OR spent_usd + {usd} <= budget_usd + 1e-9)",
+                images=images,
+                usd=usd,
+                now=now,
+                id=token_id,
             )
             if cursor.rowcount == 0:
-                row = db.execute(
-                    "SELECT images, budget, spent_usd, budget_usd, revoked, expires FROM tokens WHERE id = ?",
-                    (token_id,),
-                )
-                found = row.fetchone()
-                if found is not None and found["revoked"] is not None:
-                    raise Refusal("revoked")
-                if found is not None and found["expires"] is not None and found["expires"] <= now:
-                    raise Refusal("expired")
-                over_images = (
-                    found is not None
-                    and found["budget"] is not None
-                    and found["images"] + images > found["budget"]
-                )
-                raise Refusal("images" if over_images or found is None else "usd")
+                found = db.execute(
+                    "SELECT images, budget, revoked, expires FROM tokens WHERE id = {id}", id=token_id
+                ).fetchone()
+                raise Refusal(_why_token_refused(found, images, now))
             cursor = db.execute(
-                "UPDATE workshop SET images = images + ?, spent_usd = spent_usd + ? WHERE id = 1 "
-                "AND (budget_images IS NULL OR images + ? <= budget_images) "
-                "AND (budget_usd IS NULL OR spent_usd + ? <= budget_usd + 1e-9)",
-                (images, usd, images, usd),
+                "UPDATE workshop SET images = images + {images}, spent_usd = spent_usd + {usd} WHERE id = 1 "
+                "AND (budget_images IS NULL OR images + {images} <= budget_images) "
+                "AND (budget_usd IS NULL OR spent_usd + {usd} <= budget_usd + 1e-9)",
+                images=images,
+                usd=usd,
             )
             if cursor.rowcount == 0:
                 room = db.execute("SELECT images, budget_images FROM workshop WHERE id = 1").fetchone()
@@ -437,27 +397,38 @@ class TokenStore:
         change = spent_usd - reserved_usd
         if abs(change) < 1e-12:
             return
-        with self._connect() as db:
-            db.execute("UPDATE tokens SET spent_usd = MAX(0, spent_usd + ?) WHERE id = ?", (change, token_id))
-            db.execute("UPDATE workshop SET spent_usd = MAX(0, spent_usd + ?) WHERE id = 1", (change,))
+        with self.database.transaction() as db:
+            db.execute(
+                "UPDATE tokens SET spent_usd = {GREATEST}(0, spent_usd + {change}) WHERE id = {id}",
+                change=change,
+                id=token_id,
+            )
+            db.execute(
+                "UPDATE workshop SET spent_usd = {GREATEST}(0, spent_usd + {change}) WHERE id = 1",
+                change=change,
+            )
 
     def record_failure(self, token_id: str, images: int, usd: float = 0.0) -> None:
         """A reserved request failed: count the error and give its images and dollars back to the budgets."""
-        with self._connect() as db:
+        with self.database.transaction() as db:
             db.execute(
-                "UPDATE tokens SET errors = errors + 1, images = MAX(0, images - ?), "
-                "spent_usd = MAX(0, spent_usd - ?) WHERE id = ?",
-                (images, usd, token_id),
+                "UPDATE tokens SET errors = errors + 1, images = {GREATEST}(0, images - {images}), "
+                "spent_usd = {GREATEST}(0, spent_usd - {usd}) WHERE id = {id}",
+                images=images,
+                usd=usd,
+                id=token_id,
             )
             db.execute(
-                "UPDATE workshop SET images = MAX(0, images - ?), spent_usd = MAX(0, spent_usd - ?) WHERE id = 1",
-                (images, usd),
+                "UPDATE workshop SET images = {GREATEST}(0, images - {images}), "
+                "spent_usd = {GREATEST}(0, spent_usd - {usd}) WHERE id = 1",
+                images=images,
+                usd=usd,
             )
 
     # -- the workshop's budget and top-ups -----------------------------------------------------
 
     def workshop(self) -> Workshop:
-        with self._connect() as db:
+        with self.database.transaction() as db:
             row = db.execute("SELECT * FROM workshop WHERE id = 1").fetchone()
         return Workshop(
             row["budget_images"], row["budget_usd"], row["images"], row["spent_usd"], bool(row["paused"])
@@ -465,43 +436,58 @@ class TokenStore:
 
     def set_paused(self, paused: bool) -> Workshop:
         """Pause (or resume) every participant's calls, on every server sharing this store."""
-        with self._connect() as db:
-            db.execute("UPDATE workshop SET paused = ? WHERE id = 1", (int(paused),))
+        with self.database.transaction() as db:
+            db.execute("UPDATE workshop SET paused = {paused} WHERE id = 1", paused=int(paused))
         return self.workshop()
 
     def set_workshop_budget(
         self, *, images: int | None | str = "keep", usd: float | None | str = "keep"
     ) -> Workshop:
         """The whole room's budget: a number, None for no limit, or ``"keep"`` to leave it as it is."""
-        with self._connect() as db:
+        with self.database.transaction() as db:
             if images != "keep":
-                db.execute("UPDATE workshop SET budget_images = ? WHERE id = 1", (images,))
+                db.execute("UPDATE workshop SET budget_images = {images} WHERE id = 1", images=images)
             if usd != "keep":
-                db.execute("UPDATE workshop SET budget_usd = ? WHERE id = 1", (usd,))
+                db.execute("UPDATE workshop SET budget_usd = {usd} WHERE id = 1", usd=usd)
         return self.workshop()
 
     def top_up(self, name_or_id: str, *, images: int = 0, usd: float = 0.0) -> TokenInfo:
         """Raise an active token's budgets by ``images`` and ``usd`` (a budget with no limit stays so)."""
         if images < 0 or usd < 0:
             raise ValueError("A top-up adds images or dollars: give amounts of 0 or more.")
-        with self._connect() as db:
+        with self.database.transaction() as db:
             cursor = db.execute(
-                "UPDATE tokens SET budget = CASE WHEN budget IS NULL THEN NULL ELSE budget + ? END, "
-                "budget_usd = CASE WHEN budget_usd IS NULL THEN NULL ELSE budget_usd + ? END "
-                "WHERE (id = ? OR name = ?) AND revoked IS NULL",
-                (images, usd, name_or_id, name_or_id),
+                "UPDATE tokens SET budget = CASE WHEN budget IS NULL THEN NULL ELSE budget + {images} END, "
+                "budget_usd = CASE WHEN budget_usd IS NULL THEN NULL ELSE budget_usd + {usd} END "
+                "WHERE (id = {key} OR name = {key}) AND revoked IS NULL",
+                images=images,
+                usd=usd,
+                key=name_or_id,
             )
         if cursor.rowcount == 0:
             raise KeyError(f"No active token named {name_or_id!r} (see: ipyimagegen tokens list).")
         return self.get(name_or_id)
 
     def record_rejected(self, token_id: str) -> None:
-        """A request refused before it ran (rate limit)."""
-        with self._connect() as db:
+        """A request refused before it ran (rate limit, budget)."""
+        with self.database.transaction() as db:
             db.execute(
-                "UPDATE tokens SET rejected = rejected + 1, last_used = ? WHERE id = ?",
-                (time.time(), token_id),
+                "UPDATE tokens SET rejected = rejected + 1, last_used = {now} WHERE id = {id}",
+                now=time.time(),
+                id=token_id,
             )
+
+
+def _why_token_refused(found: Any, images: int, now: float) -> RefusalReason:
+    """Why the token's row took no reservation: revoked, expired, else the budget it would pass."""
+    if found is None:
+        return "images"
+    if found["revoked"] is not None:
+        return "revoked"
+    if found["expires"] is not None and found["expires"] <= now:
+        return "expired"
+    over_images = found["budget"] is not None and found["images"] + images > found["budget"]
+    return "images" if over_images else "usd"
 
 
 def take_one(level: float, last: float, now: float, rate: Rate) -> tuple[float, float]:
@@ -531,57 +517,6 @@ class RateLimiter:
             return wait
 
 
-# -- PostgreSQL: one state for several servers ------------------------------------------------------
-
-_POSTGRES_SCHEMA = """
-SELECT pg_advisory_xact_lock(7240213);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    budget BIGINT,
-    rate TEXT,
-    admin INTEGER NOT NULL DEFAULT 0,
-    created DOUBLE PRECISION NOT NULL,
-    revoked DOUBLE PRECISION,
-    requests BIGINT NOT NULL DEFAULT 0,
-    images BIGINT NOT NULL DEFAULT 0,
-    errors BIGINT NOT NULL DEFAULT 0,
-    rejected BIGINT NOT NULL DEFAULT 0,
-    last_used DOUBLE PRECISION,
-    expires DOUBLE PRECISION,
-    budget_usd DOUBLE PRECISION,
-    spent_usd DOUBLE PRECISION NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS active_token_names ON tokens(name) WHERE revoked IS NULL;
-CREATE TABLE IF NOT EXISTS workshop (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    budget_images BIGINT,
-    budget_usd DOUBLE PRECISION,
-    images BIGINT NOT NULL DEFAULT 0,
-    spent_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
-    paused INTEGER NOT NULL DEFAULT 0
-);
-INSERT INTO workshop (id) VALUES (1) ON CONFLICT DO NOTHING;
-ALTER TABLE workshop ADD COLUMN IF NOT EXISTS paused INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE IF NOT EXISTS rate_windows (
-    token_id TEXT PRIMARY KEY,
-    level DOUBLE PRECISION NOT NULL,
-    at DOUBLE PRECISION NOT NULL
-);
-"""
-
-
-class _Translated:
-    """A PostgreSQL connection that takes this module's SQL (``?`` placeholders, SQLite's ``MAX``)."""
-
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._connection.execute(sql.replace("?", "%s").replace("MAX(0,", "GREATEST(0,"), params)
-
-
 class PostgresTokenStore(TokenStore):
     """The tokens, budgets, usage and rate windows in PostgreSQL, shared by every server given the
     same ``postgresql://`` address (the ``postgres`` extra: psycopg and its pool).
@@ -593,62 +528,13 @@ class PostgresTokenStore(TokenStore):
     """
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
-        try:
-            import psycopg
-            from psycopg.rows import dict_row
-            from psycopg_pool import ConnectionPool
-        except ImportError:
-            raise RuntimeError(
-                "A PostgreSQL database needs the postgres extra: pip install 'ipyimagegen[postgres]'."
-            ) from None
-        address, secrets = split_secrets(url)  # the password goes to libpq as a setting of its own
-        hide_in_logs(secrets.values())
-        self.url = shown(url)
-        self._duplicate = (psycopg.errors.UniqueViolation,)
-        settings: dict[str, Any] = {} if "connect_timeout" in address else {"connect_timeout": 10}
-        settings.update(secrets)
-        with psycopg.connect(address, **settings) as first:  # a wrong address fails now, saying why
-            first.execute(_POSTGRES_SCHEMA)
-        self._pool = ConnectionPool(
-            address,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"row_factory": dict_row, **settings},
-            open=True,
-            timeout=30.0,
-        )
-
-    @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        with self._pool.connection() as connection:  # one transaction: committed, or rolled back on error
-            yield _Translated(connection)
+        database = PostgresDatabase(url, pool_size=pool_size)
+        super().__init__(database)
+        self.url = database.url
+        """The database's address, as it may be shown (its password as ``***``)."""
 
     def __repr__(self) -> str:
         return f"PostgresTokenStore({without_password(self.url)!r})"
-
-    binary_type = "BYTEA"
-    time_type = "DOUBLE PRECISION"
-
-    @property
-    def shared(self) -> bool:
-        return True
-
-    def take_rate(self, token_id: str, rate: Rate) -> float:
-        """One request from the token's rate window in the database (the bucket of :func:`take_one`)."""
-        with self._connect() as db:
-            now = db.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now").fetchone()["now"]
-            db.execute(
-                "INSERT INTO rate_windows (token_id, level, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (token_id, float(rate.count), now),
-            )
-            row = db.execute("SELECT level, at FROM rate_windows WHERE token_id = ? FOR UPDATE", (token_id,))
-            found = row.fetchone()
-            level, wait = take_one(found["level"], found["at"], now, rate)
-            db.execute("UPDATE rate_windows SET level = ?, at = ? WHERE token_id = ?", (level, now, token_id))
-        return wait
-
-    def close(self) -> None:
-        self._pool.close()
 
 
 DATABASE_VARIABLE = "IPYIMAGEGEN_DATABASE"

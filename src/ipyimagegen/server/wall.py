@@ -8,7 +8,8 @@ the tokens' database, so every server sharing that database shows one wall. It k
 pushes their oldest out). The host sees them at ``/admin`` and can take one down.
 
 What a burst of posts can make the server hold is bounded: each participant shares at most
-:data:`DEFAULT_RATE` (the host's tokens: no limit), a picture of more than :data:`MAX_PIXELS` is
+``ServerConfig.wall_rate`` (:mod:`~ipyimagegen.server.config`; the host's tokens: no limit, and a
+post counts against the token's own rate too), a picture of more than :data:`MAX_PIXELS` is
 refused from its header, and the wall decodes one picture at a time, in a thread of its own (a
 JPEG already scaled down towards the wall's size): the memory one decode frees is the next one's,
 where a pool of threads would each keep their own.
@@ -22,11 +23,12 @@ import secrets
 import struct
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from anyio.to_thread import run_sync
 from PIL import ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,9 +37,10 @@ from ..api.class_wall import MAX_SHARED_PROMPT
 from ..errors import ImageInputError
 from ..imaging import image_size, thumbnail
 from ..media import sniff_mime_type
+from .caller import Gate
 from .errors import ErrorReply, bad_request, retry_after_headers
 from .params import input_image, read_form
-from .tokens import PostgresTokenStore, Rate, TokenInfo, TokenStore
+from .tokens import Rate, TokenInfo, TokenStore
 
 KEEP = 60
 """Pictures the wall keeps, newest first."""
@@ -48,11 +51,6 @@ WALL_SIDE = 768
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 """The most pixels of a shared picture (read from its header: more is refused before decoding)."""
-DEFAULT_RATE = Rate(6, 60.0)
-"""Pictures one participant may share, by default (``ipyimagegen serve --wall-rate``); admin tokens
-have no limit. A post counts against the token's own rate too, where it has one."""
-_LOCK_SPACE = 7240214
-"""The first key of the PostgreSQL advisory locks that take one participant's posts one at a time."""
 
 
 @dataclass(frozen=True)
@@ -75,41 +73,32 @@ class WallStore:
 
     def __init__(self, tokens: TokenStore) -> None:
         self._tokens = tokens
-        when, data = tokens.time_type, tokens.binary_type
-        with tokens.transaction() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS wall (id TEXT PRIMARY KEY, token_id TEXT NOT NULL, "
-                f"name TEXT NOT NULL, prompt TEXT NOT NULL, created {when} NOT NULL, "
-                f"width INTEGER NOT NULL, height INTEGER NOT NULL, mime TEXT NOT NULL, picture {data} NOT NULL)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS wall_by_time ON wall (created)")
+        self._database = tokens.database
 
     def add(self, token: TokenInfo, prompt: str, picture: bytes, mime: str) -> WallPost:
         """Put a picture (already made small) on the wall; the oldest beyond the limits go."""
         width, height = image_size(picture)
         post = WallPost(f"wall-{secrets.token_hex(8)}", token.name, prompt, time.time(), width, height)
-        newest = "ORDER BY created DESC, id DESC LIMIT ?"
-        with self._tokens.transaction() as db:
-            self._one_at_a_time(db, token.id)
+        newest = "ORDER BY created DESC, id DESC LIMIT {keep}"
+        with self._database.transaction() as db:
+            # two posts at once (on two servers too) must not both count the other out and keep one too many
+            db.hold(token.id)
             db.execute(
                 "INSERT INTO wall (id, token_id, name, prompt, created, width, height, mime, picture) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (post.id, token.id, post.name, post.prompt, post.created, width, height, mime, picture),
+                "VALUES ({id}, {token_id}, {name}, {prompt}, {created}, {width}, {height}, {mime}, {picture})",
+                token_id=token.id,
+                picture=picture,
+                mime=mime,
+                **asdict(post),
             )
             db.execute(
-                "DELETE FROM wall WHERE token_id = ? AND id NOT IN "
-                f"(SELECT id FROM wall WHERE token_id = ? {newest})",
-                (token.id, token.id, PER_PARTICIPANT),
+                "DELETE FROM wall WHERE token_id = {token_id} AND id NOT IN "
+                f"(SELECT id FROM wall WHERE token_id = {{token_id}} {newest})",
+                token_id=token.id,
+                keep=PER_PARTICIPANT,
             )
-            db.execute(f"DELETE FROM wall WHERE id NOT IN (SELECT id FROM wall {newest})", (KEEP,))
+            db.execute(f"DELETE FROM wall WHERE id NOT IN (SELECT id FROM wall {newest})", keep=KEEP)
         return post
-
-    def _one_at_a_time(self, db: Any, token_id: str) -> None:
-        """Hold the participant's lock until the transaction ends, so that two posts at once (on two
-        servers too) cannot both count the other out and keep one too many. SQLite needs none: it
-        writes one transaction at a time."""
-        if isinstance(self._tokens, PostgresTokenStore):
-            db.execute("SELECT pg_advisory_xact_lock(?::integer, hashtext(?))", (_LOCK_SPACE, token_id))
 
     def take_turn(self, token: TokenInfo, rate: Rate) -> float:
         """One post from the participant's wall rate (apart from the token's own rate): 0.0 if allowed,
@@ -121,7 +110,7 @@ class WallStore:
 
     def posts(self) -> list[WallPost]:
         """The pictures on the wall, newest first."""
-        with self._tokens.transaction() as db:
+        with self._database.transaction() as db:
             rows = db.execute(
                 "SELECT id, name, prompt, created, width, height FROM wall ORDER BY created DESC, id DESC"
             ).fetchall()
@@ -132,14 +121,14 @@ class WallStore:
 
     def picture(self, post_id: str) -> tuple[bytes, str] | None:
         """A picture's bytes and MIME type, or None when it is not (or no longer) on the wall."""
-        with self._tokens.transaction() as db:
-            row = db.execute("SELECT picture, mime FROM wall WHERE id = ?", (post_id,)).fetchone()
+        with self._database.transaction() as db:
+            row = db.execute("SELECT picture, mime FROM wall WHERE id = {id}", id=post_id).fetchone()
         return (bytes(row["picture"]), row["mime"]) if row is not None else None
 
     def remove(self, post_id: str) -> bool:
         """Take a picture down; False when it was not there."""
-        with self._tokens.transaction() as db:
-            return bool(db.execute("DELETE FROM wall WHERE id = ?", (post_id,)).rowcount)
+        with self._database.transaction() as db:
+            return bool(db.execute("DELETE FROM wall WHERE id = {id}", id=post_id).rowcount)
 
 
 _HEADERS: dict[str, Callable[[io.BytesIO], ImageFile.ImageFile]] = {
@@ -184,30 +173,13 @@ def readable_prompt(text: str) -> str:
     return kept.strip()[:MAX_SHARED_PROMPT]
 
 
-class Server(Protocol):
-    async def _authenticate(self, request: Request) -> TokenInfo | None: ...
-
-    async def _check_rate(self, token: TokenInfo | None) -> None: ...
-
-    async def _check_open(self, token: TokenInfo | None) -> None: ...
-
-    async def _in_thread(self, func: Any, *args: Any) -> Any: ...
-
-
 class ClassWall:
-    """The wall's routes: ``POST /v1/wall`` for participants, ``/admin/api/wall...`` for the host."""
+    """The wall's routes: ``POST /v1/wall`` for participants, ``/admin/api/wall...`` for the host.
+    ``store``: None on a server without the wall. ``rate``: pictures one participant may share."""
 
-    def __init__(
-        self,
-        server: Server,
-        store: WallStore | None,
-        require_admin: Callable[[Request], Awaitable[Any]],
-        *,
-        rate: Rate = DEFAULT_RATE,
-    ) -> None:
-        self.server = server
+    def __init__(self, gate: Gate, store: WallStore | None, *, rate: Rate) -> None:
+        self.gate = gate
         self.store = store
-        self._require_admin = require_admin
         self.rate = rate
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix="ipyimagegen-wall")
         """Where pictures are decoded, one at a time (the thread starts with the first post)."""
@@ -222,12 +194,13 @@ class ClassWall:
         return self.store
 
     async def share(self, request: Request) -> Response:
-        token = await self.server._authenticate(request)
+        caller = await self.gate.caller(request)
         wall = self._wall()
+        token = caller.token
         assert token is not None  # a wall needs tokens: make_app makes sure
-        await self.server._check_open(token)  # a paused room shares nothing either
+        await caller.check_open()  # a paused room shares nothing either
         await self._check_rate(wall, token)
-        await self.server._check_rate(token)
+        await caller.check_rate()
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ErrorReply(
                 415,
@@ -250,7 +223,7 @@ class ClassWall:
             )
         upload = input_image(data, filename, "image")
         try:
-            await self.server._in_thread(check_size, upload.data)
+            await run_sync(check_size, upload.data)
             loop = asyncio.get_running_loop()
             picture, mime = await loop.run_in_executor(self._decoder, wall_picture, upload.data)
         except ImageInputError as exc:
@@ -258,14 +231,14 @@ class ClassWall:
                 f"The picture cannot be shown: {exc.message}", "image", code="invalid_image"
             ) from None
         prompt = readable_prompt(str(parts.fields.get("prompt", "")))
-        post = await self.server._in_thread(wall.add, token, prompt, picture, mime)
+        post = await run_sync(wall.add, token, prompt, picture, mime)
         return JSONResponse({"object": "wall.post", **post.to_dict()}, status_code=201)
 
     async def _check_rate(self, wall: WallStore, token: TokenInfo) -> None:
         """429 past the wall's rate for this participant (the host's tokens have none)."""
         if token.admin:
             return
-        wait = await self.server._in_thread(wall.take_turn, token, self.rate)
+        wait = await run_sync(wall.take_turn, token, self.rate)
         if wait > 0:
             raise ErrorReply(
                 429,
@@ -277,18 +250,18 @@ class ClassWall:
             )
 
     async def posts(self, request: Request) -> Response:
-        await self._require_admin(request)
+        await self.gate.admin(request)
         if self.store is None:
             return JSONResponse({"enabled": False, "posts": []}, headers={"Cache-Control": "no-store"})
-        posts = await self.server._in_thread(self.store.posts)
+        posts = await run_sync(self.store.posts)
         return JSONResponse(
             {"enabled": True, "posts": [post.to_dict() for post in posts]},
             headers={"Cache-Control": "no-store"},
         )
 
     async def picture(self, request: Request) -> Response:
-        await self._require_admin(request)
-        found = await self.server._in_thread(self._wall().picture, request.path_params["post_id"])
+        await self.gate.admin(request)
+        found = await run_sync(self._wall().picture, request.path_params["post_id"])
         if found is None:
             raise ErrorReply(404, "This picture is no longer on the wall.", code="not_found")
         data, mime = found
@@ -299,7 +272,7 @@ class ClassWall:
         )
 
     async def remove(self, request: Request) -> Response:
-        await self._require_admin(request)
-        if not await self.server._in_thread(self._wall().remove, request.path_params["post_id"]):
+        await self.gate.admin(request)
+        if not await run_sync(self._wall().remove, request.path_params["post_id"]):
             raise ErrorReply(404, "This picture is no longer on the wall.", code="not_found")
         return JSONResponse({"removed": request.path_params["post_id"]})

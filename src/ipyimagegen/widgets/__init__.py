@@ -4,6 +4,7 @@ Widgets hold no business logic: they read state from traitlets and call a Backen
 worker thread (:class:`JobRunner`), so the kernel stays responsive.
 """
 
+from ..session import Job, JobRunner
 from .edit_tab import EditTab
 from .generate_tab import GenerateTab
 from .history import HistoryBrowser
@@ -14,7 +15,6 @@ from .prompt_box import PromptBox
 from .result_grid import ResultBatch, ResultGrid, ResultTile
 from .studio import Studio, studio
 from .variations_tab import VariationsTab
-from .worker import Job, JobRunner
 
 __all__ = [
     "EditTab",

@@ -4,6 +4,7 @@ reload, a Voila reconnect or a kernel restart gives the work back.
 Saving runs in one background thread: the tab hands over a snapshot (cheap: the picture's file
 bytes once per picture, a copy of the mask) and returns; a newer snapshot replaces one not yet
 written. Each file is written to a temporary name and renamed, so a draft is whole or absent.
+:class:`DraftBinding` makes the snapshots of the tab's form and puts a draft back into it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from ..imaging import read_mask
+from .image_input import LoadedImage, load_image
+from .mask_painter import MAX_FEATHER
+
+if TYPE_CHECKING:
+    from .edit_tab import EditTab
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +152,62 @@ def picture_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+class DraftBinding:
+    """The Edit tab's form kept in a :class:`DraftStore` (:meth:`keep`, after each change) and a
+    draft put back into it (:meth:`restore`, when the tab is made)."""
+
+    def __init__(self, tab: EditTab, store: DraftStore) -> None:
+        self.tab = tab
+        self.store = store
+        self._drafted: LoadedImage | None = None  # the picture the draft on disk has
+
+    def keep(self) -> None:
+        """Hand the picture, mask and form to the store (written in the background)."""
+        tab = self.tab
+        loaded = tab.picture.loaded
+        if loaded is None:
+            return
+        state = {
+            "prompt": tab.prompt_box.value,
+            "model": tab.params.model,
+            "size": tab.params.size,
+            "fit": tab.fit,
+            "outpaint": tab.outpainting.state(),
+            "keep_outside": bool(tab.keep_outside.value),
+            "feather": float(tab.painter.feather),
+            "parent_id": loaded.parent_id,
+        }
+        picture = loaded.data if loaded.data is not None else loaded.image
+        self.store.save(
+            Draft(picture, loaded.name, tab.painter.mask, state), new_picture=loaded is not self._drafted
+        )
+        self._drafted = loaded
+
+    def restore(self, load: Callable[[LoadedImage], None]) -> Draft | None:
+        """Put the draft on disk back into the form, its picture shown by ``load``; None when there is
+        no draft. Raises when it cannot be brought back (the form may then hold part of it)."""
+        draft = self.store.load()
+        if draft is None:
+            return None
+        tab, state = self.tab, draft.state
+        loaded = load_image(draft.picture, max_bytes=tab.upload.max_bytes)
+        loaded = LoadedImage(loaded.image, draft.name, loaded.data, state.get("parent_id"))
+        settings = {name: state.get(name) for name in ("model", "size")}
+        if settings["model"] not in tab.offered:
+            settings = {}
+        tab.params.apply({name: value for name, value in settings.items() if value})
+        if state.get("fit") in ("crop", "pad"):
+            tab.fit = state["fit"]
+        tab.outpainting.restore(state.get("outpaint") or {})
+        load(loaded)
+        painted = tab.painter.mask
+        if draft.mask is not None and painted is not None and draft.mask.shape == painted.shape:
+            tab.painter.set_mask(draft.mask | painted)
+        tab.prompt_box.value = str(state.get("prompt") or "")
+        tab.keep_outside.value = bool(state.get("keep_outside", True))
+        if isinstance(state.get("feather"), (int, float)):
+            tab.painter.feather = min(max(float(state["feather"]), 0.0), MAX_FEATHER)
+        self._drafted = tab.picture.loaded
+        return draft

@@ -10,13 +10,13 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ..api.backend import Backend
-from ..gallery import GalleryLike
+from ..gallery import GalleryWriter
+from ..session import Job, JobRunner
 from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .params_panel import ParamsPanel
 from .prompt_box import PromptBox
 from .result_grid import ResultGrid
-from .worker import Job, JobRunner
 
 
 class GenerateTab(ImagesTab):
@@ -28,7 +28,7 @@ class GenerateTab(ImagesTab):
         runner: JobRunner,
         grid: ResultGrid,
         *,
-        gallery: GalleryLike | None = None,
+        gallery: GalleryWriter | None = None,
         max_workers: int = 4,
     ) -> None:
         self._connect(backend, runner, grid, gallery, max_workers)

@@ -26,7 +26,7 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.errors import ImageInputError, describe_error
-from ..gallery import GalleryItem
+from ..gallery import GalleryItem, GalleryReader, GalleryStore
 from ..pricing import format_usd
 from .buttons import toolbar_button
 from .download import download_name
@@ -150,7 +150,7 @@ class HistoryBrowser(widgets.VBox):
     ``callback(item_id)`` after an image is deleted. Call :meth:`refresh` after saving new images.
     """
 
-    def __init__(self, gallery: Any, *, page_size: int = PAGE_SIZE) -> None:
+    def __init__(self, gallery: GalleryStore, *, page_size: int = PAGE_SIZE) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self.gallery = gallery
@@ -629,7 +629,7 @@ class HistoryBrowser(widgets.VBox):
             self.lineage.layout.display = "none"
 
 
-def _tile_picture(gallery: Any, item: Any) -> tuple[bytes, str]:
+def _tile_picture(gallery: GalleryReader, item: Any) -> tuple[bytes, str]:
     """A tile's thumbnail from the gallery's cache: a GIF's plays, as in the results grid."""
     if item.mime_type == GIF:
         return gallery.thumbnail(item.id, max_side=THUMBNAIL_SIDE, animated=True)
@@ -656,7 +656,7 @@ def as_raster(item: Any) -> Any:
     return RasterItem(**{**values, "mime_type": "image/png"}, png=svg_as_png(item.data))
 
 
-def _facts(gallery: Any, item: Any, data: bytes) -> list[list[str]]:
+def _facts(gallery: GalleryReader, item: Any, data: bytes) -> list[list[str]]:
     """The viewer's table for a saved image (``data``, its file): its size (and animation), how it
     was made, its cost and its lineage, in the words of the results grid's viewer."""
     facts = picture_facts(data, item.mime_type)
@@ -678,7 +678,6 @@ def _facts(gallery: Any, item: Any, data: bytes) -> list[list[str]]:
     return facts + lineage_facts(gallery, item)
 
 
-def _total_cost(gallery: Any, filters: dict[str, Any]) -> float:
-    """The estimated dollars of the images listed (0 for a gallery that keeps no costs)."""
-    total_cost = getattr(gallery, "total_cost", None)
-    return float(total_cost(**filters)) if callable(total_cost) else 0.0
+def _total_cost(gallery: GalleryReader, filters: dict[str, Any]) -> float:
+    """The estimated dollars of the images listed."""
+    return float(gallery.total_cost(**filters))

@@ -1,5 +1,5 @@
-"""What the Generate, Edit and Variations tabs share: one backend call at a time in the studio's
-runner, its results saved to the gallery, then shown in the grid, and a summary in the status line."""
+"""What the Generate, Edit and Variations tabs share: a job submitted to the session, its events
+shown in the grid's tiles and the status line."""
 
 from __future__ import annotations
 
@@ -11,18 +11,30 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
-from ..api.errors import CancelledError, ImageInputError, ValidationError
-from ..api.parallel import run_parallel, validate_parallel
-from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse
-from ..gallery import GalleryLike
+from ..api.errors import ImageInputError, ValidationError, describe_error
+from ..api.types import GeneratedImage, ImageRequest, ImagesResponse
+from ..gallery import GalleryWriter
+from ..session import (
+    Job,
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobKept,
+    JobRunner,
+    LateArrived,
+    PartialArrived,
+    ResultsReady,
+    Session,
+    Spending,
+    ThumbnailReady,
+)
 from .job_controls import JobControls
 from .result_grid import ResultBatch, ResultGrid
-from .results import Spending, save_to_gallery, show_as_they_come, show_summary
-from .worker import Job, JobRunner
+from .style import THUMBNAIL_SIDE
 
 
 class ImagesTab(widgets.VBox):
-    """A tab that asks the backend for images.
+    """A tab that asks the backend for images through its :class:`Session`.
 
     A subclass calls :meth:`_connect` first in its constructor, makes ``self.controls`` (its
     Run/Cancel buttons and status line) and starts jobs with :meth:`start`. ``on_result(callback)``
@@ -36,17 +48,41 @@ class ImagesTab(widgets.VBox):
         backend: Backend,
         runner: JobRunner,
         grid: ResultGrid,
-        gallery: GalleryLike | None,
+        gallery: GalleryWriter | None,
         max_workers: int,
     ) -> None:
-        """The backend to call, the runner to call it in, the grid to show results and the gallery to keep them."""
-        self.backend = backend
-        self.runner = runner
+        """The session that runs the jobs (on ``runner``, shared by a studio's tabs) and the grid that shows them."""
+        self.session = Session(
+            backend, gallery, runner=runner, max_workers=max_workers, thumbnail_side=THUMBNAIL_SIDE
+        )
         self.grid = grid
-        self.gallery = gallery
-        self.max_workers = max_workers
-        self.spending = Spending()  # a studio shares one between its tabs
         self._result_handlers = CallbackDispatcher()
+
+    @property
+    def backend(self) -> Backend:
+        return self.session.backend
+
+    @property
+    def runner(self) -> JobRunner:
+        return self.session.runner
+
+    @property
+    def gallery(self) -> GalleryWriter | None:
+        """Where results are saved before they are shown (None: nowhere)."""
+        return self.session.gallery
+
+    @gallery.setter
+    def gallery(self, gallery: GalleryWriter | None) -> None:
+        self.session.gallery = gallery
+
+    @property
+    def spending(self) -> Spending:
+        """The estimated cost so far (a studio shares one between its tabs)."""
+        return self.session.spending
+
+    @spending.setter
+    def spending(self, spending: Spending) -> None:
+        self.session.spending = spending
 
     @property
     def status(self) -> widgets.HTML:
@@ -64,149 +100,101 @@ class ImagesTab(widgets.VBox):
         labels: dict[str, Any] | None = None,
         finish: Callable[[GeneratedImage], None] | None = None,
     ) -> Job | None:
-        """Check the request at once, show placeholder tiles and run the call in the worker thread.
+        """Check the request at once, submit it to the session and show placeholder tiles while it runs.
 
         Returns the job, or None when the request is refused (the reason is in the status line).
         ``notice`` (a warning) stays in front of the status while the job runs and after it.
         ``labels`` go into every result's metadata (and so into the gallery). ``finish(image)``
         changes each image in place, once, before it is shown or saved (in the worker thread).
         """
-        if self.runner.busy:
+        if self.session.busy:
             self.controls.show_status("Still working: wait for the current images or cancel them.", "warning")
             return None
         try:
             request = make_request()
-            validate_parallel(request)
+            self.session.check(request)
         except (ValidationError, ImageInputError) as exc:
             self.controls.show_error(exc)
             return None
-        # The call starts first and the placeholder tiles are made while it runs; whatever reaches
-        # the tiles waits until they are there.
-        placed = threading.Event()
-        made: list[ResultBatch] = []
-
-        def tiles() -> ResultBatch | None:
-            placed.wait()
-            return made[0] if made else None
-
-        def to_tiles(act: Callable[..., Any]) -> Callable[..., None]:
-            """``act(batch, *args)``, once the tiles are there."""
-
-            def deliver(*args: Any) -> None:
-                batch = tiles()
-                if batch is not None:
-                    act(batch, *args)
-
-            return deliver
-
         number = self.grid.next_number()
-        job = self.controls.start(
-            lambda hooks: self._make(request, parent_id, hooks, labels or {}, tiles, _once(finish)),
-            total=request.n,
-            label=f"#{number}",
-            on_result=to_tiles(lambda batch, response: self._show_results(batch, response, notice)),
-            on_error=to_tiles(lambda batch, _exc: batch.discard()),
-            on_partial=to_tiles(ResultBatch.show_partial),
-            on_cancel=to_tiles(lambda batch: batch.discard(keep_shown=True)),
+        view = _JobView(self, notice)
+        self.controls.show_status(notice + "Working…", "warning" if notice else "info")
+        job = self.session.submit(
+            request, parent_id=parent_id, labels=labels, finish=finish, label=f"#{number}", watch=view
         )
-        try:
-            made.append(self.grid.start(request, number=number))
-        finally:
-            placed.set()
-        if notice:
-            self.controls.show_status(notice + "Working…", "warning")
+        self.controls.follow(job)
+        view.place(lambda: self.grid.start(request, number=number))  # while the call runs
         return job
-
-    def _make(
-        self,
-        request: ImageRequest,
-        parent_id: str | None,
-        hooks: CallHooks,
-        labels: dict[str, Any],
-        tiles: Callable[[], ResultBatch | None],
-        finish: Callable[[GeneratedImage], None],
-    ) -> ImagesResponse:
-        """Runs in the worker thread: the call, then each thumbnail in its tile as it is made while the
-        gallery writes the files; the tiles' actions come when the job ends, the files on disk."""
-
-        def show(index: int, image: GeneratedImage) -> None:
-            batch = tiles()
-            if batch is not None and not hooks.cancelled:
-                batch.show_ready(index, image)
-
-        def as_they_come(first: int, images: list[GeneratedImage]) -> None:  # parts of a parallel call
-            for image in images:
-                finish(image)
-            show_as_they_come(first, images, show)
-
-        def late(response: ImagesResponse) -> None:
-            for image in response.data:
-                finish(image)
-            self._keep_late(response, parent_id, labels)
-
-        hooks.on_images = as_they_come
-        hooks.on_late = late
-        try:
-            response = run_parallel(self.backend, request, hooks, max_workers=self.max_workers)
-        except CancelledError as exc:
-            if exc.kept is not None:
-                for image in exc.kept.data:
-                    finish(image)
-                self._keep_cancelled(exc.kept, parent_id, labels, tiles())
-            raise
-        hooks.check_cancelled()
-        for image in response.data:
-            finish(image)
-        self._save(response, parent_id, labels, on_thumbnail=show)
-        return response
-
-    def _save(
-        self,
-        response: ImagesResponse,
-        parent_id: str | None,
-        labels: dict[str, Any],
-        on_thumbnail: Callable[[int, GeneratedImage], None] | None = None,
-    ) -> None:
-        """Label the images and save them to the gallery (their thumbnails made on the way)."""
-        for image in response.data:
-            image.metadata.update(labels)
-        save_to_gallery(self.gallery, response, parent_id, on_thumbnail=on_thumbnail)
-
-    def _keep_cancelled(
-        self, kept: ImagesResponse, parent_id: str | None, labels: dict[str, Any], batch: ResultBatch | None
-    ) -> None:
-        """After a cancel: the images done are saved and filled in (they are paid for)."""
-        self._save(kept, parent_id, labels)
-        if batch is not None:
-            batch.keep(kept)
-        asked = kept.request.n if kept.request is not None else len(kept.data)
-        self.controls.show_status(f"Cancelled: kept {len(kept.data)} of {asked}.", "info")
-
-    def _keep_late(self, late: ImagesResponse, parent_id: str | None, labels: dict[str, Any]) -> None:
-        """A part sent before a cancel that arrived anyway: saved to the gallery (it is paid for)."""
-        self._save(late, parent_id, labels)
-        if self.gallery is not None and not late.errors:
-            self.controls.show_status(
-                f"{len(late.data)} more image(s) arrived after Cancel: they are in the gallery (History).",
-                "info",
-            )
 
     def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:
         batch.fill(response)
-        show_summary(self.controls, response, prefix=notice, spending=self.spending)
+        self._show_outcome(response, notice)
         self._result_handlers(response)
 
+    def _show_outcome(self, response: ImagesResponse, prefix: str) -> None:
+        """``2 images in 0.3 s · ≈ $0.08 (estimate…).``, or what went wrong with some of them."""
+        made = len(response.data)
+        summary = f"{prefix}{made} image{'s' if made != 1 else ''} in {response.elapsed_s:.1f} s"
+        summary += self.spending.words(response)
+        if response.errors:
+            first = response.errors[0]
+            others = f" (and {len(response.errors) - 1} more)" if len(response.errors) > 1 else ""
+            self.controls.show_status(
+                f"{summary}. Not everything worked{others}: {describe_error(first)}", "warning"
+            )
+        else:
+            self.controls.show_status(summary + ".", "warning" if prefix else "ok")
 
-def _once(finish: Callable[[GeneratedImage], None] | None) -> Callable[[GeneratedImage], None]:
-    """``finish`` that runs at most once for each image (a part's images are in the whole response too)."""
-    done: set[int] = set()
-    lock = threading.Lock()
 
-    def run(image: GeneratedImage) -> None:
-        with lock:
-            if finish is None or id(image) in done:
-                return
-            done.add(id(image))
-        finish(image)
+class _JobView:
+    """One job as the tab shows it: its tiles and the status line follow the session's events.
 
-    return run
+    The call starts before the placeholder tiles are made, so events wait until they are there.
+    """
+
+    def __init__(self, tab: ImagesTab, notice: str) -> None:
+        self.tab = tab
+        self.notice = notice
+        self._placed = threading.Event()
+        self._batch: ResultBatch | None = None
+
+    def place(self, make_tiles: Callable[[], ResultBatch]) -> None:
+        try:
+            self._batch = make_tiles()
+        finally:
+            self._placed.set()
+
+    def __call__(self, event: JobEvent) -> None:
+        controls = self.tab.controls
+        match event:
+            case PartialArrived(partial=partial):
+                if (batch := self._tiles()) is not None:
+                    batch.show_partial(partial)
+            case ThumbnailReady(index=index, image=image):
+                if (batch := self._tiles()) is not None:
+                    batch.show_ready(index, image)
+            case ResultsReady(response=response):
+                if (batch := self._tiles()) is not None:
+                    self.tab._show_results(batch, response, self.notice)
+            case JobFailed(error=error):
+                controls.show_error(error)
+                if (batch := self._tiles()) is not None:
+                    batch.discard()
+            case JobCancelled():
+                controls.show_status("Cancelled.", "info")
+                if (batch := self._tiles()) is not None:
+                    batch.discard(keep_shown=True)
+            case JobKept(kept=kept):
+                if (batch := self._tiles()) is not None:
+                    batch.keep(kept)
+                controls.show_status(f"Cancelled: kept {len(kept.data)} of {event.asked}.", "info")
+            case LateArrived(response=late, saved=True):  # the tiles are gone; the images are in the gallery
+                controls.show_status(
+                    f"{len(late.data)} more image(s) arrived after Cancel: they are in the gallery (History).",
+                    "info",
+                )
+
+    def _tiles(self) -> ResultBatch | None:
+        """The job's tiles, once they are made (None if they could not be)."""
+        self._placed.wait()
+        return self._batch

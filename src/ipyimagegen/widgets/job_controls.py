@@ -16,8 +16,7 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.errors import CancelledError, ImagesError, describe_error
-from ..api.types import CallHooks
-from .worker import Job, JobRunner
+from ..session import Job, JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,7 @@ class JobControls(widgets.VBox):
     """``[Generate] [Cancel]  2 of 4 · 3.4 s`` above a status line.
 
     ``on_run(callback)`` is called with no arguments when the run button is clicked; the
-    owner then calls :meth:`start` with the work to do.
+    owner then starts a job and has these controls :meth:`follow` it.
     """
 
     def __init__(
@@ -76,42 +75,11 @@ class JobControls(widgets.VBox):
     def on_run(self, callback: Callable[[], Any], remove: bool = False) -> None:
         self._run_handlers.register_callback(callback, remove=remove)
 
-    def start(
-        self,
-        work: Callable[[CallHooks], Any],
-        *,
-        total: int,
-        label: str = "",
-        on_result: Callable[[Any], Any] | None = None,
-        on_error: Callable[[BaseException], Any] | None = None,
-        on_partial: Callable[[Any], Any] | None = None,
-        on_cancel: Callable[[], Any] | None = None,
-    ) -> Job:
-        """Start ``work`` on the runner; errors are shown here (then passed to ``on_error``)."""
-
-        def failed(exc: BaseException) -> None:
-            self.show_error(exc)
-            if on_error is not None:
-                on_error(exc)
-
-        def cancelled() -> None:
-            self.show_status("Cancelled.", "info")
-            if on_cancel is not None:
-                on_cancel()
-
-        self.show_status("Working…", "info")
-        self._job = self.runner.start(
-            work,
-            total=total,
-            label=label,
-            on_result=on_result,
-            on_error=failed,
-            on_partial=on_partial,
-            on_cancel=cancelled,
-        )
+    def follow(self, job: Job) -> None:
+        """Show ``job``'s progress here and let Cancel stop it (the owner started it on the runner)."""
+        self._job = job
         self._show_busy(self.runner.busy)  # the runner went busy before this job was ours
         self._refresh_progress()
-        return self._job
 
     def cancel(self) -> bool:
         """Cancel this controls' job, if it is the one running."""

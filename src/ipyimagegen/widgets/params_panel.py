@@ -19,7 +19,7 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 from ..api.backend import Backend
 from ..api.parallel import requests_needed
 from ..api.types import EditRequest, GenerateRequest, InputImage
-from ..models import EDITS, GENERATIONS, ModelSpec, model_spec, parse_size, size_allowed, today
+from ..models import EDITS, GENERATIONS, ModelSpec, parse_size, size_allowed, today
 
 LABEL_WIDTH = "110px"
 CONTROL_WIDTH = "320px"
@@ -84,8 +84,7 @@ def duration_label(milliseconds: int) -> str:
 
 def shutdown_ahead(backend: Backend, model: str) -> date | None:
     """The date ``model`` shuts down on ``backend``, when that day is still to come."""
-    when = getattr(backend, "shutdown_date", None)
-    end = when(model) if callable(when) else None
+    end = backend.shutdown_date(model)
     return end if end is not None and end > today() else None
 
 
@@ -230,8 +229,7 @@ class ParamsPanel(widgets.VBox):
 
     @property
     def spec(self) -> ModelSpec:
-        spec_for = getattr(self.backend, "spec_for", None)
-        return spec_for(self.model) if callable(spec_for) else model_spec(self.model)
+        return self.backend.spec_for(self.model)
 
     @property
     def requests_needed(self) -> int:
@@ -266,7 +264,7 @@ class ParamsPanel(widgets.VBox):
     @property
     def takes_seeds(self) -> bool:
         """Whether the backend honours seeds (the Seed row is shown only then)."""
-        return bool(getattr(self.backend, "honours_seeds", False))
+        return self.backend.honours_seeds
 
     def _seed_typed(self, text: str) -> None:
         typed = (text or "").strip()
@@ -537,15 +535,11 @@ class ParamsPanel(widgets.VBox):
             self._syncing = previous
 
     def _default_model(self) -> str:
-        default = getattr(self.backend, "model_for", None)
-        if callable(default):
-            try:
-                chosen = default(self.endpoint)
-            except Exception:
-                chosen = None
-            if chosen in self._models:
-                return chosen
-        return self._models[0]
+        try:
+            chosen = self.backend.model_for(self.endpoint)
+        except Exception:
+            chosen = None
+        return chosen if chosen in self._models else self._models[0]
 
     def _streaming_allowed(self, spec: ModelSpec) -> bool:
         return spec.partial_images_max > 0 and bool(self.backend.supports_streaming(spec.name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..gallery import GalleryItem, GalleryReader
 from ..pngtext import gif_timing
 from ..pricing import CostEstimate
 
@@ -84,13 +85,12 @@ def cost_text(cost: CostEstimate | Mapping[str, Any] | None, images: int = 1) ->
     return cost.label() + (f" for the {images} images of this request" if images > 1 else "")
 
 
-def children_of(gallery: Any, item_id: str) -> list[Any]:
-    """The gallery's items made from ``item_id`` (none for a gallery that does not know)."""
-    find = getattr(gallery, "children", None)
-    return list(find(item_id)) if callable(find) else []
+def children_of(gallery: GalleryReader | None, item_id: str) -> list[GalleryItem]:
+    """The gallery's items made from ``item_id`` (none without a gallery to read)."""
+    return list(gallery.children(item_id)) if gallery is not None else []
 
 
-def lineage_facts(gallery: Any, item: Any) -> list[list[str]]:
+def lineage_facts(gallery: GalleryReader | None, item: Any) -> list[list[str]]:
     """When a saved image was made, what from (its parent, its uploads and mask), what was made
     from it, and its id: the viewer's rows that the gallery knows."""
     facts = [["Made", f"{item.created.astimezone():%Y-%m-%d %H:%M}"]]

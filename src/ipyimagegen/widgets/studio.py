@@ -1,7 +1,7 @@
 """The studio: a backend status line, tabs (Generate, Edit, Variations, History) and one result grid.
 
-The tabs share the studio's :class:`JobRunner` (one job at a time) and its
-:class:`ResultGrid`. A tile's "Edit" and "Variations" actions are routed to the tab of that
+Each tab runs its jobs through a :class:`~ipyimagegen.session.Session`; the tabs share the
+studio's :class:`JobRunner` (one job at a time), its spending and its :class:`ResultGrid`. A tile's "Edit" and "Variations" actions are routed to the tab of that
 name: any widget with a ``use_image(image)`` method receives the image and is selected.
 """
 
@@ -17,12 +17,14 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.backend import Backend
-from ..api.errors import describe_error
+from ..api.backend import Backend, ClassWall
+from ..api.errors import UnsupportedError, describe_error
 from ..api.types import GeneratedImage
 from ..backends import default_backend, describe_backend
 from ..engines.preview import PreviewEngine
 from ..errors import ImagesError
+from ..gallery import GalleryReader
+from ..session import JobRunner
 from .edit_tab import EditTab
 from .generate_tab import GenerateTab
 from .history import HistoryBrowser
@@ -31,7 +33,6 @@ from .result_grid import ResultGrid
 from .studio_gallery import history_tab, open_gallery, settings_of
 from .style import style_widget
 from .variations_tab import VariationsTab
-from .worker import JobRunner
 
 TAB_TITLES = ("Generate", "Edit", "Variations", "History")
 
@@ -93,14 +94,16 @@ class Studio(widgets.VBox):
         )
         self._edit_handlers = CallbackDispatcher()
         self._variations_handlers = CallbackDispatcher()
-        self.grid.on_use_prompt(self.use_prompt)
-        self.grid.on_same_seed(self.same_seed)
-        self.grid.can_share = lambda: bool(getattr(backend, "shares_pictures", False))  # an optional ability
-        self.grid.on_share(self.share)
-        self.grid.on_edit(lambda image: self._route("Edit", image, self._edit_handlers))
-        self.grid.on_variations(lambda image: self._route("Variations", image, self._variations_handlers))
+        self.grid.on_action("use_prompt", self.use_prompt)
+        self.grid.on_action("same_seed", self.same_seed)
+        self.grid.can_share = lambda: isinstance(backend, ClassWall) and backend.shares_pictures
+        self.grid.on_action("share", self.share)
+        self.grid.on_action("edit", lambda image: self._route("Edit", image, self._edit_handlers))
+        self.grid.on_action(
+            "variations", lambda image: self._route("Variations", image, self._variations_handlers)
+        )
         self._history_stale = False
-        self.grid.on_filled(lambda _response: self._results_saved())
+        self.grid.on_action("filled", lambda _response: self._results_saved())
         self.tabs.observe(self._tab_selected, "selected_index")
         super().__init__([style_widget(), self.header, self.tabs, self.grid])
         self.add_class("ipyimagegen-studio")
@@ -259,7 +262,9 @@ class Studio(widgets.VBox):
 
         def send() -> None:
             try:
-                self.backend.share_picture(image.data, prompt)  # type: ignore[attr-defined]
+                if not isinstance(self.backend, ClassWall):
+                    raise UnsupportedError(f"{self.backend.name} has no class wall to share on.")
+                self.backend.share_picture(image.data, prompt)
             except ImagesError as exc:
                 self.grid.show_notice(html.escape(f"Not shared: {describe_error(exc)}"), "error")
             else:
@@ -292,11 +297,8 @@ class Studio(widgets.VBox):
 
 
 def _gallery_folder(gallery: Any) -> Path | None:
-    for name in ("root", "folder", "path", "directory"):
-        value = getattr(gallery, name, None)
-        if isinstance(value, (str, Path)):
-            return Path(value)
-    return None
+    """The folder of a gallery that reads back what it keeps (None for one that only saves)."""
+    return Path(gallery.root) if isinstance(gallery, GalleryReader) else None
 
 
 def studio(

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..api.errors import describe_error
-from ..gallery import DEFAULT_FOLDER, ENV_VARIABLE, Gallery
+from ..gallery import DEFAULT_FOLDER, ENV_VARIABLE, Gallery, GalleryStore
 from .history import HistoryBrowser
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ def open_gallery(gallery: Any) -> tuple[Any, str]:
 
 
 def can_browse(gallery: Any) -> bool:
-    """Whether the History browser can list ``gallery`` (it has items, count, thumbnails...)."""
-    return all(callable(getattr(gallery, name, None)) for name in ("items", "count", "models", "thumbnail"))
+    """Whether the History browser can list ``gallery`` (a GalleryStore: it lists, shows and deletes)."""
+    return isinstance(gallery, GalleryStore)
 
 
 def history_tab(gallery: Any, problem: str = "") -> widgets.Widget:

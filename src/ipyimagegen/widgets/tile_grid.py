@@ -2,10 +2,11 @@
 
 A tile is a few fields of JSON in ``tiles``; its thumbnail crosses once, as a binary buffer, when
 it changes (or when a page that lacks it asks). The page draws each tile itself, so showing new
-results touches only those tiles, whatever came before. The viewer (``viewer`` and
-``viewer_image``) and notices are drawn over the viewport. What the page asks for comes back as
-events: ``on_event(callback)`` gets ``callback(message)`` for ``action``, ``select``, ``page`` and
-``viewer`` messages.
+results touches only those tiles, whatever came before. The viewer and notices are drawn over the
+viewport: the viewer's details are JSON in ``viewer``, its full picture crosses as a message buffer
+(never in widget state, so a notebook saved with the viewer open stays small), again when a page
+that lacks it asks. What the page asks for comes back as events: ``on_event(callback)`` gets
+``callback(message)`` for ``action``, ``select``, ``page`` and ``viewer`` messages.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import anywidget
 from ipywidgets import CallbackDispatcher
-from traitlets import Bytes, Dict, Int, List, Unicode
+from traitlets import Dict, Int, List, Unicode
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ class TileGridView(anywidget.AnyWidget):  # type: ignore[misc]
     tiles: List[dict[str, Any]] = List(help="The tiles of the page shown, in order.").tag(sync=True)
     page = Dict({"index": 0, "pages": 1, "total": 0, "first": 0, "last": 0}).tag(sync=True)
     empty_text = Unicode("").tag(sync=True)
-    viewer = Dict({"open": False}).tag(sync=True)
-    viewer_image = Bytes(b"").tag(sync=True)
+    viewer = Dict({"open": False}, help="The viewer's details; its picture goes as a message.").tag(sync=True)
     notice = Dict({}).tag(sync=True)
     notice_count = Int(0)
 
@@ -71,6 +71,8 @@ class TileGridView(anywidget.AnyWidget):  # type: ignore[misc]
         self._pictures = pictures
         self._handlers = CallbackDispatcher()
         self._lock = threading.RLock()
+        self._viewer_picture = b""  # the full picture the viewer shows, while it is open
+        self._viewer_count = 0
         self.on_msg(self._handle_message)
 
     def on_event(self, callback: Callable[[dict[str, Any]], Any], remove: bool = False) -> None:
@@ -97,17 +99,34 @@ class TileGridView(anywidget.AnyWidget):  # type: ignore[misc]
         if items:
             self.send({"event": "pictures", "items": items}, buffers=buffers)
 
+    @property
+    def viewer_image(self) -> bytes:
+        """The full picture the viewer shows (``b""`` when it is closed): kept here, not in widget state."""
+        return self._viewer_picture
+
     def open_viewer(self, details: dict[str, Any], image: bytes) -> None:
-        """Show ``image`` over the page, with its details (title, prompt, facts, actions...)."""
-        with self.hold_sync():
-            self.viewer_image = image
-            self.viewer = {**details, "open": True}
+        """Show ``image`` over the page, with its details (title, prompt, facts, actions, ``mime``...).
+
+        The picture is sent before the details, so a page has it when it draws them."""
+        with self._lock:
+            self._viewer_count += 1
+            self._viewer_picture = image
+            state = {**details, "open": True, "picture": self._viewer_count}
+            self._send_viewer_picture(state)
+            self.viewer = state
 
     def close_viewer(self) -> None:
         """Close the viewer and free the full image."""
-        with self.hold_sync():
+        with self._lock:
             self.viewer = {"open": False}
-            self.viewer_image = b""
+            self._viewer_picture = b""
+
+    def _send_viewer_picture(self, state: dict[str, Any]) -> None:
+        if state.get("open") and self._viewer_picture:
+            self.send(
+                {"event": "viewer_picture", "picture": state["picture"], "mime": state.get("mime", "")},
+                buffers=[self._viewer_picture],
+            )
 
     def show_notice(self, message_html: str, kind: str = "ok") -> None:
         """A notice in the viewport (HTML, already escaped), gone after a few seconds."""
@@ -129,6 +148,10 @@ class TileGridView(anywidget.AnyWidget):  # type: ignore[misc]
             ids = content.get("ids")
             if isinstance(ids, list):
                 self.send_pictures(str(tile_id) for tile_id in ids[:500])
+            return
+        if content.get("event") == "viewer" and content.get("do") == "want":
+            with self._lock:
+                self._send_viewer_picture(self.viewer)
             return
         try:
             self._handlers(content)

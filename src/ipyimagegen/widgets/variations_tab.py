@@ -22,16 +22,16 @@ import ipywidgets as widgets
 from ..api.backend import Backend, variation_prompt
 from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage, VariationRequest
-from ..gallery import GalleryLike
+from ..gallery import GalleryWriter
 from ..imaging import image_size, prepare_input_image, thumbnail
 from ..models import EDITS, VARIATIONS
+from ..session import Job, JobRunner
 from .edit_tab import NO_IMAGE, NO_IMAGE_HINT
 from .image_input import MAX_FILE_BYTES, ImageUpload, LoadedImage, SquareFit, load_image, size_text
 from .images_tab import ImagesTab
 from .job_controls import JobControls
 from .params_panel import LABEL_WIDTH, ParamsPanel
 from .result_grid import ResultGrid
-from .worker import Job, JobRunner
 
 PREVIEW_SIDE_PX = 192
 
@@ -45,7 +45,7 @@ class VariationsTab(ImagesTab, SquareFit):
         runner: JobRunner,
         grid: ResultGrid,
         *,
-        gallery: GalleryLike | None = None,
+        gallery: GalleryWriter | None = None,
         max_workers: int = 4,
         max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
@@ -234,8 +234,7 @@ class VariationsTab(ImagesTab, SquareFit):
         return self.start(self.request, parent_id=parent_id, labels={"variation_method": method})
 
     def _unsupported_message(self) -> str:
-        name = getattr(self.backend, "name", type(self.backend).__name__)
         return (
-            f"{name} makes neither variations nor edits. "
+            f"{self.backend.name} makes neither variations nor edits. "
             "Use a backend that does (OpenAI, a workshop server, or the offline preview engine)."
         )

@@ -2,8 +2,9 @@
 //
 // State (small JSON) lives in the model's traits; thumbnails cross as binary buffers in custom
 // messages and are kept here by tile id, so a change to one tile touches only that tile's DOM and
-// adding results never rebuilds the others. The viewer and the notices are put on document.body,
-// so they sit over the viewport wherever the grid is scrolled.
+// adding results never rebuilds the others. The viewer's full picture crosses the same way (a
+// message, sent before the details that name it), never in the model's state. The viewer and the
+// notices are put on document.body, so they sit over the viewport wherever the grid is scrolled.
 
 function make(tag, className, text) {
   const node = document.createElement(tag);
@@ -209,7 +210,10 @@ function render({ model, el }) {
   // -- the viewer over the page ---------------------------------------------------------------
 
   let viewer = null;
-  let viewerUrl = null;
+  let picture = null; // the viewer's full picture: {number, url, data, mime}
+  let wanted = null; // the picture number last asked for
+  let viewerImage = null;
+  let viewerSave = null;
   let beforeUrl = null;
   let showingBefore = false;
   let pendingFlip = null;
@@ -221,7 +225,7 @@ function render({ model, el }) {
       return;
     }
     showingBefore = !showingBefore;
-    image.src = showingBefore ? beforeUrl : viewerUrl;
+    image.src = showingBefore ? beforeUrl : picture ? picture.url : "";
     toggle.querySelector(".ipyimagegen-button-label").textContent = showingBefore ? "After" : "Before";
     viewer.classList.toggle("ipyimagegen-lightbox-showing-before", showingBefore);
   }
@@ -233,9 +237,9 @@ function render({ model, el }) {
     viewer.remove();
     viewer = null;
     document.removeEventListener("keydown", onKey, true);
-    if (viewerUrl) URL.revokeObjectURL(viewerUrl);
+    if (picture) URL.revokeObjectURL(picture.url);
     if (beforeUrl) URL.revokeObjectURL(beforeUrl);
-    viewerUrl = beforeUrl = null;
+    picture = beforeUrl = wanted = viewerImage = viewerSave = null;
     if (tell) model.send({ event: "viewer", do: "close" });
     if (opener && document.contains(opener)) opener.focus({ preventScroll: true });
     opener = null;
@@ -312,10 +316,7 @@ function render({ model, el }) {
       image.style.width = `min(calc(100vw - 420px), 1400px, calc((100vh - 56px) * ${ratio}))`;
       image.style.aspectRatio = `${state.size[0]} / ${state.size[1]}`;
     }
-    const data = model.get("viewer_image");
-    if (viewerUrl) URL.revokeObjectURL(viewerUrl);
-    viewerUrl = data && data.byteLength ? URL.createObjectURL(new Blob([data], { type: state.mime })) : null;
-    if (viewerUrl) image.src = viewerUrl;
+    viewerImage = image;
     stage.append(previous, image, next);
     if (beforeUrl) URL.revokeObjectURL(beforeUrl);
     beforeUrl = null;
@@ -340,8 +341,10 @@ function render({ model, el }) {
       actions.appendChild(toggle);
     }
     const save = button("Download", "download", "ipyimagegen-lightbox-download", "Download the full image");
-    save.disabled = !viewerUrl;
-    save.addEventListener("click", () => download(model.get("viewer_image"), state.mime, state.filename));
+    save.addEventListener("click", () => {
+      if (picture) download(picture.data, picture.mime, state.filename);
+    });
+    viewerSave = save;
     actions.appendChild(save);
     for (const action of model.get("actions")) {
       if (!(state.actions || []).includes(action.name)) continue;
@@ -356,7 +359,31 @@ function render({ model, el }) {
     side.appendChild(actions);
     panel.append(stage, side);
     viewer.replaceChildren(backdrop, panel);
+    showViewerPicture();
     if (fresh) viewer.focus({ preventScroll: true });
+  }
+
+  function showViewerPicture() {
+    // The picture the details name: shown when it is here, asked for once when it is not (a page
+    // opened after the viewer was, or a reload).
+    const state = model.get("viewer");
+    if (!viewer || !state || !state.open) return;
+    const here = picture && picture.number === state.picture;
+    if (here) viewerImage.src = picture.url;
+    else if (wanted !== state.picture) {
+      wanted = state.picture;
+      model.send({ event: "viewer", do: "want" });
+    }
+    viewerSave.disabled = !here;
+  }
+
+  function takeViewerPicture(message, data) {
+    if (picture) URL.revokeObjectURL(picture.url);
+    const mime = message.mime || "application/octet-stream";
+    picture = { number: message.picture, url: URL.createObjectURL(new Blob([data], { type: mime })), data, mime };
+    // The details that name it come next; a page that asked for it shows it now.
+    const state = model.get("viewer");
+    if (state && state.picture === picture.number && !showingBefore) showViewerPicture();
   }
 
   // -- notices where the user is looking ----------------------------------------------------
@@ -395,6 +422,7 @@ function render({ model, el }) {
   function onMessage(message, buffers) {
     if (!message) return;
     if (message.event === "pictures") takePictures(message.items, buffers);
+    else if (message.event === "viewer_picture" && buffers && buffers.length) takeViewerPicture(message, buffers[0]);
     else if (message.event === "file" && buffers && buffers.length) download(buffers[0], message.mime, message.name);
     else if (message.event === "reveal") reveal(message.selector);
     else if (message.event === "before" && buffers && buffers.length && viewer) {
@@ -427,7 +455,6 @@ function render({ model, el }) {
     ["change:tiles", renderTiles],
     ["change:page", renderPager],
     ["change:viewer", renderViewer],
-    ["change:viewer_image", renderViewer],
     ["change:notice", renderNotice],
     ["msg:custom", onMessage],
   ];

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from traitlets import Bool, Float, HasTraits, Instance, Int, Unicode
 
@@ -28,9 +28,14 @@ TICK_S = 0.25  # elapsed time is refreshed four times a second
 
 Callback = Callable[..., Any]
 
+JobState = Literal["running", "done", "failed", "cancelled"]
+
 
 class Job:
-    """One call running in a worker thread. ``state``: running, done, failed or cancelled."""
+    """One call to run in a worker thread (:meth:`JobRunner.run`), in one :data:`JobState`.
+
+    ``work(hooks)`` does it; the callbacks hear how it ended (see :meth:`JobRunner.run`).
+    """
 
     _ids = itertools.count(1)
 
@@ -38,7 +43,7 @@ class Job:
         self,
         work: Callable[[CallHooks], Any],
         *,
-        total: int,
+        total: int = 1,
         label: str = "",
         on_result: Callback | None = None,
         on_error: Callback | None = None,
@@ -54,7 +59,7 @@ class Job:
         self.on_partial = on_partial
         self.on_cancel = on_cancel
         self.cancel_event = threading.Event()
-        self.state = "running"
+        self.state: JobState = "running"
         self.result: Any = None  # what the work returned, kept only when no on_result takes it
         self.error: BaseException | None = None
         self.started_at = time.perf_counter()
@@ -125,39 +130,21 @@ class JobRunner(HasTraits):
         # (traitlets' hold_trait_notifications is not thread-safe).
         self._traits_lock = threading.RLock()
 
-    def start(
-        self,
-        work: Callable[[CallHooks], Any],
-        *,
-        total: int = 1,
-        label: str = "",
-        on_result: Callback | None = None,
-        on_error: Callback | None = None,
-        on_partial: Callback | None = None,
-        on_cancel: Callback | None = None,
-    ) -> Job:
-        """Run ``work(hooks)`` in a daemon thread and return at once.
+    def run(self, job: Job) -> Job:
+        """Run ``job.work(hooks)`` in a daemon thread and return at once.
 
-        ``on_result(result)`` or ``on_error(exc)`` is called (in the worker thread) unless the
-        job was cancelled first; ``on_partial(PartialImage)`` for streamed previews;
-        ``on_cancel()`` (in the cancelling thread) when it is cancelled.
+        ``job.on_result(result)`` or ``job.on_error(exc)`` is called (in the worker thread) unless
+        the job was cancelled first; ``job.on_partial(PartialImage)`` for streamed previews;
+        ``job.on_cancel()`` (in the cancelling thread) when it is cancelled.
         """
         if self.busy:
             raise RuntimeError("A job is already running: wait for it or cancel it first.")
-        job = Job(
-            work,
-            total=total,
-            label=label,
-            on_result=on_result,
-            on_error=on_error,
-            on_partial=on_partial,
-            on_cancel=on_cancel,
-        )
+        job.started_at = time.perf_counter()
         with self._traits_lock:
             self.job = job
             self.done = 0
             self.note = ""
-            self.total = total
+            self.total = job.total
             self.elapsed_s = 0.0
             self.busy = True
         job.thread = threading.Thread(
