@@ -73,7 +73,7 @@ def _build(folder: Path, items: int) -> None:
             document = {**template.to_dict(), "id": item_id, "prompt": f"{PROMPT} {index}"}
             rows.append((item_id, f"images/{item_id}.png", document["created"], document["prompt"], "",
                          "gpt-image-2", "generations", None, json.dumps(document)))  # fmt: skip
-        with gallery._transaction() as db:
+        with gallery.index.transaction() as db:
             db.executemany(
                 "INSERT INTO images (id, file, created, prompt, revised_prompt, model, endpoint, parent_id,"
                 " document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

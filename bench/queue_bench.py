@@ -205,7 +205,7 @@ class ShortWindowUpstream:
             if wait > 0:
                 from starlette.responses import JSONResponse
 
-                from ipyimagegen.server.errors import retry_after_headers
+                from ipyimagegen.server.replies import retry_after_headers
 
                 self.refused += 1
                 message = "Rate limit reached for images per min: try again later."

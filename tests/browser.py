@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from absent import tool_missing
+from waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,14 +70,15 @@ def free_port() -> int:
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = STARTUP_TIMEOUT_S) -> None:
     """Wait until something listens on ``port`` (polling the port, never GET /: that runs the notebook)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited early with code {process.returncode}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listened on port {port} after {timeout:.0f} s")
+            return True
+        return False
+
+    wait_until(listening, timeout=timeout, interval=0.2, message=f"something to listen on port {port}")
 
 
 def write_notebook(path: Path, *sources: str) -> Path:
@@ -185,17 +186,17 @@ class LabServer:
 
 def _wait_for_lab_api(url: str, token: str, process: subprocess.Popen[bytes]) -> None:
     """Wait until the server answers ``/api/status`` (cheap: it starts no kernel)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"jupyter lab exited early with code {process.returncode}")
         with contextlib.suppress(OSError):
             request = urllib.request.Request(f"{url}api/status", headers={"Authorization": f"token {token}"})
             with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.2)
-    raise TimeoutError(f"jupyter lab did not answer at {url} after {STARTUP_TIMEOUT_S:.0f} s")
+                return response.status == 200
+        return False
+
+    wait_until(answers, timeout=STARTUP_TIMEOUT_S, interval=0.2, message=f"jupyter lab to answer at {url}")
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from absent import tool_missing
+from waiting import wait_until
 
 
 def _bin_dir() -> Path | None:
@@ -74,6 +74,26 @@ def postgres_cluster() -> Iterator[Cluster]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _listening(server: subprocess.Popen[bytes], port: int) -> bool:
+    """Whether the PostgreSQL ``server`` listens on ``port`` now (it must not have exited)."""
+    if server.poll() is not None:
+        raise RuntimeError(f"PostgreSQL did not start: it exited with code {server.returncode}")
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def _connects(url: str) -> bool:
+    """Whether PostgreSQL takes a connection at ``url`` now."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _running(programs: Path, folder: Path) -> Iterator[Cluster]:
     data = folder / "pgdata"
@@ -99,27 +119,15 @@ def _running(programs: Path, folder: Path) -> Iterator[Cluster]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("PostgreSQL did not start") from None
-                time.sleep(0.1)
+        wait_until(lambda: _listening(server, port), timeout=60, interval=0.1, message="PostgreSQL to listen")
         cluster = Cluster(port)
-        deadline = time.monotonic() + 30
-        while True:  # the port is open a moment before the server takes connections
-            try:
-                import psycopg
-
-                psycopg.connect(cluster.url("postgres"), connect_timeout=2).close()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        # the port is open a moment before the server takes connections
+        wait_until(
+            lambda: _connects(cluster.url("postgres")),
+            timeout=30,
+            interval=0.1,
+            message="PostgreSQL to take connections",
+        )
         yield cluster
     finally:
         server.terminate()

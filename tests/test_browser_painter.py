@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from browser import browser_page, require_chromium, voila, write_notebook
+from waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -52,18 +52,18 @@ def _painter_cell(state: Path) -> str:
 
 def _mask(path: Path, changed_from: np.ndarray | None = None, timeout: float = 20.0) -> np.ndarray:
     """The kernel's mask as the notebook last wrote it (waiting for one unlike ``changed_from``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if path.exists():
-            try:
-                mask = np.load(path)
-            except (OSError, ValueError):
-                mask = None
-            if mask is not None and (changed_from is None or not np.array_equal(mask, changed_from)):
-                return mask
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the kernel's mask did not change ({path})")
-        time.sleep(0.05)
+
+    def changed() -> tuple[np.ndarray] | None:  # in a tuple: an array has no truth value
+        try:
+            mask = np.load(path)
+        except (OSError, ValueError):
+            return None
+        return (mask,) if changed_from is None or not np.array_equal(mask, changed_from) else None
+
+    (mask,) = wait_until(
+        changed, timeout=timeout, interval=0.05, message=f"the kernel's mask to change ({path})"
+    )
+    return mask
 
 
 def _centre(mask: np.ndarray) -> tuple[float, float]:
@@ -246,17 +246,16 @@ def _studio_cell(gallery: Path, state: Path) -> str:
 
 
 def _state(path: Path, test: Any, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def reached() -> dict[str, Any] | None:
         try:
             found = json.loads(path.read_text())
-            if test(found):
-                return found
         except (OSError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the Edit tab never reached the state asked ({path})")
-        time.sleep(0.05)
+            return None
+        return found if test(found) else None
+
+    return wait_until(
+        reached, timeout=timeout, interval=0.05, message=f"the Edit tab to reach the state asked ({path})"
+    )
 
 
 def test_extend_drag_in_frame_before_after_and_the_draft_after_a_reload(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ipyimagegen.api.errors import CancelledError, ConfigurationError, ValidationError
 from ipyimagegen.api.types import CallHooks, GenerateRequest, InputImage, Progress, VariationRequest
 from ipyimagegen.engines.diffusers_engine import DiffusersEngine, parse_dtype, sampler_defaults
+from ipyimagegen.errors import CancelledError, ConfigurationError, ValidationError
 from local_models import require_torch
 from tiny_pipeline import build_tiny_pipeline
 

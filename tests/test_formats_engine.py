@@ -11,7 +11,6 @@ from defusedxml.ElementTree import fromstring
 from PIL import Image, ImageSequence
 
 from ipyimagegen import imaging, svg
-from ipyimagegen.api.errors import ValidationError
 from ipyimagegen.api.types import InputImage
 from ipyimagegen.engines.preview import (
     DEFAULT_FRAME_COUNT,
@@ -20,6 +19,7 @@ from ipyimagegen.engines.preview import (
     PreviewEngine,
     render_scene,
 )
+from ipyimagegen.errors import ValidationError
 from ipyimagegen.pngtext import gif_timing
 
 MODEL = "gpt-image-2.6-flare"

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 from ipyimagegen import imaging, svg
-from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import GeneratedImage
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import ImageInputError
 from ipyimagegen.plots import contact_sheet
 from ipyimagegen.pngtext import gif_frames
 from ipyimagegen.thumbnails import thumbnail_of

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ipyimagegen import gallery as gallery_module
+from ipyimagegen import gallery_index
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery, GalleryItem, embed_metadata, read_metadata
@@ -244,8 +244,8 @@ def filled(gallery: Gallery) -> Gallery:
 
 @pytest.mark.parametrize("full_text", [True, False], ids=["fts5", "like"])
 def test_search_filters_and_pages(filled: Gallery, full_text: bool) -> None:
-    assert filled.full_text  # this SQLite has FTS5; the LIKE fallback is checked by switching it off
-    filled.full_text = full_text
+    assert filled.index.full_text  # this SQLite has FTS5; the LIKE fallback is checked by switching it off
+    filled.index.full_text = full_text
 
     def prompts(**filters: object) -> list[str]:
         return [item.prompt for item in filled.items(**filters)]
@@ -527,7 +527,7 @@ def test_default_location_is_next_to_the_notebook_or_from_the_environment(
     with Gallery() as here:
         assert here.root == tmp_path.resolve() / "ipyimagegen-gallery"
     monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(tmp_path / "elsewhere"))
-    with Gallery.open() as configured:
+    with Gallery() as configured:
         assert configured.root == (tmp_path / "elsewhere").resolve()
         assert (configured.root / "index.sqlite").exists()
 
@@ -540,7 +540,7 @@ def test_a_closed_gallery_says_how_to_reopen(gallery: Gallery) -> None:
 
 
 def test_an_index_from_a_newer_version_is_not_touched(gallery: Gallery) -> None:
-    gallery.db.execute(f"PRAGMA user_version={gallery_module.SCHEMA_VERSION + 1}")
+    gallery.index.db.execute(f"PRAGMA user_version={gallery_index.SCHEMA_VERSION + 1}")
     gallery.close()
     with pytest.raises(RuntimeError, match="upgrade ipyimagegen"):
         Gallery(gallery.root)
@@ -562,7 +562,7 @@ def test_a_handed_over_gallery_cannot_reach_files_outside_its_images(
     tmp_path: Path, engine: PreviewEngine
 ) -> None:
     folder = tmp_path / "handed-over"
-    made = Gallery.open(folder)
+    made = Gallery(folder)
     good = made.save(engine.generate(prompt="a kept picture", model="dall-e-2", size="256x256")[0])
     outside = made.save(engine.generate(prompt="points outside", model="dall-e-2", size="256x256")[0])
     absolute = made.save(engine.generate(prompt="an absolute path", model="dall-e-2", size="256x256")[0])
@@ -579,7 +579,7 @@ def test_a_handed_over_gallery_cannot_reach_files_outside_its_images(
         db.execute("UPDATE images SET file = ? WHERE id = ?", (str(notes), absolute.id))
         db.execute("UPDATE images SET file = ? WHERE id = ?", ("images/link.png", linked.id))
 
-    opened = Gallery.open(folder)
+    opened = Gallery(folder)
     assert [item.id for item in opened.items()] == [good.id]  # the three others are skipped
     for bad in (outside.id, absolute.id, linked.id):
         with pytest.raises(KeyError, match="outside its images folder"):
@@ -649,3 +649,22 @@ def test_opening_never_fails_while_other_processes_save_and_delete(tmp_path: Pat
             writer.stdout.close()
     assert opens > 20
     assert failures == []
+
+
+def test_the_index_lists_searches_and_totals_without_the_files(tmp_path: Path) -> None:
+    index = gallery_index.GalleryIndex(tmp_path / "index.sqlite")
+    for number, (prompt, model, usd) in enumerate(
+        [("a red fox", "dall-e-2", 0.02), ("a blue whale", "gpt-image-1", 0.5)]
+    ):
+        document = {"id": f"id{number}", "created": f"2026-01-0{number + 1}T00:00:00.000000+00:00",
+                    "prompt": prompt, "model": model, "details": {"cost": {"usd": usd, "billed": True}}}  # fmt: skip
+        index.add(document, f"images/id{number}.png", json.dumps(document))
+    red = gallery_index.Filters(text="RED")
+    assert [file for _, file in index.rows(red)] == ["images/id0.png"]
+    assert [file for _, file in index.rows(gallery_index.Filters())] == ["images/id1.png", "images/id0.png"]
+    assert index.count(gallery_index.Filters(since="2026-01-02T00:00:00+00:00")) == 1
+    assert index.total_cost(gallery_index.Filters(), None, billed=True) == pytest.approx(0.52)
+    assert index.models() == ["dall-e-2", "gpt-image-1"]
+    index.remove(["id0"])
+    assert "id0" not in index and index.count(red) == 0
+    index.close()

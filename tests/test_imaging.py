@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from ipyimagegen import imaging, masks
-from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import InputImage
+from ipyimagegen.errors import ImageInputError
 from ipyimagegen.models import model_spec
 
 DALLE2 = model_spec("dall-e-2")

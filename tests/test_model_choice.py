@@ -19,8 +19,8 @@ from PIL import Image
 from fake_openai import OpenAIToday, sample_mask, sample_png
 from ipyimagegen import Gallery
 from ipyimagegen.api.client import OpenAIClient
-from ipyimagegen.api.errors import ResultExpiredError, UnnamedModelRetiredError, ValidationError
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import ResultExpiredError, UnnamedModelRetiredError, ValidationError
 from ipyimagegen.models import DEFAULT_MODEL, EDITS, GENERATIONS, VARIATIONS
 from ipyimagegen.server import ServerThread, make_app
 from ipyimagegen.server.config import ServerConfig

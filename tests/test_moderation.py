@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ipyimagegen.api.errors import ConfigurationError, ContentPolicyError, describe_error
 from ipyimagegen.api.types import CallHooks, GenerateRequest, Progress
-from ipyimagegen.backends import default_backend
+from ipyimagegen.backend_choice import default_backend
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import ConfigurationError, ContentPolicyError, describe_error
 from ipyimagegen.moderation import WORDS_VARIABLE, WordList, refusal, word_list, words
 
 DEFAULT = WordList.default()

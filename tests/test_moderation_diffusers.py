@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ipyimagegen.api.errors import ConfigurationError, ContentPolicyError
 from ipyimagegen.api.types import (
     CallHooks,
     EditRequest,
@@ -26,6 +25,7 @@ from ipyimagegen.api.types import (
     VariationRequest,
 )
 from ipyimagegen.engines.diffusers_engine import DiffusersEngine
+from ipyimagegen.errors import ConfigurationError, ContentPolicyError
 from local_models import require_torch
 from tiny_pipeline import build_tiny_pipeline
 

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.cli import main
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import ServerThread, make_app
+from waiting import wait_for_health
 
 UPSTREAM_KEY = "sk-upstream-moderation-0123456789"
 
@@ -272,14 +272,7 @@ def test_serve_refuses_by_the_file_given(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}/v1/images/generations"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        wait_for_health(f"http://127.0.0.1:{port}", process)
         refused = requests.post(
             url, json={"model": "dall-e-2", "prompt": "a banana", "size": "256x256"}, timeout=30
         )

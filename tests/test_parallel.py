@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from ipyimagegen.api.errors import CancelledError, ContentPolicyError, RateLimitError, ValidationError
 from ipyimagegen.api.parallel import requests_needed, run_parallel, split_request, validate_parallel
 from ipyimagegen.api.types import CallHooks, GenerateRequest, ImagesResponse, PartialImage, Progress
+from ipyimagegen.errors import CancelledError, ContentPolicyError, RateLimitError, ValidationError
+from waiting import wait_until
 from widget_helpers import WAIT_S, FakeBackend
 
 
@@ -107,12 +108,13 @@ def test_cancel_stops_waiting_at_once_keeps_what_is_done_and_hands_on_what_arriv
     late: list[list[int | None]] = []
     outcome: list[BaseException | object] = []
     places: list[list[int]] = []
+    arrived: list[int] = []
 
     def on_late(response: ImagesResponse) -> None:
         late.append([image.seed for image in response.data])
         places.append([image.index for image in response.data])
 
-    hooks = CallHooks(cancel=cancel, on_late=on_late)
+    hooks = CallHooks(cancel=cancel, on_late=on_late, on_images=lambda first, _images: arrived.append(first))
     request = _request(model="dall-e-3", n=3, seed=10)
 
     def call() -> None:
@@ -127,7 +129,7 @@ def test_cancel_stops_waiting_at_once_keeps_what_is_done_and_hands_on_what_arriv
         assert backend.calls_started.acquire(timeout=WAIT_S)
     gates[10].set()
     assert backend.calls_finished.acquire(timeout=WAIT_S)
-    time.sleep(0.2)  # the first part is in
+    wait_until(lambda: arrived)  # the first part is in
     cancel.set()
     thread.join(WAIT_S)
     assert not thread.is_alive()  # returned while two backend calls are still blocked
@@ -139,7 +141,7 @@ def test_cancel_stops_waiting_at_once_keeps_what_is_done_and_hands_on_what_arriv
     gates[12].set()
     for _ in range(2):
         assert backend.calls_finished.acquire(timeout=WAIT_S)
-    time.sleep(0.2)
+    wait_until(lambda: len(late) >= 2)
     assert sorted(late) == [[11], [12]]  # sent before the cancel, paid for: handed on
     assert sorted(places) == [[1], [2]]  # each at its place in the whole request
 
@@ -162,7 +164,8 @@ def test_parts_not_sent_before_a_cancel_are_never_sent() -> None:
     thread.join(WAIT_S)
     gate.set()
     assert backend.calls_finished.acquire(timeout=WAIT_S)
-    time.sleep(0.2)
+    wait_until(lambda: late)
+    time.sleep(0.2)  # time for a part not sent before the cancel to be sent, were it ever
     assert len(backend.requests) == 1 and late == [1]
 
 

@@ -12,9 +12,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ipyimagegen.api.backend import BaseBackend
-from ipyimagegen.api.errors import RateLimitError
 from ipyimagegen.api.types import CallHooks, GeneratedImage, GenerateRequest, ImagesResponse
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import RateLimitError
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.plots import MatrixCell, contact_sheet, prompt_matrix, save_figure
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from ipyimagegen import imaging
 from ipyimagegen.api.backend import Backend
-from ipyimagegen.api.errors import CancelledError, ConfigurationError, ValidationError
 from ipyimagegen.api.types import CallHooks, GenerateRequest, PartialImage, Progress
-from ipyimagegen.backends import PREVIEW_DESCRIPTION, backend_kind, default_backend, describe_backend
+from ipyimagegen.backend_choice import PREVIEW_DESCRIPTION, backend_kind, default_backend, describe_backend
 from ipyimagegen.engines.preview import SOFTWARE, PreviewEngine, render_scene
+from ipyimagegen.errors import CancelledError, ConfigurationError, ValidationError
 from ipyimagegen.models import MODELS, live_models
 
 PROMPT = "a white siamese cat at night under the moon"

@@ -25,6 +25,7 @@ from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.errors import CancelledError, EngineUnavailableError
 from ipyimagegen.server import ServerThread, TokenStore, make_app
 from tiny_pipeline import build_tiny_pipeline
+from waiting import wait_for_health, wait_until
 
 require_modules("ray", "ray.serve", install="pip install -e '.[ray]'")
 import ray  # noqa: E402  (after the check)
@@ -65,12 +66,12 @@ def tiny(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def _replicas_running(deployment: RayDeployment, count: int, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if deployment.replicas().get("RUNNING", 0) == count and len(deployment.replicas()) == 1:
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"replicas did not come back: {deployment.replicas()}")
+    wait_until(
+        lambda: deployment.replicas().get("RUNNING", 0) == count and len(deployment.replicas()) == 1,
+        timeout=timeout,
+        interval=0.25,
+        message=lambda: f"{count} replicas to come back: {deployment.replicas()}",
+    )
 
 
 def _kill_replicas(app_name: str) -> list[str]:
@@ -208,11 +209,15 @@ def test_a_dead_replica_is_a_retryable_503_through_the_server(preview: RayDeploy
 
         caller = threading.Thread(target=call)
         caller.start()
-        deadline = time.monotonic() + 60
-        while requests.get(f"{server.url}/health", timeout=5).json()["queue"]["running"] == 0:
-            assert caller.is_alive() and time.monotonic() < deadline, result
-            time.sleep(0.05)
-        time.sleep(0.3)  # the call is on a replica now
+
+        def running() -> bool:
+            if requests.get(f"{server.url}/health", timeout=5).json()["queue"]["running"] != 0:
+                return True
+            assert caller.is_alive(), result
+            return False
+
+        wait_until(running, timeout=60, interval=0.05, message="the server to run the call")
+        time.sleep(0.3)  # the call is on a replica now: nothing outside Ray tells when it got there
         _kill_replicas("preview")
         caller.join(30)
         assert not caller.is_alive() and "made" not in result
@@ -235,15 +240,9 @@ def test_ipyimagegen_serve_engine_ray_serves_and_stops_its_ray(tmp_path: Path) -
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.5)
+        health = wait_for_health(
+            f"http://127.0.0.1:{port}", process, timeout=120, interval=0.5, log=tmp_path / "serve.log"
+        )
         assert "on Ray Serve (2 replicas)" in health["backend"]
         sdk = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="local", max_retries=0)
         assert len(sdk.images.generate(model="dall-e-2", prompt="a fox", size="256x256", n=3).data) == 3

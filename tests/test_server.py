@@ -11,7 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-import ipyimagegen.api.errors as errors
+import ipyimagegen.errors as errors
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.api.types import CallHooks, GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine

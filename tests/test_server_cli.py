@@ -14,6 +14,7 @@ import requests
 
 from ipyimagegen.cli import is_loopback, main
 from ipyimagegen.server import TokenStore
+from waiting import wait_for_health
 
 
 @pytest.fixture
@@ -123,16 +124,8 @@ def test_serve_runs_and_prints_the_base_url(tmp_path):
     )
     try:
         base_url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, process.stdout.read()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
-        assert health.json()["auth"] == "open"
+        health = wait_for_health(f"http://127.0.0.1:{port}", process)
+        assert health["auth"] == "open"
         answer = requests.post(
             base_url + "/images/generations",
             json={"model": "dall-e-2", "prompt": "a fox", "size": "256x256"},
@@ -153,14 +146,7 @@ def test_serve_takes_its_limits_from_the_command_line(tmp_path):
     command += ["--max-pixels", "1048576", "--megapixels-at-once", "8", "--any-model"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        wait_for_health(f"http://127.0.0.1:{port}", process)
         url = f"http://127.0.0.1:{port}/v1/images/generations"
         anyone = requests.post(
             url, json={"model": "my-own-model", "prompt": "a fox", "size": "512x512"}, timeout=30

@@ -21,6 +21,7 @@ from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import make_app
 from ipyimagegen.server.connections import ConnectionLimits
 from ipyimagegen.server.runner import ServerThread
+from waiting import wait_for_health, wait_until
 
 GENERATE = b'{"model": "dall-e-2", "prompt": "a fox", "size": "256x256", "response_format": "b64_json"}'
 HALF_HEADERS = b"POST /v1/images/generations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl"
@@ -236,10 +237,11 @@ def test_connections_past_the_limit_are_refused_quickly() -> None:
     with ServerThread(make_app(PreviewEngine()), limits=ConnectionLimits(max_connections=5)) as server:
         with _closing([_connect(server.port) for _ in range(5)]):
             assert requests.get(f"{server.url}/health", timeout=5).status_code == 503
-        deadline = time.monotonic() + 10
-        while requests.get(f"{server.url}/health", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline, "the server did not serve again once the connections closed"
-            time.sleep(0.1)
+        wait_until(
+            lambda: requests.get(f"{server.url}/health", timeout=5).status_code == 200,
+            interval=0.1,
+            message="the server to serve again once the connections closed",
+        )
 
 
 @pytest.mark.parametrize(
@@ -278,14 +280,7 @@ def test_serve_answers_while_300_clients_send_half_a_request_on_a_low_open_file_
         preexec_fn=_few_open_files,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        wait_for_health(f"http://127.0.0.1:{port}", process)
         with _closing(
             [_connect(port, HALF_HEADERS if i % 2 else HALF_BODY) for i in range(300)]
         ) as half_sent:

@@ -22,6 +22,7 @@ from ipyimagegen.cli import main
 from ipyimagegen.server.tokens import PostgresTokenStore, Refusal, open_store
 from ipyimagegen.server.wall import WallStore
 from postgres_helpers import Cluster, postgres_cluster
+from waiting import wait_for_health
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +106,8 @@ def _start_server(database: str, tmp_path, name: str, *arguments: str) -> tuple[
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/health", timeout=2).json()["auth"] == "tokens":
-                return process, base + "/v1"
-        except requests.RequestException:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "a server did not start"
-        time.sleep(0.1)
+    assert wait_for_health(base, process)["auth"] == "tokens"
+    return process, base + "/v1"
 
 
 @pytest.fixture

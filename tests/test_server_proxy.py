@@ -27,13 +27,14 @@ from starlette.routing import Route
 
 from fake_api_server import FakeImagesAPI, Reply
 from ipyimagegen.api.client import OpenAIClient
-from ipyimagegen.api.errors import RateLimitError
 from ipyimagegen.api.retry import rate_limit_reset
 from ipyimagegen.api.types import GenerateRequest
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import RateLimitError
 from ipyimagegen.server import ServerThread, TokenStore, make_app
 from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.upstream import upstream_backend
+from waiting import wait_for_health, wait_until
 
 
 class Recorder:
@@ -314,14 +315,7 @@ def test_the_proxy_runs_many_slow_calls_at_once_and_says_where_a_caller_stands(t
     env = {**os.environ, "IPYIMAGEGEN_SERVER_DIR": str(tmp_path), "OPENAI_API_KEY": "sk-x"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        health = wait_for_health(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -464,9 +458,7 @@ def test_a_refusal_holds_every_participant_for_the_wait_the_upstream_asked():
         with ServerThread(make_app(client)) as proxy, concurrent.futures.ThreadPoolExecutor(2) as pool:
             url = f"{proxy.base_url}/images/generations"
             first = pool.submit(requests.post, url, json={"model": "gpt-image-2", "prompt": "a"}, timeout=30)
-            deadline = time.monotonic() + 5
-            while (queue := healthy(proxy))["waiting"] != 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            queue = wait_until(lambda: (found := healthy(proxy))["waiting"] == 1 and found, timeout=5)
             assert queue == {"running": 0, "waiting": 1, "at_once": 4, "rate": None}  # its slot given back
             second = pool.submit(requests.post, url, json={"model": "gpt-image-2", "prompt": "b"}, timeout=30)
             answers = [first.result(), second.result()]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -21,6 +20,7 @@ from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.fair_queue import FairQueue, Ticket
 from ipyimagegen.server.pacer import LocalPacer, burst_of
 from ipyimagegen.server.tokens import Rate
+from waiting import wait_until
 
 T = TypeVar("T")
 
@@ -370,14 +370,13 @@ def test_the_queue_page_tells_a_participant_where_their_calls_stand(tmp_path) ->
         assert engine.started.acquire(timeout=10)
         for call in calls[1:]:
             call.start()
-        deadline = time.monotonic() + 10
-        while True:
-            page = requests.get(
+
+        def second_page() -> dict:
+            return requests.get(
                 server.base_url + "/queue", headers={"Authorization": f"Bearer {second}"}, timeout=5
             ).json()
-            if page["waiting"] == 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+
+        page = wait_until(lambda: (found := second_page())["waiting"] == 2 and found, interval=0.05)
         mine = requests.get(
             server.base_url + "/queue", headers={"Authorization": f"Bearer {first}"}, timeout=5
         ).json()
@@ -411,9 +410,7 @@ def test_the_client_reports_its_place_in_the_queue_while_it_waits() -> None:
             )
         )
         waiter.start()
-        deadline = time.monotonic() + 10
-        while "waiting in the workshop queue (position 1)" not in told and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: "waiting in the workshop queue (position 1)" in told, interval=0.05)
         engine.gate.set()
         blocker.join(20)
         waiter.join(20)
@@ -471,11 +468,7 @@ def test_the_studio_says_it_is_waiting_in_the_workshop_queue() -> None:
         tab.params.model, tab.params.size, tab.params.n = "dall-e-2", "256x256", 1
         tab.prompt_box.value = "a fox in the queue"
         tab.controls.run_button.click()
-        deadline = time.monotonic() + 10
-        while (
-            "waiting in the workshop queue" not in tab.controls.progress.value and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
+        wait_until(lambda: "waiting in the workshop queue" in tab.controls.progress.value, interval=0.05)
         shown = tab.controls.progress.value
         engine.gate.set()
         assert tab.runner.wait(20)

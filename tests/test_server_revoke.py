@@ -18,6 +18,7 @@ from ipyimagegen.server import ServerThread, TokenStore, make_app
 from ipyimagegen.server.config import ServerConfig
 from ipyimagegen.server.tokens import Refusal, open_store
 from ipyimagegen.server.upstream import upstream_backend
+from waiting import wait_until
 
 
 class GatedEngine(PreviewEngine):
@@ -49,10 +50,12 @@ def _queue_calls(base_urls: list[str], token: str, count: int, waiting: int) -> 
     """Send ``count`` calls (spread over the servers) and return once ``waiting`` of them wait in line."""
     pool = concurrent.futures.ThreadPoolExecutor(count)
     futures = [pool.submit(_post, base_urls[index % len(base_urls)], token) for index in range(count)]
-    deadline = time.monotonic() + 20
-    while sum(_waiting(url, token) for url in base_urls) < waiting:
-        assert time.monotonic() < deadline, "the calls did not queue"
-        time.sleep(0.05)
+    wait_until(
+        lambda: sum(_waiting(url, token) for url in base_urls) >= waiting,
+        timeout=20,
+        interval=0.05,
+        message=f"{waiting} calls to wait in line",
+    )
     pool.shutdown(wait=False)
     everything: concurrent.futures.Future = concurrent.futures.Future()
     threading.Thread(

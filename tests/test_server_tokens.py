@@ -10,7 +10,7 @@ import openai
 import pytest
 import requests
 
-import ipyimagegen.api.errors as errors
+import ipyimagegen.errors as errors
 from ipyimagegen.api.client import OpenAIClient
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.server import Rate, RateLimiter, ServerThread, TokenStore, make_app

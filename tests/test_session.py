@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import pytest
 
-from ipyimagegen.api.errors import ContentPolicyError, ValidationError
 from ipyimagegen.api.types import CallHooks, GeneratedImage, GenerateRequest, ImagesResponse
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import ContentPolicyError, ValidationError
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.session import (
     JobCancelled,
@@ -27,7 +27,7 @@ from ipyimagegen.session import (
     Session,
     ThumbnailReady,
 )
-from widget_helpers import WAIT_S, wait_for
+from waiting import WAIT_S, wait_until
 
 E = TypeVar("E", bound=JobEvent)
 
@@ -150,7 +150,7 @@ def test_parts_of_a_parallel_job_are_told_as_they_arrive(gallery: Gallery) -> No
     for _ in range(3):
         assert backend.started.acquire(timeout=WAIT_S)
     backend.gates[1].set()
-    wait_for(lambda: len(heard.of(ThumbnailReady)) == 1)
+    wait_until(lambda: len(heard.of(ThumbnailReady)) == 1)
     assert not heard.of(ResultsReady) and session.busy
     for gate in backend.gates:
         gate.set()
@@ -169,19 +169,19 @@ def test_cancel_keeps_what_arrived_and_saves_what_arrives_late(gallery: Gallery)
     for _ in range(3):
         assert backend.started.acquire(timeout=WAIT_S)
     backend.gates[0].set()  # one image is done, the other two are still being made
-    wait_for(lambda: len(heard.of(ThumbnailReady)) == 1)
+    wait_until(lambda: len(heard.of(ThumbnailReady)) == 1)
 
     assert session.cancel()
     assert not session.busy and job.state == "cancelled"
     assert len(heard.of(JobCancelled)) == 1  # told at once, in the thread that cancels
-    wait_for(lambda: len(heard.of(JobKept)) == 1)
+    wait_until(lambda: len(heard.of(JobKept)) == 1)
     (kept,) = heard.of(JobKept)
     assert (len(kept.kept.data), kept.asked) == (1, 3)
     assert len(gallery) == 1  # what was done is saved: it is paid for
 
     backend.gates[1].set()
     backend.gates[2].set()
-    wait_for(lambda: len(heard.of(LateArrived)) == 2)
+    wait_until(lambda: len(heard.of(LateArrived)) == 2)
     assert all(event.saved for event in heard.of(LateArrived))
     assert len(gallery) == 3
     assert job.join(WAIT_S)

@@ -14,8 +14,8 @@ from edit_helpers import (
     png_bytes,
     upload_entry,
 )
-from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import EditRequest, GeneratedImage
+from ipyimagegen.errors import ImageInputError
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.imaging import image_size, open_image, read_mask
 from ipyimagegen.session import JobRunner

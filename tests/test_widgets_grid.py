@@ -134,6 +134,23 @@ def test_partial_previews_fill_placeholders_until_the_result_arrives() -> None:
     assert page.picture(second) != preview and page.tile(second)["picture"] == 2
 
 
+def test_a_tile_goes_from_waiting_through_previews_and_saving_to_filled() -> None:
+    grid = ResultGrid()
+    request = _request(n=1)
+    batch = grid.start(request)
+    (tile,) = grid.tiles
+    assert tile.state == "waiting" and tile.status_text().endswith(" · waiting")
+    for number in (1, 2):
+        batch.show_partial(PartialImage(index=0, partial_index=number - 1, data=make_png(64, number)))
+        assert (tile.state, tile.previews) == ("preview", number)
+        assert tile.status_text().endswith(f" · preview {number}")
+    response = _response(request)
+    batch.show_ready(0, response.data[0])
+    assert tile.state == "saving" and tile.status_text().endswith(" · saving")
+    batch.fill(response)
+    assert tile.state == "filled" and tile.status_text() == tile.label_text()
+
+
 def test_fewer_results_than_placeholders_removes_the_rest() -> None:
     grid = ResultGrid()
     batch = grid.start(_request(n=4))

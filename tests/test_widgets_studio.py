@@ -11,16 +11,18 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 
-from ipyimagegen.api.errors import (
+from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
+from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import (
     APIConnectionError,
     AuthenticationError,
     ContentPolicyError,
     RateLimitError,
 )
-from ipyimagegen.api.types import GeneratedImage, GenerateRequest, ImagesResponse
-from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.studio import REVEAL, Studio, studio
-from widget_helpers import WAIT_S, FakeBackend, iter_widgets, state_bytes, wait_for
+from waiting import wait_until
+from widget_helpers import WAIT_S, FakeBackend, iter_widgets, state_bytes
 
 
 def _generate(s: Studio, prompt: str = "a lighthouse in a storm", **params: Any) -> None:
@@ -119,7 +121,7 @@ def test_progress_shows_images_done_of_total() -> None:
     tab.params.n = 3
     tab.prompt_box.value = "three owls"
     tab.controls.run_button.click()
-    wait_for(lambda: tab.controls.progress.value.startswith("1 of 3 · "))  # one call is through
+    wait_until(lambda: tab.controls.progress.value.startswith("1 of 3 · "))  # one call is through
     assert tab.controls.bar.value == 1 and tab.controls.bar.max == 3
     release.set()
     assert s.runner.wait(WAIT_S)
@@ -208,7 +210,7 @@ def test_streamed_partial_images_fill_the_placeholders() -> None:
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
     # Both placeholders must be there: all() of no tiles is true, so a failed job would pass unseen.
-    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
+    wait_until(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
     assert s.runner.busy, tab.status.value  # held at the gate, not failed
     assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
     assert backend.requests[0].partial_images == 2
@@ -270,6 +272,16 @@ def test_tile_actions_are_routed_to_the_tabs() -> None:
     s.generate_tab.prompt_box.value = ""
     s.grid.act(tile, "use_prompt")
     assert s.generate_tab.prompt_box.value == "a green door" and s.tabs.selected_index == 0
+
+
+def test_the_edit_and_variations_tabs_take_only_a_widget_that_receives_images() -> None:
+    s = Studio(FakeBackend(side=64))
+    for title in ("Edit", "Variations"):
+        with pytest.raises(TypeError, match=r"use_image\(image\)"):
+            s.set_tab(title, widgets.HTML("soon"))
+    assert isinstance(s.tab("Edit"), EditTab)  # the refused widget took no tab's place
+    s.set_tab("History", widgets.HTML("no history here"))  # the other tabs take any widget
+    assert s.tab("History").value == "no history here"
 
 
 def test_saved_state_carries_thumbnails_not_full_images() -> None:
@@ -381,7 +393,7 @@ def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
-    wait_for(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
+    wait_until(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
     assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
     engine.release.set()
     assert s.runner.wait(WAIT_S)
@@ -501,7 +513,7 @@ def test_share_with_the_class_puts_a_result_on_the_workshop_wall(tmp_path) -> No
         page.click(tile, "enlarge")
         assert "share" in s.grid.view.viewer["actions"]
         page.send({"event": "action", "id": tile.id, "name": "share", "from": "viewer"})
-        wait_for(lambda: "Shared with the class" in s.grid.notice_html)
+        wait_until(lambda: "Shared with the class" in s.grid.notice_html)
         assert s.grid.notice_kind == "ok" and s.grid.viewed is tile  # the viewer stays open
         assert [(post.name, post.prompt) for post in WallStore(store).posts()] == [
             ("alice", "a copper kettle")

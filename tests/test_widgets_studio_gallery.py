@@ -6,7 +6,6 @@ import gc
 import io
 import os
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from ipyimagegen.widgets.compare import ComparePanel
 from ipyimagegen.widgets.history import HistoryBrowser
 from ipyimagegen.widgets.params_panel import ParamsPanel
 from ipyimagegen.widgets.studio import Studio, studio
-from widget_helpers import WAIT_S, FakeBackend, Page, make_png, wait_for
+from waiting import wait_until
+from widget_helpers import WAIT_S, FakeBackend, Page, make_png
 
 
 def _generate(s: Studio, prompt: str, **params: Any) -> None:
@@ -366,9 +366,7 @@ def test_each_thumbnail_shows_while_the_results_are_still_being_saved(tmp_path: 
     tab.params.model, tab.params.size, tab.params.n = "dall-e-2", "256x256", 3
     tab.controls.run_button.click()
     assert gallery.saving.wait(WAIT_S)
-    deadline = time.monotonic() + WAIT_S
-    while not all(tile.picture is not None for tile in s.grid.tiles) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: all(tile.picture is not None for tile in s.grid.tiles))
 
     shown = s.grid.tiles
     assert len(shown) == 3 and all(tile.picture is not None for tile in shown)  # first pixels, not yet saved
@@ -413,9 +411,7 @@ def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path)
         assert backend.calls_started.acquire(timeout=WAIT_S)
 
     gates[0].set()  # one request finishes; the other two are still at work
-    deadline = time.monotonic() + WAIT_S
-    while sum(tile.picture is not None for tile in s.grid.tiles) < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: sum(tile.picture is not None for tile in s.grid.tiles) >= 1)
     assert sum(tile.picture is not None for tile in s.grid.tiles) == 1
     assert not any(tile.is_filled for tile in s.grid.tiles) and s.runner.busy
 
@@ -436,14 +432,10 @@ def test_cancel_keeps_the_images_done_and_saves_those_that_arrive_after(tmp_path
     for _ in range(3):
         assert backend.calls_started.acquire(timeout=WAIT_S)
     gates[0].set()  # one image is done, the others are still being made
-    deadline = time.monotonic() + WAIT_S
-    while not any(tile.picture is not None for tile in s.grid.tiles) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: any(tile.picture is not None for tile in s.grid.tiles))
 
     tab.controls.cancel_button.click()
-    deadline = time.monotonic() + WAIT_S
-    while "kept" not in tab.status.value and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: "kept" in tab.status.value)
     assert "Cancelled: kept 1 of 3." in tab.status.value
     (kept,) = s.grid.tiles
     assert kept.is_filled and kept.picture is not None and "save" in s.grid.view.tiles[0]["enabled"]
@@ -451,9 +443,7 @@ def test_cancel_keeps_the_images_done_and_saves_those_that_arrive_after(tmp_path
 
     gates[1].set()
     gates[2].set()  # sent before the cancel, so paid for: they are saved when they come
-    deadline = time.monotonic() + WAIT_S
-    while len(s.gallery) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(s.gallery) >= 3)
     assert len(s.gallery) == 3 and len(s.grid.tiles) == 1
     assert "arrived after Cancel: they are in the gallery" in tab.status.value
     s.close()
@@ -553,7 +543,7 @@ def test_a_tile_showing_its_thumbnail_before_the_save_ends_holds_no_result(tmp_p
     tab.params.model, tab.params.size, tab.params.n = "dall-e-2", "256x256", 2
     tab.controls.run_button.click()
     assert gallery.saving.wait(WAIT_S)
-    wait_for(lambda: all(tile.picture is not None for tile in s.grid.tiles))
+    wait_until(lambda: all(tile.picture is not None for tile in s.grid.tiles))
     assert all(tile.is_shown and not tile.is_filled for tile in s.grid.tiles)
     gallery.release.set()
     assert s.runner.wait(WAIT_S)

@@ -13,9 +13,9 @@ from edit_helpers import (
     png_bytes,
     upload_entry,
 )
-from ipyimagegen.api.errors import ImageInputError
 from ipyimagegen.api.types import VariationRequest
 from ipyimagegen.engines.preview import PreviewEngine
+from ipyimagegen.errors import ImageInputError
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.imaging import image_size, open_image
 from ipyimagegen.session import JobRunner
@@ -138,7 +138,7 @@ class NoVariationsEngine(RecordingPreviewEngine):
 
 def test_where_no_model_serves_variations_they_are_edits_of_the_whole_picture(tmp_path) -> None:
     backend = NoVariationsEngine()
-    gallery = Gallery.open(tmp_path / "gallery")
+    gallery = Gallery(tmp_path / "gallery")
     tab = VariationsTab(backend, JobRunner(), ResultGrid(), gallery=gallery)
     assert tab.by_edit and tab.params.offered_models == backend.models("edits")
     assert tab.params.model == "gpt-image-2.6-flare" and "makes them as edits" in tab.method_note.value

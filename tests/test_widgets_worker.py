@@ -8,7 +8,7 @@ import pytest
 
 from ipyimagegen.api.types import CallHooks, PartialImage
 from ipyimagegen.session import Job, JobRunner
-from widget_helpers import WAIT_S, wait_for
+from waiting import WAIT_S, wait_until
 
 
 def test_start_returns_at_once_and_delivers_the_result_from_the_worker() -> None:
@@ -41,9 +41,9 @@ def test_progress_and_elapsed_time_are_published_as_traits() -> None:
         hooks.progress(4, 4)
 
     runner.run(Job(work, total=4))
-    wait_for(lambda: runner.done == 1)
+    wait_until(lambda: runner.done == 1)
     assert runner.total == 4
-    wait_for(lambda: runner.elapsed_s > 0)  # the timer thread ticks while the job runs
+    wait_until(lambda: runner.elapsed_s > 0)  # the timer thread ticks while the job runs
     gate.set()
     assert runner.wait(WAIT_S)
     assert runner.done == 4

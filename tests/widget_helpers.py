@@ -19,8 +19,7 @@ from PIL import Image
 
 from ipyimagegen.api.backend import BaseBackend
 from ipyimagegen.api.types import CallHooks, GeneratedImage, GenerateRequest, ImagesResponse, PartialImage
-
-WAIT_S = 10.0
+from waiting import WAIT_S
 
 
 @lru_cache(maxsize=64)
@@ -104,16 +103,6 @@ class FakeBackend(BaseBackend):
             for i in range(request.n)
         ]
         return ImagesResponse(data=images, backend=self.name)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    """Wait until ``condition()`` is true (polled on an Event so the wait can end early)."""
-    done = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        done.wait(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def iter_widgets(root: widgets.Widget) -> Iterator[widgets.Widget]:

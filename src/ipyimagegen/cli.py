@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .api.errors import ImagesError, describe_error
+from .errors import ImagesError, describe_error
 from .moderation import WordList
 from .server.config import DEFAULTS, LOOPBACK_NAMES, MB, ServerConfig
 from .server.database_address import holds_password, secrets_of

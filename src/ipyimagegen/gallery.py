@@ -36,14 +36,12 @@ import logging
 import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,6 +57,7 @@ from .api.types import (
     VariationRequest,
     sniff_mime_type,
 )
+from .gallery_index import Filters, GalleryIndex, Moment, Row, iso, parse_iso, utc_now
 from .models import EDITS, GENERATIONS, VARIATIONS
 from .pngtext import (
     GIF_SIGNATURES,
@@ -77,7 +76,6 @@ ENV_VARIABLE = "IPYIMAGEGEN_GALLERY"
 DEFAULT_FOLDER = "ipyimagegen-gallery"
 METADATA_KEY = "ipyimagegen"
 FORMAT_VERSION = 1
-SCHEMA_VERSION = 1
 STALE_TEMP_S = 60.0
 """Temporary files older than this are left over from a crash and removed when a gallery opens."""
 
@@ -102,37 +100,6 @@ _REQUEST_TYPES: dict[str, type[GenerateRequest] | type[EditRequest] | type[Varia
     VARIATIONS: VariationRequest,
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    file TEXT NOT NULL,
-    created TEXT NOT NULL,
-    prompt TEXT NOT NULL DEFAULT '',
-    revised_prompt TEXT NOT NULL DEFAULT '',
-    model TEXT NOT NULL DEFAULT '',
-    endpoint TEXT NOT NULL DEFAULT 'generations',
-    parent_id TEXT,
-    document TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS images_by_created ON images(created, seq);
-CREATE INDEX IF NOT EXISTS images_by_model ON images(model, created);
-CREATE INDEX IF NOT EXISTS images_by_parent ON images(parent_id);
-"""
-
-_FTS_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
-    prompt, revised_prompt, content='images', content_rowid='seq'
-);
-CREATE TRIGGER IF NOT EXISTS images_fts_insert AFTER INSERT ON images BEGIN
-    INSERT INTO images_fts(rowid, prompt, revised_prompt)
-    VALUES (new.seq, new.prompt, new.revised_prompt);
-END;
-CREATE TRIGGER IF NOT EXISTS images_fts_delete AFTER DELETE ON images BEGIN
-    INSERT INTO images_fts(images_fts, rowid, prompt, revised_prompt)
-    VALUES ('delete', old.seq, old.prompt, old.revised_prompt);
-END;
-"""
 
 _CSV_COLUMNS = (
     "id",
@@ -308,38 +275,6 @@ def _embedded(data: bytes, extension: str, document: dict[str, Any]) -> bytes | 
     return None
 
 
-# --- time ----------------------------------------------------------------------------------------
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    """UTC, ISO 8601, always the same width (so the text sorts as the time does)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-Moment = datetime | date | str | float
-"""A point in time a listing is filtered by: a datetime, a date, ISO text or a POSIX timestamp."""
-
-
-def _moment(value: Moment) -> str:
-    """A filter bound as stored text. Naive datetimes and dates are local time; numbers are epoch seconds."""
-    if isinstance(value, (int, float)):
-        return _iso(datetime.fromtimestamp(value, timezone.utc))
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return _iso(value if value.tzinfo else value.astimezone())
-
-
 # --- items ---------------------------------------------------------------------------------------
 
 
@@ -381,7 +316,7 @@ class GalleryItem:
         return {
             "id": self.id,
             "file": f"images/{self.path.name}",
-            "created": _iso(self.created),
+            "created": iso(self.created),
             "prompt": self.prompt,
             "revised_prompt": self.revised_prompt,
             "model": self.model,
@@ -448,7 +383,7 @@ class GalleryItem:
             seed=document.get("seed"),
             backend=document.get("backend"),
             request_id=document.get("request_id"),
-            created=_parse_iso(created) if created else _utc_now(),
+            created=parse_iso(created) if created else utc_now(),
             parent_id=document.get("parent_id"),
             input_ids=list(document.get("input_ids") or []),
             mask_id=document.get("mask_id"),
@@ -478,16 +413,6 @@ def _image_size(data: bytes) -> str | None:
     except Exception:  # a damaged result is still saved as it came
         return None
     return f"{width}x{height}"
-
-
-def _fts_query(words: list[str]) -> str:
-    """Every word, as a prefix: ``"red"* "fox"*``."""
-    return " ".join(f'"{word}"*' for word in words)
-
-
-def _like(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 # --- the gallery ---------------------------------------------------------------------------------
@@ -583,9 +508,143 @@ class GalleryStore(GalleryReader, GalleryWriter, Protocol):
     def delete(self, item_id: str) -> None: ...
 
 
+def _new_id(created: datetime) -> str:
+    """Sortable and unique: ``20250102-143005-1a2b3c4d`` (UTC time and 32 random bits)."""
+    return f"{created:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+
+def _inside(root: Path, file: str) -> Path | None:
+    """The path of an index row's file, if it lies in the images folder (links resolved); else None.
+
+    A gallery folder may come from someone else: a row naming ``../notes.txt``, an absolute
+    path or a link out of the folder is never read, exported or deleted.
+    """
+    path = root / file
+    try:
+        inside = path.resolve().parent == (root / "images").resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        inside = False
+    return path if inside else None
+
+
+def _item(root: Path, row: Row) -> GalleryItem:
+    """The item of an index row, if its file lies in the images folder."""
+    document, file = row
+    path = _inside(root, file)
+    if path is None:
+        raise OutsideGalleryError(file, root)
+    return GalleryItem.from_document(json.loads(document), path, root)
+
+
+def _listed(root: Path, rows: Sequence[Row]) -> list[GalleryItem]:
+    items = []
+    for row in rows:
+        try:
+            items.append(_item(root, row))
+        except OutsideGalleryError as exc:
+            log.warning("%s", exc)
+    return items
+
+
+class Tidying:
+    """The background pass that opening a gallery starts: it makes the index agree with the files
+    (see the module's notes). It runs in a daemon thread until done or stopped."""
+
+    def __init__(self, root: Path, index: GalleryIndex) -> None:
+        self.root = root
+        self.index = index
+        self.error: Exception | None = None
+        """What went wrong, if anything (the index then stays as it was)."""
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ipyimagegen-gallery-tidy", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the pass to end; True once it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the pass where it is, and wait for it to end."""
+        self._stopping.set()
+        self.wait(timeout)
+
+    def _run(self) -> None:
+        try:
+            self._reconcile()
+        except Exception as exc:  # closed meanwhile, or a folder that cannot be read: the index stays
+            if not self._stopping.is_set():
+                self.error = exc
+                log.warning("could not tidy the gallery in %s", self.root, exc_info=True)
+
+    def _reconcile(self) -> None:
+        """Index images that have no row, drop rows whose image is gone, remove stale temporary files.
+
+        The rows are read before the folder: a save writes its file before its row, so a row read
+        first whose file is then missing is really gone (and not another process's save in progress).
+        """
+        images = self.root / "images"
+        indexed = self.index.files()
+        now = time.time()
+        on_disk: dict[str, Path] = {}
+        sidecars: list[Path] = []
+        for folder in (images, self.root / "thumbnails", *(self.root / f for f in INPUT_KINDS.values())):
+            for entry in os.scandir(folder):
+                if self._stopping.is_set():
+                    return
+                path = Path(entry.path)
+                try:
+                    stale = now - entry.stat().st_mtime > STALE_TEMP_S
+                except FileNotFoundError:  # another process renamed or removed it since the listing
+                    continue
+                if _is_temporary(path):
+                    if stale:
+                        path.unlink(missing_ok=True)
+                elif folder != images:
+                    continue
+                elif path.suffix[1:] in IMAGE_EXTENSIONS:
+                    on_disk[path.stem] = path
+                elif path.suffix == ".json" and stale:
+                    sidecars.append(path)
+        gone = [item_id for item_id in indexed if item_id not in on_disk]
+        if gone:
+            self.index.remove(gone)
+        for item_id, path in on_disk.items():
+            if item_id not in indexed:
+                try:
+                    _adopt(self.index, item_id, path)
+                except FileNotFoundError:  # deleted by another process meanwhile: nothing to index
+                    continue
+        for sidecar in sidecars:  # metadata of an image whose write never finished
+            if sidecar.stem not in on_disk:
+                sidecar.unlink(missing_ok=True)
+
+
+def _adopt(index: GalleryIndex, item_id: str, path: Path) -> None:
+    """Index an image file that has no row, from the metadata it carries."""
+    try:
+        document = read_metadata(path)
+    except (OSError, ValueError):
+        document = {}
+    modified = iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
+    try:
+        created = iso(parse_iso(str(document.get("created") or modified)))
+    except ValueError:
+        created = modified
+    document = {"prompt": "", "endpoint": GENERATIONS, **document, "id": item_id, "created": created}
+    if not document.get("size"):
+        document["size"] = _image_size(path.read_bytes())
+    document.setdefault("mime_type", IMAGE_EXTENSIONS[path.suffix[1:]])
+    index.add(document, f"images/{path.name}", _json(document))
+
+
 class Gallery:
     """Images on disk with their metadata, indexed in SQLite for listing and search. Thread-safe.
     A :class:`GalleryStore`: it reads back what it writes.
+
+    It owns the files; the rows and their queries are :attr:`index`'s (a
+    :class:`~ipyimagegen.gallery_index.GalleryIndex`), and the pass that makes the two agree after
+    a crash runs in a :class:`Tidying`.
 
     ``path`` defaults to ``$IPYIMAGEGEN_GALLERY``, else ``./ipyimagegen-gallery`` (the folder the
     notebook runs in). Several processes may use one gallery at the same time.
@@ -599,27 +658,11 @@ class Gallery:
         self.thumbnails_dir = self.root / "thumbnails"
         for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
             folder.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._stop_tidying = threading.Event()
-        self._tidying: threading.Thread | None = None
-        self.tidy_error: Exception | None = None
-        """What went wrong in the background pass, if anything (the index then stays as it was)."""
-        self._db: sqlite3.Connection | None = self._connect(self.root / "index.sqlite")
-        try:
-            self.full_text = self._create_schema()
-        except BaseException:
-            self.close()
-            raise
-        self._tidying = threading.Thread(target=self._tidy, name="ipyimagegen-gallery-tidy", daemon=True)
-        self._tidying.start()
-
-    @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Gallery:
-        """The gallery in ``path`` (created when missing)."""
-        return cls(path)
+        self.index = GalleryIndex(self.root / "index.sqlite")
+        self._tidying = Tidying(self.root, self.index)
 
     def __repr__(self) -> str:
-        state = "closed" if self._db is None else f"{len(self)} images"
+        state = "closed" if self.index.closed else f"{len(self)} images"
         return f"Gallery({str(self.root)!r}, {state})"
 
     def __enter__(self) -> Gallery:
@@ -630,168 +673,19 @@ class Gallery:
 
     def wait_tidy(self, timeout: float | None = None) -> bool:
         """Wait for the background pass that opening starts (see the module's notes); True once it is done."""
-        if self._tidying is not None:
-            self._tidying.join(timeout)
-            return not self._tidying.is_alive()
-        return True
+        return self._tidying.wait(timeout)
 
-    def _tidy(self) -> None:
-        try:
-            self._reconcile()
-        except Exception as exc:  # closed meanwhile, or a folder that cannot be read: the index stays
-            if not self._stop_tidying.is_set():
-                self.tidy_error = exc
-                log.warning("could not tidy the gallery in %s", self.root, exc_info=True)
+    @property
+    def tidy_error(self) -> Exception | None:
+        """What went wrong in the background pass, if anything (the index then stays as it was)."""
+        return self._tidying.error
 
     def close(self) -> None:
         """Close the index (the files stay). Further use raises an error."""
-        self._stop_tidying.set()
-        self.wait_tidy(timeout=30)
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-    # -- the index ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # the files are synced; the index can be rebuilt
-        return db
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("This gallery is closed: open it again with Gallery(path).")
-        return self._db
-
-    def _create_schema(self) -> bool:
-        """Create the tables; returns whether full-text search (SQLite FTS5) is there."""
-        with self._lock:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"The gallery in {self.root} was written by a newer ipyimagegen "
-                    f"(index version {version}); upgrade ipyimagegen to open it."
-                )
-            self._run_script(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
-            try:
-                self._run_script(_FTS_SCHEMA)
-            except sqlite3.OperationalError:  # this SQLite has no FTS5: search falls back to LIKE
-                return False
-            return True
-
-    def _run_script(self, script: str) -> None:
-        """Run SQL statements in one transaction (all or none)."""
-        try:
-            self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
-        except sqlite3.Error:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, under the lock; rolled back on error."""
-        with self._lock:
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def _insert(self, document: dict[str, Any], file: str) -> None:
-        row = (
-            document["id"],
-            file,
-            document["created"],
-            document.get("prompt") or "",
-            document.get("revised_prompt") or "",
-            document.get("model") or "",
-            document.get("endpoint") or GENERATIONS,
-            document.get("parent_id"),
-            _json(document),
-        )
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO images (id, file, created, prompt, revised_prompt, model, endpoint, parent_id,"
-                " document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                row,
-            )
-
-    def _reconcile(self) -> None:
-        """Index images that have no row, drop rows whose image is gone, remove stale temporary files.
-
-        The rows are read before the folder: a save writes its file before its row, so a row read
-        first whose file is then missing is really gone (and not another process's save in progress).
-        """
-        reader = self._connect(self.root / "index.sqlite")  # its own: readers of the shared one never wait
-        try:
-            indexed = dict(reader.execute("SELECT id, file FROM images").fetchall())
-        finally:
-            reader.close()
-        now = time.time()
-        on_disk: dict[str, Path] = {}
-        sidecars: list[Path] = []
-        for folder in (self.images_dir, self.thumbnails_dir, *(self.root / f for f in INPUT_KINDS.values())):
-            for entry in os.scandir(folder):
-                if self._stop_tidying.is_set():
-                    return
-                path = Path(entry.path)
-                try:
-                    stale = now - entry.stat().st_mtime > STALE_TEMP_S
-                except FileNotFoundError:  # another process renamed or removed it since the listing
-                    continue
-                if _is_temporary(path):
-                    if stale:
-                        path.unlink(missing_ok=True)
-                elif folder != self.images_dir:
-                    continue
-                elif path.suffix[1:] in IMAGE_EXTENSIONS:
-                    on_disk[path.stem] = path
-                elif path.suffix == ".json" and stale:
-                    sidecars.append(path)
-        gone = [item_id for item_id in indexed if item_id not in on_disk]
-        if gone:
-            with self._transaction() as db:
-                db.executemany("DELETE FROM images WHERE id = ?", [(item_id,) for item_id in gone])
-        for item_id, path in on_disk.items():
-            if item_id not in indexed:
-                try:
-                    self._adopt(item_id, path)
-                except FileNotFoundError:  # deleted by another process meanwhile: nothing to index
-                    continue
-        for sidecar in sidecars:  # metadata of an image whose write never finished
-            if sidecar.stem not in on_disk:
-                sidecar.unlink(missing_ok=True)
-
-    def _adopt(self, item_id: str, path: Path) -> None:
-        """Index an image file that has no row, from the metadata it carries."""
-        try:
-            document = read_metadata(path)
-        except (OSError, ValueError):
-            document = {}
-        modified = _iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
-        try:
-            created = _iso(_parse_iso(str(document.get("created") or modified)))
-        except ValueError:
-            created = modified
-        document = {"prompt": "", "endpoint": GENERATIONS, **document, "id": item_id, "created": created}
-        if not document.get("size"):
-            document["size"] = _image_size(path.read_bytes())
-        document.setdefault("mime_type", IMAGE_EXTENSIONS[path.suffix[1:]])
-        self._insert(document, f"images/{path.name}")
+        self._tidying.stop(timeout=30)
+        self.index.close()
 
     # -- saving -------------------------------------------------------------------------------
-
-    def _new_id(self, created: datetime) -> str:
-        """Sortable and unique: ``20250102-143005-1a2b3c4d`` (UTC time and 32 random bits)."""
-        return f"{created:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
 
     def save(
         self,
@@ -818,14 +712,14 @@ class Gallery:
             )
         request = image.request
         input_ids, mask_id = self._store_inputs(request, inputs)
-        created = _utc_now()
-        item_id = self._new_id(created)
+        created = utc_now()
+        item_id = _new_id(created)
         options = request.options() if request is not None else {}
         options.pop("prompt", None)
         document: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "id": item_id,
-            "created": _iso(created),
+            "created": iso(created),
             "prompt": getattr(request, "prompt", None) or "",
             "revised_prompt": image.revised_prompt,
             "model": getattr(request, "model", None) or image.metadata.get("model"),
@@ -850,7 +744,7 @@ class Gallery:
         else:
             atomic_write(_sidecar(path), _json(document).encode("utf-8"))
             atomic_write(path, data)
-        self._insert(document, f"images/{path.name}")
+        self.index.add(document, f"images/{path.name}", _json(document))
         item = GalleryItem.from_document(document, path, self.root)
         self.keep_thumbnails(item.id, image)
         return item
@@ -926,78 +820,18 @@ class Gallery:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _inside(self, file: str) -> Path | None:
-        """The path of an index row's file, if it lies in the images folder (links resolved); else None.
-
-        A gallery folder may come from someone else: a row naming ``../notes.txt``, an absolute
-        path or a link out of the folder is never read, exported or deleted.
-        """
-        path = self.root / file
-        try:
-            inside = path.resolve().parent == self.images_dir.resolve()
-        except (OSError, RuntimeError):  # a loop of links
-            inside = False
-        return path if inside else None
-
-    def _item(self, document: str, file: str) -> GalleryItem:
-        path = self._inside(file)
-        if path is None:
-            raise OutsideGalleryError(file, self.root)
-        return GalleryItem.from_document(json.loads(document), path, self.root)
-
-    def _listed(self, rows: Sequence[tuple[str, str]]) -> list[GalleryItem]:
-        items = []
-        for row in rows:
-            try:
-                items.append(self._item(*row))
-            except OutsideGalleryError as exc:
-                log.warning("%s", exc)
-        return items
-
     def get(self, item_id: str) -> GalleryItem:
         """The item with this id; ``KeyError`` when there is none."""
-        with self._lock:
-            row = self.db.execute("SELECT document, file FROM images WHERE id = ?", (item_id,)).fetchone()
+        row = self.index.row(item_id)
         if row is None:
             raise KeyError(f"No image {item_id!r} in the gallery at {self.root}.")
-        return self._item(*row)
+        return _item(self.root, row)
 
     def __contains__(self, item_id: object) -> bool:
-        with self._lock:
-            return self.db.execute("SELECT 1 FROM images WHERE id = ?", (item_id,)).fetchone() is not None
+        return item_id in self.index
 
     def __len__(self) -> int:
         return self.count()
-
-    def _where(
-        self,
-        text: str | None,
-        model: str | None,
-        since: Moment | None,
-        until: Moment | None,
-        endpoint: str | None,
-    ) -> tuple[str, list[Any]]:
-        conditions: list[str] = []
-        values: list[Any] = []
-        words = re.findall(r"\w+", text or "")
-        if words and self.full_text:
-            conditions.append("seq IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
-            values.append(_fts_query(words))
-        elif text and text.strip():
-            for word in text.split():
-                conditions.append("(prompt LIKE ? ESCAPE '\\' OR revised_prompt LIKE ? ESCAPE '\\')")
-                values += [_like(word), _like(word)]
-        for column, value in (("model", model), ("endpoint", endpoint)):
-            if value:
-                conditions.append(f"{column} = ?")
-                values.append(value)
-        if since is not None:
-            conditions.append("created >= ?")
-            values.append(_moment(since))
-        if until is not None:
-            conditions.append("created < ?")
-            values.append(_moment(until))
-        return (" WHERE " + " AND ".join(conditions) if conditions else ""), values
 
     def items(
         self,
@@ -1011,11 +845,9 @@ class Gallery:
     ) -> list[GalleryItem]:
         """Items newest first. ``text`` finds words (or word beginnings) in the prompt or revised
         prompt; ``since`` is inclusive, ``until`` exclusive; ``limit=None`` returns all."""
-        where, values = self._where(text, model, since, until, endpoint)
-        query = f"SELECT document, file FROM images{where} ORDER BY created DESC, seq DESC LIMIT ? OFFSET ?"
-        with self._lock:
-            rows = self.db.execute(query, [*values, -1 if limit is None else limit, offset]).fetchall()
-        return self._listed(rows)
+        return _listed(
+            self.root, self.index.rows(Filters(text, model, since, until, endpoint), offset, limit)
+        )
 
     def count(
         self,
@@ -1026,9 +858,7 @@ class Gallery:
         endpoint: str | None = None,
     ) -> int:
         """How many items :meth:`items` would list with these filters."""
-        where, values = self._where(text, model, since, until, endpoint)
-        with self._lock:
-            return int(self.db.execute(f"SELECT count(*) FROM images{where}", values).fetchone()[0])
+        return self.index.count(Filters(text, model, since, until, endpoint))
 
     def total_cost(
         self,
@@ -1045,25 +875,11 @@ class Gallery:
 
         ``billed=False`` sums what offline results would have cost on OpenAI instead.
         """
-        where, values = self._where(text, model, since, until, endpoint)
-        flag = "json_extract(document, '$.details.cost.billed')"
-        condition = f"{flag} = {1 if billed else 0}"
-        where = f"{where} AND {condition}" if where else f" WHERE {condition}"
-        if ids is not None:
-            chosen = list(ids)
-            if not chosen:
-                return 0.0
-            where += f" AND id IN ({', '.join('?' for _ in chosen)})"
-            values = [*values, *chosen]
-        query = f"SELECT total(json_extract(document, '$.details.cost.usd')) FROM images{where}"
-        with self._lock:
-            return float(self.db.execute(query, values).fetchone()[0])
+        return self.index.total_cost(Filters(text, model, since, until, endpoint), ids, billed)
 
     def models(self) -> list[str]:
         """The models of the saved images, sorted."""
-        with self._lock:
-            rows = self.db.execute("SELECT DISTINCT model FROM images WHERE model != '' ORDER BY model")
-            return [model for (model,) in rows.fetchall()]
+        return self.index.models()
 
     def lineage(self, item_id: str) -> list[GalleryItem]:
         """The chain from the first ancestor still in the gallery down to this item (last)."""
@@ -1079,10 +895,7 @@ class Gallery:
 
     def children(self, item_id: str) -> list[GalleryItem]:
         """The items made from this one (its edits and variations), oldest first."""
-        query = "SELECT document, file FROM images WHERE parent_id = ? ORDER BY created, seq"
-        with self._lock:
-            rows = self.db.execute(query, [item_id]).fetchall()
-        return self._listed(rows)
+        return _listed(self.root, self.index.children(item_id))
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -1094,8 +907,7 @@ class Gallery:
         item = self.get(item_id)
         item.path.unlink(missing_ok=True)  # the file first: a crash now leaves a row that opening drops
         _sidecar(item.path).unlink(missing_ok=True)
-        with self._transaction() as db:
-            db.execute("DELETE FROM images WHERE id = ?", (item_id,))
+        self.index.remove([item_id])
         for thumbnail in self.thumbnails_dir.glob(f"{item_id}-*"):
             thumbnail.unlink(missing_ok=True)
 
@@ -1143,7 +955,7 @@ class Gallery:
                         if path is not None and name not in written:
                             archive.write(path, name, compress_type=zipfile.ZIP_STORED)
                             written.add(name)
-                manifest = {"format": FORMAT_VERSION, "exported": _iso(_utc_now()), "items": []}
+                manifest = {"format": FORMAT_VERSION, "exported": iso(utc_now()), "items": []}
                 manifest["items"] = [item.to_dict() for item in items]
                 archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
                 archive.writestr("manifest.csv", _manifest_csv(items))

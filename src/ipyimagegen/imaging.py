@@ -20,7 +20,7 @@ import os
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +32,7 @@ from . import masks, svg
 from .errors import ImageInputError
 from .media import MIME_BY_FORMAT, InputImage, sniff_mime_type
 from .models import ModelSpec, parse_size
-from .pngtext import GIF_SIGNATURES, GifFormatError, gif_frames
+from .pngtext import GIF_SIGNATURES, PNG_SIGNATURE, GifFormatError, gif_frames, png_chunks_of
 
 MAX_IMAGE_PIXELS = 50_000_000
 """The largest image (width x height) opened; larger ones are refused before they are decoded."""
@@ -46,7 +46,6 @@ READABLE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "AVIF", 
 FITS = ("crop", "pad")
 
 _DAMAGED_HINT = "Export or download the image again, then retry."
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "La", "PA", "RGBa"})
 
@@ -62,7 +61,7 @@ def open_image(source: Any) -> Image.Image:
     HxWx4; float arrays in 0..1), an :class:`~ipyimagegen.api.types.InputImage`, an ipywidgets
     ``FileUpload`` entry (``{"name": ..., "content": ...}``), or an object with a ``.value``
     holding any of these (an ``Image`` or ``FileUpload`` widget). Raises
-    :class:`~ipyimagegen.api.errors.ImageInputError` for anything that is not a usable image.
+    :class:`~ipyimagegen.errors.ImageInputError` for anything that is not a usable image.
     """
     if isinstance(source, Image.Image):
         return _from_pil(source)
@@ -216,8 +215,8 @@ def _open_lazy(data: bytes) -> Image.Image:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_large(detail=str(exc).split(",")[0]) from exc
         except UnidentifiedImageError as exc:
-            if data.startswith(_PNG_SIGNATURE) or data.startswith(b"\xff\xd8\xff"):
-                kind = "PNG" if data.startswith(_PNG_SIGNATURE) else "JPEG"
+            if data.startswith(PNG_SIGNATURE) or data.startswith(b"\xff\xd8\xff"):
+                kind = "PNG" if data.startswith(PNG_SIGNATURE) else "JPEG"
                 raise ImageInputError(
                     f"This {kind} file is damaged: its picture cannot be read.", hint=_DAMAGED_HINT
                 ) from exc
@@ -300,7 +299,7 @@ def _from_array(array: np.ndarray) -> Image.Image:
 
 def _png_header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR chunk, or None when ``data`` is not a PNG."""
-    if len(data) >= 24 and data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR":
+    if len(data) >= 24 and data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return width, height
     return None
@@ -650,34 +649,15 @@ def _is_valid_upload(image: InputImage, spec: ModelSpec) -> bool:
     return True
 
 
-def _png_chunk_spans(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(type, start, end) of each chunk's contents in a PNG, walked by their lengths (nothing is
-    copied, pixels are never inflated)."""
-    position = len(_PNG_SIGNATURE)
-    while position + 8 <= len(data):
-        length = int.from_bytes(data[position : position + 4], "big")
-        kind = data[position + 4 : position + 8]
-        yield kind, position + 8, position + 8 + length
-        if kind == b"IEND":
-            return
-        position += 12 + length
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, contents) of each chunk of a PNG."""
-    for kind, start, end in _png_chunk_spans(data):
-        yield kind, data[start:end]
-
-
 def _orientation(data: bytes, image: Image.Image) -> int | None:
     """The EXIF orientation of an encoded image, read without decoding its pixels (1: upright;
     None when the EXIF block is broken)."""
     try:
-        if data.startswith(_PNG_SIGNATURE):  # a PNG's EXIF, rare, is its own chunk, often after the pixels
-            for kind, contents in _png_chunks(data):
-                if kind == b"eXIf":
+        if data.startswith(PNG_SIGNATURE):  # a PNG's EXIF, rare, is its own chunk, often after the pixels
+            for chunk in png_chunks_of(data):
+                if chunk.type == b"eXIf":
                     exif = Image.Exif()
-                    exif.load(contents)
+                    exif.load(data[chunk.offset : chunk.end])
                     return int(exif.get(ExifTags.Base.Orientation, 1))
             return 1
         return int(image.getexif().get(ExifTags.Base.Orientation, 1))  # JPEG, WebP: in the header
@@ -994,11 +974,11 @@ def _fast_png(data: bytes) -> Image.Image | None:
     not installed, or the file is not a plain 8-bit RGB/RGBA PNG (palettes, 16 bits, a tRNS
     transparency colour, an EXIF orientation and animations stay with Pillow)."""
     decode = _png_decoder() if FAST_PNG_DECODE else None
-    if decode is None or len(data) < 26 or not data.startswith(_PNG_SIGNATURE):
+    if decode is None or len(data) < 26 or not data.startswith(PNG_SIGNATURE):
         return None
     if data[24] != 8 or data[25] not in (2, 6) or data[28] != 0:  # bit depth, colour type, interlace
         return None
-    if any(kind in (b"tRNS", b"eXIf", b"acTL") for kind, _start, _end in _png_chunk_spans(data)):
+    if any(chunk.type in (b"tRNS", b"eXIf", b"acTL") for chunk in png_chunks_of(data)):
         return None
     header = _png_header_size(data)
     if header is None:

@@ -25,8 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .api.errors import describe_error
 from .api.types import GeneratedImage
+from .errors import describe_error
 from .models import GENERATIONS, UNNAMED_MODEL
 
 if TYPE_CHECKING:
@@ -277,7 +277,7 @@ def prompt_matrix(
     ``backend``, the default one (see :func:`ipyimagegen.default_backend`).
     """
     if backend is None:
-        from .backends import default_backend
+        from .backend_choice import default_backend
 
         backend = default_backend()
     prompt_list = [prompts] if isinstance(prompts, str) else list(prompts)

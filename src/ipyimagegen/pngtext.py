@@ -16,7 +16,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_CHUNK_TYPES = (b"tEXt", b"zTXt", b"iTXt")
@@ -76,25 +76,54 @@ def _keyword_of(data: bytes) -> str:
     return data[:80].partition(b"\x00")[0].decode("latin-1")
 
 
-def _chunks(stream: BinaryIO, wanted: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
-    """(type, data) of the ``wanted`` chunks; the others are skipped with a seek, not read."""
+class PngChunk(NamedTuple):
+    """Where one chunk of a PNG lies: its type, and its contents' offset and length in the file."""
+
+    type: bytes
+    offset: int
+    length: int
+
+    @property
+    def start(self) -> int:
+        """Where the whole chunk (length, type, contents, CRC) starts."""
+        return self.offset - 8
+
+    @property
+    def end(self) -> int:
+        """Where the contents end."""
+        return self.offset + self.length
+
+    @property
+    def after(self) -> int:
+        """Where the whole chunk ends, after its CRC."""
+        return self.end + 4
+
+
+def png_chunks(stream: BinaryIO) -> Iterator[PngChunk]:
+    """Each chunk of the PNG that ``stream`` starts with, in order, up to ``IEND``: the walk reads only
+    chunk headers and seeks over contents (a caller may read them meanwhile). A truncated header ends
+    the walk; a chunk may claim more bytes than the file has left (check :attr:`PngChunk.after`).
+    Raises :class:`PngFormatError` when the signature is missing."""
+    base = stream.tell()
     if stream.read(8) != PNG_SIGNATURE:
         raise PngFormatError("This is not a PNG file (its signature is missing).")
+    position = 8
     while True:
+        stream.seek(base + position)
         header = stream.read(8)
         if len(header) < 8:
-            return  # truncated: what was found so far is all there is
+            return
         length, chunk_type = struct.unpack(">I4s", header)
-        if chunk_type in wanted:
-            data = stream.read(length)
-            if len(data) < length:
-                return
-            stream.seek(4, os.SEEK_CUR)  # the CRC
-            yield chunk_type, data
-        else:
-            stream.seek(length + 4, os.SEEK_CUR)
+        chunk = PngChunk(chunk_type, position + 8, length)
+        yield chunk
         if chunk_type == b"IEND":
             return
+        position = chunk.after
+
+
+def png_chunks_of(data: bytes) -> Iterator[PngChunk]:
+    """:func:`png_chunks` of PNG bytes (nothing is copied)."""
+    return png_chunks(io.BytesIO(data))
 
 
 def read_text(source: bytes | str | os.PathLike[str] | BinaryIO) -> dict[str, str]:
@@ -113,9 +142,16 @@ def read_text(source: bytes | str | os.PathLike[str] | BinaryIO) -> dict[str, st
 
 def _read_text(stream: BinaryIO) -> dict[str, str]:
     found: dict[str, str] = {}
-    for chunk_type, data in _chunks(stream, TEXT_CHUNK_TYPES):
+    base = stream.tell()
+    for chunk in png_chunks(stream):
+        if chunk.type not in TEXT_CHUNK_TYPES:
+            continue
+        stream.seek(base + chunk.offset)
+        data = stream.read(chunk.length)
+        if len(data) < chunk.length:
+            break  # truncated: what was found so far is all there is
         try:
-            keyword, text = _decode_text_chunk(chunk_type, data)
+            keyword, text = _decode_text_chunk(chunk.type, data)
         except (UnicodeDecodeError, zlib.error, IndexError):
             continue  # a damaged text chunk hides nothing else
         found.setdefault(keyword, text)
@@ -128,27 +164,21 @@ def with_text_chunks(data: bytes, chunks: Iterable[bytes], *, replace: Iterable[
     Text chunks whose keyword is in ``replace`` are left out. Nothing else changes: the image
     data is copied as it is. Raises :class:`PngFormatError` for bytes that are not a whole PNG.
     """
-    if not data.startswith(PNG_SIGNATURE):
-        raise PngFormatError("This is not a PNG file (its signature is missing).")
     view = memoryview(data)
     dropped = set(replace)
     new = b"".join(chunks)
     parts: list[bytes | memoryview] = [PNG_SIGNATURE]
     inserted = False
-    position = len(PNG_SIGNATURE)
-    while position + 8 <= len(data):
-        length, chunk_type = struct.unpack_from(">I4s", data, position)
-        end = position + 12 + length
-        if end > len(data):
+    for chunk in png_chunks_of(data):
+        if chunk.after > len(data):
             break
-        is_dropped = chunk_type in TEXT_CHUNK_TYPES and _keyword_of(data[position + 8 : end]) in dropped
-        if not inserted and chunk_type in (b"IDAT", b"IEND"):
+        is_dropped = chunk.type in TEXT_CHUNK_TYPES and _keyword_of(data[chunk.offset : chunk.end]) in dropped
+        if not inserted and chunk.type in (b"IDAT", b"IEND"):
             parts.append(new)
             inserted = True
         if not is_dropped:
-            parts.append(view[position:end])
-        position = end
-        if chunk_type == b"IEND":
+            parts.append(view[chunk.start : chunk.after])
+        if chunk.type == b"IEND":
             return b"".join(parts)
     raise PngFormatError("The PNG file is incomplete: it has no IEND chunk.")
 

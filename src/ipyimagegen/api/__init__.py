@@ -1,7 +1,6 @@
 """The Images API layer: request/response types, errors, the Backend protocol and the HTTP client."""
 
-from .backend import Backend, BaseBackend, ClassWall, Proxying
-from .errors import (
+from ..errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -25,6 +24,7 @@ from .errors import (
     ValidationError,
     describe_error,
 )
+from .backend import Backend, BaseBackend, ClassWall, Proxying
 from .types import (
     CallHooks,
     EditRequest,

@@ -11,9 +11,7 @@ import time
 from collections.abc import Generator
 from typing import Any
 
-from .config import safe_url
-from .deadline import Deadline
-from .errors import (
+from ..errors import (
     CONTENT_POLICY_CODES,
     APIConnectionError,
     APIError,
@@ -22,6 +20,8 @@ from .errors import (
     ResultExpiredError,
     parse_error_body,
 )
+from .config import safe_url
+from .deadline import Deadline
 from .sse import iter_events
 from .transport import Reply, Transport
 from .types import MIME_BY_FORMAT, CallHooks, GeneratedImage, ImagesResponse, PartialImage, sniff_mime_type

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import ImageInputError, UnnamedModelRetiredError, UnsupportedError, ValidationError, continued
 from ..models import (
     DALL_E,
     DEFAULT_MODEL,
@@ -36,7 +37,6 @@ from ..models import (
 )
 from ..moderation import WordList
 from ..pricing import estimate_cost
-from .errors import ImageInputError, UnnamedModelRetiredError, UnsupportedError, ValidationError, continued
 from .types import (
     Background,
     CallHooks,

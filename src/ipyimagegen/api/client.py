@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import requests
 
+from ..errors import ConfigurationError, UnsupportedError
 from ..models import (
     EDITS,
     GENERATIONS,
@@ -46,7 +47,6 @@ from .config import (
     safe_url,
 )
 from .deadline import Deadline
-from .errors import ConfigurationError, UnsupportedError
 from .model_list import ModelDirectory
 from .retry import RetryPolicy
 from .transport import Reply, Transport, is_event_stream
@@ -110,9 +110,9 @@ class OpenAIClient(BaseBackend):
     with backoff, while time is left. ``sleep`` replaces the wait
     between tries (for tests).
 
-    Sending is :attr:`transport`'s, ``GET /models`` the directory's, and a workshop server's queue
-    and wall :attr:`workshop`'s; what is left here is the whole :class:`Backend` over HTTP, which
-    is why it has more methods than most classes.
+    Size: sending is :attr:`transport`'s, ``GET /models`` the directory's, and a workshop server's
+    queue and wall :attr:`workshop`'s; what is left here is the whole :class:`Backend` over HTTP,
+    one short method per call of the protocol, which is why it has more methods than most classes.
     """
 
     offline = False

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 PUBLIC_API_HOST = "api.openai.com"

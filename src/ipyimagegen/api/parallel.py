@@ -16,10 +16,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
+from ..errors import CancelledError
 from ..models import model_spec
 from ..pricing import sum_costs, sum_usage
 from .backend import Backend
-from .errors import CancelledError
 from .types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage, Progress
 from .validation import validate_request
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .errors import APIError, CancelledError
+from ..errors import APIError, CancelledError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 

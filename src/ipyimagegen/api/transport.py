@@ -3,7 +3,7 @@
 :class:`Transport` knows nothing of images: it sends what it is given over one
 :class:`requests.Session`, with the credentials put on at the last moment, retries what may
 pass within the call's deadline, and turns every failure into a typed, redacted
-:class:`~ipyimagegen.api.errors.APIError`. The Images API client and the workshop client
+:class:`~ipyimagegen.errors.APIError`. The Images API client and the workshop client
 (:mod:`ipyimagegen.api.workshop`) send through one.
 """
 
@@ -20,9 +20,9 @@ import urllib3.exceptions
 from urllib3.exceptions import ReadTimeoutError
 
 from .._version import __version__
+from ..errors import APIConnectionError, APIError, APITimeoutError, error_from_response, redact
 from .config import Timeout, call_seconds, host_of, safe_url
 from .deadline import Deadline, DeadlinePassed, iter_body, read_body
-from .errors import APIConnectionError, APIError, APITimeoutError, error_from_response, redact
 from .retry import RetryPolicy, come_back_later, parse_retry_after, rate_limit_reset
 from .types import CallHooks
 

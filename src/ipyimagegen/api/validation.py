@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 
+from ..errors import ModelShutDownError, ValidationError
 from ..models import CUSTOM, ModelSpec, live_models, model_spec, models_for, size_allowed, today
-from .errors import ModelShutDownError, ValidationError
 from .types import EditRequest, GenerateRequest, ImageRequest, InputImage, VariationRequest
 
 

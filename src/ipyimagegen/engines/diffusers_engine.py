@@ -31,7 +31,6 @@ from PIL import Image
 
 from .. import masks
 from ..api.backend import BaseBackend
-from ..api.errors import CancelledError, ConfigurationError, UnsupportedError, ValidationError
 from ..api.types import (
     CallHooks,
     EditRequest,
@@ -41,6 +40,7 @@ from ..api.types import (
     ImagesResponse,
     VariationRequest,
 )
+from ..errors import CancelledError, ConfigurationError, UnsupportedError, ValidationError
 from ..imaging import open_image, read_mask, to_png
 from ..models import ENDPOINTS, GENERATIONS, MODELS, ModelSpec, model_spec, parse_size
 from ..moderation import IMAGE, OUTPUT, WordSource, refusal, word_list

@@ -26,7 +26,6 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from .. import imaging, masks
 from ..api.backend import BaseBackend
-from ..api.errors import ValidationError
 from ..api.types import (
     CallHooks,
     EditRequest,
@@ -36,6 +35,7 @@ from ..api.types import (
     PartialImage,
     VariationRequest,
 )
+from ..errors import ValidationError
 from ..models import auto_size, model_spec, parse_size
 from ..moderation import WordSource, word_list
 from ..pngtext import gif_timing

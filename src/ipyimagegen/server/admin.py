@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .caller import Gate
-from .errors import ErrorReply
 from .limits import read_json
+from .replies import ErrorReply
 from .tokens import TokenInfo
 
 STATIC = Path(__file__).parent / "static"

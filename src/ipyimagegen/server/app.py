@@ -9,7 +9,7 @@ counts against its budget and rate.
 
 The settings are one :class:`~ipyimagegen.server.config.ServerConfig`. A route resolves its
 caller with :class:`~ipyimagegen.server.caller.Gate`; errors are answered by the app's exception
-handlers (:class:`~ipyimagegen.server.errors.ErrorAnswers`), and every route's answers are
+handlers (:class:`~ipyimagegen.server.replies.ErrorAnswers`), and every route's answers are
 counted and logged by :class:`~ipyimagegen.server.metrics.CallRecord`.
 """
 
@@ -34,24 +34,15 @@ from starlette.routing import Route
 
 from ..api.backend import Backend, Proxying
 from ..api.class_wall import WALL_HEADER
-from ..api.errors import RateLimitError
 from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..errors import RateLimitError
 from ..models import DALL_E, ENDPOINTS, model_spec, parse_size
 from .admin import AdminPage
 from .caller import Caller, Gate
 from .config import ServerConfig
 from .costs import cost_of, forwarded_cost
 from .crosssite import CrossSiteGuard
-from .errors import (
-    SERVER_ERROR,
-    ErrorAnswers,
-    ErrorReply,
-    LastResort,
-    bad_request,
-    error_reply_for,
-    redact_bytes,
-)
 from .fair_queue import FairQueue
 from .files import ResultStore
 from .limits import BodySizeLimit, PixelBudget, pixel_cost, read_json
@@ -70,6 +61,15 @@ from .params import (
     parse_variation,
     read_form,
 )
+from .replies import (
+    SERVER_ERROR,
+    ErrorAnswers,
+    ErrorReply,
+    LastResort,
+    bad_request,
+    error_reply_for,
+    redact_bytes,
+)
 from .request_ids import RequestIds
 from .serialize import completed_event, images_payload, partial_event, sse
 from .tokens import TokenStore
@@ -81,7 +81,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ImagesServer:
-    """The request handlers, and what they share: the backend, the tokens, the limits, the stored results."""
+    """The request handlers, and what they share: the backend, the tokens, the limits, the stored results.
+
+    Size: one handler per route (the three image endpoints, models, result files, usage, metrics,
+    queue, health) and the steps the image endpoints share (reading a JSON or form body, the
+    served-model and pixel checks, the fair queue's turn, forwarding upstream, streaming events);
+    callers, errors, metrics and the admin and wall pages are already classes of their own.
+    """
 
     def __init__(
         self, backend: Backend, config: ServerConfig, *, tokens: TokenStore | None, secrets: Sequence[str]
@@ -573,7 +579,7 @@ def make_app(
     ``tokens``: require participant tokens from this store (None: an open server, for loopback use).
     ``secrets``: strings (an upstream key) that must never appear in an answer or a log line.
 
-    Every route answers errors as the API's JSON (:class:`~ipyimagegen.server.errors.ErrorAnswers`),
+    Every route answers errors as the API's JSON (:class:`~ipyimagegen.server.replies.ErrorAnswers`),
     and counts and logs each call (:class:`~ipyimagegen.server.metrics.CallRecord`).
     """
     config = config or ServerConfig()

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from ..api.types import ImageRequest
 from .costs import cost_bound
-from .errors import SERVER_ERROR, ErrorReply, retry_after_headers
+from .replies import SERVER_ERROR, ErrorReply, retry_after_headers
 from .tokens import Refusal, TokenInfo, TokenStore
 
 OPEN = "open"

@@ -28,7 +28,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .errors import ErrorReply
+from .replies import ErrorReply
 
 log = logging.getLogger("ipyimagegen.server")
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import ErrorReply
+from .replies import ErrorReply
 
 ANY_HOST = "*"
 

@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.types import ImageRequest
 from ..models import auto_size, model_spec, parse_size
-from .errors import ErrorReply
 from .params import uploads
+from .replies import ErrorReply
 
 
 def _megabytes(n: int) -> str:

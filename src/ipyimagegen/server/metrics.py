@@ -33,7 +33,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ErrorReply
+from .replies import ErrorReply
 
 log = logging.getLogger("ipyimagegen.server")
 
@@ -104,7 +104,7 @@ class CallRecord:
 
     It reads what the request's handling left in ``request.state``: ``caller`` (the token's name),
     ``ran`` (the engine or upstream was called) and ``error`` (the error answered, set by
-    :class:`~ipyimagegen.server.errors.ErrorAnswers`).
+    :class:`~ipyimagegen.server.replies.ErrorAnswers`).
     """
 
     def __init__(self, app: ASGIApp, *, route: str, metrics: ServerMetrics) -> None:
@@ -145,7 +145,7 @@ class CallRecord:
 
 
 def _reply(state: dict[str, object]) -> ErrorReply | None:
-    """The error answered, as :class:`~ipyimagegen.server.errors.ErrorAnswers` left it in the request's state."""
+    """The error answered, as :class:`~ipyimagegen.server.replies.ErrorAnswers` left it in the request's state."""
     error = state.get("error")
     return error if isinstance(error, ErrorReply) else None
 

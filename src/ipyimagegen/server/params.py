@@ -14,7 +14,6 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 
-from ..api.errors import ImageInputError, continued
 from ..api.types import (
     EditRequest,
     GenerateRequest,
@@ -23,8 +22,9 @@ from ..api.types import (
     VariationRequest,
     sniff_mime_type,
 )
+from ..errors import ImageInputError, continued
 from ..models import EDITS, GENERATIONS, VARIATIONS, ModelChoice, effective_size
-from .errors import ErrorReply, bad_request
+from .replies import ErrorReply, bad_request
 
 ChooseModel = Callable[[str, dict[str, Any]], ModelChoice]
 """The backend's rule for the model a call means when it names none (``Backend.choose_model``)."""

@@ -38,8 +38,8 @@ from ..errors import ImageInputError
 from ..imaging import image_size, thumbnail
 from ..media import sniff_mime_type
 from .caller import Gate
-from .errors import ErrorReply, bad_request, retry_after_headers
 from .params import input_image, read_form
+from .replies import ErrorReply, bad_request, retry_after_headers
 from .tokens import Rate, TokenInfo, TokenStore
 
 KEEP = 60

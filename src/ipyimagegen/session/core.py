@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..api.backend import Backend
-from ..api.errors import CancelledError
 from ..api.parallel import run_parallel, validate_parallel
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
+from ..errors import CancelledError
 from ..gallery import GalleryWriter
 from .events import (
     JobCancelled,

@@ -13,8 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cache
 from typing import Any
 
-from ..api.errors import ImagesError
 from ..api.types import GeneratedImage, ImagesResponse
+from ..errors import ImagesError
 from ..gallery import GalleryStore, GalleryWriter
 from ..thumbnails import thumbnail_of
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import masks
-from ..api.errors import ImageInputError
+from ..errors import ImageInputError
 from ..imaging import PreparedEdit, prepare_edit_input
 from ..models import ModelSpec
 from .image_input import LoadedImage

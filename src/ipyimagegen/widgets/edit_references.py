@@ -10,8 +10,8 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.errors import ImageInputError, describe_error
 from ..api.types import InputImage
+from ..errors import ImageInputError, describe_error
 from ..imaging import prepare_input_image
 from ..models import ModelSpec
 from .image_input import ImageUpload, LoadedImage

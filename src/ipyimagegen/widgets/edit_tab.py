@@ -27,8 +27,8 @@ import numpy as np
 
 from .. import masks
 from ..api.backend import Backend
-from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, GeneratedImage, ImagesResponse
+from ..errors import ImageInputError, ValidationError, describe_error
 from ..gallery import GalleryReader, GalleryWriter
 from ..imaging import PreparedEdit, outside_mask, prepare_mask, read_mask
 from ..models import EDITS, size_for_aspect

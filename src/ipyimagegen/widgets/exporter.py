@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..api.errors import describe_error
+from ..errors import describe_error
 from .tile_model import ResultTile, SavedResults, read_image
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.errors import ImageInputError, describe_error
+from ..errors import ImageInputError, describe_error
 from ..gallery import GalleryItem, GalleryReader, GalleryStore
 from ..pricing import format_usd
 from .buttons import toolbar_button
@@ -148,6 +148,10 @@ class HistoryBrowser(widgets.VBox):
     ``on_reuse``, ``on_edit`` and ``on_variations`` register ``callback(item)`` (a
     :class:`~ipyimagegen.gallery.GalleryItem`) for the tile actions; ``on_delete`` registers
     ``callback(item_id)`` after an image is deleted. Call :meth:`refresh` after saving new images.
+
+    Size: its methods are the History tab's API that the studio and notebooks call (paging and
+    search, four tile actions with their callbacks, selection and export, the viewer, deletion,
+    lineage) plus the page's messages; each is a few lines over the gallery and the tiles.
     """
 
     def __init__(self, gallery: GalleryStore, *, page_size: int = PAGE_SIZE) -> None:

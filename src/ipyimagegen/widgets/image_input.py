@@ -19,8 +19,8 @@ import numpy as np
 from ipywidgets import CallbackDispatcher
 from PIL import Image
 
-from ..api.errors import ImageInputError, describe_error
 from ..api.types import GeneratedImage, InputImage
+from ..errors import ImageInputError, describe_error
 from ..imaging import FITS, encoded_bytes, open_image, raster_file, source_name
 from .file_picker import FilePicker, size_text
 

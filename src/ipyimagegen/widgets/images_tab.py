@@ -11,8 +11,8 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
-from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import GeneratedImage, ImageRequest, ImagesResponse
+from ..errors import ImageInputError, ValidationError, describe_error
 from ..gallery import GalleryWriter
 from ..session import (
     Job,

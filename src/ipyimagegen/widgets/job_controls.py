@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.errors import CancelledError, ImagesError, describe_error
+from ..errors import CancelledError, ImagesError, describe_error
 from ..session import Job, JobRunner
 
 log = logging.getLogger(__name__)

@@ -50,6 +50,11 @@ class MaskPainter(widgets.VBox):
     100% are in the corner; keys ``[``/``]`` change the brush, B/E/R/W pick a tool and
     Ctrl/⌘+Z undoes while the pointer is over the picture.
 
+    Size: it is the painter's whole public surface (the picture and mask in and out, painting,
+    rectangles, the wand, fill, clear, invert, undo and redo, zoom and placement, callbacks) over
+    the mask model, plus the gestures its page-side view sends and the controls it keeps in step.
+    The drawing moves to ipycanvas layers, which will take the view's share of these methods.
+
     Args:
         image: a path, PNG/JPEG bytes, PIL image or array; ``None`` shows an empty view.
         max_display_size: the longest side of the view, in pixels, when the picture fits it.

@@ -99,6 +99,10 @@ class ParamsPanel(widgets.VBox):
 
     The traits (``model``, ``size``, ``n``, ``quality``...) are the state; the controls show
     it. Setting a trait to a value the model does not take raises ``TraitError``.
+
+    Size: each of its fifteen traits is a request parameter, and traitlets checks a trait with a
+    validator method of its own; the rest builds the requests, applies saved settings, and keeps
+    the controls (choices, visibility, notes) in step with the traits and the chosen model.
     """
 
     model = Unicode(help="Model name, one the backend offers.")

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
-from ..api.errors import ImageInputError, describe_error
 from ..api.types import GeneratedImage, ImageRequest, ImagesResponse
+from ..errors import ImageInputError, describe_error
 from ..gallery import GalleryWriter
 from .buttons import toolbar_button
 from .exporter import ResultExporter
@@ -84,7 +84,7 @@ class ResultGrid(widgets.VBox):
     :data:`CALLBACKS`). Ticking two or more tiles enables "Compare": a contact sheet of those
     images, with "Save PDF".
 
-    Its methods are the grid's API that the tabs and notebooks use; each hands over to the tile
+    Size: its methods are the grid's API that the tabs and notebooks use; each hands over to the tile
     model, the viewer or the exporter, which is why there are more of them than one job needs.
     """
 

@@ -1,8 +1,9 @@
 """The studio: a backend status line, tabs (Generate, Edit, Variations, History) and one result grid.
 
 Each tab runs its jobs through a :class:`~ipyimagegen.session.Session`; the tabs share the
-studio's :class:`JobRunner` (one job at a time), its spending and its :class:`ResultGrid`. A tile's "Edit" and "Variations" actions are routed to the tab of that
-name: any widget with a ``use_image(image)`` method receives the image and is selected.
+studio's :class:`JobRunner` (one job at a time), its spending and its :class:`ResultGrid`. A tile's
+"Edit" and "Variations" actions are routed to the tab of that name: its widget (an
+:class:`ImageReceiver`) receives the image and is selected.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import threading
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, cast, get_args, runtime_checkable
 
 import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend, ClassWall
-from ..api.errors import UnsupportedError, describe_error
 from ..api.types import GeneratedImage
-from ..backends import default_backend, describe_backend
+from ..backend_choice import default_backend, describe_backend
 from ..engines.preview import PreviewEngine
-from ..errors import ImagesError
+from ..errors import ImagesError, UnsupportedError, describe_error
 from ..gallery import GalleryReader
 from ..session import JobRunner
 from .edit_tab import EditTab
@@ -34,7 +34,17 @@ from .studio_gallery import history_tab, open_gallery, settings_of
 from .style import style_widget
 from .variations_tab import VariationsTab
 
-TAB_TITLES = ("Generate", "Edit", "Variations", "History")
+TabTitle = Literal["Generate", "Edit", "Variations", "History"]
+TAB_TITLES: tuple[TabTitle, ...] = get_args(TabTitle)
+RECEIVING: tuple[TabTitle, ...] = ("Edit", "Variations")
+"""The tabs a tile's action (or History's) sends an image to."""
+
+
+@runtime_checkable
+class ImageReceiver(Protocol):
+    """What the Edit and Variations tabs hold: a widget that takes an image to work on."""
+
+    def use_image(self, image: GeneratedImage) -> None: ...
 
 
 def _unopened_tab() -> widgets.HTML:
@@ -42,7 +52,7 @@ def _unopened_tab() -> widgets.HTML:
     return widgets.HTML('<div class="ipyimagegen-placeholder">Opening…</div>')
 
 
-REVEAL = {
+REVEAL: dict[TabTitle, str] = {
     "Generate": ".ipyimagegen-generate-tab textarea.ipyimagegen-prompt, .ipyimagegen-generate-tab .ipyimagegen-prompt textarea",
     "Edit": ".ipyimagegen-edit-tab .ipyimagegen-prompt textarea, .ipyimagegen-edit-tab textarea",
     "Variations": ".ipyimagegen-variations-tab .ipyimagegen-variations-run",
@@ -149,7 +159,7 @@ class Studio(widgets.VBox):
         index = change["new"]
         if index is None:
             return
-        title = self.tabs.titles[index]
+        title = cast(TabTitle, self.tabs.titles[index])
         self.tab(title)  # made now if it is opened for the first time
         if title == "History" and self._history_stale:
             self.refresh_history()
@@ -190,15 +200,20 @@ class Studio(widgets.VBox):
     def variations_tab(self) -> VariationsTab:
         return self.tab("Variations")  # type: ignore[return-value]
 
-    def tab(self, title: str) -> widgets.Widget:
+    def tab(self, title: TabTitle) -> widgets.Widget:
         """The widget of the tab called ``title`` (made now if the tab was never opened)."""
         make = self._unopened.get(title)
         if make is not None:
             self.set_tab(title, make())
         return self.tabs.children[self._index(title)]
 
-    def set_tab(self, title: str, widget: widgets.Widget) -> None:
-        """Put ``widget`` in the tab called ``title`` (the widget it replaces is closed)."""
+    def set_tab(self, title: TabTitle, widget: widgets.Widget) -> None:
+        """Put ``widget`` in the tab called ``title`` (the widget it replaces is closed); the Edit and
+        Variations tabs take an :class:`ImageReceiver`."""
+        if title in RECEIVING and not isinstance(widget, ImageReceiver):
+            raise TypeError(
+                f"the {title} tab takes a widget with a use_image(image) method, not {type(widget).__name__}"
+            )
         self._unopened.pop(title, None)
         index = self._index(title)
         old = self.tabs.children[index]
@@ -210,10 +225,10 @@ class Studio(widgets.VBox):
         if old is not widget:
             close_tree(old)
 
-    def select(self, title: str) -> None:
+    def select(self, title: TabTitle) -> None:
         self.tabs.selected_index = self._index(title)
 
-    def _index(self, title: str) -> int:
+    def _index(self, title: TabTitle) -> int:
         titles = list(self.tabs.titles)
         if title not in titles:
             raise KeyError(f"no tab called {title!r}; the tabs are {', '.join(titles)}")
@@ -274,14 +289,11 @@ class Studio(widgets.VBox):
         worker.start()
         return worker
 
-    def _route(self, title: str, image: GeneratedImage, handlers: CallbackDispatcher) -> None:
-        receiver = getattr(self.tab(title), "use_image", None)
-        if callable(receiver):
-            receiver(image)
-            self.select(title)
-            self.grid.reveal(REVEAL[title])
-        else:
-            self.grid.show_notice(f"The {html.escape(title)} tab is coming soon.", "info")
+    def _route(self, title: TabTitle, image: GeneratedImage, handlers: CallbackDispatcher) -> None:
+        receiver = cast(ImageReceiver, self.tab(title))  # set_tab takes nothing else for these tabs
+        receiver.use_image(image)
+        self.select(title)
+        self.grid.reveal(REVEAL[title])
         handlers(image)
 
     # -- header ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..api.errors import describe_error
+from ..errors import describe_error
 from ..gallery import DEFAULT_FOLDER, ENV_VARIABLE, Gallery, GalleryStore
 from .history import HistoryBrowser
 

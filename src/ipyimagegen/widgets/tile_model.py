@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..api.types import (
     EditRequest,
@@ -37,6 +37,9 @@ from .picture_facts import cost_text, format_badge
 from .style import THUMBNAIL_SIDE
 
 log = logging.getLogger(__name__)
+
+TileState = Literal["waiting", "preview", "saving", "filled"]
+"""Where a tile stands: nothing yet, a streamed preview, the result shown while it is saved, filled."""
 
 PAGE_SIZE = 24
 """Tiles on a page: what the browser holds at most, however many results there are."""
@@ -116,7 +119,8 @@ class ResultTile:
         self.index = index
         self.total = total
         self.selected_box = False  # ticked in the page
-        self.state = "waiting"
+        self.state: TileState = "waiting"
+        self.previews = 0  # streamed previews shown so far
         self._details: GeneratedImage | None = None  # the result without its bytes
         self._image: GeneratedImage | None = None  # the result, when it is kept in memory
         self._stored_at: Path | None = None  # else its file in the gallery
@@ -193,8 +197,11 @@ class ResultTile:
         return " · ".join(parts)
 
     def status_text(self) -> str:
-        """The label with the tile's state: ``#3 · … · waiting``."""
-        return self.label_text() + (f" · {self.state}" if self.state else "")
+        """The label with the tile's state: ``#3 · … · waiting`` (nothing once it is filled)."""
+        if self.state == "filled":
+            return self.label_text()
+        state = f"preview {self.previews}" if self.state == "preview" else self.state
+        return f"{self.label_text()} · {state}"
 
     def as_json(self) -> dict[str, Any]:
         """What the page draws."""
@@ -231,7 +238,8 @@ class ResultTile:
     def show_preview(self, partial: PartialImage) -> None:
         """A streamed partial image: shown in place of the placeholder until the result comes."""
         if not self.is_filled:
-            self.state = f"preview {partial.partial_index + 1}"
+            self.state = "preview"
+            self.previews = partial.partial_index + 1
             self._set_picture(_thumbnail(partial.data))
 
     def show_ready(self, image: GeneratedImage) -> None:
@@ -261,7 +269,7 @@ class ResultTile:
             self._details = replace(image, data=b"")
         self._ready = False
         self.made = self.made or datetime.now()
-        self.state = ""
+        self.state = "filled"
         picture = thumbnail_of(image, THUMBNAIL_SIDE)
         if picture != self._picture:
             self._set_picture(picture)

@@ -20,8 +20,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..api.backend import Backend, variation_prompt
-from ..api.errors import ImageInputError, ValidationError, describe_error
 from ..api.types import EditRequest, InputImage, VariationRequest
+from ..errors import ImageInputError, ValidationError, describe_error
 from ..gallery import GalleryWriter
 from ..imaging import image_size, prepare_input_image, thumbnail
 from ..models import EDITS, VARIATIONS

@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..api.errors import (
+from ..errors import (
     CONTENT_POLICY_VIOLATION,
     MODERATION_BLOCKED,
     APIConnectionError,

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from .api.backend import Backend
 from .api.config import env
-from .api.errors import ConfigurationError
 from .engines.preview import PreviewEngine
+from .errors import ConfigurationError
 from .moderation import WORDS_VARIABLE
 
 PREVIEW_DESCRIPTION = (
