@@ -136,3 +136,28 @@ def test_a_participant_shares_from_the_studio_and_the_host_shows_it_on_the_wall(
             expect(card).to_have_count(0)
             expect(wall_page.locator("#wall-empty")).to_be_visible()
             wall_page.screenshot(path=str(tmp_path / "class-wall-empty.png"), full_page=True)
+
+
+def test_a_narrow_window_reaches_every_column_and_counts_one_participant(tmp_path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    store = TokenStore.in_dir(tmp_path)
+    host, _ = store.create("host", admin=True)
+    alice, _ = store.create("alice", budget=5)
+    with ServerThread(make_app(PreviewEngine(), tokens=store)) as server, browser_page() as (page, console):
+        assert _call(server, alice) == "made"
+        page.set_viewport_size({"width": 900, "height": 800})
+        page.goto(server.url + "/admin", wait_until="domcontentloaded")
+        page.locator("#admin-token").fill(host)
+        page.get_by_role("button", name="Sign in").click()
+        table = page.locator("#participants-table")
+        expect(table.locator("tr")).to_have_count(1)  # the host's own token is not a participant
+        expect(page.locator("#participants-word")).to_have_text("participant")  # 1 participant, not "1 participants"
+        revoke = table.locator("tr", has=page.locator("td.name", has_text="alice")).get_by_role(
+            "button", name="Revoke"
+        )
+        revoke.scroll_into_view_if_needed()
+        box = revoke.bounding_box()
+        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 900, box
+        assert console.relevant() == [], console.relevant()

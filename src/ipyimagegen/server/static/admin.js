@@ -93,6 +93,7 @@ function participantRow(p) {
 function show(room) {
   const t = room.totals;
   $("participants").textContent = String(t.participants);
+  $("participants-word").textContent = t.participants === 1 ? "participant" : "participants";
   $("images").textContent = String(t.images);
   $("spent").textContent = dollars(t.spent_usd);
   $("errors").textContent = String(t.errors);
