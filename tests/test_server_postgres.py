@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import io
 import os
 import socket
@@ -110,9 +111,12 @@ def _start_server(database: str, tmp_path, name: str, *arguments: str) -> tuple[
     return process, base + "/v1"
 
 
-@pytest.fixture
-def two_servers(database: str, tmp_path) -> Iterator[tuple[str, str]]:
-    started = [_start_server(database, tmp_path, name) for name in ("one", "two")]
+@contextlib.contextmanager
+def _two_servers_on(
+    database: str, tmp_path, names: tuple[str, str], *arguments: str
+) -> Iterator[tuple[str, str]]:
+    """Two ``serve`` processes on one database (their API addresses), stopped after."""
+    started = [_start_server(database, tmp_path, name, *arguments) for name in names]
     try:
         yield started[0][1], started[1][1]
     finally:
@@ -120,6 +124,12 @@ def two_servers(database: str, tmp_path) -> Iterator[tuple[str, str]]:
             process.terminate()
         for process, _url in started:
             process.wait(timeout=20)
+
+
+@pytest.fixture
+def two_servers(database: str, tmp_path) -> Iterator[tuple[str, str]]:
+    with _two_servers_on(database, tmp_path, ("one", "two")) as urls:
+        yield urls
 
 
 def _call(base_url: str, token: str) -> str:
@@ -173,16 +183,8 @@ def test_a_rate_of_3_a_minute_holds_across_both_servers(database: str, two_serve
 @pytest.fixture
 def two_walls(database: str, tmp_path) -> Iterator[tuple[str, str]]:
     """Two servers with the class wall on one database, each participant sharing at most 40 an hour."""
-    started = [
-        _start_server(database, tmp_path, name, "--class-wall", "--wall-rate", "40/hour") for name in "ab"
-    ]
-    try:
-        yield started[0][1], started[1][1]
-    finally:
-        for process, _url in started:
-            process.terminate()
-        for process, _url in started:
-            process.wait(timeout=20)
+    with _two_servers_on(database, tmp_path, ("a", "b"), "--class-wall", "--wall-rate", "40/hour") as urls:
+        yield urls
 
 
 def _share(base_url: str, token: str) -> int:
