@@ -239,6 +239,15 @@ class ImagesServer:
                 code="invalid_value",
             )
 
+    def _too_late(self, advice: str) -> ErrorReply:
+        """The 504 of a call not answered within the time limit, its wait in the queue included."""
+        return ErrorReply(
+            504,
+            f"The images were not ready within {self.config.request_timeout:g} s: {advice}.",
+            type=SERVER_ERROR,
+            code="timeout",
+        )
+
     @property
     def queue(self) -> FairQueue:
         """Calls the backend runs at once, by participant in turn (more wait); made in the event loop."""
@@ -336,12 +345,7 @@ class ImagesServer:
         with anyio.move_on_after(self.config.request_timeout):
             return await self._in_turn(caller, image_request.n, work)
         cancel.set()
-        raise ErrorReply(
-            504,
-            f"The images were not ready within {self.config.request_timeout:g} s: try again later.",
-            type=SERVER_ERROR,
-            code="timeout",
-        )
+        raise self._too_late("try again later")
 
     def _relay(
         self, caller: Caller, images: int, reserved: float, chunks: Iterator[bytes]
@@ -380,13 +384,7 @@ class ImagesServer:
                 result: ImagesResponse = await self._in_turn(caller, image_request.n, work)
                 return result
         hooks.cancel.set()
-        raise ErrorReply(
-            504,
-            f"The images were not ready within {self.config.request_timeout:g} s: ask for fewer or smaller images, "
-            "or try again later.",
-            type=SERVER_ERROR,
-            code="timeout",
-        )
+        raise self._too_late("ask for fewer or smaller images, or try again later")
 
     async def _events(
         self, caller: Caller, image_request: ImageRequest, reserved: float
