@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 _CONFIG_VARIABLES = (
@@ -32,3 +34,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     monkeypatch.setenv("IPYIMAGEGEN_GALLERY", str(tmp_path_factory.mktemp("default") / "ipyimagegen-gallery"))
     # a server started by a test keeps its tokens apart from the user's own (~/.local/share/ipyimagegen)
     monkeypatch.setenv("IPYIMAGEGEN_SERVER_DIR", str(tmp_path_factory.mktemp("server")))
+
+
+@pytest.fixture(autouse=True)
+def _stop_canvas_recorders() -> Iterator[None]:
+    """ipycanvas's canvas manager is shared: a test's recorders stop listening when it ends."""
+    yield
+    from canvas_recorder import close_all
+
+    close_all()

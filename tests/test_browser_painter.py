@@ -75,16 +75,26 @@ def _zoom(page: Any, scope: str = "") -> float:
     return float(page.locator(f"{scope} .ipyimagegen-zoom-label").inner_text().rstrip("%")) / 100
 
 
-def _pixel(page: Any, layer: int, x: float, y: float, scope: str = "") -> list[int]:
-    """One pixel of a painter layer (0 picture, 1 mask, 2 cursor) at a point of the view (CSS pixels)."""
-    return page.evaluate(
-        """([scope, layer, x, y]) => {
-            const canvas = document.querySelectorAll(scope + ' .ipyimagegen-painter-layer')[layer];
-            const rect = canvas.getBoundingClientRect();
-            const k = canvas.width / rect.width;
-            return Array.from(canvas.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data);
-        }""",
-        [scope, layer, x, y],
+PIXEL_JS = """([scope, x, y]) => {
+    // One pixel of the painter's ipycanvas element (what ipycanvas shows), at a point of the view.
+    const canvas = document.querySelector(scope + ' canvas.ipyimagegen-painter-canvas');
+    const rect = canvas.getBoundingClientRect();
+    const k = canvas.width / rect.width;
+    return Array.from(canvas.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data);
+}"""
+
+
+def _pixel(page: Any, x: float, y: float, scope: str = "") -> list[int]:
+    """A pixel of the ipycanvas view at a point of it (CSS pixels from its top-left corner)."""
+    return page.evaluate(PIXEL_JS, [scope, x, y])
+
+
+def _wait_for_pixel(page: Any, x: float, y: float, test: str, scope: str = "") -> None:
+    """Wait until the ipycanvas view's pixel at (x, y) passes ``test``, a JS expression of ``p``."""
+    page.wait_for_function(
+        f"([scope, x, y]) => {{ const p = ({PIXEL_JS})([scope, x, y]); return {test}; }}",
+        arg=[scope, x, y],
+        timeout=10_000,
     )
 
 
@@ -198,20 +208,15 @@ def test_zoom_pan_and_paint_land_on_the_same_picture_pixels(tmp_path: Path) -> N
         page.mouse.up()
         _mask(state, np.zeros((HEIGHT, WIDTH), dtype=bool))
         page.wait_for_timeout(300)
-        outside = _pixel(page, 1, 46, 100)
-        assert outside[3] == 0
+        outside = _pixel(page, 46, 100)
+        assert outside[:3] == pytest.approx([200, 40, 40], abs=3)  # the picture's red, no paint
         track = page.locator(
             ".ipyimagegen-feather .slider-container, .ipyimagegen-feather .noUi-target"
         ).first
         track_box = track.bounding_box()
         assert track_box is not None
         page.mouse.click(track_box["x"] + track_box["width"] * 0.3, track_box["y"] + track_box["height"] / 2)
-        page.wait_for_function(
-            """() => { const c = document.querySelectorAll('.ipyimagegen-painter-layer')[1];
-                const r = c.getBoundingClientRect(); const k = c.width / r.width;
-                return c.getContext('2d').getImageData(Math.round(46 * k), Math.round(100 * k), 1, 1).data[3] > 0; }""",
-            timeout=10_000,
-        )
+        _wait_for_pixel(page, 46, 100, "p[2] > 60")  # the soft edge tints it with the mask's magenta
         assert console.relevant() == []
 
 
@@ -299,21 +304,25 @@ def test_extend_drag_in_frame_before_after_and_the_draft_after_a_reload(tmp_path
         toggle = page.locator(f"{scope} .ipyimagegen-compare-toggle input")
         toggle.wait_for(state="visible", timeout=30_000)
         probe = (box["width"] * 0.1, box["height"] * 0.5)  # in the border the model filled
-        before = _pixel(page, 0, *probe, scope=scope)
-        toggle.check()
-        page.wait_for_function(
-            """([scope, x, y, before]) => {
-                const c = document.querySelectorAll(scope + ' .ipyimagegen-painter-layer')[0];
-                const r = c.getBoundingClientRect(); const k = c.width / r.width;
-                const now = c.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data;
-                return Math.abs(now[0] - before[0]) + Math.abs(now[1] - before[1]) + Math.abs(now[2] - before[2]) > 30;
-            }""",
-            arg=[scope, *probe, before],
-            timeout=10_000,
-        )
+        painted = _pixel(page, *probe, scope=scope)
+        toggle.check()  # the mask is hidden while comparing
         slider = page.locator(f"{scope} .ipyimagegen-compare-slider")
-        slider.fill("0")  # all "before" again
-        assert _pixel(page, 0, *probe, scope=scope)[:3] == pytest.approx(before[:3], abs=2)
+        slider.fill("0")  # all "before"
+        _wait_for_pixel(
+            page, *probe, f"Math.abs(p[0] - {painted[0]}) + Math.abs(p[2] - {painted[2]}) > 10", scope
+        )
+        page.wait_for_timeout(300)
+        before = _pixel(page, *probe, scope=scope)
+        slider.fill("1000")  # all "after": the result the model made
+        far = (
+            f"Math.abs(p[0] - {before[0]}) + Math.abs(p[1] - {before[1]}) + Math.abs(p[2] - {before[2]}) > 30"
+        )
+        _wait_for_pixel(page, *probe, far, scope)
+        slider.fill("0")
+        near = (
+            f"Math.abs(p[0] - {before[0]}) + Math.abs(p[1] - {before[1]}) + Math.abs(p[2] - {before[2]}) <= 6"
+        )
+        _wait_for_pixel(page, *probe, near, scope)
         toggle.uncheck()
 
         # A reload: a new kernel in Voila; the draft brings the picture, mask and prompt back.
@@ -324,4 +333,88 @@ def test_extend_drag_in_frame_before_after_and_the_draft_after_a_reload(tmp_path
         )
         expect(page.locator(f"{scope} .ipyimagegen-prompt textarea")).to_have_value("a wide lake at dawn")
         expect(page.locator(f"{scope} .ipyimagegen-edit-summary")).to_contain_text("1536×864")
+        assert console.relevant() == []
+
+
+OVERLAY_CELL_EXTRA = f"""
+def guides(overlay):  # picture pixels: a yellow frame round the green square
+    overlay.stroke_style = "#ffff00"
+    overlay.line_width = 16
+    overlay.stroke_rect({GREEN[0]}, {GREEN[1]}, {GREEN[2] - GREEN[0]}, {GREEN[3] - GREEN[1]})
+
+painter.draw_overlay(guides)
+painter
+"""
+
+INPUT_PIXEL_JS = """([x, y]) => {
+    const canvas = document.querySelector('.ipyimagegen-mask-canvas');
+    const rect = canvas.getBoundingClientRect();
+    const k = canvas.width / rect.width;
+    return Array.from(canvas.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data);
+}"""
+
+
+def test_what_shows_is_ipycanvas_pixels_and_an_overlay_stays_aligned_under_zoom(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    state = tmp_path / "mask.npy"
+    cell = _painter_cell(state).rstrip().removesuffix("painter") + OVERLAY_CELL_EXTRA
+    notebook = write_notebook(tmp_path / "painter.ipynb", cell)
+    with voila(notebook, tmp_path) as url, browser_page() as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.locator(".ipyimagegen-zoom-bar").wait_for(state="visible", timeout=60_000)
+        view = page.locator(".ipyimagegen-mask-canvas")
+        box = view.bounding_box()
+        assert box is not None
+        fit = box["width"] / WIDTH
+        red = (100, 100)
+        # The picture is in the ipycanvas element; the input layer over it is transparent there.
+        _wait_for_pixel(
+            page, *red, "Math.abs(p[0] - 200) < 4 && Math.abs(p[1] - 40) < 4 && Math.abs(p[2] - 40) < 4"
+        )
+        assert page.evaluate(INPUT_PIXEL_JS, list(red))[3] == 0
+        # ipycanvas's canvas is no tab stop: it would swallow Tab (keys belong to the input layer).
+        assert page.evaluate("document.querySelector('canvas.ipyimagegen-painter-canvas').tabIndex") == -1
+        # The overlay, drawn in picture pixels, frames the green square.
+        edge = (GREEN[0] * fit, (GREEN[1] + GREEN[3]) / 2 * fit)
+        _wait_for_pixel(page, *edge, "p[0] > 200 && p[1] > 200 && p[2] < 90")
+
+        # A dot: the kernel's mask, then ipycanvas's mask layer, and the page's own drawing of it goes.
+        dot = (60, 180)
+        _dot(page, box["x"] + dot[0], box["y"] + dot[1])
+        mask = _mask(state)
+        assert mask[round(dot[1] / fit), round(dot[0] / fit)]
+        _wait_for_pixel(page, *dot, "p[2] > 100 && p[1] < 35")  # red under half-opaque magenta
+        page.wait_for_function(f"() => ({INPUT_PIXEL_JS})({list(dot)})[3] === 0", timeout=10_000)
+
+        # Zoom in around a point: once ipycanvas has drawn the new view (no CSS transform left),
+        # the overlay's frame and the picture's square are still together, where the zoom put them.
+        pointer = (box["x"] + 300, box["y"] + 120)
+        page.mouse.move(*pointer)
+        page.keyboard.down("Control")
+        page.mouse.wheel(0, -250)
+        page.keyboard.up("Control")
+        expect(page.locator(".ipyimagegen-zoom-label")).not_to_have_text(f"{round(fit * 100)}%")
+        page.wait_for_function(
+            "() => ['', 'none'].includes(getComputedStyle(document.querySelector("
+            "'canvas.ipyimagegen-painter-canvas')).transform)",
+            timeout=10_000,
+        )
+        page.wait_for_timeout(300)
+        zoom = _zoom(page)
+        assert zoom > fit * 1.3
+
+        def screen(x: float, y: float) -> tuple[float, float]:  # a picture point on screen now
+            px, py = pointer[0] - box["x"], pointer[1] - box["y"]
+            return (px + (x * fit - px) * zoom / fit, py + (y * fit - py) * zoom / fit)
+
+        left_edge = screen(GREEN[0], (GREEN[1] + GREEN[3]) / 2)
+        inside = screen(GREEN[0] + 40, (GREEN[1] + GREEN[3]) / 2)
+        outside = screen(GREEN[0] - 40, (GREEN[1] + GREEN[3]) / 2)
+        _wait_for_pixel(page, *left_edge, "p[0] > 200 && p[1] > 200 && p[2] < 90")
+        green = _pixel(page, *inside)
+        assert green[1] > 150 and green[0] < 80  # the square's green, just inside the frame
+        blue = _pixel(page, *outside)
+        assert blue[2] > 150 and blue[1] < 80  # the blue half, just outside it
         assert console.relevant() == []

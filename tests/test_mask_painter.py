@@ -1,8 +1,8 @@
 """MaskPainter and its numpy mask model, driven in pure Python the way its page drives it.
 
-:class:`PageSide` plays the page script: it sends gestures as the page sends them (stroke points
-in batches, in image pixels) and keeps its own copy of the mask from the regions the kernel sends
-back, so tests check that what the page shows is the kernel's mask.
+:class:`PageSide` plays the page: it sends gestures as the input layer sends them (stroke points
+in batches, in image pixels) and draws ipycanvas's canvases from the commands the kernel sends
+them, so tests check that what ipycanvas shows is the kernel's mask.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from canvas_recorder import CanvasRecorder
 from ipyimagegen.masks import paint_rect, paint_segment
 from ipyimagegen.widgets.mask_model import EditableMask
 from ipyimagegen.widgets.mask_painter import MaskPainter
-from ipyimagegen.widgets.painter_view import MAX_POINTS_PER_MESSAGE
+from ipyimagegen.widgets.painter_input import MAX_POINTS_PER_MESSAGE
 
 
 def make_image(width: int, height: int) -> Image.Image:
@@ -27,49 +28,66 @@ def make_image(width: int, height: int) -> Image.Image:
 
 
 class PageSide:
-    """The page's side of a painter's view: what it was sent, and gestures sent as the page sends them."""
+    """The page's side of a painter: its ipycanvas canvases as a browser draws them from the
+    kernel's commands (:class:`CanvasRecorder`), and gestures sent as the input layer sends them
+    (stroke points in batches, in image pixels). Made after the painter, it is a page that
+    appears: every canvas model says it is ready, and the input layer asks for the state."""
 
     def __init__(self, painter: MaskPainter) -> None:
         self.painter = painter
         self.view = painter.view
-        self.messages: list[tuple[dict[str, Any], list[bytes]]] = []
-        self.mask: np.ndarray | None = None
-        self.picture: Image.Image | None = None
-        self.version = -1
-        self.after: Image.Image | None = None
-        self.next_id = 0
+        self.layers = painter._layers
+        self.messages: list[dict[str, Any]] = []
+        self.next_id = painter._upto
+        self.recorder = CanvasRecorder().__enter__()  # closed after the test (conftest)
+        for source in (self.layers.picture_source, self.layers.after_source, self.layers.mask_source,
+                       self.layers.stamp):  # fmt: skip
+            self.recorder.track(source)
         original = self.view.send
 
         def record(content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
-            data = [bytes(b) for b in buffers or []]
-            self.messages.append((content, data))
-            self._apply(content, data)
+            self.messages.append(content)
             original(content, buffers=buffers)
 
         self.view.send = record
+        for canvas in (*self.layers.canvas._canvases, self.layers.picture_source, self.layers.after_source,
+                       self.layers.mask_source, self.layers.overlay, self.layers.checker, self.layers.stamp):  # fmt: skip
+            canvas._handle_frontend_event(canvas, {"event": "client_ready"}, [])
         self.send({"kind": "want"})
 
-    def _apply(self, content: dict[str, Any], data: list[bytes]) -> None:
-        event = content.get("event")
-        if event == "picture":
-            self.version = content["version"]
-            self.after = None  # a comparison belongs to the picture before (as the page script drops it)
-            self.picture = Image.open(io.BytesIO(data[0])) if data else None
-            self.mask = np.zeros((content["height"], content["width"]), dtype=bool) if data else None
-        elif event == "mask" and content["version"] == self.version and self.mask is not None:
-            if content["clear"]:
-                self.mask[:] = False
-            x, y, w, h = content["x"], content["y"], content["w"], content["h"]
-            bits = np.unpackbits(np.frombuffer(data[0], dtype=np.uint8), count=w * h)
-            self.mask[y : y + h, x : x + w] = bits.reshape(h, w).astype(bool)
-        elif event == "after":
-            self.after = Image.open(io.BytesIO(data[0])) if data else None
+    @property
+    def shown(self) -> bool:
+        return bool(self.view.picture)
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The mask as ipycanvas holds it: where its mask source is painted."""
+        return self.recorder.rgba(self.layers.mask_source)[..., 3] == 255 if self.shown else None
+
+    @property
+    def picture(self) -> Image.Image | None:
+        return Image.fromarray(self.recorder.rgba(self.layers.picture_source)) if self.shown else None
+
+    @property
+    def after(self) -> Image.Image | None:
+        pixels = self.recorder.rgba(self.layers.after_source)
+        return Image.fromarray(pixels) if pixels[..., 3].any() else None
+
+    @property
+    def stamp(self) -> tuple[int, ...]:
+        """What the last batch says it drew: (stroke id, its points applied, view version, batch)."""
+        pixels = self.recorder.rgba(self.layers.stamp).astype(int)
+        return tuple(int((p[0] << 16) | (p[1] << 8) | p[2]) for p in pixels[0])
+
+    @property
+    def version(self) -> int:
+        return int(self.sent("state")[-1]["version"])
 
     def send(self, message: dict[str, Any]) -> None:
         self.view._handle_message(self.view, message, [])
 
     def sent(self, event: str) -> list[dict[str, Any]]:
-        return [content for content, _ in self.messages if content.get("event") == event]
+        return [content for content in self.messages if content.get("event") == event]
 
     def stroke(
         self, *points: tuple[float, float], tool: str = "brush", batch: int = 3, end: bool = True
@@ -402,23 +420,44 @@ def test_paint_rect_uses_pixel_centres() -> None:
 # --- The page and the kernel -------------------------------------------------------------------
 
 
-def test_the_page_gets_the_picture_once_and_the_whole_mask_when_it_connects(painter: MaskPainter) -> None:
+def test_a_page_that_appears_gets_the_picture_once_and_the_whole_mask(painter: MaskPainter) -> None:
     stroke(painter, (100, 100), (200, 100))
-    page = PageSide(painter)  # a page that connects now (a reload, a second view)
-    (picture,) = page.sent("picture")
-    assert (picture["width"], picture["height"], picture["mime"]) == (1024, 1024, "image/jpeg")
+    page = PageSide(painter)  # a page that connects now (a reload, Voila, a second window)
+    puts = [
+        data
+        for name, _args, data in page.recorder.sent_to(page.layers.picture_source)
+        if name == "putImageData"
+    ]
+    assert len(puts) == 1 and puts[0][0][:3] == b"\xff\xd8\xff"  # one JPEG, at full resolution
     assert page.picture is not None and page.picture.size == (1024, 1024)
     shown = np.asarray(page.picture.convert("RGB")).astype(int)
-    assert np.abs(shown - np.asarray(make_image(1024, 1024))).max() <= 8  # JPEG at quality 92
+    assert np.abs(shown - np.asarray(make_image(1024, 1024))).max() <= 12
     assert np.array_equal(page.mask, painter.mask)
+    (state,) = page.sent("state")
+    assert state["picture"] == [1024, 1024] and state["upto"] == painter._upto
 
 
-def test_a_picture_with_transparency_goes_as_png() -> None:
+def test_a_picture_with_transparency_keeps_it_exactly() -> None:
     rgba = np.zeros((64, 96, 4), dtype=np.uint8)
-    rgba[:, :48] = (10, 200, 30, 255)
+    rgba[:, :48] = (10, 200, 30, 255)  # an outpainting frame: the picture, then a transparent border
     page = PageSide(MaskPainter(Image.fromarray(rgba, "RGBA")))
-    assert page.sent("picture")[-1]["mime"] == "image/png"
-    assert np.array_equal(np.asarray(page.picture), rgba)
+    puts = [
+        data
+        for name, _args, data in page.recorder.sent_to(page.layers.picture_source)
+        if name == "putImageData"
+    ]
+    assert puts[-1][0][:3] == b"\xff\xd8\xff"  # the colours as a JPEG, the border cut out by rectangles
+    shown = np.asarray(page.picture)
+    assert np.array_equal(shown[..., 3], rgba[..., 3])
+    assert np.abs(shown[:, :40, :3].astype(int) - rgba[:, :40, :3]).max() <= 12
+    rgba[:, 40:48, 3] = 128  # a soft edge goes as a PNG, exactly
+    page = PageSide(MaskPainter(Image.fromarray(rgba, "RGBA")))
+    puts = [
+        data
+        for name, _args, data in page.recorder.sent_to(page.layers.picture_source)
+        if name == "putImageData"
+    ]
+    assert puts[-1][0][:4] == b"\x89PNG" and np.array_equal(np.asarray(page.picture), rgba)
 
 
 def test_what_the_page_shows_is_the_kernels_mask_after_every_change(painter: MaskPainter) -> None:
@@ -435,14 +474,29 @@ def test_what_the_page_shows_is_the_kernels_mask_after_every_change(painter: Mas
     assert np.array_equal(page.mask, painter.mask)
 
 
-def test_a_stroke_region_names_the_last_stroke_applied(painter: MaskPainter) -> None:
+def test_each_batch_is_drawn_into_the_mask_layer_and_stamped_with_what_was_applied(
+    painter: MaskPainter,
+) -> None:
     page = PageSide(painter)
     first = page.stroke((100, 100), (200, 100))
-    second = page.stroke((100, 400), (200, 400))
-    regions = page.sent("mask")
-    assert [region["upto"] for region in regions[-2:]] == [first, second]
-    # Each region is only what the stroke touched, not the whole mask.
-    assert all(region["w"] * region["h"] < 1024 * 1024 / 10 for region in regions[-2:])
+    assert page.stamp[:2] == (first, 2) and np.array_equal(page.mask, painter.mask)
+    batches = page.stamp[3]
+    # A stroke's first batch is in ipycanvas's mask before the stroke ends.
+    page.next_id += 1
+    page.send(
+        {"kind": "stroke", "id": page.next_id, "tool": "brush", "points": [100, 400, 200, 400, 300, 400]}
+    )
+    assert page.stamp[:2] == (page.next_id, 3) and page.stamp[3] > batches
+    assert page.mask[400, 100:300].all() and painter.mask[400, 100:300].all()
+    # Only what the batch touched is drawn again, not the whole mask.
+    cleared = [
+        args for name, args, _data in page.recorder.sent_to(page.layers.mask_source) if name == "clearRect"
+    ]
+    assert cleared[-1][2] * cleared[-1][3] < 1024 * 1024 / 10
+    # The mask layer shows the source through the view's transform, at the mask's opacity.
+    mask_layer = page.layers.canvas[1]
+    names = [name for name, _args, _data in page.recorder.sent_to(mask_layer)]
+    assert names[-5:] == ["setTransform", "set", "set", "drawImage", "restore"]
 
 
 def test_a_stroke_in_many_batches_is_one_edit_and_lines_join_across_batches(painter: MaskPainter) -> None:
@@ -535,15 +589,14 @@ def test_a_huge_batch_is_cut_and_points_outside_the_picture_are_clipped(painter:
     assert painter.mask[500].all()
 
 
-def test_a_new_picture_makes_the_page_drop_regions_of_the_old_one(painter: MaskPainter) -> None:
+def test_a_new_picture_resizes_the_sources_and_starts_an_empty_mask(painter: MaskPainter) -> None:
     page = PageSide(painter)
+    page.stroke((100, 100), (200, 100))
     old = page.version
     painter.set_image(make_image(300, 200))
     assert page.version == old + 1 and page.mask.shape == (200, 300) and not page.mask.any()
-    page._apply(
-        {"event": "mask", "version": old, "clear": True, "upto": 0, "x": 0, "y": 0, "w": 8, "h": 1}, [b"\xff"]
-    )
-    assert not page.mask.any()
+    assert page.picture is not None and page.picture.size == (300, 200)
+    assert page.sent("state")[-1]["picture"] == [300, 200]
 
 
 # --- The wand, feather, frame and comparison ---------------------------------------------------
@@ -595,8 +648,11 @@ def test_the_feather_softens_the_edge_of_the_exported_soft_mask(painter: MaskPai
     painter.paint_rect(400, 400, 600, 600)
     hard = painter.soft_mask()
     assert set(np.unique(hard)) == {0.0, 1.0}
+    page = PageSide(painter)
     painter.feather = 8
-    assert painter.view.feather == 8  # the page shows the same blur
+    mask_layer = page.layers.canvas[1]
+    filters = [args[1] for name, args, _data in page.recorder.sent_to(mask_layer) if name == "set"]
+    assert "blur(4.00px)" in filters  # ipycanvas shows the same blur, at the view's scale (1/2)
     soft = painter.soft_mask()
     assert soft[500, 500] == pytest.approx(1.0, abs=1e-3) and soft[100, 100] == 0.0
     edge = soft[500, 395:405]
@@ -623,9 +679,13 @@ def test_show_after_sends_the_result_at_the_pictures_size(painter: MaskPainter) 
     page = PageSide(painter)
     painter.show_after(make_image(512, 512).transpose(Image.Transpose.FLIP_LEFT_RIGHT))
     assert page.after is not None and page.after.size == (1024, 1024)
-    assert page.sent("after")[-1]["show"] is True
+    assert painter.view.comparing == [True, 0.5]
+    page.send({"kind": "compare", "on": True, "split": 0.25})  # the slider in the page
+    picture_layer = page.layers.canvas[0]
+    rects = [args for name, args, _data in page.recorder.sent_to(picture_layer) if name == "rect"]
+    assert rects[-1] == [0, 0, 256.0, 1024]  # the result shows left of a quarter of the width
     painter.show_after(None)
-    assert page.after is None
+    assert page.after is None and painter.view.comparing == []
 
 
 def test_zoom_to_asks_the_page(painter: MaskPainter) -> None:
@@ -669,10 +729,152 @@ def test_without_image_nothing_is_painted() -> None:
 
 def test_css_classes_for_browser_tests(painter: MaskPainter) -> None:
     assert "ipyimagegen-mask-painter" in painter._dom_classes
-    assert painter.view in painter.children and "ipyimagegen-painter" in painter.view._dom_classes
+    stage = painter._stage
+    assert stage in painter.children and "ipyimagegen-painter" in stage._dom_classes
+    assert stage.children == (painter.canvas, painter.view)  # the input layer over the ipycanvas view
+    assert painter.canvas.layout.grid_area == painter.view.layout.grid_area == "1 / 1"
+    assert "ipyimagegen-painter-canvas" in painter.canvas._dom_classes
 
 
 def test_close_closes_the_owned_widgets(painter: MaskPainter) -> None:
     painter.close()
     assert painter.comm is None and painter.view.comm is None
     assert all(control.comm is None for control in painter._controls)
+    assert all(widget.comm is None for widget in painter._layers.widgets)
+
+
+# --- ipycanvas: the view, the overlay, the ring --------------------------------------------------
+
+
+def _view(page: PageSide, version: int, scale: float, tx: float, ty: float, dpr: float = 2.0) -> None:
+    page.send({"kind": "view", "version": version, "scale": scale, "tx": tx, "ty": ty,
+               "width": 512, "height": 512, "dpr": dpr})  # fmt: skip
+
+
+def test_a_zoom_or_pan_redraws_every_layer_by_transforms_and_sends_no_image_bytes(
+    painter: MaskPainter,
+) -> None:
+    page = PageSide(painter)
+    page.stroke((100, 100), (400, 300))
+    page.recorder.clear_log()
+    _view(page, 7, scale=2.0, tx=-300.0, ty=-100.0, dpr=2.0)
+    sent = page.recorder.commands
+    assert not [name for _canvas, name, _args, _data in sent if name == "putImageData"]
+    assert sum(len(chunk) for *_rest, data in sent for chunk in data) < 1024
+    assert (painter.canvas.width, painter.canvas.height) == (
+        1024,
+        1024,
+    )  # 512 CSS pixels at 2 device pixels each
+    for index in range(3):  # picture, mask and overlay: the picture pixels through the view's transform
+        transforms = [
+            args
+            for name, args, _data in page.recorder.sent_to(painter.canvas[index])
+            if name == "setTransform"
+        ]
+        assert transforms[-1] == [4.0, 0.0, 0.0, 4.0, -600.0, -200.0]
+    assert page.stamp[2] == 7 and painter.view.zoom == 2.0
+    assert np.array_equal(page.mask, painter.mask)  # the mask source is untouched by a zoom
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"scale": 0},
+        {"scale": float("nan")},
+        {"tx": float("inf")},
+        {"width": -5},
+        {"dpr": 100},
+        {"version": "7"},
+        {"scale": True},
+    ],
+)
+def test_a_malformed_view_from_the_page_changes_nothing(painter: MaskPainter, fields: dict[str, Any]) -> None:
+    page = PageSide(painter)
+    before = (painter.canvas.width, painter.canvas.height, painter._layers.scene.view)
+    message = {
+        "kind": "view",
+        "version": 3,
+        "scale": 1.0,
+        "tx": 0,
+        "ty": 0,
+        "width": 512,
+        "height": 512,
+        "dpr": 1,
+    }
+    page.send({**message, **fields})
+    assert (painter.canvas.width, painter.canvas.height, painter._layers.scene.view) == before
+
+
+def test_a_huge_view_is_capped(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    page.send(
+        {"kind": "view", "version": 3, "scale": 1e9, "tx": 0, "ty": 0, "width": 1e6, "height": 1e6, "dpr": 8}
+    )
+    assert painter.canvas.width <= 4096 * 8 and painter._layers.scene.view.scale <= 64
+
+
+def test_draw_overlay_draws_in_picture_pixels_and_again_when_a_page_appears(painter: MaskPainter) -> None:
+    calls: list[Any] = []
+
+    def guides(overlay: Any) -> None:
+        calls.append(overlay)
+        overlay.stroke_style = "cyan"
+        overlay.stroke_rect(100, 200, 300, 400)
+
+    page = PageSide(painter)
+    painter.draw_overlay(guides)
+    assert calls == [painter.overlay] and (painter.overlay.width, painter.overlay.height) == (1024, 1024)
+    names = [name for name, _args, _data in page.recorder.sent_to(painter.overlay)]
+    assert names[-5:] == ["clear", "save", "set", "strokeRect", "restore"]
+    _view(page, 2, scale=1.5, tx=-40.0, ty=10.0, dpr=1.0)
+    overlay_layer = [(name, args) for name, args, _data in page.recorder.sent_to(painter.canvas[2])]
+    assert overlay_layer[-4:] == [
+        ("setTransform", [1.5, 0.0, 0.0, 1.5, -40.0, 10.0]),
+        ("set", [painter.canvas[2].ATTRS["image_smoothing_enabled"], True]),
+        ("drawImage", [f"IPY_MODEL_{painter.overlay.model_id}", 0, 0]),
+        ("restore", []),
+    ]
+    PageSide(painter)  # a reload: the overlay canvas model is new and empty, so it is drawn again
+    assert len(calls) == 2
+    painter.draw_overlay(None)
+    assert len(calls) == 2 and page.recorder.sent_to(painter.overlay)[-1][0] == "clear"
+
+
+def test_the_brush_ring_follows_the_pointer_in_the_marks_layer(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    _view(page, 1, scale=0.5, tx=0.0, ty=0.0, dpr=1.0)
+    page.send({"kind": "hover", "x": 400, "y": 300})
+    marks = painter.canvas[3]
+    circles = [args for name, args, _data in page.recorder.sent_to(marks) if name == "strokeCircle"]
+    assert circles[-1] == [200.0, 150.0, pytest.approx(painter.brush_radius * 0.5)]
+    painter.tool = "rectangle"
+    lines = [args for name, args, _data in page.recorder.sent_to(marks) if name == "strokeLine"]
+    assert lines[-1] == [200.0, 142.0, 200.0, 158.0]  # a crosshair for the rectangle and the wand
+    page.send({"kind": "hover", "x": None})  # the pointer left the view: no ring, no crosshair
+    names = [name for name, _args, _data in page.recorder.sent_to(marks)]
+    since_clear = names[len(names) - 1 - names[::-1].index("clear") :]
+    assert "strokeCircle" not in since_clear and "strokeLine" not in since_clear
+
+
+def test_pen_pressure_narrows_the_stroke(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    painter.brush_size = 40  # a radius of 40 image pixels
+    page.send({"kind": "stroke", "id": 1, "tool": "brush", "points": [100, 200, 900, 200],
+               "pressures": [0.25, 0.25], "end": True})  # fmt: skip
+    page.send({"kind": "stroke", "id": 2, "tool": "brush", "points": [100, 600, 900, 600], "end": True})
+    column = painter.mask[:, 500]
+    assert column[150:250].sum() == pytest.approx(20, abs=2) and column[550:650].sum() == pytest.approx(
+        80, abs=2
+    )
+
+
+def test_a_noisy_mask_goes_to_ipycanvas_as_a_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipyimagegen.widgets import painter_layers
+
+    monkeypatch.setattr(painter_layers, "MAX_RUNS", 100)
+    painter = MaskPainter(make_image(256, 256))
+    page = PageSide(painter)
+    noise = np.random.default_rng(1).random((256, 256)) > 0.5
+    painter.set_mask(noise)
+    names = [name for name, _args, _data in page.recorder.sent_to(page.layers.mask_source)]
+    assert names[-1] == "putImageData" and np.array_equal(page.mask, noise)

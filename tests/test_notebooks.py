@@ -180,6 +180,9 @@ def test_edit_notebook_changes_only_the_masked_area(run: Callable[[str], Run]) -
     assert inside and int(inside.group(1)) > 50, report
     assert "outside it: 0.0%" in report
     assert "image/png" in output_types(cell_with(nb, "mask=border"))
+    assert "MultiCanvas of 512x512 pixels, overlay of 1024x1024" in printed(
+        cell_with(nb, "draw_overlay(guides)")
+    )
 
 
 def test_comparison_notebook_saves_pdfs(run: Callable[[str], Run]) -> None:

@@ -165,7 +165,7 @@ def test_after_an_edit_the_painter_can_compare_it_with_its_picture() -> None:
     before = np.asarray(tab.prepared.picture.convert("RGB")).astype(int)
     (image,) = _edit(tab).data
     assert page.after is not None and page.after.size == (256, 256)
-    assert page.sent("after")[-1]["show"] is False  # offered, not forced on
+    assert tab.painter.view.comparing == [False, 0.5]  # offered, not forced on
     shown = np.asarray(page.after.convert("RGB")).astype(int)
     result = np.asarray(image.to_pil().convert("RGB")).astype(int)
     assert np.abs(shown - result)[mask].mean() < 10 < 30 < np.abs(shown - before)[mask].mean()  # JPEG-close

@@ -168,6 +168,15 @@ BBox = tuple[int, int, int, int]
 _MIN_RADIUS = math.sqrt(0.5)
 
 
+def union_box(a: BBox | None, b: BBox | None) -> BBox | None:
+    """The smallest region holding both (either may be None: nothing)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+
+
 def paint_segment(
     mask: np.ndarray, x0: float, y0: float, x1: float, y1: float, radius: float, value: bool = True
 ) -> BBox | None:
@@ -534,3 +543,18 @@ def extend(source_size: Size, extension: Mapping[str, float], frame: Size) -> Pl
     top = (frame[1] - scale * tall) / 2 + scale * height * extension.get("up", 0.0)
     centre = ((left + scale * width / 2) / frame[0], (top + scale * height / 2) / frame[1])
     return Placement(frame, scale / fits, centre)
+
+
+def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The marked pixels of ``mask`` as runs along its rows: ``(x, y, length)`` arrays, row by row.
+
+    A run covers columns ``x`` to ``x + length - 1`` of row ``y``; drawn as one-pixel-high
+    rectangles they give back exactly the marked pixels.
+    """
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    _rows, ends = np.nonzero(steps == -1)
+    return starts.astype(np.int32), rows.astype(np.int32), (ends - starts).astype(np.int32)

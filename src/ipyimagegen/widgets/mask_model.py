@@ -11,15 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import masks
-from ..masks import BBox, paint_rect, paint_segment
-
-
-def _union(a: BBox | None, b: BBox | None) -> BBox | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+from ..masks import BBox, paint_rect, paint_segment, union_box
 
 
 @dataclass(frozen=True)
@@ -115,9 +107,14 @@ class EditableMask:
         self._redo.clear()
         return True
 
-    def paint_segment(self, x0: float, y0: float, x1: float, y1: float, radius: float, value: bool) -> None:
-        """Paint a round-ended thick line (image coordinates) as part of the current edit."""
-        self._touch(paint_segment(self._mask, x0, y0, x1, y1, radius, value))
+    def paint_segment(
+        self, x0: float, y0: float, x1: float, y1: float, radius: float, value: bool
+    ) -> BBox | None:
+        """Paint a round-ended thick line (image coordinates) as part of the current edit; the
+        region it visited, or None."""
+        box = paint_segment(self._mask, x0, y0, x1, y1, radius, value)
+        self._touch(box)
+        return box
 
     def paint_rect(self, x0: float, y0: float, x1: float, y1: float, value: bool) -> None:
         """Paint a rectangle (image coordinates) as part of the current edit."""
@@ -184,7 +181,7 @@ class EditableMask:
     def _touch(self, bbox: BBox | None) -> None:
         if self._before is None:
             raise RuntimeError("Call begin_edit() before painting, and end_edit() after.")
-        self._dirty = _union(self._dirty, bbox)
+        self._dirty = union_box(self._dirty, bbox)
 
     def _whole_edit(self, change) -> bool:
         self.begin_edit()

@@ -1,9 +1,12 @@
 """MaskPainter: paint, over an image, the area that an edit should regenerate.
 
-The mask lives in Python at the image's full resolution (:class:`EditableMask`); the page shows
-the picture and a copy of the mask (:class:`~.painter_view.PainterView`), zooms and pans them,
-and draws each stroke at once while it sends the stroke here in batches. What the page shows is
-corrected from this mask after every stroke, so what is sent to the model is what was seen.
+The mask lives in Python at the image's full resolution (:class:`EditableMask`), the single
+source of truth. ipycanvas draws the picture, the mask, the outpainting frame, the brush ring and
+the before/after view on a ``MultiCanvas`` whose layers this kernel owns (:mod:`.painter_layers`),
+zoomed and panned by its transforms. A thin input layer over it (:mod:`.painter_input`) takes the
+pointer, keys and wheel, draws the stroke in progress at once and sends its points here in
+batches; each batch is painted into the mask and drawn into ipycanvas's mask layer, so what is
+sent to the model is what was seen.
 
 Coordinates are continuous image pixels: pixel ``(row, col)`` covers ``[col, col + 1) x
 [row, row + 1)``. The brush size is given in pixels of the view when the picture fits it
@@ -14,17 +17,23 @@ makes it larger on screen, as in any paint program.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+from ipycanvas import Canvas, MultiCanvas
 from PIL import Image
 from traitlets import CaselessStrEnum, Float, Int, observe
 
 from .. import masks
 from ..imaging import open_image, read_mask, to_png
+from ..masks import union_box
+from .lifecycle import close_tree
 from .mask_model import EditableMask
-from .painter_view import MAX_BRUSH_SIZE, PainterView, picture_file
+from .painter_input import MAX_BRUSH_SIZE, PainterInput
+from .painter_layers import LAYERS as LAYER_NAMES
+from .painter_layers import PainterLayers, ViewState
 
 TOOL_KEYS = {"b": "brush", "e": "eraser", "r": "rectangle", "w": "wand", "m": "move"}
 """Keys that pick a tool while the pointer is over the picture."""
@@ -50,10 +59,13 @@ class MaskPainter(widgets.VBox):
     100% are in the corner; keys ``[``/``]`` change the brush, B/E/R/W pick a tool and
     Ctrl/⌘+Z undoes while the pointer is over the picture.
 
+    ``canvas`` is the ipycanvas ``MultiCanvas`` that shows it all; draw your own guides, grids or
+    boxes with :meth:`draw_overlay`, in picture pixels: they stay aligned under zoom and pan.
+
     Size: it is the painter's whole public surface (the picture and mask in and out, painting,
-    rectangles, the wand, fill, clear, invert, undo and redo, zoom and placement, callbacks) over
-    the mask model, plus the gestures its page-side view sends and the controls it keeps in step.
-    The drawing moves to ipycanvas layers, which will take the view's share of these methods.
+    rectangles, the wand, fill, clear, invert, undo and redo, zoom, placement, the overlay,
+    callbacks) over the mask model, plus the gestures its input layer sends and the controls and
+    ipycanvas scene it keeps in step.
 
     Args:
         image: a path, PNG/JPEG bytes, PIL image or array; ``None`` shows an empty view.
@@ -78,18 +90,25 @@ class MaskPainter(widgets.VBox):
         self._max_display_size = int(max_display_size)
         self._image: Image.Image | None = None
         self._pixels: np.ndarray | None = None
-        self._picture_file: tuple[bytes, str] | None = None
         self._version = 0
         self._mask: EditableMask | None = None
         self._scale = (1.0, 1.0)
         self._stroke_id: int | None = None  # the stroke being received
         self._stroke_last: tuple[float, float] | None = None
+        self._stroke_points = 0  # of the stroke being received, applied so far
         self._upto = 0  # the last stroke applied
+        self._after = False
         self._change_callbacks = widgets.CallbackDispatcher()
         self._move_callbacks = widgets.CallbackDispatcher()
 
-        view = PainterView(hint=_HINT, tool_keys=TOOL_KEYS)
-        view.add_class("ipyimagegen-painter")
+        layers = PainterLayers()
+        view = PainterInput(hint=_HINT, tool_keys=TOOL_KEYS, stamp=layers.stamp)
+        view.layout.grid_area = "1 / 1"
+        stage = widgets.GridBox(
+            (layers.canvas, view),
+            layout={"width": "100%", "grid_template_columns": "minmax(0, 1fr)", "align_items": "flex-start"},
+        )
+        stage.add_class("ipyimagegen-painter")
         tools = widgets.ToggleButtons(style={"button_width": "auto"})
         buttons = {
             name: widgets.Button(description=label, icon=icon, tooltip=tip, layout={"width": "auto"})
@@ -131,7 +150,7 @@ class MaskPainter(widgets.VBox):
                 widgets.HBox(
                     (brush_slider, opacity_slider, feather_slider), layout={"flex_flow": "row wrap"}
                 ),
-                view,
+                stage,
                 wand_row,  # under the picture: showing it never moves the picture under the pointer
                 status,
             ),
@@ -139,6 +158,9 @@ class MaskPainter(widgets.VBox):
         )
         self.add_class("ipyimagegen-mask-painter")
         self._view = view
+        self._layers = layers
+        self._stage = stage
+        self._parts = (*layers.widgets, view)
         self._tools = tools
         self._buttons = buttons
         self._status = status
@@ -156,7 +178,6 @@ class MaskPainter(widgets.VBox):
             widgets.link((self, "opacity"), (opacity_slider, "value")),
             widgets.link((self, "opacity"), (view, "opacity")),
             widgets.link((self, "feather"), (feather_slider, "value")),
-            widgets.link((self, "feather"), (view, "feather")),
             widgets.link((self, "tolerance"), (tolerance_slider, "value")),
             widgets.link((self, "wand_mode"), (wand_modes, "value")),
             widgets.link((self, "wand_mode"), (view, "wand_mode")),
@@ -167,7 +188,9 @@ class MaskPainter(widgets.VBox):
         buttons["undo"].on_click(lambda _: self.undo())
         buttons["redo"].on_click(lambda _: self.redo())
         view.on_gesture(self._on_gesture)
-        view.on_want(self._send_all)
+        view.on_want(self._tell_page)
+        self.observe(lambda _change: self._show(("mask",)), ["opacity", "feather"])
+        self.observe(lambda _change: self._show(("marks",)), ["brush_size"])
         view.observe(lambda _change: self._update_status(), "zoom")
         self._show_wand_row()
         self.set_image(image)
@@ -175,9 +198,35 @@ class MaskPainter(widgets.VBox):
     # --- Public API -------------------------------------------------------------------------
 
     @property
-    def view(self) -> PainterView:
-        """The view in the page: picture, mask and cursor, zoomed and panned there."""
+    def view(self) -> PainterInput:
+        """The input layer over the ipycanvas view: pointer, keys, zoom and the stroke in progress."""
         return self._view
+
+    @property
+    def canvas(self) -> MultiCanvas:
+        """The ipycanvas ``MultiCanvas`` the painter is drawn on, at the view's size.
+
+        Its layers are redrawn by the painter at every zoom, pan and change: draw your own
+        marks with :meth:`draw_overlay`, which keeps them in picture pixels.
+        """
+        return self._layers.canvas
+
+    @property
+    def overlay(self) -> Canvas:
+        """The ipycanvas ``Canvas`` for your own drawing, at the picture's resolution, shown over the
+        picture and mask. Draw on it through :meth:`draw_overlay`, so it is drawn again when needed."""
+        return self._layers.overlay
+
+    def draw_overlay(self, drawing: Callable[[Canvas], Any] | None) -> None:
+        """Draw your own guides, grids or boxes over the picture with ipycanvas calls.
+
+        ``drawing(overlay)`` gets :attr:`overlay` (an ipycanvas ``Canvas`` of the picture's size,
+        in picture pixels, cleared) and is called now, and again when a page's view appears, when
+        the picture changes and when you call this again. ``None`` removes the drawing. It stays
+        aligned with the picture under zoom and pan; lines are in picture pixels, so scale their
+        width with the picture.
+        """
+        self._layers.draw_overlay(drawing)
 
     @property
     def image(self) -> Image.Image | None:
@@ -213,20 +262,31 @@ class MaskPainter(widgets.VBox):
         image = None if source is None else open_image(source)
         self._image = image
         self._pixels = None
-        self._picture_file = None
+        self._after = False
         self._version += 1
         self._stroke_id, self._stroke_last = None, None
         if image is None:
             self._mask, self._scale = None, (1.0, 1.0)
-            self._view.box = [self._max_display_size, self._max_display_size // 2]
+            box = [self._max_display_size, self._max_display_size // 2]
         else:
             width, height = image.size
             view_width, view_height = self._fit(width, height)
             self._mask = EditableMask(width, height)
             self._scale = (width / view_width, height / view_height)
-            self._view.box = [view_width, view_height]
+            box = [view_width, view_height]
+        self._view.box = box
+        self._view.picture = [] if image is None else list(image.size)
+        self._view.comparing = []
         self._view.hint = _HINT if image is None else ""
-        self._send_all()
+        self._stage.layout.max_width = f"{box[0] + 2}px"  # and its border
+        previous = self._layers.scene.view
+        fitted = ViewState(
+            scale=box[0] / image.size[0] if image is not None else 1.0,
+            width=box[0], height=box[1], dpr=previous.dpr, version=previous.version,
+        )  # fmt: skip
+        self._layers._scene = replace(self._layers.scene, view=fitted, comparing=False, shift=(0.0, 0.0))
+        self._layers.set_picture(image, None if self._mask is None else self._mask.array)
+        self._tell_page()
         self._changed()
 
     def set_mask(self, mask: Any, convention: masks.Convention = "auto") -> None:
@@ -320,17 +380,24 @@ class MaskPainter(widgets.VBox):
         the frame is outlined and the Move tool offered."""
         self._view.placement = [] if box is None else [float(v) for v in box]
         self._offer_tools(moving=box is not None)
+        placement = None if box is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        self._show(("marks",), placement=placement)
 
     def show_after(self, image: Any | None, show: bool = True) -> None:
         """Compare the picture with ``image`` (an edit's result; scaled to the picture), or stop."""
         if image is None or self._image is None:
-            self._view.send_after(None)
+            self._after = False
+            self._layers.set_after(None)
+            self._view.comparing = []
+            self._show(LAYER_NAMES, comparing=False)
             return
         after = open_image(image)
         if after.size != self._image.size:
             after = after.resize(self._image.size, Image.Resampling.LANCZOS)
-        data, mime = picture_file(after)
-        self._view.send_after(data, mime, show)
+        self._after = True
+        self._layers.set_after(after)
+        self._view.comparing = [bool(show), 0.5]
+        self._show(LAYER_NAMES, comparing=bool(show), split=0.5)
 
     def zoom_to(self, scale: float | str) -> None:
         """Zoom the view: ``"fit"``, or a scale (1.0: one image pixel per screen pixel)."""
@@ -349,7 +416,9 @@ class MaskPainter(widgets.VBox):
         links, self._links = getattr(self, "_links", []), []
         for link in links:
             link.unlink()
-        for widget in (*getattr(self, "_controls", ()), *self.children):
+        for widget in (*getattr(self, "_controls", ()), *getattr(self, "_parts", ())):
+            close_tree(widget)
+        for widget in self.children:
             widget.close()
         super().close()
 
@@ -357,13 +426,19 @@ class MaskPainter(widgets.VBox):
 
     def _on_gesture(self, gesture: dict[str, Any]) -> None:
         kind = gesture["kind"]
+        if kind == "view":
+            self._show_view(gesture)
+            return
+        if kind == "hover":
+            self._show(("marks",), pointer=gesture["point"])
+            return
         if self._mask is None:
             return
         if kind == "stroke":
             self._stroke_part(gesture)
         elif kind == "rect":
             self._end_stroke()
-            self._upto = gesture["id"]
+            self._upto, self._stroke_points = gesture["id"], 0
             self._mask.begin_edit()
             x0, y0, x1, y1 = gesture["points"]
             self._mask.paint_rect(x0, y0, x1, y1, True)
@@ -371,20 +446,34 @@ class MaskPainter(widgets.VBox):
             self._finish(self._mask.end_edit(), box, acknowledge=True)
         elif kind == "wand":
             self.select_colour(gesture["x"], gesture["y"], subtract=gesture["subtract"])
+        elif kind == "moving":
+            self._show(("picture", "mask", "marks"), shift=(gesture["dx"], gesture["dy"]))
         elif kind == "move":
+            self._show(("picture", "mask", "marks"), shift=(0.0, 0.0))
             self._move_callbacks(gesture["dx"], gesture["dy"])
+        elif kind == "compare":
+            self._view.comparing = [gesture["on"], gesture["split"]] if self._after else []
+            self._show(LAYER_NAMES, comparing=gesture["on"] and self._after, split=gesture["split"])
         elif kind == "undo":
             self.undo()
         elif kind == "redo":
             self.redo()
 
+    def _show_view(self, gesture: dict[str, Any]) -> None:
+        """The page zoomed, panned or resized: the layers drawn again through the new transform."""
+        fields = {name: gesture[name] for name in ("scale", "tx", "ty", "width", "height", "dpr")}
+        self._show(LAYER_NAMES, view=ViewState(version=gesture["version"], **fields))
+        if abs(self._view.zoom - gesture["scale"]) > 1e-4:
+            self._view.zoom = gesture["scale"]
+
     def _stroke_part(self, gesture: dict[str, Any]) -> None:
-        """A batch of a stroke's points: painted into the mask; the stroke's last batch ends the edit."""
+        """A batch of a stroke's points: painted into the mask and drawn into ipycanvas's mask
+        layer; the stroke's last batch ends the edit."""
         state = self._mask
         assert state is not None
         if gesture["id"] != self._stroke_id:
             self._end_stroke()
-            self._stroke_id, self._stroke_last = gesture["id"], None
+            self._stroke_id, self._stroke_last, self._stroke_points = gesture["id"], None, 0
             state.begin_edit()
         value = gesture["tool"] != "eraser"
         radius = self.brush_radius
@@ -394,55 +483,67 @@ class MaskPainter(widgets.VBox):
         reach = 4.0 * max(state.width, state.height)
         points = [min(max(coordinate, -reach), reach) for coordinate in gesture["points"]]
         last = self._stroke_last
+        touched: masks.BBox | None = None
+        pressures = gesture.get("pressures")
         for index in range(0, len(points), 2):
             point = (points[index], points[index + 1])
             start = last if last is not None else point
-            state.paint_segment(start[0], start[1], point[0], point[1], radius, value)
+            width = radius * pressures[index // 2] if pressures else radius
+            segment = (start[0], start[1], point[0], point[1])
+            touched = union_box(touched, state.paint_segment(*segment, max(width, 0.71), value))
             last = point
         self._stroke_last = last
+        self._stroke_points += len(points) // 2
         self._upto = gesture["id"]
         if gesture["end"]:
             self._stroke_id, self._stroke_last = None, None
-            box = state.dirty_box
-            self._finish(state.end_edit(), box, acknowledge=True)
+            self._finish(state.end_edit(), touched, acknowledge=True)
+        else:
+            self._layers.update_mask(touched, (self._upto, self._stroke_points))
 
     def _end_stroke(self) -> None:
         """Finish a stroke whose last batch never came (the page went away mid-stroke)."""
         if self._stroke_id is None or self._mask is None:
             return
         self._stroke_id, self._stroke_last = None, None
-        box = self._mask.dirty_box
-        self._finish(self._mask.end_edit(), box, acknowledge=True)
+        self._finish(self._mask.end_edit(), None, acknowledge=True)
 
     # --- Keeping the page in step -------------------------------------------------------------
 
     def _finish(self, changed: bool, box: masks.BBox | None, acknowledge: bool = False) -> bool:
-        """After an edit: the region it touched to the page (also unchanged, for a gesture the page
-        drew itself: ``acknowledge``), then the listeners."""
+        """After an edit: the region it touched drawn by ipycanvas (also unchanged, for a gesture
+        the page drew itself: ``acknowledge``, so the page can drop its drawing), then the listeners."""
         if (changed or acknowledge) and self._mask is not None:
-            self._view.send_mask(self._version, self._mask.array, box or (0, 0, 0, 0), self._upto)
+            self._layers.update_mask(
+                box if box is not None else (0, 0, 0, 0), (self._upto, self._stroke_points)
+            )
         if changed:
             self._changed()
         return changed
 
     def _apply(self, operation: Callable[[], bool]) -> bool:
-        """Run one whole-mask operation, send what changed and notify. Returns whether it changed."""
+        """Run one whole-mask operation, draw what changed and notify. Returns whether it changed."""
         self._end_stroke()
         state = self._mask
         changed = operation()
         return self._finish(changed, state.last_box if state is not None else None)
 
-    def _send_all(self) -> None:
-        """The picture and the whole mask, to every page showing the view."""
-        if self._image is None or self._mask is None:
-            self._view.send_picture(self._version, None, "", (0, 0))
-            return
-        if self._picture_file is None:
-            self._picture_file = picture_file(self._image)
-        data, mime = self._picture_file
-        self._view.send_picture(self._version, data, mime, self._image.size)
-        if self._mask.array.any():
-            self._view.send_mask(self._version, self._mask.array, None, self._upto, clear=True)
+    def _show(self, layers: tuple[str, ...], **changes: Any) -> None:
+        """Draw ``layers`` of the ipycanvas scene again, with ``changes`` to it."""
+        scene = self._layers.scene
+        tool = self.tool
+        ring = self.brush_radius if tool in ("brush", "eraser") else 0.0
+        self._layers.show(
+            replace(scene, opacity=self.opacity, feather=self.feather, ring=ring,
+                    cross=tool in ("rectangle", "wand"), **changes),
+            layers,
+        )  # fmt: skip
+
+    def _tell_page(self) -> None:
+        """What a page showing the input layer starts from: the picture, the last stroke, the view."""
+        view = self._layers.scene.view
+        picture = [] if self._image is None else list(self._image.size)
+        self._view.tell(self._version, picture, self._upto, asdict(view))
 
     def _changed(self) -> None:
         self._update_controls()
@@ -463,6 +564,8 @@ class MaskPainter(widgets.VBox):
     def _on_tool_change(self, change: dict[str, Any]) -> None:
         self._end_stroke()
         self._show_wand_row()
+        if hasattr(self, "_layers"):
+            self._show(("marks",))
 
     def _show_wand_row(self) -> None:
         if hasattr(self, "_wand_row"):

@@ -1,15 +1,17 @@
-"""The page's side of the mask painter: the picture and mask drawn, zoomed and panned in the browser.
+"""The painter's input layer: a thin page-side widget over the ipycanvas view.
 
-The picture crosses once per image as a file (JPEG, or PNG where it has transparency); the mask
-crosses as bit-packed regions after each change the kernel makes. Strokes are drawn in the page
-first and arrive here in batches (:meth:`on_gesture`), in continuous picture pixels. The
-kernel's mask is the authority: each region sent carries the number of the last stroke applied,
-and the page draws its newer strokes again over it.
+ipycanvas draws the painter (:mod:`.painter_layers`); its events give a position only. This layer
+lies over it in the same grid cell and takes what a paint program needs: pointer capture,
+buttons, pen pressure, modifier keys, Ctrl/⌘+wheel zoom around the pointer, space- and
+middle-drag panning, key-up and HiDPI. It draws the stroke in progress at once and sends its
+points here in batches, in continuous picture pixels; the kernel paints them into the mask and
+draws them into ipycanvas's mask layer, and the page drops its own drawing of them once the
+stamp canvas says ipycanvas has drawn them. A zoom or pan shows at once as a CSS transform of the
+ipycanvas element, and is crisp once ipycanvas has drawn the new view.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from collections.abc import Callable
@@ -17,12 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
-import numpy as np
-from ipywidgets import CallbackDispatcher
-from PIL import Image
-from traitlets import CaselessStrEnum, Dict, Float, Int, List, Unicode
-
-from ..masks import BBox
+from ipycanvas import Canvas
+from ipywidgets import CallbackDispatcher, widget_serialization
+from traitlets import CaselessStrEnum, Dict, Float, Instance, Int, List, Unicode
 
 log = logging.getLogger(__name__)
 
@@ -32,47 +31,38 @@ MAX_BRUSH_SIZE = 200
 MAX_POINTS_PER_MESSAGE = 20_000
 """A stroke batch longer than this is cut (a page sends a few dozen points every 40 ms)."""
 GESTURES = ("stroke", "rect", "wand", "move", "undo", "redo")
+VIEW_FIELDS = ("scale", "tx", "ty", "width", "height", "dpr")
 
 
-def picture_file(image: Image.Image) -> tuple[bytes, str]:
-    """The picture as the page decodes it: JPEG (quality 92), or PNG where it has transparency."""
-    buffer = io.BytesIO()
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image.convert("RGBA").save(buffer, format="PNG", compress_level=1)
-        return buffer.getvalue(), "image/png"
-    image.convert("RGB").save(buffer, format="JPEG", quality=92)
-    return buffer.getvalue(), "image/jpeg"
-
-
-def packed_region(mask: np.ndarray, box: BBox) -> tuple[dict[str, int], bytes]:
-    """A region of the mask as the page reads it: rows y0:y1, columns x0:x1, one bit a pixel."""
-    row0, row1, col0, col1 = box
-    bits = np.packbits(np.ascontiguousarray(mask[row0:row1, col0:col1]), axis=None)
-    return {"x": col0, "y": row0, "w": col1 - col0, "h": row1 - row0}, bits.tobytes()
+def _finite_numbers(value: Any, limit: int) -> list[float] | None:
+    """The first ``limit`` items of a list of finite numbers, or None when it is not that."""
+    if not isinstance(value, list):
+        return None
+    numbers = value[:limit]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+        return None
+    return [float(v) for v in numbers]
 
 
 def _finite_points(value: Any, limit: int) -> list[float] | None:
     """Flat ``[x0, y0, x1, y1, ...]`` of finite numbers, or None when it is not that."""
     if not isinstance(value, list) or len(value) % 2:
         return None
-    points = value[: limit * 2]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in points):
-        return None
-    return [float(v) for v in points]
+    return _finite_numbers(value, limit * 2)
 
 
-class PainterView(anywidget.AnyWidget):  # type: ignore[misc]
-    """The painter's canvas in the page (see the module's docstring)."""
+class PainterInput(anywidget.AnyWidget):  # type: ignore[misc]
+    """The input layer over the painter's ipycanvas view (see the module's docstring)."""
 
-    _esm = STATIC / "painter_view.js"
-    _css = STATIC / "painter_view.css"
+    _esm = STATIC / "painter_input.js"
+    _css = STATIC / "painter_input.css"
     tool = CaselessStrEnum(TOOLS, default_value="brush").tag(sync=True)
     brush_size = Int(24, min=1, max=MAX_BRUSH_SIZE).tag(sync=True)
     max_brush = Int(MAX_BRUSH_SIZE).tag(sync=True)
     opacity = Float(0.5, min=0.0, max=1.0).tag(sync=True)
-    feather = Float(0.0, min=0.0).tag(sync=True)
     wand_mode = CaselessStrEnum(("add", "subtract"), default_value="add").tag(sync=True)
     box = List([512, 256], help="The view's size when the picture fits it, in CSS pixels.").tag(sync=True)
+    picture: List[int] = List([], help="The picture's width and height (empty: none).").tag(sync=True)
     placement: List[float] = List(
         [], help="Where the loaded picture sits in an outpainting frame: x, y, w, h."
     ).tag(sync=True)
@@ -81,6 +71,12 @@ class PainterView(anywidget.AnyWidget):  # type: ignore[misc]
     zoom = Float(
         0.0, help="Screen pixels per picture pixel, as the page last showed it (0: not shown yet)."
     ).tag(sync=True)
+    comparing: List[Any] = List(
+        [], help="[shown, split] when there is a result to compare with; empty otherwise."
+    ).tag(sync=True)
+    stamp = Instance(Canvas, allow_none=True, help="The ipycanvas stamp that says what was drawn.").tag(
+        sync=True, **widget_serialization
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -89,31 +85,17 @@ class PainterView(anywidget.AnyWidget):  # type: ignore[misc]
         self.on_msg(self._handle_message)
 
     def on_gesture(self, callback: Callable[[dict[str, Any]], Any], remove: bool = False) -> None:
-        """``callback(message)`` for each checked gesture: stroke, rect, wand, move, undo, redo."""
+        """``callback(message)`` for each checked gesture or view change from the page."""
         self._gestures.register_callback(callback, remove=remove)
 
     def on_want(self, callback: Callable[[], Any], remove: bool = False) -> None:
-        """``callback()`` when a page shows the view and needs the picture and mask."""
+        """``callback()`` when a page shows the layer and needs to know the state."""
         self._wanted.register_callback(callback, remove=remove)
 
-    def send_picture(self, version: int, data: bytes | None, mime: str, size: tuple[int, int]) -> None:
-        """Show a picture (``None``: none), replacing the mask with an empty one."""
-        content = {"event": "picture", "version": version, "mime": mime, "width": size[0], "height": size[1]}
-        self.send(content, buffers=[data] if data else [])
-
-    def send_mask(
-        self, version: int, mask: np.ndarray, box: BBox | None, upto: int, clear: bool = False
-    ) -> None:
-        """Send ``box`` of the mask (all of it when None), applied up to stroke ``upto``."""
-        height, width = mask.shape
-        region, bits = packed_region(mask, box or (0, height, 0, width))
-        self.send(
-            {"event": "mask", "version": version, "upto": upto, "clear": clear, **region}, buffers=[bits]
-        )
-
-    def send_after(self, data: bytes | None, mime: str = "image/jpeg", show: bool = True) -> None:
-        """The picture to compare with (a result), or ``None`` to stop comparing."""
-        self.send({"event": "after", "mime": mime, "show": show}, buffers=[data] if data else [])
+    def tell(self, version: int, picture: list[int], upto: int, view: dict[str, Any]) -> None:
+        """The state a page starts from: the picture's version and size, the last stroke applied,
+        and the view ipycanvas shows."""
+        self.send({"event": "state", "version": version, "picture": picture, "upto": upto, "view": view})
 
     def zoom_to(self, scale: float | str) -> None:
         """``"fit"``, or a scale: 1.0 shows one picture pixel per screen pixel."""
@@ -140,7 +122,28 @@ class PainterView(anywidget.AnyWidget):  # type: ignore[misc]
     def _checked(content: dict[str, Any]) -> dict[str, Any] | None:
         """The gesture with its fields checked and typed, or None when it is not one."""
         kind = content.get("kind")
-        if kind not in GESTURES:
+        if kind == "view":
+            numbers = _finite_numbers([content.get(name) for name in VIEW_FIELDS], len(VIEW_FIELDS))
+            version = content.get("version")
+            if numbers is None or not isinstance(version, int) or isinstance(version, bool):
+                return None
+            view = dict(zip(VIEW_FIELDS, numbers, strict=True))
+            if view["scale"] <= 0 or view["width"] < 1 or view["height"] < 1 or not 0.25 <= view["dpr"] <= 8:
+                return None
+            view["width"], view["height"] = min(view["width"], 4096), min(view["height"], 4096)
+            view["scale"] = min(view["scale"], 64.0)
+            return {"kind": kind, "version": version, **view}
+        if kind == "hover":
+            if content.get("x") is None:
+                return {"kind": kind, "point": None}
+            numbers = _finite_points([content.get("x"), content.get("y")], 1)
+            return None if numbers is None else {"kind": kind, "point": (numbers[0], numbers[1])}
+        if kind == "compare":
+            numbers = _finite_numbers([content.get("split", 0.5)], 1)
+            if numbers is None:
+                return None
+            return {"kind": kind, "on": content.get("on") is True, "split": min(max(numbers[0], 0.0), 1.0)}
+        if kind not in GESTURES and kind != "moving":
             return None
         if kind in ("undo", "redo"):
             return {"kind": kind}
@@ -149,11 +152,17 @@ class PainterView(anywidget.AnyWidget):  # type: ignore[misc]
             stroke_id, tool = content.get("id"), content.get("tool")
             if points is None or not isinstance(stroke_id, int) or tool not in ("brush", "eraser"):
                 return None
+            pressures = _finite_numbers(content.get("pressures", []), MAX_POINTS_PER_MESSAGE)
+            if pressures is not None and len(pressures) * 2 == len(points):
+                pressures = [min(max(value, 0.2), 1.0) for value in pressures]
+            else:
+                pressures = None
             return {
                 "kind": kind,
                 "id": stroke_id,
                 "tool": tool,
                 "points": points,
+                "pressures": pressures,
                 "first": content.get("first") is True,
                 "end": content.get("end") is True,
             }
