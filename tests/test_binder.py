@@ -64,14 +64,20 @@ def test_requirements_install_this_repository_with_the_server_and_fast_extras() 
     assert ".[server,fast]" in lines
 
 
-def test_the_readme_badge_opens_an_existing_notebook() -> None:
+def test_the_readme_badge_opens_the_studio_app_and_binder_has_voila() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     badges = re.findall(r"https://mybinder\.org/v2/gh/[^)\s]+", readme)
     assert badges, "README.md has no Binder badge"
+    opened = []
     for url in badges:
-        target = re.search(r"[?&]urlpath=lab/tree/([^&]+)", url)
-        assert target, f"the badge should open JupyterLab on a notebook: {url}"
+        target = re.search(r"[?&]urlpath=(?:lab/tree|voila/render)/([^&]+)", url)
+        assert target, f"the badge should open a notebook in JupyterLab or Voila: {url}"
         assert (REPO / target.group(1)).is_file(), f"the badge opens {target.group(1)}, which does not exist"
+        opened.append(url)
+    # The first badge opens the studio as an app: nothing but the studio, nothing made until a click.
+    assert "urlpath=voila/render/notebooks/studio.ipynb" in opened[0]
+    requirements = (BINDER / "requirements.txt").read_text(encoding="utf-8").split()
+    assert "voila" in requirements
 
 
 def copy_of_repository(target: Path) -> Path:

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("backend_choice", "plots"),
     ("session",),
     ("server", "widgets"),
-    ("cli", "__main__", "__init__"),
+    ("cli", "studio_app", "apps", "__main__", "__init__"),
 ]
 
 

@@ -28,7 +28,7 @@ from ipyimagegen.server.runner import ServerThread
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(path.stem for path in NOTEBOOKS_DIR.glob("*.ipynb"))
-EXPECTED = ["01-quickstart", "02-edits-with-masks", "03-variations-and-comparisons", "04-workshop"]
+EXPECTED = ["01-quickstart", "02-edits-with-masks", "03-variations-and-comparisons", "04-workshop", "studio"]
 CELL_TIMEOUT_S = 120
 KERNEL_NAME = "ipyimagegen-test"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -1,4 +1,5 @@
-"""The ``ipyimagegen`` command: ``serve`` an Images API server, manage its participant ``tokens``.
+"""The ``ipyimagegen`` command: ``serve`` an Images API server, manage its participant ``tokens``, open
+the ``studio`` in the browser.
 
 Each subcommand has an ``_add_<name>`` function that declares its arguments and a ``cmd_<name>``
 function that runs it; :func:`main` only parses and dispatches.
@@ -36,6 +37,7 @@ from .server.tokens import (
     token_db_path,
     without_password,
 )
+from .studio_app import StudioAppError, add_studio
 
 UPSTREAM_CONCURRENCY = 32
 """Calls at once in proxy mode: each mostly waits on the upstream (20-60 s for a GPT image), so a class
@@ -894,6 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_serve(subparsers)
     _add_tokens(subparsers)
+    add_studio(subparsers)
     return parser
 
 
@@ -906,7 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except CommandError as exc:
+    except (CommandError, StudioAppError) as exc:
         print(f"ipyimagegen: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,1 @@
+"""Notebooks that ship with the package and run as apps (``ipyimagegen studio`` opens ``studio.ipynb``)."""
