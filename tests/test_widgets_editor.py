@@ -16,6 +16,7 @@ from ipyimagegen import masks
 from ipyimagegen.api.types import CallHooks, EditRequest, ImagesResponse
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.session import JobRunner
+from ipyimagegen.widgets.edit_draft import DraftStore, draft_folder_name, notebook_identity
 from ipyimagegen.widgets.edit_tab import EditTab
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
@@ -275,7 +276,8 @@ def test_the_draft_is_written_in_the_background_and_each_file_whole(tmp_path) ->
     for x in range(0, 200, 20):
         drag(tab.painter, [(x, 10), (x + 10, 60)])
     assert tab.draft.wait()
-    folder = tmp_path / "drafts"
+    folder = tab.draft.folder
+    assert folder.parent == tmp_path / "drafts"  # one folder a notebook
     assert sorted(p.name for p in folder.iterdir()) == ["edit-mask.png", "edit-picture", "edit.json"]
     state = json.loads((folder / "edit.json").read_text())
     assert state["model"] == tab.params.model and state["saved_at"]
@@ -284,8 +286,8 @@ def test_the_draft_is_written_in_the_background_and_each_file_whole(tmp_path) ->
 
 
 def test_a_damaged_draft_is_left_alone_and_the_tab_starts_empty(tmp_path) -> None:
-    folder = tmp_path / "drafts"
-    folder.mkdir()
+    folder = DraftStore(tmp_path).folder
+    folder.mkdir(parents=True)
     (folder / "edit.json").write_text("{not json")
     (folder / "edit-picture").write_bytes(b"nothing")
     tab = _tab(gallery=Gallery(tmp_path))
@@ -319,7 +321,7 @@ def test_bringing_a_draft_back_does_not_write_it_again(tmp_path) -> None:
     tab.extend("left", 0.5)
     tab.prompt_box.value = "a lighthouse"
     assert tab.draft.wait()
-    folder = tmp_path / "drafts"
+    folder = tab.draft.folder
     written = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
 
     again = _tab(gallery=gallery)
@@ -330,3 +332,37 @@ def test_bringing_a_draft_back_does_not_write_it_again(tmp_path) -> None:
     assert again.draft.wait()
     assert json.loads((folder / "edit.json").read_text())["prompt"] == "a lighthouse at night"
     assert (folder / "edit-picture").stat().st_mtime_ns == written["edit-picture"]
+
+
+def test_each_notebook_has_its_own_draft_on_a_shared_gallery(tmp_path, monkeypatch) -> None:
+    gallery = Gallery(tmp_path)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ada/work/fox.ipynb")  # JupyterLab tells the kernel
+    fox = Studio(RecordingPreviewEngine(), gallery=gallery)
+    fox.edit_tab.use_image(picture(320, 240))
+    fox.edit_tab.prompt_box.value = "a fox in the snow"
+    assert fox.edit_tab.draft.wait()
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ada/work/02-edits-with-masks.ipynb")
+    other = Studio(RecordingPreviewEngine(), gallery=gallery)
+    assert other.edit_tab.prepared is None and other.edit_tab.prompt_box.value == ""
+
+    monkeypatch.delenv("JPY_SESSION_NAME")  # Voila: the page's path, in the notebook's folder
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
+    monkeypatch.setenv("SCRIPT_NAME", "/voila/render/fox.ipynb")
+    assert Studio(RecordingPreviewEngine(), gallery=gallery).edit_tab.prepared is None
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ada/work/fox.ipynb")  # the fox notebook again
+    again = Studio(RecordingPreviewEngine(), gallery=gallery)
+    assert again.edit_tab.prompt_box.value == "a fox in the snow"
+    named = Studio(RecordingPreviewEngine(), gallery=gallery, draft_name="workshop table 3")
+    assert named.edit_tab.prepared is None and named.edit_tab.draft.owner == "workshop table 3"
+
+
+def test_notebook_identity_reads_what_each_front_end_gives_its_kernel(tmp_path) -> None:
+    assert notebook_identity({"IPYIMAGEGEN_DRAFT": "app", "JPY_SESSION_NAME": "a.ipynb"}, tmp_path) == "app"
+    assert notebook_identity({"JPY_SESSION_NAME": "dir/a.ipynb"}, tmp_path) == "dir/a.ipynb"
+    voila = {"SERVER_SOFTWARE": "voila/0.5.13", "SCRIPT_NAME": "/"}
+    assert notebook_identity(voila, tmp_path) == f"voila:{tmp_path}"
+    assert notebook_identity({}, tmp_path) == f"python:{tmp_path}"
+    names = {draft_folder_name(identity) for identity in ("a/x.ipynb", "b/x.ipynb", "x.ipynb")}
+    assert len(names) == 3 and all(name.startswith("x-") for name in names)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 GALLERY_VARIABLE = "IPYIMAGEGEN_GALLERY"
+DRAFT_VARIABLE = "IPYIMAGEGEN_DRAFT"  # as widgets.edit_draft reads it
 DEFAULT_PORT = 8866
 
 
@@ -42,9 +43,11 @@ def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, host: str
 
 
 def studio_environment(folder: Path) -> dict[str, str]:
-    """The kernel's environment: the gallery in ``folder`` unless one is set already."""
+    """The kernel's environment: the gallery in ``folder`` unless one is set already, and the
+    studio app's own Edit draft."""
     environment = dict(os.environ)
     environment.setdefault(GALLERY_VARIABLE, str(folder / "ipyimagegen-gallery"))
+    environment.setdefault(DRAFT_VARIABLE, "ipyimagegen studio")
     return environment
 
 

@@ -9,12 +9,14 @@ written. Each file is written to a temporary name and renamed, so a draft is who
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +36,34 @@ log = logging.getLogger(__name__)
 
 FOLDER = "drafts"
 PICTURE, MASK, STATE = "edit-picture", "edit-mask.png", "edit.json"
+DRAFT_VARIABLE = "IPYIMAGEGEN_DRAFT"
+"""Names the draft of a kernel that knows no notebook of its own (an app: ``ipyimagegen studio`` sets it)."""
+
+
+def notebook_identity(environ: Mapping[str, str] | None = None, folder: Path | None = None) -> str:
+    """Which notebook this kernel runs, as far as it can tell: each one has a draft of its own.
+
+    ``$IPYIMAGEGEN_DRAFT`` first; then the notebook's path that JupyterLab and Notebook give their
+    kernels (``JPY_SESSION_NAME``); in Voila, the page's path (``SCRIPT_NAME``) in the notebook's
+    folder; otherwise the working folder (a script, a notebook run by nbclient).
+    """
+    environ = os.environ if environ is None else environ
+    folder = Path.cwd() if folder is None else folder
+    if environ.get(DRAFT_VARIABLE, "").strip():
+        return environ[DRAFT_VARIABLE].strip()
+    if environ.get("JPY_SESSION_NAME", "").strip():
+        return environ["JPY_SESSION_NAME"].strip()
+    if "SCRIPT_NAME" in environ and "voila" in environ.get("SERVER_SOFTWARE", ""):
+        return f"voila:{folder}{environ['SCRIPT_NAME'].rstrip('/')}"
+    return f"python:{folder}"
+
+
+def draft_folder_name(identity: str) -> str:
+    """A folder name for a notebook's draft: readable, and distinct for distinct notebooks."""
+    stem = Path(identity.split(":", 1)[-1]).stem or "notebook"
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:40] or "notebook"
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}"
 
 
 @dataclass
@@ -54,10 +84,15 @@ def _write(path: Path, data: bytes) -> None:
 
 
 class DraftStore:
-    """The draft files in ``<gallery>/drafts`` (see the module's docstring)."""
+    """The draft files of one notebook, in ``<gallery>/drafts/<notebook>`` (see the module's docstring).
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.folder = Path(root) / FOLDER
+    ``owner``: the notebook's identity (:func:`notebook_identity` by default, or a name the caller
+    gives): notebooks and Voila apps sharing a gallery never open each other's draft.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], owner: str | None = None) -> None:
+        self.owner = owner if owner else notebook_identity()
+        self.folder = Path(root) / FOLDER / draft_folder_name(self.owner)
         self._lock = threading.Condition()
         self._next: tuple[Draft, bool] | None = None  # the snapshot to write, and whether its picture is new
         self._writing = False

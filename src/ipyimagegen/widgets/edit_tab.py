@@ -79,6 +79,7 @@ class EditTab(ImagesTab, SquareFit):
         max_workers: int = 4,
         max_display_size: int = 512,
         max_file_bytes: int = MAX_FILE_BYTES,
+        draft_name: str | None = None,
     ) -> None:
         self._connect(backend, runner, grid, gallery, max_workers)
         self.offered = list(backend.models(EDITS))
@@ -123,8 +124,9 @@ class EditTab(ImagesTab, SquareFit):
             placeholder="Describe the whole new picture, painted area included…",
         )
         self.controls = JobControls(runner, run_label="Edit image", run_class="ipyimagegen-edit-run")
-        self.draft = DraftStore(gallery.root) if isinstance(gallery, GalleryReader) else None
-        """Where the picture, mask and prompt are kept between sessions (None without a gallery)."""
+        self.draft = DraftStore(gallery.root, draft_name) if isinstance(gallery, GalleryReader) else None
+        """Where the picture, mask and prompt are kept between sessions, for this notebook (or
+        ``draft_name``); None without a gallery."""
         self._draft_binding = DraftBinding(self, self.draft) if self.draft is not None else None
 
         self.rows = {

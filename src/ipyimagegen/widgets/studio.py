@@ -69,14 +69,20 @@ class Studio(widgets.VBox):
     then keeps every result it shows in memory); or any object with
     ``save_response(response, parent_id=None)``. ``save_dir``: where a tile's Save
     and Compare's Save PDF write (default: the gallery's folder when it has one, else the
-    current folder).
+    current folder). ``draft_name``: whose Edit draft this studio keeps and brings back (by default
+    the notebook's own: each notebook, and each Voila app, has its own).
 
     The Edit, Variations and History tabs are made when they are first opened (or used from
     Python), so a new studio sends the browser a fraction of its widgets.
     """
 
     def __init__(
-        self, backend: Backend | None = None, gallery: Any = None, *, save_dir: str | Path | None = None
+        self,
+        backend: Backend | None = None,
+        gallery: Any = None,
+        *,
+        save_dir: str | Path | None = None,
+        draft_name: str | None = None,
     ) -> None:
         if backend is None:
             backend = default_backend()
@@ -93,7 +99,9 @@ class Studio(widgets.VBox):
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
         self.spending = self.generate_tab.spending
         self._unopened: dict[str, Callable[[], widgets.Widget]] = {
-            "Edit": lambda: self._sharing(EditTab(backend, self.runner, self.grid, gallery=gallery)),
+            "Edit": lambda: self._sharing(
+                EditTab(backend, self.runner, self.grid, gallery=gallery, draft_name=draft_name)
+            ),
             "Variations": lambda: self._sharing(
                 VariationsTab(backend, self.runner, self.grid, gallery=gallery)
             ),
@@ -314,7 +322,11 @@ def _gallery_folder(gallery: Any) -> Path | None:
 
 
 def studio(
-    backend: Backend | None = None, gallery: Any = None, *, save_dir: str | Path | None = None
+    backend: Backend | None = None,
+    gallery: Any = None,
+    *,
+    save_dir: str | Path | None = None,
+    draft_name: str | None = None,
 ) -> Studio:
     """Open the image studio (on the default backend: OpenAI when configured, else the preview engine)."""
-    return Studio(backend=backend, gallery=gallery, save_dir=save_dir)
+    return Studio(backend=backend, gallery=gallery, save_dir=save_dir, draft_name=draft_name)
