@@ -27,6 +27,7 @@ BENCHMARKS = {
     "bytes": "bytes_bench",
     "parallel": "parallel_bench",
     "mask": "mask_bench",
+    "painter": "painter_browser_bench",
     "gallery": "gallery_bench",
     "memory": "memory_bench",
     "server": "server_memory_bench",

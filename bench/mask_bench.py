@@ -21,6 +21,7 @@ from ipycanvas.canvas import _CANVAS_MANAGER
 from PIL import Image
 
 from ipyimagegen.widgets.mask_painter import MaskPainter
+from ipyimagegen.widgets.painter_input import MAX_BRUSH_SIZE
 
 from .comms import measured, recording_comms
 from .report import Figure, Goal, Options, median_ms, p95, say
@@ -67,13 +68,13 @@ def _canvas_manager_recorded() -> Iterator[None]:
 
 
 def _kernel(
-    size: tuple[int, int], strokes: int, events: int, exports: int
+    size: tuple[int, int], strokes: int, events: int, exports: int, brush: int = BRUSH
 ) -> tuple[list[float], list[float], int]:
     """Times (s) of each mouse batch in the kernel, mask export times, most bytes sent for a stroke."""
     per_batch: list[float] = []
     with recording_comms() as recorder, _canvas_manager_recorded():
         painter = MaskPainter(_picture(size), max_display_size=DISPLAY)
-        painter.brush_size = BRUSH
+        painter.brush_size = brush
         view = painter.view
         painter.mask_png()  # warm-up: encoder set-up
         sent_bytes = 0
@@ -123,6 +124,18 @@ def run(options: Options) -> list[Figure]:
                 Goal(EVENT_GOAL_MS),
             )  # fmt: skip
         )
+        if (width, height) == SIZES[-1]:  # the largest brush on the largest picture (1,500 pixels across)
+            per_batch, _export, _sent = _kernel((width, height), 1, events, 0, brush=MAX_BRUSH_SIZE)
+            say(
+                f"{width}x{height} kernel, brush {MAX_BRUSH_SIZE}: a mouse batch p95 {p95(per_batch) * 1000:.3f} ms"
+            )
+            figures.append(
+                Figure(
+                    f"mask painter: kernel, mouse batch at {width}x{height}, brush {MAX_BRUSH_SIZE}, p95",
+                    p95(per_batch) * 1000,
+                    "ms",
+                )
+            )
         if (width, height) in (SIZES[0], SIZES[-1]):
             goal = Goal(EXPORT_GOAL_MS) if (width, height) == SIZES[0] else None
             figures.append(

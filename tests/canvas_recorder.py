@@ -4,8 +4,9 @@
 canvas goes through it as one message) and keeps, for each canvas, the list of commands it got.
 For canvases drawn without transforms (the painter's full-resolution sources and its stamp) it
 also keeps the pixels, by doing what the browser does for the commands those use: ``clear``,
-``clearRect``, ``fillRect``, ``fillRects`` (drawn, or keeping only what they cover under
-``destination-in``), ``putImageData``, ``fillStyle`` and ``globalCompositeOperation``.
+``clearRect``, ``fillRect``, ``fillRects`` (one drawing a rectangle), a path of rectangles filled
+once, ``putImageData``, ``fillStyle`` and ``globalCompositeOperation`` (source-over,
+or ``destination-in``: each drawing keeps only what it covers).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CanvasRecorder:
         self.pixels: dict[str, np.ndarray] = {}
         self._fill: dict[str, tuple[int, int, int, int]] = {}
         self._composite: dict[str, str] = {}
+        self._path: dict[str, list[tuple[int, int, int, int]]] = {}
         self._current = ""
         self._original = _CANVAS_MANAGER.send
         self._previous = _CANVAS_MANAGER.__dict__.get("send")  # another recorder's, or none
@@ -109,20 +111,32 @@ class CanvasRecorder:
             xs, ys, ws, hs = (self._array(arg, buffers) for arg in args)
             count = max(np.size(a) for a in (xs, ys, ws, hs))
             xs, ys, ws, hs = (np.broadcast_to(a, (count,)) for a in (xs, ys, ws, hs))
-            colour = self._fill.get(canvas_id, (0, 0, 0, 255))
-            covered = np.zeros(pixels.shape[:2], dtype=bool)
-            for x, y, w, h in zip(xs, ys, ws, hs, strict=True):
-                covered[int(y) : int(y + h), int(x) : int(x + w)] = True
-            if self._composite.get(canvas_id, "source-over") == "destination-in":
-                pixels[~covered] = 0  # only what the rectangles cover is kept
-            else:
-                pixels[covered] = colour
+            for x, y, w, h in zip(xs, ys, ws, hs, strict=True):  # one drawing each, as the browser does
+                self._fill_area(canvas_id, pixels, [(int(x), int(y), int(w), int(h))])
+        elif name == "beginPath":
+            self._path[canvas_id] = []
+        elif name == "rect":
+            self._path.setdefault(canvas_id, []).append(tuple(int(v) for v in args))  # type: ignore[arg-type]
+        elif name == "fill":
+            self._fill_area(canvas_id, pixels, self._path.get(canvas_id, []))
         elif name == "putImageData":
             x, y = (int(v) for v in args[:2])
             picture = np.asarray(Image.open(io.BytesIO(buffers[0])).convert("RGBA"))
             region = pixels[y : y + picture.shape[0], x : x + picture.shape[1]]
             shown = picture[: region.shape[0], : region.shape[1]][..., 3] > 0
             region[shown] = picture[: region.shape[0], : region.shape[1]][shown]  # onto a cleared canvas
+
+    def _fill_area(self, canvas_id: str, pixels: np.ndarray, rects: list[tuple[int, int, int, int]]) -> None:
+        """One drawing of the union of ``rects``, under the canvas's compositing."""
+        if self._composite.get(canvas_id, "source-over") != "destination-in":
+            colour = self._fill.get(canvas_id, (0, 0, 0, 255))
+            for x, y, w, h in rects:
+                pixels[max(y, 0) : y + h, max(x, 0) : x + w] = colour
+            return
+        covered = np.zeros(pixels.shape[:2], dtype=bool)
+        for x, y, w, h in rects:
+            covered[max(y, 0) : y + h, max(x, 0) : x + w] = True
+        pixels[~covered] = 0  # only what this drawing covers is kept
 
     @staticmethod
     def _array(arg: Any, buffers: list[bytes]) -> np.ndarray:

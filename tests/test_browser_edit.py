@@ -150,8 +150,13 @@ def test_upload_a_photo_then_a_file_that_is_not_an_image(tmp_path: Path) -> None
         assert canvas.bounding_box()["width"] > 100
 
         upload(not_an_image)
-        expect(status).to_contain_text("notes.png", timeout=30_000)
-        expect(status).to_contain_text("text", timeout=30_000)  # says what the file is
+        problem = page.locator(".ipyimagegen-edit-tab .ipyimagegen-field-error").first
+        expect(problem).to_contain_text("notes.png", timeout=30_000)  # beside the button that chose it
+        expect(problem).to_contain_text("text", timeout=30_000)  # says what the file is
+        upload_box, problem_box = upload_button.bounding_box(), problem.bounding_box()
+        assert upload_box is not None and problem_box is not None
+        assert abs(problem_box["y"] - upload_box["y"]) < 60  # on the upload's row, not far below
+        assert "notes.png" not in status.inner_text()
         expect(summary).to_contain_text("640×480")  # the photo is still the one to edit
         expect(upload_row).to_contain_text("not used: notes.png", timeout=30_000)
         page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)

@@ -89,16 +89,17 @@ def test_the_viewer_pages_and_tile_actions_work_from_any_row(tmp_path: Path) -> 
         page.keyboard.press("Escape")
         expect(page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=10_000)
 
-        # Edit on a tile of the second row brings the Edit tab's prompt into view, with the tile's prompt.
+        # Edit on a tile of the second row: the painter's top at the top of the window, the keys its,
+        # and the tile's prompt in the Edit tab.
         last.scroll_into_view_if_needed()
         page.mouse.wheel(0, 400)
         last.get_by_role("button", name="Edit").click()
         edit_prompt = page.locator(".ipyimagegen-edit-tab .ipyimagegen-prompt textarea")
         expect(edit_prompt).to_have_value("a red lighthouse", timeout=20_000)
         page.wait_for_function(
-            "(() => { const t = document.querySelector('.ipyimagegen-edit-tab .ipyimagegen-prompt textarea');"
-            " const r = t.getBoundingClientRect(); return document.activeElement === t"
-            " && r.top >= 0 && r.bottom <= window.innerHeight; })()",
+            "(() => { const p = document.querySelector('.ipyimagegen-edit-tab .ipyimagegen-mask-painter');"
+            " const r = p.getBoundingClientRect(); return Math.abs(r.top) <= 2"
+            " && document.activeElement === p.querySelector('.ipyimagegen-painter-box'); })()",
             timeout=10_000,
         )
         page.screenshot(path=str(tmp_path / "grid-edit.png"))
@@ -171,6 +172,7 @@ def test_a_gif_tile_plays_and_an_svg_shows_in_the_viewer_as_a_picture(tmp_path: 
         assert len(seen) >= 2, "the GIF's tile does not animate"
 
         # SVG: picked in the Format list, as a user does; its tile shows a raster picture.
+        page.locator(f"{GENERATE_TAB} .ipyimagegen-more-settings").get_by_text("More settings").click()
         format_row = page.locator(f"{GENERATE_TAB} .ipyimagegen-params .widget-hbox").filter(
             has_text="Format"
         )

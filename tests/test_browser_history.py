@@ -268,7 +268,7 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
         expect(compare_button).to_be_enabled(timeout=STEP_MS)
         expect(compare_button).to_contain_text("Compare (2)")
         compare_button.click()
-        wait_for_loaded_images(browser_page, f"{COMPARE} img.ipyimagegen-compare-image", 1)
+        wait_for_loaded_images(browser_page, f"{COMPARE} img.ipyimagegen-compare-image", 2)
         expect(browser_page.locator(COMPARE)).to_contain_text("2 images")
 
         save = browser_page.locator(f"{COMPARE} .ipyimagegen-compare-save")
@@ -276,9 +276,9 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
         with browser_page.expect_download(timeout=STEP_MS) as download_info:
             save.click()  # the PDF is written next to the gallery and downloaded in the page
         notice = browser_page.locator(f"{COMPARE} .ipyimagegen-notice")
-        expect(notice).to_contain_text("Saved to", timeout=STEP_MS)
-        saved = Path(notice.locator("code").inner_text().strip())
-        assert saved.parent == gallery, saved
+        expect(notice).to_contain_text("Downloaded", timeout=STEP_MS)
+        assert "saved to" not in notice.inner_text()  # Voila: the server's folders are not the user's
+        saved = gallery / notice.locator("code").inner_text().strip()  # written next to the gallery
         assert saved.suffix == ".pdf" and saved.read_bytes().startswith(b"%PDF"), saved
         download = download_info.value
         assert download.suggested_filename == saved.name
@@ -293,9 +293,9 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
         expect(viewer).to_contain_text(NEWER_PROMPT, timeout=STEP_MS)
         with browser_page.expect_download(timeout=STEP_MS) as download_info:
             viewer.get_by_role("button", name="Download").click()
-        name = download_info.value.suggested_filename  # ipyimagegen-<made>-<the gallery id's end>.png
-        assert re.fullmatch(r"ipyimagegen-\d{8}-\d{6}-[0-9a-f]{8}\.png", name), name
-        (newest,) = [p for p in (gallery / "images").glob("*.png") if p.stem.endswith(name[-12:-4])]
+        name = download_info.value.suggested_filename  # <the gallery id>-<the prompt>.png
+        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}-a-red-fox-in-a-snowy-forest\.png", name), name
+        newest = gallery / "images" / f"{name[:24]}.png"
         assert Path(download_info.value.path()).read_bytes() == newest.read_bytes()
         browser_page.keyboard.press("Escape")
         expect(browser_page.locator(".ipyimagegen-lightbox")).to_have_count(0, timeout=STEP_MS)
@@ -315,6 +315,72 @@ def test_voila_history_reuse_and_compare_saves_a_pdf(page: tuple[Any, Console], 
         expect(tiles).to_have_count(4, timeout=STEP_MS)
         tab_title(browser_page, "Generate").click()
         expect(browser_page.locator(RESULT_TILES)).to_have_count(2, timeout=STEP_MS)  # its result tile too
-        assert NEWER_PROMPT not in browser_page.locator(f"{STUDIO} .ipyimagegen-results").inner_text()
+        assert all(NEWER_PROMPT not in text for text in browser_page.locator(RESULT_TILES).all_inner_texts())
+        assert page_problems(browser_page) == [], page_problems(browser_page)
+        assert console.relevant() == [], console.relevant()
+
+
+# -- History search as you type ------------------------------------------------------------------
+
+SEARCH_PROMPTS = ("a red fox at dawn", "an owl on a branch", "a fox in the snow", "a lighthouse at dusk")
+SEARCH_CELL = textwrap.dedent(
+    f"""
+    import ipywidgets as widgets
+    import ipyimagegen as ig
+    from ipyimagegen.api.types import GenerateRequest
+
+    engine = ig.PreviewEngine()
+    s = ig.studio(engine)
+    for prompt in {SEARCH_PROMPTS!r}:
+        s.gallery.save_response(engine.run(GenerateRequest(prompt=prompt, model="dall-e-2", size="256x256")))
+    s.select("History")
+    searched = widgets.HTML(layout=widgets.Layout(display="none"))  # each search the kernel ran
+    searched.add_class("searched")
+    def record(change):
+        searched.value += "|" + change["new"]
+
+    s.history.search.observe(record, "value")
+    widgets.VBox([s, searched])
+    """
+)
+
+
+def test_voila_history_searches_as_you_type_once_typing_pauses_and_at_once_on_enter(
+    page: tuple[Any, Console], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, console = page
+    notebook = write_notebook(tmp_path / "search.ipynb", SEARCH_CELL)
+    with voila(notebook, tmp_path) as url:
+        browser_page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        wait_for_loaded_images(browser_page, HISTORY_IMAGES, 4)
+        box = browser_page.locator(f"{HISTORY} .ipyimagegen-history-search input")
+        expect(box).to_have_attribute("placeholder", "Search prompts (as you type)")
+        searched = browser_page.locator(".searched")
+        tiles = browser_page.locator(HISTORY_TILES)
+        label = browser_page.locator(f"{HISTORY} .ipyimagegen-history-page")
+
+        box.press_sequentially("fox", delay=60)  # no Enter: the list follows once the typing pauses
+        expect(tiles).to_have_count(2, timeout=STEP_MS)
+        expect(label).to_contain_text("2 images")
+        prompts = [text.strip() for text in tiles.locator(".ipyimagegen-tile-prompt").all_inner_texts()]
+        assert prompts == ["a fox in the snow", "a red fox at dawn"], prompts
+        browser_page.wait_for_timeout(600)
+        assert searched.evaluate("e => e.textContent") == "|fox"  # one search for the word, not one per key
+
+        box.press_sequentially(" in", delay=60)
+        box.press("Enter")  # at once, and the pause that follows sends nothing more
+        expect(tiles).to_have_count(1, timeout=STEP_MS)
+        browser_page.wait_for_timeout(600)
+        assert searched.evaluate("e => e.textContent") == "|fox|fox in"
+        box.blur()  # leaving the box sends nothing new either
+        browser_page.wait_for_timeout(300)
+        assert searched.evaluate("e => e.textContent") == "|fox|fox in"
+
+        box.fill("")  # cleared, as with the keyboard: every image again
+        expect(tiles).to_have_count(4, timeout=STEP_MS)
+        expect(label).to_contain_text("4 images")
+        browser_page.screenshot(path=str(tmp_path / "history-search.png"), full_page=True)
         assert page_problems(browser_page) == [], page_problems(browser_page)
         assert console.relevant() == [], console.relevant()

@@ -61,10 +61,11 @@ def test_todays_models_cost_and_variations_as_edits(tmp_path: Path) -> None:
 
         page.locator(".ipyimagegen-tile").first.get_by_role("button", name="Variations").click()
         tab = page.locator(".ipyimagegen-variations-tab")
-        expect(tab.locator(".ipyimagegen-variations-method")).to_contain_text(
-            "makes them as edits", timeout=30_000
+        expect(tab.locator(".ipyimagegen-variations-model-note")).to_contain_text(
+            "no model here makes variations; gpt-image-2.6-flare makes them as edits with your prompt",
+            timeout=30_000,
         )
-        tab.locator(".ipyimagegen-variations-words input").fill("in autumn colours")
+        tab.locator(".ipyimagegen-prompt textarea").fill("The same cat, in autumn colours")
         tab.locator(".ipyimagegen-variations-run").click()
         expect(tab.locator(".ipyimagegen-status")).to_contain_text("this session $0.064", timeout=30_000)
         page.screenshot(path=str(tmp_path / "variations-as-edits.png"), full_page=True)

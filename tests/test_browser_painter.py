@@ -303,22 +303,19 @@ def test_extend_drag_in_frame_before_after_and_the_draft_after_a_reload(tmp_path
         expect(page.locator(f"{scope} .ipyimagegen-status")).to_contain_text("1 image in", timeout=30_000)
         toggle = page.locator(f"{scope} .ipyimagegen-compare-toggle input")
         toggle.wait_for(state="visible", timeout=30_000)
-        probe = (box["width"] * 0.1, box["height"] * 0.5)  # in the border the model filled
-        painted = _pixel(page, *probe, scope=scope)
-        toggle.check()  # the mask is hidden while comparing
+        probe = (box["width"] * 0.04, box["height"] * 0.5)  # in the border the model filled (60 px wide)
+        expect(page.locator(f"{scope} .ipyimagegen-candidates")).to_contain_text("The result")
+        toggle.check()  # on already: the result is on the painter (the mask is hidden while comparing)
         slider = page.locator(f"{scope} .ipyimagegen-compare-slider")
-        slider.fill("0")  # all "before"
-        _wait_for_pixel(
-            page, *probe, f"Math.abs(p[0] - {painted[0]}) + Math.abs(p[2] - {painted[2]}) > 10", scope
-        )
-        page.wait_for_timeout(300)
+        slider.fill("1000")  # the divider at the right: all "before"
+        page.wait_for_timeout(800)
         before = _pixel(page, *probe, scope=scope)
-        slider.fill("1000")  # all "after": the result the model made
+        slider.fill("0")  # the divider at the left: all "after", the result the model made
         far = (
             f"Math.abs(p[0] - {before[0]}) + Math.abs(p[1] - {before[1]}) + Math.abs(p[2] - {before[2]}) > 30"
         )
         _wait_for_pixel(page, *probe, far, scope)
-        slider.fill("0")
+        slider.fill("1000")
         near = (
             f"Math.abs(p[0] - {before[0]}) + Math.abs(p[1] - {before[1]}) + Math.abs(p[2] - {before[2]}) <= 6"
         )
@@ -417,4 +414,36 @@ def test_what_shows_is_ipycanvas_pixels_and_an_overlay_stays_aligned_under_zoom(
         assert green[1] > 150 and green[0] < 80  # the square's green, just inside the frame
         blue = _pixel(page, *outside)
         assert blue[2] > 150 and blue[1] < 80  # the blue half, just outside it
+        assert console.relevant() == []
+
+
+def test_two_views_of_one_painter_show_the_same_and_paint_where_the_pointer_is(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    state = tmp_path / "mask.npy"
+    notebook = write_notebook(tmp_path / "painter.ipynb", _painter_cell(state), "painter  # a second view")
+    with voila(notebook, tmp_path) as url, browser_page(viewport=(1200, 1100)) as (page, console):
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        labels = page.locator(".ipyimagegen-zoom-label")
+        page.locator(".ipyimagegen-zoom-bar").nth(1).wait_for(state="visible", timeout=60_000)
+        views = page.locator(".ipyimagegen-mask-canvas")
+        first, second = views.nth(0).bounding_box(), views.nth(1).bounding_box()
+        assert first is not None and second is not None
+        fit = first["width"] / WIDTH
+        page.mouse.move(first["x"] + 100, first["y"] + 100)
+        page.keyboard.down("Control")
+        page.mouse.wheel(0, -300)  # zoom in the first view...
+        page.keyboard.up("Control")
+        expect(labels.nth(0)).not_to_have_text(f"{round(fit * 100)}%")
+        expect(labels.nth(1)).to_have_text(
+            labels.nth(0).inner_text(), timeout=10_000
+        )  # ...the second shows it
+        zoom = float(labels.nth(1).inner_text().rstrip("%")) / 100
+        page.wait_for_timeout(300)
+        _dot(page, second["x"] + 200, second["y"] + 120)  # paint in the second view
+        mask = _mask(state)
+        # The picture point under the pointer: the zoom kept (100, 100) of the view where it was.
+        expected = (100 / fit + (200 - 100) / zoom, 100 / fit + (120 - 100) / zoom)
+        assert _centre(mask) == pytest.approx(expected, abs=3)
         assert console.relevant() == []

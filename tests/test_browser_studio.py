@@ -110,9 +110,10 @@ def test_save_writes_the_file_and_downloads_it_in_the_page(tmp_path: Path) -> No
         with page.expect_download(timeout=30_000) as download_info:
             page.get_by_role("button", name="Save").first.click()
         download = download_info.value
-        notice = page.get_by_role("status").filter(has_text="Saved to")
+        notice = page.get_by_role("status").filter(has_text="Downloaded")
         expect(notice).to_be_visible(timeout=10_000)
-        expect(notice).to_contain_text("downloaded")
+        expect(notice).to_contain_text(download.suggested_filename)
+        assert "saved to" not in notice.inner_text()  # Voila: the server's folders are not the user's
         assert "data:" not in notice.inner_html()
         expect(notice).to_be_hidden(timeout=15_000)  # a notice goes away by itself
         (saved,) = (tmp_path / "saved").iterdir()
@@ -129,6 +130,9 @@ def test_same_seed_from_the_viewer_and_download_all_as_a_zip(tmp_path: Path) -> 
 
     with _studio_page(tmp_path) as (page, console, prompt):
         seed_field = page.locator(f"{GENERATE_TAB} .ipyimagegen-seed input")
+        more = page.locator(f"{GENERATE_TAB} .ipyimagegen-more-settings")
+        expect(more).to_contain_text("seed")  # the title names the settings under it
+        more.get_by_text("More settings").click()
         expect(seed_field).to_be_visible()  # the preview engine honours seeds
         prompt.fill("a red kite over the dunes")
         page.locator(f"{GENERATE_TAB} .ipyimagegen-generate").click()

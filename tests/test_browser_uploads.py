@@ -120,7 +120,10 @@ def test_phone_sized_photos_upload_in_pieces_and_one_over_the_limit_is_refused(t
             return f"{round(view['width'] / width * 100)}%"
 
         upload(huge)
-        expect(status).to_contain_text(
+        problem = page.locator(
+            ".ipyimagegen-edit-tab .ipyimagegen-edit-upload ~ .ipyimagegen-field-error"
+        ).first
+        expect(problem).to_contain_text(  # beside the button that chose it
             "panorama.jpg is 60.0 MB; the largest file accepted is 50.0 MB", timeout=30_000
         )
         expect(note).to_have_text("not used: panorama.jpg")

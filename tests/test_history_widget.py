@@ -16,6 +16,7 @@ from PIL import Image
 from ipyimagegen.api.types import GeneratedImage, GenerateRequest, InputImage, VariationRequest
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery, GalleryItem
+from ipyimagegen.widgets.download import slug
 from ipyimagegen.widgets.history import HistoryBrowser
 from ipyimagegen.widgets.studio import Studio
 from widget_helpers import WAIT_S, Page
@@ -104,6 +105,27 @@ def test_search_and_model_filter(filled: Gallery) -> None:
     assert browser.total == 30
 
 
+def test_the_search_follows_typing_after_a_pause_and_enter_at_once(filled: Gallery) -> None:
+    browser = HistoryBrowser(filled, page_size=12)
+    helper = browser.search_as_you_type
+    (toolbar,) = [box for box in browser.children if browser.search in getattr(box, "children", ())]
+    assert helper in toolbar.children and helper.layout.display == "none"  # beside the box, unseen
+    assert "ipyimagegen-history" in browser._dom_classes
+    assert "ipyimagegen-history-search" in browser.search._dom_classes
+    assert (helper.scope, helper.field, helper.delay_ms) == (
+        "ipyimagegen-history",
+        "ipyimagegen-history-search",
+        300,
+    )
+    assert not browser.search.continuous_update  # the page sends the text once typing pauses, not per key
+    assert "as you type" in browser.search.placeholder and "Enter searches at once" in browser.search.tooltip
+    browser.show_page(1)
+    browser.search.set_state({"value": "fox"})  # the text as the page sends it (after a pause, or on Enter)
+    assert browser.page == 0 and browser.total == 6  # the list follows at once: nothing waits in the kernel
+    browser.close()
+    assert helper.comm is None
+
+
 def test_tile_actions_fire_callbacks_with_the_item(filled: Gallery) -> None:
     browser = HistoryBrowser(filled)
     page = Page(browser.view)
@@ -130,8 +152,7 @@ def test_enlarge_shows_the_full_image_with_its_details_and_steps_through_the_pag
     page.click(first, "enlarge")
     viewer = browser.view.viewer
     assert viewer["open"] and bytes(browser.view.viewer_image) == first.item.data
-    made = f"{first.item.created.astimezone():%Y%m%d-%H%M%S}"
-    assert viewer["filename"] == f"ipyimagegen-{made}-{first.item.id.rsplit('-', 1)[-1]}.png"  # as the grid's
+    assert viewer["filename"] == f"{first.item.id}-picture-29-of-a-owl.png"  # as the grid's
     assert viewer["prompt"] == "picture 29 of a owl"
     assert ["Gallery id", first.item.id] in viewer["facts"]
     page.send({"event": "viewer", "do": "step", "by": 1})
@@ -395,7 +416,5 @@ def test_size_and_cost_read_as_in_the_grids_viewer(gallery: Gallery) -> None:
         assert grid_row == history_row, term
     (cost,) = [value for term, value in in_history["facts"] if term == "Cost"]
     assert cost.startswith("free (≈ $") and cost.endswith(" on OpenAI)")  # the preview engine bills nothing
-    assert in_grid["filename"].startswith("ipyimagegen-2") and in_history["filename"].startswith(
-        "ipyimagegen-2"
-    )
+    assert in_grid["filename"] == in_history["filename"] == f"{saved.id}-{slug(saved.prompt)}.gif"
     s.close()

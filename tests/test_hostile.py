@@ -403,7 +403,7 @@ def test_a_bad_upload_in_the_edit_tab_says_why_and_keeps_the_picture(name: str) 
     tab = EditTab(RecordingPreviewEngine(), JobRunner(), ResultGrid())
     tab.use_image(picture(64, 48))
     tab.upload.receive([upload_entry(name, data)])
-    assert tab.status.value.startswith('<span class="ipyimagegen-error">' + html.escape(told, quote=False))
+    assert tab.upload.problem.value.startswith(html.escape(told, quote=False))  # beside the upload button
     assert tab.painter.image.size == (64, 48)
     tab.close()
 
@@ -425,7 +425,8 @@ def test_a_bad_prompt_in_the_studio_says_why_and_keeps_the_prompt(prompt: str, t
     tab.prompt_box.textarea.value = prompt
     tab.controls.run_button.click()
     assert studio.runner.wait(WAIT_S)
-    assert tab.status.value == f'<span class="ipyimagegen-error">{told}</span>'
+    assert tab.prompt_box.problem.value == html.escape(told, quote=False)  # under the prompt
+    assert tab.status.value == '<span class="ipyimagegen-error">Not sent: see the prompt.</span>'
     assert tab.prompt_box.textarea.value == prompt and studio.grid.tiles == []
     studio.close()
 

@@ -683,7 +683,7 @@ def test_show_after_sends_the_result_at_the_pictures_size(painter: MaskPainter) 
     page.send({"kind": "compare", "on": True, "split": 0.25})  # the slider in the page
     picture_layer = page.layers.canvas[0]
     rects = [args for name, args, _data in page.recorder.sent_to(picture_layer) if name == "rect"]
-    assert rects[-1] == [0, 0, 256.0, 1024]  # the result shows left of a quarter of the width
+    assert rects[-1] == [256.0, 0, 768.0, 1024]  # the picture before left of the divider, the result right
     painter.show_after(None)
     assert page.after is None and painter.view.comparing == []
 
@@ -878,3 +878,86 @@ def test_a_noisy_mask_goes_to_ipycanvas_as_a_picture(monkeypatch: pytest.MonkeyP
     painter.set_mask(noise)
     names = [name for name, _args, _data in page.recorder.sent_to(page.layers.mask_source)]
     assert names[-1] == "putImageData" and np.array_equal(page.mask, noise)
+
+
+def test_an_undo_in_the_middle_of_a_stroke_ends_it_and_its_last_batches_are_only_acknowledged(
+    painter: MaskPainter,
+) -> None:
+    page = PageSide(painter)
+    page.send({"kind": "stroke", "id": 1, "tool": "brush", "points": [100, 100, 200, 100]})
+    painted = painter.mask.copy()
+    painter.undo()  # Ctrl+Z mid-drag (or a tool key): the stroke so far is one edit, taken back
+    assert not painter.mask.any()
+    page.send(
+        {"kind": "stroke", "id": 1, "tool": "brush", "points": [300, 100, 400, 100, 500, 100], "end": True}
+    )
+    assert not painter.mask.any() and not painter._mask.can_undo  # not painted, no second edit
+    assert page.stamp[:2] == (1, 5)  # every point acknowledged: the page drops its drawing of the stroke
+    assert painted[100, 150]
+
+
+def test_a_gesture_drawn_on_a_picture_that_has_gone_is_dropped(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    old = painter._version
+    painter.set_image(make_image(300, 300))
+    page.send({"kind": "stroke", "id": 9, "tool": "brush", "points": [10, 10, 200, 200], "end": True,
+               "picture": old})  # fmt: skip
+    page.send({"kind": "rect", "id": 10, "points": [0, 0, 100, 100], "picture": old})
+    assert not painter.mask.any()
+    page.send({"kind": "rect", "id": 11, "points": [0, 0, 100, 100], "picture": painter._version})
+    assert painter.mask[50, 50]
+    page.send({"kind": "rect", "id": 12, "points": [0, 0, 100, 100], "picture": True})  # not a version
+    assert painter._upto == 11
+
+
+def test_a_late_shift_after_the_drop_is_ignored(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    painter.set_placement((0, 0, 512, 512))
+    page.send({"kind": "moving", "dx": 30, "dy": 0})  # the Move tool is not chosen
+    assert painter._layers.scene.shift == (0.0, 0.0)
+    painter.tool = "move"
+    page.send({"kind": "moving", "dx": 30, "dy": 0})
+    assert painter._layers.scene.shift == (30.0, 0.0)
+    page.send({"kind": "move", "dx": 30, "dy": 0})
+    assert painter._layers.scene.shift == (0.0, 0.0)
+
+
+def test_an_overlay_drawing_that_fails_is_said_and_leaves_ipycanvas_working(painter: MaskPainter) -> None:
+    from ipycanvas.canvas import _CANVAS_MANAGER
+
+    page = PageSide(painter)
+    good: list[int] = []
+    painter.draw_overlay(lambda overlay: good.append(1) or overlay.fill_rect(0, 0, 10, 10))
+
+    def broken(overlay: Any) -> None:
+        overlay.stroke_line(0, 0, 10, 10)
+        raise ValueError("a bug in the notebook's drawing")
+
+    with pytest.raises(ValueError, match="a bug"):
+        painter.draw_overlay(broken)
+    assert _CANVAS_MANAGER._caching is False  # ipycanvas sends commands again
+    assert len(good) == 2  # the drawing before is kept, and drawn again
+    assert page.recorder.sent_to(painter.overlay)[-1][0] == "restore"
+    page.stroke((100, 100), (200, 100))
+    assert np.array_equal(page.mask, painter.mask)
+
+
+def test_a_view_far_off_or_too_big_is_brought_within_bounds(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    page.send({"kind": "view", "version": 4, "scale": 1, "tx": 1e308, "ty": -1e308, "width": 4096,
+               "height": 4096, "dpr": 8, "page": "a"})  # fmt: skip
+    view = painter._layers.scene.view
+    assert abs(view.tx) <= 1e6 and abs(view.ty) <= 1e6
+    assert painter.canvas.width <= 8192 and painter.canvas.height <= 8192
+    shown = page.sent("shown")[-1]
+    assert shown["page"] == "a" and shown["view"]["version"] == 4  # every page of the painter takes it up
+
+
+def test_the_ring_follows_a_stroke_with_no_hover_messages(painter: MaskPainter) -> None:
+    page = PageSide(painter)
+    _view(page, 1, scale=0.5, tx=0.0, ty=0.0, dpr=1.0)
+    page.send({"kind": "stroke", "id": 1, "tool": "brush", "points": [100, 100, 300, 200]})
+    circles = [
+        args for name, args, _data in page.recorder.sent_to(painter.canvas[3]) if name == "strokeCircle"
+    ]
+    assert circles[-1][:2] == [150.0, 100.0]  # the stroke's last point, on screen

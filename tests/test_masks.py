@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -202,3 +203,25 @@ def test_extending_grows_the_shape_and_places_the_picture_against_the_far_side()
 
     both = masks.extend((100, 100), {"right": 1.0, "down": 1.0}, (200, 200))
     assert both.framing((100, 100)).source_box() == (0.0, 0.0, 100.0, 100.0)  # top-left corner
+
+
+def test_a_big_brush_painted_row_by_row_covers_the_same_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past SPAN_FROM_PIXELS a segment is painted from its shape, row by row: the same pixels as the
+    per-pixel distance test, but for centres that lie on the edge itself (rounding)."""
+    from ipyimagegen import masks as module
+
+    rng = np.random.default_rng(7)
+    for _ in range(120):
+        x0, y0, x1, y1 = (float(v) for v in rng.uniform(-40, 340, 4))
+        radius = float(rng.uniform(0.8, 150))
+        by_pixel, by_row = np.zeros((300, 300), dtype=bool), np.zeros((300, 300), dtype=bool)
+        monkeypatch.setattr(module, "SPAN_FROM_PIXELS", 10**12)
+        module.paint_segment(by_pixel, x0, y0, x1, y1, radius)
+        monkeypatch.setattr(module, "SPAN_FROM_PIXELS", 0)
+        module.paint_segment(by_row, x0, y0, x1, y1, radius)
+        rows, cols = np.nonzero(by_pixel != by_row)
+        for row, col in zip(rows, cols, strict=True):
+            px, py = col + 0.5 - x0, row + 0.5 - y0
+            dx, dy = x1 - x0, y1 - y0
+            t = min(max((px * dx + py * dy) / (dx * dx + dy * dy), 0.0), 1.0) if dx or dy else 0.0
+            assert abs(math.hypot(px - t * dx, py - t * dy) - max(radius, math.sqrt(0.5))) < 1e-3

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from absent import require_modules
-from ipyimagegen.api.backend import Backend, BaseBackend, ClassWall, Proxying
+from ipyimagegen.api.backend import Backend, BaseBackend, ClassWall, Proxying, WorkshopBudget
 from ipyimagegen.api.client import AzureOpenAIClient, OpenAIClient
 from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.gallery import Gallery, GalleryReader, GalleryStore, GalleryWriter
@@ -82,6 +82,7 @@ def test_the_backends_conform_to_the_protocols() -> None:
     )
     for backend in (preview, client, azure):
         assert isinstance(backend, Backend) and isinstance(backend, ClassWall)
+        assert isinstance(backend, WorkshopBudget)
     assert isinstance(client, Proxying) and isinstance(azure, Proxying)
     assert not isinstance(preview, Proxying)  # an engine makes its own answers
     preview.close()  # nothing to let go of
@@ -101,7 +102,7 @@ def test_the_keyword_methods_show_the_images_api_parameters() -> None:
 
 
 CONFORMANCE = """
-from ipyimagegen.api.backend import Backend, ClassWall, Proxying
+from ipyimagegen.api.backend import Backend, ClassWall, Proxying, WorkshopBudget
 from ipyimagegen.api.client import AzureOpenAIClient, OpenAIClient
 from ipyimagegen.engines.diffusers_engine import DiffusersEngine
 from ipyimagegen.engines.preview import PreviewEngine
@@ -119,6 +120,7 @@ def conforms(
 ) -> None:
     backends: list[Backend] = [preview, diffusers, ray, client, azure]
     walls: list[ClassWall] = [preview, diffusers, ray, client, azure]
+    budgets: list[WorkshopBudget] = [preview, diffusers, ray, client, azure]
     proxies: list[Proxying] = [client, azure]
     store: GalleryStore = gallery
 """

@@ -16,6 +16,7 @@ from ipyimagegen.engines.preview import PreviewEngine
 from ipyimagegen.errors import ContentPolicyError, ValidationError
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.session import (
+    ImageSaved,
     JobCancelled,
     JobEvent,
     JobFailed,
@@ -96,7 +97,8 @@ def test_a_script_runs_a_job_and_hears_each_step_in_order_the_results_saved_firs
     kinds = [type(event) for event in heard.events]
     assert kinds[0] is JobStarted and kinds[-1] is ResultsReady
     assert sorted(event.index for event in heard.of(ThumbnailReady)) == [0, 1, 2]
-    assert set(kinds[1:-1]) == {ThumbnailReady}
+    assert [event.index for event in heard.of(ImageSaved)] == [0, 1, 2]  # the engine makes them one by one
+    assert set(kinds[1:-1]) == {ThumbnailReady, ImageSaved}
     assert all(event.job is job for event in heard.events)
     (ready,) = heard.of(ResultsReady)
     response = ready.response

@@ -115,8 +115,13 @@ def test_a_bad_upload_says_why_and_keeps_the_image_and_mask(name: str, data: byt
     drag(tab.painter, [(10, 10), (60, 10)])
     image_before, mask_before = np.asarray(tab.painter.image), tab.painter.mask
     tab.upload.receive([upload_entry(name, data)])
-    assert "ipyimagegen-error" in _status(tab)
-    assert name in _status(tab) and (words in _status(tab) or words in _status(tab).lower())
+    problem = tab.upload.problem.value  # said beside the button that chose the file
+    assert (
+        tab.upload.problem.layout.display is None
+        and "ipyimagegen-field-error" in tab.upload.problem._dom_classes
+    )
+    assert name in problem and (words in problem or words in problem.lower())
+    assert "ipyimagegen-error" not in _status(tab)  # not far away, at the run button
     assert np.array_equal(np.asarray(tab.painter.image), image_before)
     assert np.array_equal(tab.painter.mask, mask_before)
     assert holds_no_file(tab.upload)
@@ -128,7 +133,7 @@ def test_an_oversize_upload_is_refused_with_the_limit() -> None:
     big = png_bytes(picture(400, 400))
     assert len(big) > 10_000
     tab.upload.receive([upload_entry("huge.png", big)])
-    assert "ipyimagegen-error" in _status(tab) and "largest image file accepted" in _status(tab)
+    assert "largest image file accepted" in tab.upload.problem.value
     assert tab.painter.image.size == (64, 64)
 
 
@@ -264,8 +269,8 @@ def test_an_error_in_the_call_keeps_the_painting() -> None:
     tab.use_image(picture(64, 64))
     drag(tab.painter, [(5, 5), (40, 5)])
     painted = tab.painter.mask
-    _run(tab, "")  # an empty prompt is refused before the call
-    assert "prompt is empty" in _status(tab)
+    _run(tab, "")  # an empty prompt is refused before the call, and said under the prompt
+    assert "prompt is empty" in tab.prompt_box.problem.value and "see the prompt" in _status(tab)
     assert np.array_equal(tab.painter.mask, painted)
 
 
@@ -381,3 +386,21 @@ def test_extending_into_the_same_frame_brings_the_size_back_to_it() -> None:
     tab.extend("left", 0.05)  # still closest to 3:2: the frame stays, the size follows it again
     assert tab.frame_control.value == tab.params.size == "1536x1024"
     assert tab.prepared.picture.size == (1536, 1024)
+
+
+def test_a_new_picture_resets_what_belonged_to_the_last_and_says_what_it_kept() -> None:
+    tab = _tab()
+    tab.params.model = "gpt-image-2"
+    tab.upload.receive([upload_entry("garden.png", png_bytes(picture(300, 200)))])
+    assert tab.upload.upload.note == "garden.png"
+    tab.outpaint_control.value = True
+    tab.prompt_box.value = "the garden in snow"
+    drag(tab.painter, [(10, 10), (60, 10)])
+    tab.controls.show_status("an earlier edit's status", "ok")
+    tab.use_image(picture(600, 400, seed=3))  # as Edit on a result does
+    assert tab.outpaint_control.value is False and not tab.painter.mask.any()
+    assert tab.upload.upload.note == "" and tab.upload.problem.layout.display == "none"
+    status = _status(tab)
+    assert "earlier edit" not in status and "the outpainting frame is off" in status
+    assert "Kept the prompt, gpt-image-2 at" in status
+    assert tab.prompt_box.value == "the garden in snow"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 
 from edit_helpers import RecordingPreviewEngine, drag, picture, png_bytes
 from ipyimagegen import masks
-from ipyimagegen.api.types import CallHooks, EditRequest, ImagesResponse
+from ipyimagegen.api.types import CallHooks, EditRequest, GeneratedImage, ImagesResponse
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.session import JobRunner
 from ipyimagegen.widgets.edit_draft import DraftStore, draft_folder_name, notebook_identity
@@ -26,16 +27,17 @@ from widget_helpers import WAIT_S
 
 class RepaintsEverything(RecordingPreviewEngine):
     """An engine that, like the GPT image models, changes pixels outside the mask too: the preview
-    engine's edit, then everything brightened."""
+    engine's edit, then everything brightened (each image before it is handed over)."""
 
-    def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
-        response = super()._edit(request, hooks)
-        for image in response.data:
-            pixels = np.asarray(image.to_pil().convert("RGB")).astype(np.int16)
-            buffer = io.BytesIO()
-            Image.fromarray(np.clip(pixels + 60, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
-            image.data = buffer.getvalue()
-        return response
+    def _result(self, image: Any, index: int, seed: int, request: Any, hooks: CallHooks) -> GeneratedImage:
+        result = super()._result(image, index, seed, request, hooks)
+        if not isinstance(request, EditRequest):
+            return result
+        pixels = np.asarray(result.to_pil().convert("RGB")).astype(np.int16)
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(pixels + 60, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+        result.data = buffer.getvalue()
+        return result
 
 
 def _tab(backend=None, gallery=None) -> EditTab:
@@ -166,7 +168,7 @@ def test_after_an_edit_the_painter_can_compare_it_with_its_picture() -> None:
     before = np.asarray(tab.prepared.picture.convert("RGB")).astype(int)
     (image,) = _edit(tab).data
     assert page.after is not None and page.after.size == (256, 256)
-    assert tab.painter.view.comparing == [False, 0.5]  # offered, not forced on
+    assert tab.painter.view.comparing == [True, 0.0]  # the result on the painter, as a candidate
     shown = np.asarray(page.after.convert("RGB")).astype(int)
     result = np.asarray(image.to_pil().convert("RGB")).astype(int)
     assert np.abs(shown - result)[mask].mean() < 10 < 30 < np.abs(shown - before)[mask].mean()  # JPEG-close
@@ -366,3 +368,65 @@ def test_notebook_identity_reads_what_each_front_end_gives_its_kernel(tmp_path) 
     assert notebook_identity({}, tmp_path) == f"python:{tmp_path}"
     names = {draft_folder_name(identity) for identity in ("a/x.ipynb", "b/x.ipynb", "x.ipynb")}
     assert len(names) == 3 and all(name.startswith("x-") for name in names)
+
+
+# --- the editing loop: an edit's results as candidates on the painter ---------------------------
+
+
+def test_an_edits_results_are_candidates_to_cycle_compare_and_accept(tmp_path) -> None:
+    gallery = Gallery(tmp_path)
+    tab = _tab(gallery=gallery)
+    tab.params.model, tab.params.size = "dall-e-2", "256x256"
+    tab.use_image(picture(256, 256))
+    page = PageSide(tab.painter)
+    _painted_square(tab)
+    tab.params.n = 3
+    response = _edit(tab)
+    assert len(response.data) == 3 and tab.candidates.layout.display is None
+    assert "Result <b>1</b> of 3" in tab.candidates.label.value
+    assert tab.painter.view.comparing == [True, 0.0]  # the first result, all of it; the divider at the left
+
+    def shown_is(image) -> bool:  # the result ipycanvas shows (a JPEG of it) is this one, of the three
+        shown = np.asarray(page.after.convert("RGB")).astype(int)
+        distances = [
+            np.abs(shown - np.asarray(each.to_pil().convert("RGB")).astype(int)).mean()
+            for each in response.data
+        ]
+        return distances.index(min(distances)) == response.data.index(image) and min(distances) < 12
+
+    assert shown_is(response.data[0])
+    page.send({"kind": "cycle", "step": 1})  # → over the picture
+    assert "Result <b>2</b> of 3" in tab.candidates.label.value and shown_is(response.data[1])
+    tab.candidates.previous_button.click()
+    tab.candidates.previous_button.click()  # wraps round
+    assert tab.candidates.index == 2 and shown_is(response.data[2])
+
+    tab.candidates.accept_button.click()
+    chosen = response.data[2]
+    assert np.array_equal(
+        np.asarray(tab.painter.image.convert("RGB")), np.asarray(chosen.to_pil().convert("RGB"))
+    )
+    assert not tab.painter.mask.any() and tab.painter.view.comparing == []
+    assert tab.candidates.layout.display == "none"
+    assert tab.picture.loaded.parent_id == chosen.metadata["gallery_id"]  # the lineage goes on
+    assert (
+        "Accepted result 3 of 3" in tab.status.value
+        and "other 2 are in the results and History" in tab.status.value
+    )
+    assert len(tab.grid.tiles) == 3  # the others stay
+
+
+def test_dismissing_the_candidates_goes_back_to_the_picture_and_a_new_picture_drops_them() -> None:
+    tab = _tab()
+    tab.params.model, tab.params.size = "dall-e-2", "256x256"
+    tab.use_image(picture(256, 256))
+    _painted_square(tab)
+    _edit(tab)
+    mask = tab.painter.mask
+    tab.candidates.dismiss_button.click()
+    assert tab.candidates.layout.display == "none" and tab.painter.view.comparing == []
+    assert np.array_equal(tab.painter.mask, mask)  # the painting is as it was
+    _edit(tab)
+    assert tab.candidates.images
+    tab.use_image(picture(128, 128, seed=5))
+    assert tab.candidates.images == [] and tab.candidates.layout.display == "none"

@@ -333,9 +333,9 @@ def test_a_picture_over_the_limit_is_refused_with_the_limit_and_the_painting_sta
     tab, page = _edit_tab()
     image, mask = np.asarray(tab.painter.image), tab.painter.mask
     page.start([("phone.jpg", 60 * MiB)])
-    assert "ipyimagegen-error" in tab.status.value
-    assert "phone.jpg is 60.0 MB; the largest file accepted is 50.0 MB" in tab.status.value
-    assert "Scale it down or save it as JPEG or WebP" in tab.status.value
+    problem = tab.upload.problem.value  # beside the upload button
+    assert "phone.jpg is 60.0 MB; the largest file accepted is 50.0 MB" in problem
+    assert "Scale it down or save it as JPEG or WebP" in problem
     assert tab.upload.upload.note == "not used: phone.jpg"
     assert _unchanged(tab, image, mask)
 
@@ -347,7 +347,7 @@ def test_an_upload_that_breaks_off_leaves_the_picture_and_the_painting() -> None
     upload_id = page.start([("garden.png", len(data))])
     page.chunk(upload_id, 0, 0, data[:CHUNK_BYTES])
     page.chunk(upload_id, 0, 0, data[:CHUNK_BYTES])  # twice
-    assert "came twice" in tab.status.value and "Nothing was changed" in tab.status.value
+    assert "came twice" in tab.upload.problem.value and "Nothing was changed" in tab.upload.problem.value
     assert _unchanged(tab, image, mask)
     page.end(upload_id)
     assert _unchanged(tab, image, mask)

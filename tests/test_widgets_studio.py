@@ -20,6 +20,7 @@ from ipyimagegen.errors import (
     RateLimitError,
 )
 from ipyimagegen.widgets.edit_tab import EditTab
+from ipyimagegen.widgets.images_tab import FIRST_TILE
 from ipyimagegen.widgets.studio import REVEAL, Studio, studio
 from waiting import wait_until
 from widget_helpers import WAIT_S, FakeBackend, iter_widgets, state_bytes
@@ -227,10 +228,15 @@ def test_prompt_over_the_limit_is_refused_with_a_clear_message() -> None:
     assert s.generate_tab.prompt_box.limit == 1000
     s.generate_tab.prompt_box.value = "x" * 1200
     assert s.generate_tab.generate() is None
-    assert "at most 1000" in _status(s) and backend.requests == [] and s.grid.tiles == []
-    s.generate_tab.prompt_box.value = "   "
+    problem = s.generate_tab.prompt_box.problem  # said under the prompt; the run button points there
+    assert (
+        "at most 1000" in problem.value and problem.layout.display is None and "see the prompt" in _status(s)
+    )
+    assert backend.requests == [] and s.grid.tiles == []
+    s.generate_tab.prompt_box.value = "   "  # a change clears what was said
+    assert problem.layout.display == "none"
     s.generate_tab.controls.run_button.click()
-    assert "prompt is empty" in _status(s)
+    assert "prompt is empty" in problem.value
 
 
 def test_ctrl_enter_in_the_prompt_generates() -> None:
@@ -372,16 +378,15 @@ def test_the_preview_engine_drives_the_studio_end_to_end() -> None:
 
 
 class HeldPreviewEngine(PreviewEngine):
-    """The preview engine, holding its results until the test releases them (previews stream at once)."""
+    """The preview engine, holding each result until the test releases it (its previews stream at once)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
 
-    def _generate(self, request: GenerateRequest, hooks: Any) -> ImagesResponse:
-        response = super()._generate(request, hooks)
+    def _image_done(self, request: Any, hooks: Any, image: GeneratedImage, usage: Any = None) -> None:
         assert self.release.wait(WAIT_S)
-        return response
+        super()._image_done(request, hooks, image, usage)
 
 
 def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
@@ -393,8 +398,9 @@ def test_the_preview_engine_streams_partial_images_into_the_tiles() -> None:
     tab.params.partial_images = 2
     tab.prompt_box.value = "a city at night"
     tab.controls.run_button.click()
-    wait_until(lambda: len(s.grid.tiles) == 2 and all("preview 2" in t.status_text() for t in s.grid.tiles))
-    assert all(tile.picture is not None and not tile.is_filled for tile in s.grid.tiles)
+    wait_until(lambda: len(s.grid.tiles) == 2 and "preview 2" in s.grid.tiles[0].status_text())
+    first, second = s.grid.tiles  # the engine makes one image after the other
+    assert first.picture is not None and not first.is_filled and second.picture is None
     engine.release.set()
     assert s.runner.wait(WAIT_S)
     assert len(s.grid.tiles) == 2 and all(tile.is_filled for tile in s.grid.tiles)
@@ -436,11 +442,17 @@ def test_tile_actions_bring_their_target_into_view() -> None:
     s = Studio(PreviewEngine(), gallery=False)
     page = Page(s.grid.view)
     _generate(s, "a paper lantern", model="dall-e-2", size="256x256")
+    reveals = [content for content in page.messages if content.get("event") == "reveal"]
+    assert reveals == [
+        {"event": "reveal", "selector": FIRST_TILE, "block": "nearest", "focus": ""}
+    ]  # the new tiles
     tile = s.grid.tiles[0]
     for action, tab in (("edit", "Edit"), ("variations", "Variations"), ("use_prompt", "Generate")):
         s.grid.act(tile, action)
         assert s.tabs.selected_index == s.tabs.titles.index(tab)
-    assert page.revealed == [REVEAL["Edit"], REVEAL["Variations"], REVEAL["Generate"]]
+    assert page.revealed[1:] == [REVEAL["Edit"][0], REVEAL["Variations"][0], REVEAL["Generate"][0]]
+    edit = [content for content in page.messages if content.get("selector") == REVEAL["Edit"][0]]
+    assert edit[0]["block"] == "start"  # the painter's top at the top of the window
 
 
 def test_same_seed_from_the_viewer_makes_the_same_image_again() -> None:

@@ -56,7 +56,7 @@ def test_results_are_on_disk_before_the_tiles_are_filled_and_a_new_gallery_lists
     gallery.grid = s.grid
     _generate(s, "a lighthouse at dusk", model="dall-e-2", size="256x256", n=2)
     _generate(s, "a harbour in fog", model="dall-e-2", size="256x256", n=1)
-    assert gallery.checks == [(True, 0), (True, 2)]  # saved first, then shown
+    assert gallery.checks == [(True, 0), (True, 1), (True, 2)]  # each saved first, then shown
     assert len(s.grid.images) == 3
     assert s.grid.save_dir == gallery.root
 
@@ -115,7 +115,7 @@ def test_gallery_false_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     history = s.tab("History")
     assert not isinstance(history, HistoryBrowser) and "gallery=False" in history.value
     s.grid.act(s.grid.tiles[0], "save")  # Save still works: into the current folder
-    assert len(list(tmp_path.glob("ipyimagegen-*.png"))) == 1
+    assert len(list(tmp_path.glob("*-not-kept.png"))) == 1
 
 
 def test_a_gallery_that_cannot_be_opened_leaves_a_working_studio_and_a_notice(
@@ -249,16 +249,18 @@ def test_compare_two_ticked_tiles_shows_a_sheet_and_saves_a_pdf(tmp_path: Path) 
     assert isinstance(panel, ComparePanel) and grid.compare_slot.children == (panel,)
     image_axes = [ax for ax in panel.figure.axes if ax.images]
     assert len(image_axes) == 2
-    assert [ax.get_title() for ax in image_axes] == ["a grey heron", "a blue heron"]
-    assert bytes(panel.picture.value).startswith(b"\x89PNG")
-    width, _height = Image.open(io.BytesIO(bytes(panel.picture.value))).size
-    assert width <= 1200  # a modest size, not the full-resolution figure
+    assert [ax.get_title() for ax in image_axes] == [
+        "a grey heron\ndall-e-2 · 256×256",
+        "a blue heron\ndall-e-2 · 256×256",
+    ]
+    shown = [bytes(cell.children[0].value) for cell in panel.sheet.children]
+    assert len(shown) == 2 and all(Image.open(io.BytesIO(data)).size == (256, 256) for data in shown)
 
     panel.save_button.click()
     path = panel.saved_path
     assert path is not None and path.parent == s.gallery.root and path.suffix == ".pdf"
     assert path.read_bytes().startswith(b"%PDF") and str(path) in panel.notice.value
-    assert "downloaded" in panel.notice.value  # the grid handed the file to the browser
+    assert f"Downloaded <code>{path.name}</code>" in panel.notice.value  # the grid handed it to the browser
     panel.close_button.click()
     assert grid.comparison is None and grid.compare_slot.children == ()
     assert second.selected is False
@@ -411,9 +413,9 @@ def test_each_part_of_a_parallel_job_shows_as_soon_as_it_arrives(tmp_path: Path)
         assert backend.calls_started.acquire(timeout=WAIT_S)
 
     gates[0].set()  # one request finishes; the other two are still at work
-    wait_until(lambda: sum(tile.picture is not None for tile in s.grid.tiles) >= 1)
-    assert sum(tile.picture is not None for tile in s.grid.tiles) == 1
-    assert not any(tile.is_filled for tile in s.grid.tiles) and s.runner.busy
+    wait_until(lambda: sum(tile.is_filled for tile in s.grid.tiles) >= 1)  # saved, then shown
+    assert sum(tile.picture is not None for tile in s.grid.tiles) == 1 and len(s.gallery) == 1
+    assert sum(tile.is_filled for tile in s.grid.tiles) == 1 and s.runner.busy
 
     for event in gates[1:]:
         event.set()

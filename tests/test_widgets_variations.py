@@ -13,16 +13,17 @@ from edit_helpers import (
     png_bytes,
     upload_entry,
 )
-from ipyimagegen.api.types import VariationRequest
+from ipyimagegen.api.backend import VARIATION_PROMPT
+from ipyimagegen.api.types import EditRequest, VariationRequest
 from ipyimagegen.engines.preview import PreviewEngine
-from ipyimagegen.errors import ImageInputError
+from ipyimagegen.errors import ImageInputError, ValidationError
 from ipyimagegen.gallery import Gallery
 from ipyimagegen.imaging import image_size, open_image
 from ipyimagegen.session import JobRunner
 from ipyimagegen.widgets.result_grid import ResultGrid
 from ipyimagegen.widgets.studio import Studio
-from ipyimagegen.widgets.variations_tab import VariationsTab
-from widget_helpers import WAIT_S
+from ipyimagegen.widgets.variations_tab import CHOOSE_PICTURE, VariationsTab
+from widget_helpers import WAIT_S, iter_widgets
 
 
 def _tab(backend=None) -> VariationsTab:
@@ -37,7 +38,7 @@ def _run(tab: VariationsTab) -> None:
 def test_variations_make_n_tiles_of_the_chosen_size() -> None:
     backend = RecordingPreviewEngine()
     tab = _tab(backend)
-    assert tab.params.offered_models == ["dall-e-2"]
+    assert tab.params.model == "dall-e-2" and tab.params.offered_models == backend.models("edits")
     tab.use_image(picture(300, 200))
     tab.params.size = "256x256"
     tab.params.n = 3
@@ -91,7 +92,7 @@ def test_a_backend_without_variations_says_so() -> None:
     assert "makes neither variations nor edits" in tab.status.value and tab.grid.tiles == []
 
 
-def test_variations_from_a_tile_are_saved_with_their_parent(tmp_path) -> None:
+def test_variations_from_a_tile_take_its_model_and_are_saved_with_their_parent(tmp_path) -> None:
     gallery = Gallery(tmp_path / "gallery")
     s = Studio(RecordingPreviewEngine(), gallery=gallery)
     s.edit_tab.use_image(picture(64, 64))
@@ -103,10 +104,14 @@ def test_variations_from_a_tile_are_saved_with_their_parent(tmp_path) -> None:
     s.grid.act(s.grid.tiles[0], "variations")
     assert s.tabs.selected_index == 2
     tab = s.variations_tab
+    assert tab.params.model == parent.model == "gpt-image-2.6-flare" and tab.by_edit
+    assert "Variations by gpt-image-2.6-flare, the model that made this picture" in tab.status.value
     tab.params.n = 2
     _run(tab)
-    children = [item for item in gallery.items() if item.endpoint == "variations"]
+    children = [item for item in gallery.items() if item.id != parent.id]
     assert len(children) == 2 and all(c.parent_id == parent.id and c.input_ids for c in children)
+    assert {c.endpoint for c in children} == {"edits"}
+    assert {c.metadata["details"]["variation_method"] for c in children} == {"edit"}
     assert len(s.grid.tiles) == 3
 
 
@@ -141,17 +146,20 @@ def test_where_no_model_serves_variations_they_are_edits_of_the_whole_picture(tm
     gallery = Gallery(tmp_path / "gallery")
     tab = VariationsTab(backend, JobRunner(), ResultGrid(), gallery=gallery)
     assert tab.by_edit and tab.params.offered_models == backend.models("edits")
-    assert tab.params.model == "gpt-image-2.6-flare" and "makes them as edits" in tab.method_note.value
-    assert tab.words.layout.display is None and not tab.controls.run_button.disabled
+    assert tab.params.model == "gpt-image-2.6-flare"
+    assert (
+        "no model here makes variations; <b>gpt-image-2.6-flare</b> makes them as edits with your prompt"
+        in tab.model_note.value
+    )
+    assert tab.prompt_section.layout.display is None and not tab.controls.run_button.disabled
+    assert tab.prompt_box.value == VARIATION_PROMPT  # what is sent, in view and editable
     tab.use_image(picture(300, 200))
-    tab.words.value = "in autumn colours"
+    tab.prompt_box.value += " In autumn colours."
     tab.params.n = 2
     _run(tab)
     (request,) = backend.requests
     assert request.endpoint == "edits" and request.mask is None and request.model == "gpt-image-2.6-flare"
-    assert request.prompt.startswith("A variation of this image") and request.prompt.endswith(
-        "in autumn colours"
-    )
+    assert request.prompt == f"{VARIATION_PROMPT} In autumn colours."
     assert len(tab.grid.tiles) == 2 and all(t.is_filled for t in tab.grid.tiles)
     saved = gallery.items()
     assert len(saved) == 2 and {item.metadata["details"]["variation_method"] for item in saved} == {"edit"}
@@ -159,7 +167,129 @@ def test_where_no_model_serves_variations_they_are_edits_of_the_whole_picture(tm
 
 def test_real_variations_are_labelled_so() -> None:
     tab = _tab()
-    assert not tab.by_edit and tab.words.layout.display == "none"
+    assert not tab.by_edit and tab.prompt_section.layout.display == "none"
     tab.use_image(picture(64, 64))
     _run(tab)
     assert {t.image.metadata["variation_method"] for t in tab.grid.tiles} == {"variations"}
+
+
+# -- the model is the user's choice, and the tab says what it does -----------------------------
+
+
+def test_the_user_chooses_the_model_and_a_note_beside_it_says_what_it_does() -> None:
+    backend = RecordingPreviewEngine()
+    tab = _tab(backend)
+    beside_selector = tab.params.rows["model"].children[1].children
+    assert tab.model_note in beside_selector and tab.params.model_control in beside_selector
+    assert tab.params.model == "dall-e-2" and not tab.by_edit
+    assert "<b>dall-e-2</b> makes variations here from the picture alone: no prompt is sent" in (
+        tab.model_note.value
+    )
+    assert tab.prompt_section.layout.display == "none"  # nothing of it would be sent
+
+    tab.params.model = "gpt-image-2"  # as a choice in the Model menu does
+    assert tab.by_edit and tab.params.model == "gpt-image-2"  # kept: no silent switch to dall-e-2
+    assert "dall-e-2 makes variations here; <b>gpt-image-2</b> makes them as edits with your prompt" in (
+        tab.model_note.value
+    )
+    assert tab.prompt_section.layout.display is None and "gpt-image-2" in tab.prompt_label.value
+    assert tab.prompt_box.limit == backend.spec_for("gpt-image-2").prompt_max
+    tab.use_image(picture(300, 200))
+    tab.prompt_box.value = "The same scene at night"
+    _run(tab)
+    edit = backend.requests[-1]
+    assert isinstance(edit, EditRequest) and edit.model == "gpt-image-2" and edit.mask is None
+    assert edit.prompt == "The same scene at night"
+    assert {t.image.metadata["variation_method"] for t in tab.grid.tiles} == {"edit"}
+
+    tab.params.model = "dall-e-2"
+    tab.params.seed = 7  # an engine that honours seeds gets it with real variations too
+    assert tab.prompt_section.layout.display == "none" and tab.prompt_box.value == "The same scene at night"
+    _run(tab)
+    variation = backend.requests[-1]
+    assert isinstance(variation, VariationRequest) and variation.model == "dall-e-2" and variation.seed == 7
+
+
+def test_an_empty_prompt_is_refused_at_the_prompt_when_variations_are_edits() -> None:
+    backend = RecordingPreviewEngine()
+    tab = _tab(backend)
+    tab.params.model = "gpt-image-2.5-flare"
+    tab.use_image(picture(64, 64))
+    tab.prompt_box.clear()
+    tab.controls.run_button.click()
+    assert tab.make_variations() is None and backend.requests == [] and tab.grid.tiles == []
+    problem = tab.prompt_problem.value
+    assert "Write a prompt: gpt-image-2.5-flare makes the variations as edits" in problem
+    assert "ipyimagegen-error" in problem and problem not in tab.status.value
+    with pytest.raises(ValidationError, match="Write a prompt") as refused:
+        tab.request()  # the same refusal for a caller in Python
+    assert refused.value.param == "prompt"
+    tab.prompt_box.value = "Brighter, in spring"
+    assert tab.prompt_problem.value == ""  # gone as soon as there is a prompt
+    tab.prompt_box.submit()  # Ctrl+Enter in the prompt box
+    assert tab.runner.wait(WAIT_S)
+    assert [r.prompt for r in backend.requests] == ["Brighter, in spring"] and len(tab.grid.tiles) == 1
+
+    tab.prompt_box.clear()
+    tab.params.model = "dall-e-2"  # real variations send no prompt: none is asked for
+    assert tab.make_variations() is not None and tab.prompt_problem.value == ""
+    assert tab.runner.wait(WAIT_S)
+
+
+def test_a_results_model_is_taken_until_the_user_chooses_one() -> None:
+    tab = _tab()
+    engine = PreviewEngine()
+    made_by_gpt = engine.generate(prompt="a red kite", model="gpt-image-2", size="1024x1024")[0]
+    tab.use_image(made_by_gpt)
+    assert tab.params.model == "gpt-image-2" and tab.by_edit and not tab.model_chosen
+    assert "Variations by gpt-image-2, the model that made this picture (as edits with the prompt)" in (
+        tab.status.value
+    )
+    tab.params.model = "dall-e-2"  # the user's choice...
+    assert tab.model_chosen
+    tab.use_image(engine.generate(prompt="a blue kite", model="gpt-image-2.5-flare", size="1024x1024")[0])
+    assert tab.params.model == "dall-e-2"  # ...is kept, and said so
+    assert (
+        "Variations by dall-e-2, the model chosen here (from the picture alone); "
+        "gpt-image-2.5-flare made this picture." in tab.status.value
+    )
+    with pytest.raises(ImageInputError):
+        tab.use_image(b"not a picture")
+    assert tab.params.model == "dall-e-2"
+
+
+def test_a_refused_picture_keeps_the_model_it_had() -> None:
+    tab = _tab(NoVariationsEngine())
+    assert tab.params.model == "gpt-image-2.6-flare"
+
+    class Broken:  # a result made by another model, whose file is not a picture
+        model = "gpt-image-2"
+        data = b"not a picture"
+
+    with pytest.raises(ImageInputError):
+        tab.use_image(Broken())
+    assert tab.params.model == "gpt-image-2.6-flare" and "ipyimagegen-error" in tab.status.value
+
+
+def test_the_empty_state_speaks_to_a_user_of_the_page_not_to_python() -> None:
+    tab = _tab()
+    assert tab.preview_slot.children == (tab.empty_state,)
+    assert CHOOSE_PICTURE == "Choose a picture: Upload, drop one here, or click Variations on a result."
+    assert CHOOSE_PICTURE in tab.empty_state.value
+    _run(tab)  # Make variations with no picture yet
+    assert f"No image yet. {CHOOSE_PICTURE}" in tab.status.value
+    words = " ".join(_texts(tab))
+    assert "use_image" not in words and "(...)" not in words and "()" not in words
+    tab.use_image(picture(64, 64))
+    assert tab.preview_slot.children == (tab.preview,) and tab.empty_state.comm is None  # closed
+
+
+def _texts(root) -> list[str]:
+    """What the page shows of ``root``: every text, label, placeholder and tooltip of its widgets."""
+    found = []
+    for widget in iter_widgets(root):
+        for name in ("value", "description", "placeholder", "tooltip"):
+            value = getattr(widget, name, None)
+            if isinstance(value, str):
+                found.append(value)
+    return found

@@ -584,7 +584,7 @@ def _add_tokens(subparsers: Any) -> None:
         metavar="WHEN",
         help="refused from then on: a time from now (90min, 3h, 2d) or a local date and time (2026-12-03T18:00)",
     )
-    create.add_argument("--admin", action="store_true", help="may read every token's usage at GET /v1/usage")
+    create.add_argument("--admin", action="store_true", help="the host's token: the /admin page and /metrics")
     create.add_argument("-q", "--quiet", action="store_true", help="print the token alone")
     _state_dir_argument(create)
     create.set_defaults(run=cmd_tokens_create)

@@ -248,6 +248,105 @@ class RateLimitError(APIStatusError):
         return "Too many requests: wait a little and try again."
 
 
+BUDGET_KINDS = ("images", "usd", "workshop_images", "workshop_usd", "upstream")
+"""Which budget a workshop server's refusal names: the token's images or dollars, the whole workshop's,
+or the quota of the account the server calls for everyone (its upstream)."""
+
+
+class WorkshopBudgetError(RateLimitError):
+    """429 from a workshop server (``ipyimagegen serve``): a budget of the participant's token, of the
+    whole workshop, or of the server's upstream account does not allow the call.
+
+    ``kind`` is one of :data:`BUDGET_KINDS`; ``used`` and ``limit`` are images (or estimated dollars,
+    for the ``usd`` kinds), ``asked`` what the call asked for (None where unknown). ``host`` is the
+    server's ``host[:port]``. Raised by the client before sending, too, when the budget it read is spent.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        host: str | None = None,
+        used: float | None = None,
+        limit: float | None = None,
+        asked: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.kind = kind
+        self.host = host
+        self.used, self.limit, self.asked = used, limit, asked
+        super().__init__(_budget_message(kind, host or "the workshop server", used, limit, asked), **kwargs)
+
+    @property
+    def left(self) -> float | None:
+        """What the budget has left (None where its size is not known)."""
+        if self.used is None or self.limit is None:
+            return None
+        return max(0.0, self.limit - self.used)
+
+    @property
+    def spent(self) -> bool:
+        """Whether nothing is left (less than a cent, for dollars)."""
+        left = self.left
+        return left is None or left < (0.005 if self.kind.endswith("usd") else 1)
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        if self.kind == "upstream":
+            return "Tell the workshop host."
+        if self.spent:
+            return "Ask the workshop host for a bigger budget."
+        if self.kind.endswith("usd"):
+            return "Ask for fewer images, a lower quality or a smaller size, or ask the host for more."
+        return f"Ask for {self.left:.0f} or fewer, or ask the workshop host for a bigger budget."
+
+
+def _budget_message(
+    kind: str, host: str, used: float | None, limit: float | None, asked: float | None
+) -> str:
+    """What a budget refusal says: "Your workshop budget on HOST is spent: 5 of 5 images." and its kin."""
+    if kind == "upstream":
+        return (
+            f"The workshop server on {host} cannot make images now: its upstream account's quota is used up."
+        )
+    whose = "The workshop's budget" if kind.startswith("workshop") else "Your workshop budget"
+    if used is None or limit is None:
+        return f"{whose} on {host} is spent."
+    left = max(0.0, limit - used)
+    if kind.endswith("usd"):
+        if left < 0.005:
+            return f"{whose} on {host} is spent: about ${used:.2f} of ${limit:.2f}."
+        cost = f", and this call could cost up to ${asked:.2f}" if asked is not None else ""
+        return f"{whose} on {host} has about ${left:.2f} of ${limit:.2f} left{cost}."
+    if left < 1:
+        return f"{whose} on {host} is spent: {used:.0f} of {limit:.0f} images."
+    count = f", and this call asks for {asked:.0f}" if asked is not None else ""
+    return f"{whose} on {host} has {left:.0f} of {limit:.0f} images left{count}."
+
+
+def _budget_refusal(error: dict[str, Any], host: str | None, **kwargs: Any) -> WorkshopBudgetError | None:
+    """The :class:`WorkshopBudgetError` of a 429 whose error JSON names a workshop server's budget
+    (``"budget": {"kind", "used", "limit", "asked"}``); None for any other 429."""
+    budget = error.get("budget")
+    if not isinstance(budget, dict) or budget.get("kind") not in BUDGET_KINDS:
+        return None
+
+    def number(name: str) -> float | None:
+        value = budget.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e12:
+            return None
+        return float(value)
+
+    return WorkshopBudgetError(
+        str(budget["kind"]),
+        host=host,
+        used=number("used"),
+        limit=number("limit"),
+        asked=number("asked"),
+        **kwargs,
+    )
+
+
 class InternalServerError(APIStatusError):
     hint = "The server had a problem: try again in a moment."
 
@@ -310,8 +409,10 @@ def error_from_response(
     *,
     request_id: str | None = None,
     retry_after: float | None = None,
+    host: str | None = None,
 ) -> APIStatusError:
-    """The typed exception for an error response."""
+    """The typed exception for an error response from ``host`` (``host[:port]``, named in a workshop
+    server's budget refusal)."""
     error, body = parse_error_body(raw_body)
     message = str(error.get("message") or "").strip()
     if not message:
@@ -328,7 +429,8 @@ def error_from_response(
     if status_code == 400 and _is_content_policy(error):
         return ContentPolicyError(message, **kwargs)
     if status_code == 429:
-        return RateLimitError(message, retry_after=retry_after, **kwargs)
+        refusal = _budget_refusal(error, host, retry_after=retry_after, **kwargs)
+        return refusal or RateLimitError(message, retry_after=retry_after, **kwargs)
     cls = _STATUS_CLASSES.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError
@@ -384,6 +486,7 @@ __all__ = [
     "UnnamedModelRetiredError",
     "UnsupportedError",
     "ValidationError",
+    "WorkshopBudgetError",
     "continued",
     "describe_error",
     "redact",

@@ -195,6 +195,10 @@ def paint_segment(
     if col0 >= col1 or row0 >= row1:
         return None
 
+    if (col1 - col0) * (row1 - row0) > SPAN_FROM_PIXELS:  # a big brush: row by row, from the shape
+        _paint_capsule_rows(mask, (x0, y0, x1, y1), radius, (row0, row1, col0, col1), value)
+        return (row0, row1, col0, col1)
+
     px = np.arange(col0, col1, dtype=np.float32)[np.newaxis, :] + np.float32(0.5 - x0)
     py = np.arange(row0, row1, dtype=np.float32)[:, np.newaxis] + np.float32(0.5 - y0)
     dx, dy = np.float32(x1 - x0), np.float32(y1 - y0)
@@ -211,6 +215,57 @@ def paint_segment(
     else:
         region &= ~hit
     return (row0, row1, col0, col1)
+
+
+SPAN_FROM_PIXELS = 65_536
+"""A segment whose box has more pixels than this is painted row by row (see :func:`_capsule_spans`)."""
+
+
+def _capsule_spans(
+    segment: tuple[float, float, float, float], radius: float, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each row's pixel centres (``y = row + 0.5``) cross the thick line: ``(left, right)`` x
+    bounds (left > right where a row misses it). The shape is convex, so a row crosses it in one
+    interval: the union of its two end discs and the band between them."""
+    x0, y0, x1, y1 = segment
+    centre = rows.astype(np.float64) + 0.5
+    lefts, rights = [], []
+    for cx, cy in ((x0, y0), (x1, y1)):  # the round ends
+        half = np.sqrt(np.maximum(radius * radius - (centre - cy) ** 2, 0.0))
+        inside = np.abs(centre - cy) <= radius
+        lefts.append(np.where(inside, cx - half, np.inf))
+        rights.append(np.where(inside, cx + half, -np.inf))
+    length = math.hypot(x1 - x0, y1 - y0)
+    if length > 0:  # the band: 0 <= along <= length and |across| <= radius, for x on the row
+        ux, uy = (x1 - x0) / length, (y1 - y0) / length
+        low, high = np.full_like(centre, -np.inf), np.full_like(centre, np.inf)
+        for slope, offset, lo, hi in (
+            (ux, (centre - y0) * uy - x0 * ux, 0.0, length),  # along = x*ux + offset
+            (-uy, (centre - y0) * ux + x0 * uy, -radius, radius),  # across = -x*uy + offset
+        ):
+            if abs(slope) < 1e-12:
+                fits = (offset >= lo) & (offset <= hi)
+                low, high = np.where(fits, low, np.inf), np.where(fits, high, -np.inf)
+            else:
+                a, b = (lo - offset) / slope, (hi - offset) / slope
+                low, high = np.maximum(low, np.minimum(a, b)), np.minimum(high, np.maximum(a, b))
+        crossed = low <= high  # an empty interval must not widen the others
+        lefts.append(np.where(crossed, low, np.inf))
+        rights.append(np.where(crossed, high, -np.inf))
+    return np.minimum.reduce(lefts), np.maximum.reduce(rights)
+
+
+def _paint_capsule_rows(
+    mask: np.ndarray, segment: tuple[float, float, float, float], radius: float, box: BBox, value: bool
+) -> None:
+    """Paint a thick line row by row: each row's pixels whose centres are within ``radius`` of it."""
+    row0, row1, col0, col1 = box
+    left, right = _capsule_spans(segment, radius, np.arange(row0, row1))
+    first = np.maximum(np.ceil(left - 0.5), col0)
+    last = np.minimum(np.floor(right - 0.5) + 1, col1)
+    for row, start, stop in zip(range(row0, row1), first.tolist(), last.tolist(), strict=True):
+        if start < stop:
+            mask[row, int(start) : int(stop)] = value
 
 
 def paint_rect(

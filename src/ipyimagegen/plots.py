@@ -124,20 +124,27 @@ def contact_sheet(
     columns: int | None = None,
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
+    subtitles: Sequence[str] | None = None,
 ) -> Figure:
     """A grid of images with wrapped captions (their prompts unless ``titles`` are given).
 
     ``images`` may be GeneratedImage, GalleryItem, bytes, paths, PIL images or arrays.
+    ``subtitles``: one more line under each caption (e.g. the model and size).
     """
     items = list(images)
     if not items:
         raise ValueError("contact_sheet() needs at least one image.")
     if titles is not None and len(titles) != len(items):
         raise ValueError(f"Got {len(titles)} titles for {len(items)} images; give one title per image.")
+    if subtitles is not None and len(subtitles) != len(items):
+        raise ValueError(
+            f"Got {len(subtitles)} subtitles for {len(items)} images; give one subtitle per image."
+        )
     columns = max(1, min(columns or math.ceil(math.sqrt(len(items))), len(items)))
     rows = math.ceil(len(items) / columns)
     if figsize is None:
-        figsize = (columns * CELL_INCHES, rows * (CELL_INCHES + 0.45) + (0.4 if title else 0.0))
+        caption_inches = 0.45 + (0.15 if subtitles is not None else 0.0)
+        figsize = (columns * CELL_INCHES, rows * (CELL_INCHES + caption_inches) + (0.4 if title else 0.0))
     figure = SheetFigure(figsize=figsize, layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
     width = figsize[0] / columns
@@ -148,8 +155,9 @@ def contact_sheet(
         item = items[index]
         ax.imshow(np.asarray(_picture(item)))
         _blank(ax)
-        caption = titles[index] if titles is not None else _caption_of(item)
-        ax.set_title(_wrap(caption, width), fontsize=CAPTION_FONT_SIZE)
+        caption = _wrap(titles[index] if titles is not None else _caption_of(item), width)
+        subtitle = _wrap(subtitles[index], width, lines=1) if subtitles is not None else ""
+        ax.set_title("\n".join(part for part in (caption, subtitle) if part), fontsize=CAPTION_FONT_SIZE)
     if title:
         figure.suptitle(title)
     return figure

@@ -22,9 +22,11 @@ from ..errors import (
     UnnamedModelRetiredError,
     UnsupportedError,
     ValidationError,
+    WorkshopBudgetError,
     describe_error,
 )
-from .backend import Backend, BaseBackend, ClassWall, Proxying
+from .backend import Backend, BaseBackend, ClassWall, Proxying, WorkshopBudget
+from .budget import TokenBudget
 from .types import (
     CallHooks,
     EditRequest,
@@ -71,10 +73,13 @@ __all__ = [
     "Proxying",
     "RateLimitError",
     "ResultExpiredError",
+    "TokenBudget",
     "UnnamedModelRetiredError",
     "UnsupportedError",
     "ValidationError",
     "VariationRequest",
+    "WorkshopBudget",
+    "WorkshopBudgetError",
     "describe_error",
     "validate_request",
 ]

@@ -2,9 +2,10 @@
 
 A backend takes one request object and returns one :class:`ImagesResponse`. The keyword
 methods (``generate``, ``edit``, ``create_variation``) build that request, preparing input
-images for the chosen model, and call :meth:`BaseBackend.run`. Two smaller protocols name what
-only some backends do: :class:`Proxying` (hand on an upstream's answers as they came) and
-:class:`ClassWall` (a workshop server's wall).
+images for the chosen model, and call :meth:`BaseBackend.run`. Smaller protocols name what
+only some backends do: :class:`Proxying` (hand on an upstream's answers as they came), and a
+workshop server's features, :class:`ClassWall` (its wall) and :class:`WorkshopBudget` (what a
+participant's token has left).
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from ..models import (
     size_allowed,
 )
 from ..moderation import WordList
-from ..pricing import estimate_cost
+from ..pricing import CostEstimate, estimate_cost
+from .budget import TokenBudget
 from .types import (
     Background,
     CallHooks,
     Complexity,
     EditRequest,
+    GeneratedImage,
     GenerateRequest,
     ImageRequest,
     ImagesResponse,
@@ -225,6 +228,16 @@ class ClassWall(Protocol):
         ...
 
 
+@runtime_checkable
+class WorkshopBudget(Protocol):
+    """A workshop feature: what the caller's participant token has left on a server that keeps budgets."""
+
+    def budget_left(self) -> TokenBudget | None:
+        """Images and estimated dollars used and left, asked now (None where no budget is kept for the
+        caller); a failed call raises its typed error."""
+        ...
+
+
 @dataclass
 class Forwarded:
     """A successful answer passed on as it came: its content type, and its body or, for a stream,
@@ -247,10 +260,15 @@ class Proxying(Protocol):
 
 class BaseBackend:
     """Validation, input preparation, timing and dispatch shared by all backends: the whole
-    :class:`Backend`, and a :class:`ClassWall` that has no wall until a subclass says otherwise.
+    :class:`Backend`, a :class:`ClassWall` that has no wall and a :class:`WorkshopBudget` that keeps no
+    budget, until a subclass says otherwise.
 
     Subclasses implement ``_generate``, ``_edit`` and ``_create_variation``; each gets a
     validated request and the caller's hooks and returns an :class:`ImagesResponse`.
+
+    Size: it carries the three protocols' defaults (Backend, ClassWall, WorkshopBudget) and the
+    steps every call shares (checking, preparing the inputs, timing, labelling each image as it is
+    handed over and the response), which subclasses must not repeat.
     """
 
     name: str = "backend"
@@ -309,6 +327,10 @@ class BaseBackend:
         raise UnsupportedError(
             f"{self.name} has no class wall: sharing needs a workshop server started with --class-wall."
         )
+
+    def budget_left(self) -> TokenBudget | None:
+        """What the caller's workshop token has left: None here (no budget is kept for the caller)."""
+        return None
 
     def spec_for(self, model: str) -> ModelSpec:
         """What ``model`` accepts on this backend (sizes, n, options): the capability table's entry."""
@@ -427,26 +449,37 @@ class BaseBackend:
         response.backend = response.backend or self.name
         response.model = response.model or request.model
         if response.cost is None:
-            response.cost = estimate_cost(
-                request.model,
-                usage=response.usage,
-                n=len(response.data),
-                size=request.size,
-                quality=getattr(request, "quality", None),
-                billed=not self.offline,
-            )
-        share = len(response.data) or 1
+            response.cost = self._estimate(request, response.usage, len(response.data))
         for image in response.data:
-            image.request = request
-            image.metadata.setdefault("backend", response.backend)
-            image.metadata.setdefault("model", request.model)
-            if response.cost is not None:
-                image.metadata.setdefault(
-                    "cost", {**response.cost.to_dict(), "usd": response.cost.usd / share}
-                )
-            if response.usage:
-                image.metadata.setdefault("usage", {**response.usage, "images": share})
+            _describe(image, request, response.backend, response.cost, response.usage, len(response.data))
         return response
+
+    def _estimate(self, request: ImageRequest, usage: dict[str, Any] | None, n: int) -> CostEstimate | None:
+        """The estimated cost of ``n`` images of ``request`` (from ``usage`` where the call reports it)."""
+        return estimate_cost(
+            request.model,
+            usage=usage,
+            n=n,
+            size=request.size,
+            quality=getattr(request, "quality", None),
+            billed=not self.offline,
+        )
+
+    def _image_done(
+        self,
+        request: ImageRequest,
+        hooks: CallHooks,
+        image: GeneratedImage,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
+        """Hand ``image``, one of the ``request.n`` the call makes, to ``hooks`` as soon as it is made,
+        described as :meth:`run` describes the call's images (request, backend, model, its share of the
+        cost). An engine that makes a batch image by image calls it for each; ``usage``: the whole call's,
+        where the engine knows it before the images are made."""
+        if hooks.on_images is None or hooks.cancelled:
+            return
+        _describe(image, request, self.name, self._estimate(request, usage, request.n), usage, request.n)
+        hooks.image_done(image)
 
     def _dispatch(self, request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
         if isinstance(request, GenerateRequest):
@@ -686,6 +719,26 @@ class BaseBackend:
         for result in response.data:
             result.metadata["variation_method"] = method
         return response
+
+
+def _describe(
+    image: GeneratedImage,
+    request: ImageRequest,
+    backend: str,
+    cost: CostEstimate | None,
+    usage: dict[str, Any] | None,
+    share: int,
+) -> None:
+    """Give ``image``, one of ``share`` images of a call, its request and what the call's metadata says of
+    it: the backend, the model, its share of the estimated cost and of the usage (set once)."""
+    share = share or 1
+    image.request = request
+    image.metadata.setdefault("backend", backend)
+    image.metadata.setdefault("model", request.model)
+    if cost is not None:
+        image.metadata.setdefault("cost", {**cost.to_dict(), "usd": cost.usd / share})
+    if usage:
+        image.metadata.setdefault("usage", {**usage, "images": share})
 
 
 def _with_data_urls(response: ImagesResponse) -> ImagesResponse:

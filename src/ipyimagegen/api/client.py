@@ -34,6 +34,7 @@ from ..models import (
 from ..models import today as _today
 from .answers import read_images, read_stream
 from .backend import BaseBackend, Forwarded
+from .budget import TokenBudget
 from .config import (
     DEFAULT_TIMEOUT,
     AzureSettings,
@@ -330,7 +331,7 @@ class OpenAIClient(BaseBackend):
             return Forwarded(reply.content_type, chunks=self.transport.relay(reply, deadline))
         return Forwarded(reply.content_type, body=reply.body)
 
-    # -- a workshop server's class wall --------------------------------------------------------
+    # -- a workshop server's class wall and budget ---------------------------------------------
 
     @property
     def shares_pictures(self) -> bool:
@@ -341,6 +342,11 @@ class OpenAIClient(BaseBackend):
         """Put a picture, with its prompt, on the workshop server's class wall (made smaller first)."""
         if not self.workshop.share_picture(image, prompt):
             super().share_picture(image, prompt)  # refused: this server names no wall
+
+    def budget_left(self) -> TokenBudget | None:
+        """What the participant token has left on a workshop server that names its usage page (None on
+        any other server, which is never asked)."""
+        return self.workshop.budget()
 
     # -- lifetime ----------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """``GET /models``: which models a server lists, until when, and which workshop pages it names.
 
 Asked once per client, briefly (a slow list must not hold up the studio), and again after
-:meth:`ModelDirectory.refresh`. An ``ipyimagegen serve`` workshop server names its queue and its
-class wall in headers of the same answer (:mod:`ipyimagegen.api.workshop` uses them).
+:meth:`ModelDirectory.refresh`. An ``ipyimagegen serve`` workshop server names its queue, its
+class wall and its usage page in headers of the same answer (:mod:`ipyimagegen.api.workshop` uses them).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from .budget import USAGE_HEADER
 from .class_wall import WALL_HEADER
 from .queue_watch import QUEUE_HEADER
 from .transport import Transport
@@ -30,6 +31,7 @@ class ModelListing:
     shutdowns: dict[str, date | None]
     queue_url: str | None = None
     wall_url: str | None = None
+    usage_url: str | None = None
 
 
 def shutdown_dates(payload: Any) -> dict[str, date | None] | None:
@@ -102,4 +104,5 @@ class ModelDirectory:
             shutdowns,
             queue_url=named_page_url(self.base_url, response.headers.get(QUEUE_HEADER)),
             wall_url=named_page_url(self.base_url, response.headers.get(WALL_HEADER)),
+            usage_url=named_page_url(self.base_url, response.headers.get(USAGE_HEADER)),
         )

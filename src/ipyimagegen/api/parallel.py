@@ -13,6 +13,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
@@ -65,8 +66,9 @@ def run_parallel(
 
     Each part gets ``seed + offset`` (from a random base seed when the request has none), so
     deterministic engines make different images. Progress is reported as images done of
-    ``n``; partial images keep their place in the merged result, and each part's images go to
-    ``hooks.on_images`` as the part arrives. Cancelling (``hooks.cancel``) stops waiting at once and raises
+    ``n``; partial images keep their place in the merged result, and images go to ``hooks.on_images``
+    (at their index in the whole request, each once) as an engine makes them one by one, or else as their
+    part arrives. Cancelling (``hooks.cancel``) stops waiting at once and raises
     :class:`CancelledError` with the parts done in ``kept``; parts not sent yet are not sent, and
     parts already sent that still arrive go to ``hooks.on_late``. If some parts fail, the images of the
     others are returned with the failures in ``response.errors``; if all fail, the first
@@ -77,8 +79,8 @@ def run_parallel(
     progress = _ProgressCounter(hooks, request.n)
     if len(parts) == 1:
         progress.report()
-        response = backend.run(request, _part_hooks(hooks, 0, whole=True))
-        progress.add(len(response.data))
+        response = backend.run(request, _part_hooks(hooks, 0, progress, whole=True))
+        progress.add(response.data)
         return response
     hooks.check_cancelled()
     if request.seed is None:
@@ -93,7 +95,7 @@ def run_parallel(
     futures: dict[Future[ImagesResponse], int] = {}
     try:
         for i, part in enumerate(parts):
-            part_hooks = _part_hooks(hooks, offsets[i], whole=False)
+            part_hooks = _part_hooks(hooks, offsets[i], progress, whole=False)
             futures[executor.submit(backend.run, part, part_hooks)] = i
         results: dict[int, ImagesResponse] = {}
         errors: dict[int, Exception] = {}
@@ -107,9 +109,12 @@ def run_parallel(
                 except Exception as exc:
                     log.info("part %d of %d failed: %s", index + 1, len(parts), type(exc).__name__)
                     errors[index] = exc
-                else:
-                    progress.add(len(results[index].data))
-                    hooks.images(offsets[index], list(results[index].data))  # shown as they come
+                else:  # shown as they come (the images its engine handed over one by one are not again)
+                    done = results[index]
+                    if done.request_id:  # each image keeps its part's (the merged response names the first's)
+                        for image in done.data:
+                            image.metadata.setdefault("request_id", done.request_id)
+                    _hand_over(hooks, offsets[index], done.data, progress)
             if hooks.cancelled:
                 raise _cancelled(request, parts, results, errors, started, pending, futures, hooks)
     finally:
@@ -152,26 +157,53 @@ def _cancelled(
 
 
 class _ProgressCounter:
-    """Images done of the total, safe to bump from several threads."""
+    """Images done of the total, each counted once (alone as its engine made it, or with its part), safe
+    to bump from several threads."""
 
     def __init__(self, hooks: CallHooks, total: int) -> None:
         self._hooks = hooks
         self._total = total
-        self._done = 0
+        self._made: dict[int, GeneratedImage] = {}  # by identity; held, so that no id is used twice
         self._lock = threading.Lock()
 
-    def add(self, count: int) -> None:
+    def claim(self, image: GeneratedImage) -> bool:
+        """Count ``image``: True the first time, False when it was counted already."""
         with self._lock:
-            self._done += count
+            if id(image) in self._made:
+                return False
+            self._made[id(image)] = image
+            return True
+
+    def add(self, images: Sequence[GeneratedImage]) -> None:
+        for image in images:
+            self.claim(image)
         self.report()
 
     def report(self) -> None:
-        self._hooks.progress(self._done, self._total, f"{self._done} of {self._total} images")
+        with self._lock:
+            done = len(self._made)
+        self._hooks.progress(done, self._total, f"{done} of {self._total} images")
 
 
-def _part_hooks(hooks: CallHooks, offset: int, whole: bool) -> CallHooks:
-    """Hooks for one part: partial images moved to their merged index; the cancel flag only when the
-    part is the whole call (a part already sent finishes, as it is paid for: see ``on_late``).
+def _hand_over(
+    hooks: CallHooks, first: int, images: Sequence[GeneratedImage], progress: _ProgressCounter
+) -> None:
+    """Images ``first``, ``first + 1``... of the whole request to ``hooks.on_images``, each once, then the
+    progress: a part's images together, or those of them not handed over before one by one."""
+    fresh = [progress.claim(image) for image in images]
+    if all(fresh):
+        hooks.images(first, list(images))
+    else:
+        for position, image in enumerate(images):
+            if fresh[position]:
+                hooks.images(first + position, [image])
+    progress.report()
+
+
+def _part_hooks(hooks: CallHooks, offset: int, progress: _ProgressCounter, whole: bool) -> CallHooks:
+    """Hooks for one part: partial images and images made one by one moved to their merged index; the
+    cancel flag only when the part is the whole call (a part already sent finishes, as it is paid for:
+    see ``on_late``).
 
     Progress is counted in finished images of the whole request, so a part's own steps are
     not passed on; its messages alone (a total of 0: what it waits for) are.
@@ -184,9 +216,14 @@ def _part_hooks(hooks: CallHooks, offset: int, whole: bool) -> CallHooks:
         if progress.total == 0:
             hooks.progress(0, 0, progress.message)
 
+    def on_images(first: int, images: list[GeneratedImage]) -> None:
+        _hand_over(hooks, offset + first, images, progress)
+
+    listening = hooks.on_images is not None or hooks.on_progress is not None
     return CallHooks(
         on_partial=on_partial if hooks.on_partial is not None else None,
         on_progress=on_progress if hooks.on_progress is not None else None,
+        on_images=on_images if listening else None,
         cancel=hooks.cancel if whole else None,
         timeout=hooks.timeout,
     )

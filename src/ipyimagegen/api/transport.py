@@ -259,7 +259,11 @@ class Transport:
 
     def _status_error(self, response: requests.Response, body: bytes, retry_after: float | None) -> APIError:
         error = error_from_response(
-            response.status_code, body, request_id=request_id(response), retry_after=retry_after
+            response.status_code,
+            body,
+            request_id=request_id(response),
+            retry_after=retry_after,
+            host=host_of(response.url or ""),
         )
         if 300 <= response.status_code < 400:
             error.message = (

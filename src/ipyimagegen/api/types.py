@@ -245,8 +245,10 @@ class CallHooks:
     cancel: threading.Event | None = None
     timeout: float | None = None
     on_images: Callable[[int, list[GeneratedImage]], None] | None = None
-    """Images finished before the whole call is: ``(index of the first, images)``, as each part of a
-    parallel call arrives (:func:`~ipyimagegen.api.parallel.run_parallel`)."""
+    """Images finished before the whole call is: ``(index of the first, images)``. An engine that makes a
+    batch image by image hands over each image as it is made (:meth:`image_done`); a parallel call each
+    part as it arrives (:func:`~ipyimagegen.api.parallel.run_parallel`). The call's response holds the
+    same objects again."""
     on_late: Callable[[ImagesResponse], None] | None = None
     """A part of a cancelled parallel call that was already sent and arrives anyway (it is paid for)."""
 
@@ -269,6 +271,10 @@ class CallHooks:
     def images(self, first: int, images: list[GeneratedImage]) -> None:
         if self.on_images is not None and not self.cancelled:
             self.on_images(first, images)
+
+    def image_done(self, image: GeneratedImage) -> None:
+        """Hand over image ``image.index`` of the call as soon as it is made (to :attr:`on_images`)."""
+        self.images(image.index, [image])
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         if self.on_progress is not None and not self.cancelled:

@@ -1,14 +1,18 @@
-"""What an ``ipyimagegen serve`` workshop server adds to the Images API: its queue and its class wall.
+"""What an ``ipyimagegen serve`` workshop server adds to the Images API: its queue, its class wall,
+and what the caller's token has left.
 
-Such a server names both pages in headers of ``GET /models`` (:mod:`ipyimagegen.api.model_list`);
+Such a server names these pages in headers of ``GET /models`` (:mod:`ipyimagegen.api.model_list`);
 a client asks nothing of a server that names none (OpenAI's own API, another compatible server).
 """
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager, nullcontext
 
+from .budget import USAGE_SECONDS, TokenBudget
 from .class_wall import MAX_SHARED_PROMPT, shared_file
+from .config import host_of
 from .deadline import Deadline
 from .model_list import ModelDirectory
 from .queue_watch import QueueWatch
@@ -20,7 +24,8 @@ SHARE_SECONDS = 30.0
 
 
 class WorkshopClient:
-    """The workshop pages a server names: where a call waits in its queue, and its class wall."""
+    """The workshop pages a server names: where a call waits in its queue, its class wall, and what the
+    caller's token has left."""
 
     def __init__(self, transport: Transport, directory: ModelDirectory) -> None:
         self._transport = transport
@@ -62,3 +67,17 @@ class WorkshopClient:
             data=[("prompt", prompt[:MAX_SHARED_PROMPT])],
         )
         return True
+
+    def budget(self) -> TokenBudget | None:
+        """What the caller's token has used and has left (``GET /usage``); None where the server names no
+        usage page (no participant tokens, or not a workshop server) or its answer is not a usage record.
+        ``GET /models`` is asked first, if it was not yet; a refused token raises as a call would."""
+        listing = self._directory.listing()
+        if listing is None or listing.usage_url is None:
+            return None
+        reply = self._transport.send("GET", listing.usage_url, CallHooks(), Deadline(USAGE_SECONDS))
+        try:
+            answer = json.loads(reply.body or b"")
+        except ValueError:
+            return None
+        return TokenBudget.from_usage(answer, host_of(listing.usage_url))

@@ -436,27 +436,41 @@ class DiffusersEngine(BaseBackend):
         return self._pipelines[task]
 
     def _sample(
-        self, task: str, request: ImageRequest, hooks: CallHooks, **arguments: Any
-    ) -> tuple[list[Image.Image], int]:
-        """Run one pipeline call for the request's ``n`` images; returns the images and the first seed.
+        self,
+        task: str,
+        request: ImageRequest,
+        hooks: CallHooks,
+        settings: dict[str, Any],
+        post: Callable[[Image.Image], Image.Image] | None = None,
+        **arguments: Any,
+    ) -> ImagesResponse:
+        """The request's ``n`` images, one pipeline call after the other (image ``i`` from seed ``seed + i``):
+        each is finished by ``post``, encoded and handed over (``hooks.on_images``) as soon as it is made.
 
         An image the checkpoint's safety checker flags (diffusers makes it black) refuses the call.
         """
         import torch
 
         first_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        generators = [torch.Generator("cpu").manual_seed(first_seed + i) for i in range(request.n)]
-        with self._lock:
-            pipeline = self._pipeline(task)
-            output = pipeline(
-                num_images_per_prompt=request.n,
-                generator=generators,
-                callback_on_step_end=_step_callback(hooks),
-                **arguments,
-            )
-        if any(getattr(output, "nsfw_content_detected", None) or ()):
-            raise refusal(request.model, OUTPUT)
-        return list(output.images), first_seed
+        data = []
+        for index in range(request.n):
+            hooks.check_cancelled()
+            generator = torch.Generator("cpu").manual_seed(first_seed + index)
+            with self._lock:
+                pipeline = self._pipeline(task)
+                output = pipeline(
+                    num_images_per_prompt=1,
+                    generator=[generator],
+                    callback_on_step_end=_step_callback(hooks, index, request.n),
+                    **arguments,
+                )
+            if any(getattr(output, "nsfw_content_detected", None) or ()):
+                raise refusal(request.model, OUTPUT)
+            picture = output.images[0]
+            image = self._result(post(picture) if post is not None else picture, index, first_seed, settings)
+            self._image_done(request, hooks, image)
+            data.append(image)
+        return ImagesResponse(data=data, backend=self.name, model=request.model)
 
     def _check_image(self, model: str, image: Image.Image) -> None:
         """Refuse an uploaded image the checkpoint's safety checker flags, before anything is sampled."""
@@ -486,40 +500,36 @@ class DiffusersEngine(BaseBackend):
             settings["negative_prompt"] = negative
         return settings
 
-    def _response(
-        self, request: Any, images: list[Image.Image], first_seed: int, settings: dict[str, Any]
-    ) -> ImagesResponse:
-        data = []
-        for index, image in enumerate(images):
-            metadata: dict[str, Any] = {
-                "engine": "diffusers",
-                "steps": settings["num_inference_steps"],
-                "guidance_scale": settings["guidance_scale"],
-                "seed": first_seed + index,
-            }
-            for key in ("strength", "negative_prompt"):
-                if key in settings:
-                    metadata[key] = settings[key]
-            data.append(
-                GeneratedImage(data=to_png(image), index=index, seed=first_seed + index, metadata=metadata)
-            )
-        return ImagesResponse(data=data, backend=self.name, model=request.model)
+    def _result(
+        self, picture: Image.Image, index: int, first_seed: int, settings: dict[str, Any]
+    ) -> GeneratedImage:
+        """Image ``index`` of a call, as a PNG with the settings that made it."""
+        metadata: dict[str, Any] = {
+            "engine": "diffusers",
+            "steps": settings["num_inference_steps"],
+            "guidance_scale": settings["guidance_scale"],
+            "seed": first_seed + index,
+        }
+        for key in ("strength", "negative_prompt"):
+            if key in settings:
+                metadata[key] = settings[key]
+        return GeneratedImage(data=to_png(picture), index=index, seed=first_seed + index, metadata=metadata)
 
     # -- the three operations ------------------------------------------------------------------
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
         width, height = self._requested_size(request.size) or (self.native_size, self.native_size)
         settings = self._settings(request.extra)
-        images, first_seed = self._sample(
+        return self._sample(
             "text2image",
             request,
             hooks,
+            settings,
             prompt=request.prompt,
             width=width,
             height=height,
             **settings,
         )
-        return self._response(request, images, first_seed, settings)
 
     def _edit(self, request: EditRequest, hooks: CallHooks) -> ImagesResponse:
         source = open_image(request.images[0].data)
@@ -531,30 +541,34 @@ class DiffusersEngine(BaseBackend):
         if source.size != size:
             source = source.resize(size, Image.Resampling.LANCZOS)
         if regenerate is None:  # no mask and nothing transparent: rework the whole image from the prompt
-            images, first_seed, settings = self._image_to_image(
-                request, source, work_size, request.prompt, hooks
+            return self._image_to_image(
+                request,
+                source,
+                work_size,
+                request.prompt,
+                hooks,
+                post=lambda picture: picture.resize(size, Image.Resampling.LANCZOS),
             )
-            images = [image.resize(size, Image.Resampling.LANCZOS) for image in images]
-            return self._response(request, images, first_seed, settings)
-        regenerate = masks.resize(regenerate, size, rule="any")
+        repaint = masks.resize(regenerate, size, rule="any")
         settings = self._settings(request.extra)
         settings["strength"] = _number(request.extra, "strength", INPAINT_STRENGTH, 0.01, 1.0)
-        images, first_seed = self._sample(
+
+        def keep_outside(picture: Image.Image) -> Image.Image:
+            return _keep_outside(picture.resize(size, Image.Resampling.LANCZOS), source, repaint)
+
+        return self._sample(
             "inpaint",
             request,
             hooks,
+            settings,
+            post=keep_outside,
             prompt=request.prompt,
             image=source.convert("RGB").resize(work_size, Image.Resampling.LANCZOS),
-            mask_image=_block_mask(masks.resize(regenerate, work_size, rule="any"), self.vae_scale_factor),
+            mask_image=_block_mask(masks.resize(repaint, work_size, rule="any"), self.vae_scale_factor),
             width=work_size[0],
             height=work_size[1],
             **_enough_steps(settings),
         )
-        images = [
-            _keep_outside(image.resize(size, Image.Resampling.LANCZOS), source, regenerate)
-            for image in images
-        ]
-        return self._response(request, images, first_seed, settings)
 
     def _regenerate_mask(self, request: EditRequest, source: Image.Image) -> np.ndarray | None:
         """True where to repaint: the mask's fully transparent pixels, else the image's own (None if neither)."""
@@ -579,24 +593,30 @@ class DiffusersEngine(BaseBackend):
         source = open_image(request.image.data)
         self._check_image(request.model, source)
         work_size = self._requested_size(request.size) or self._working_size(*source.size)
-        images, first_seed, settings = self._image_to_image(request, source, work_size, prompt, hooks)
-        return self._response(request, images, first_seed, settings)
+        return self._image_to_image(request, source, work_size, prompt, hooks)
 
     def _image_to_image(
-        self, request: Any, source: Image.Image, size: tuple[int, int], prompt: str, hooks: CallHooks
-    ) -> tuple[list[Image.Image], int, dict[str, Any]]:
+        self,
+        request: EditRequest | VariationRequest,
+        source: Image.Image,
+        size: tuple[int, int],
+        prompt: str,
+        hooks: CallHooks,
+        post: Callable[[Image.Image], Image.Image] | None = None,
+    ) -> ImagesResponse:
         """Redraw ``source`` at ``size``. With no prompt to follow, guidance is off: it would change nothing."""
         settings = self._settings(request.extra, guidance_default=None if prompt else 0.0)
         settings["strength"] = _number(request.extra, "strength", self.variation_strength, 0.01, 1.0)
-        images, first_seed = self._sample(
+        return self._sample(
             "image2image",
             request,
             hooks,
+            settings,
+            post=post,
             prompt=prompt,
             image=source.convert("RGB").resize(size, Image.Resampling.LANCZOS),
             **_enough_steps(settings),
         )
-        return images, first_seed, settings
 
 
 def _enough_steps(settings: dict[str, Any]) -> dict[str, Any]:
@@ -605,14 +625,16 @@ def _enough_steps(settings: dict[str, Any]) -> dict[str, Any]:
     return {**settings, "num_inference_steps": steps}
 
 
-def _step_callback(hooks: CallHooks) -> Callable[..., dict[str, Any]]:
-    """The pipeline's ``callback_on_step_end``: report the step, stop if the call was cancelled."""
+def _step_callback(hooks: CallHooks, index: int = 0, count: int = 1) -> Callable[..., dict[str, Any]]:
+    """The pipeline's ``callback_on_step_end`` for image ``index`` of ``count``: report the step (of all the
+    call's steps), stop if the call was cancelled."""
 
     def on_step_end(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if hooks.cancelled:
             raise CancelledError()
-        total = int(getattr(pipeline, "num_timesteps", 0) or 0)
-        hooks.progress(step + 1, total, f"step {step + 1} of {total}")
+        steps = int(getattr(pipeline, "num_timesteps", 0) or 0)
+        which = f"image {index + 1} of {count}, " if count > 1 else ""
+        hooks.progress(index * steps + step + 1, count * steps, f"{which}step {step + 1} of {steps}")
         return tensors
 
     return on_step_end

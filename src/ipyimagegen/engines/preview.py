@@ -18,7 +18,7 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -685,14 +685,21 @@ class PreviewEngine(BaseBackend):
         hooks: CallHooks,
         base_seed: int,
         make: Callable[[int, int], Drawn],
+        facts: _CallFacts | None = None,
     ) -> ImagesResponse:
+        """The ``request.n`` images, made one by one: each is handed over as soon as it is made."""
+        facts = facts or _CallFacts()
         results = []
         for index in range(request.n):
             hooks.check_cancelled()
             seed = base_seed + index
-            results.append(self._result(make(index, seed), index, seed, request, hooks))
+            image = self._result(make(index, seed), index, seed, request, hooks)
+            image.metadata.update(facts.metadata)
+            image.revised_prompt = facts.revised_prompt
+            self._image_done(request, hooks, image, facts.usage)
+            results.append(image)
             hooks.progress(index + 1, request.n)
-        return ImagesResponse(data=results, backend=self.name, model=request.model)
+        return ImagesResponse(data=results, backend=self.name, model=request.model, usage=facts.usage)
 
     def _generate(self, request: GenerateRequest, hooks: CallHooks) -> ImagesResponse:
         size = output_size(request.size, request.model)
@@ -717,13 +724,11 @@ class PreviewEngine(BaseBackend):
                 return (picture(seed, k / count) for k in range(count))
             return picture(seed)
 
-        response = self._each(request, hooks, base_seed, make)
-        _report_usage(response, request, size, [])
+        facts = _call_facts(request, size, [])
         if model_spec(request.model).returns_revised_prompt:
-            revised = f"{request.prompt.rstrip(' .')}, {_EMBELLISHMENTS[prompt_seed(request.prompt) % 4]}."
-            for image in response.data:
-                image.revised_prompt = revised
-        return response
+            embellishment = _EMBELLISHMENTS[prompt_seed(request.prompt) % 4]
+            facts.revised_prompt = f"{request.prompt.rstrip(' .')}, {embellishment}."
+        return self._each(request, hooks, base_seed, make, facts)
 
     def _output_size(
         self, request: EditRequest | VariationRequest, source: tuple[int, int]
@@ -782,9 +787,8 @@ class PreviewEngine(BaseBackend):
                 return canvas.document(title=request.prompt, description=SOFTWARE)
             return edited(seed)
 
-        response = self._each(request, hooks, base_seed, make)
-        _report_usage(response, request, size, [imaging.image_size(image.data) for image in request.images])
-        return response
+        input_sizes = [imaging.image_size(image.data) for image in request.images]
+        return self._each(request, hooks, base_seed, make, _call_facts(request, size, input_sizes))
 
     def _create_variation(self, request: VariationRequest, hooks: CallHooks) -> ImagesResponse:
         assert request.image is not None  # validation made sure
@@ -825,23 +829,28 @@ def _frame_duration(request: GenerateRequest | EditRequest | VariationRequest) -
     return duration if duration is not None else DEFAULT_FRAME_DURATION_MS
 
 
-def _report_usage(
-    response: ImagesResponse,
-    request: GenerateRequest | EditRequest,
-    size: tuple[int, int],
-    input_sizes: list[tuple[int, int]],
-) -> None:
+@dataclass
+class _CallFacts:
+    """What every image of a call shares, known before the first is drawn: the call's usage, metadata
+    and the model's rewrite of the prompt."""
+
+    usage: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    revised_prompt: str | None = None
+
+
+def _call_facts(
+    request: GenerateRequest | EditRequest, size: tuple[int, int], input_sizes: list[tuple[int, int]]
+) -> _CallFacts:
     """Usage in the API's shape (GPT image models), and the quality used, as OpenAI reports them."""
     spec = model_spec(request.model)
     quality = resolved_quality(spec, request.quality)
-    response.usage = estimated_usage(
+    usage = estimated_usage(
         request.model,
         prompt=request.prompt,
         size=f"{size[0]}x{size[1]}",
         quality=quality,
-        n=len(response.data),
+        n=request.n,
         input_sizes=input_sizes,
     )
-    if spec.is_gpt_image:
-        for image in response.data:
-            image.metadata["quality"] = quality
+    return _CallFacts(usage=usage, metadata={"quality": quality} if spec.is_gpt_image else {})

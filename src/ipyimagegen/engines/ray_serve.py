@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -32,9 +32,17 @@ from ray.serve.exceptions import RequestCancelledError
 
 from .. import errors as error_types
 from ..api.backend import BaseBackend
-from ..api.types import CallHooks, GenerateRequest, ImageRequest, ImagesResponse, PartialImage, Progress
+from ..api.types import (
+    CallHooks,
+    GeneratedImage,
+    GenerateRequest,
+    ImageRequest,
+    ImagesResponse,
+    PartialImage,
+    Progress,
+)
 from ..errors import CancelledError, ConfigurationError, EngineUnavailableError, ImagesError
-from ..models import ENDPOINTS, GENERATIONS, ModelSpec
+from ..models import ENDPOINTS, GENERATIONS, ModelSpec, effective_size
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +175,27 @@ class EngineReplica:
             raise ValueError(f"not a question for the engine: {question!r}")
         return getattr(self.engine, question)(*args)
 
-    async def work(self, request: ImageRequest, streaming: bool) -> AsyncIterator[tuple[str, Any]]:
-        """The call, as events: ``("progress", Progress)``, ``("partial", PartialImage)``, then
-        ``("done", ImagesResponse)`` or ``("error", error_state)``. A cancel stops the engine's work."""
+    async def work(
+        self, request: ImageRequest, streaming: bool, images: bool = False
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """The call, as events: ``("progress", Progress)``, ``("partial", PartialImage)``, with ``images``
+        ``("image", GeneratedImage)`` as each image is made (without its request, which the caller has),
+        then ``("done", ImagesResponse)`` or ``("error", error_state)``. A cancel stops the engine's work."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         def tell(kind: str) -> Any:
             return lambda item: loop.call_soon_threadsafe(events.put_nowait, (kind, item))
 
+        def made(_first: int, done: list[GeneratedImage]) -> None:
+            for image in done:
+                image.metadata["replica"] = self.replica_id
+                tell("image")(replace(image, request=None))
+
         hooks = CallHooks(
             on_progress=tell("progress"),
             on_partial=tell("partial") if streaming else None,
+            on_images=made if images else None,
             cancel=threading.Event(),
         )
         task = loop.run_in_executor(None, self.engine.run, request, hooks)
@@ -302,12 +319,14 @@ class RayBackend(BaseBackend):
         return answer
 
     def run(self, request: ImageRequest, hooks: CallHooks | None = None) -> ImagesResponse:
-        """The call on a replica; partial images and progress reach ``hooks`` as they are made."""
+        """The call on a replica; partial images, progress and each image (``hooks.on_images``) reach
+        ``hooks`` as they are made, and the response holds the images handed over again."""
         hooks = hooks or CallHooks()
         self.check_request(request)
         hooks.check_cancelled()
         streaming = hooks.on_partial is not None
-        events = self.handle.options(stream=True).work.remote(request, streaming)
+        events = self.handle.options(stream=True).work.remote(request, streaming, hooks.on_images is not None)
+        made = _Made(request)
         try:
             with _cancelling(events, hooks):
                 for kind, item in events:
@@ -315,12 +334,13 @@ class RayBackend(BaseBackend):
                         hooks.progress(item.done, item.total, item.message)
                     elif kind == "partial" and isinstance(item, PartialImage):
                         hooks.partial(item)
+                    elif kind == "image" and isinstance(item, GeneratedImage):
+                        hooks.image_done(made.add(item))
                     elif kind == "error":
                         raise error_from_state(item)
                     elif kind == "done":
                         hooks.check_cancelled()
-                        response: ImagesResponse = item
-                        return response
+                        return made.again(item)
         except (RequestCancelledError, asyncio.CancelledError):
             raise CancelledError() from None
         except RayActorError:
@@ -337,6 +357,26 @@ class RayBackend(BaseBackend):
         raise EngineUnavailableError(
             "The engine replica ended this call without an answer: try again.", retry_after=RETRY_AFTER_S
         )
+
+
+class _Made:
+    """The images a replica handed over one by one during a call: given the call's request again (they
+    travel without it), and put in the call's response in place of their copies."""
+
+    def __init__(self, request: ImageRequest) -> None:
+        size = effective_size(request.model, request.size)  # as the engine's run() sent it
+        self.request = request if size == request.size else replace(request, size=size)
+        self.images: dict[int, GeneratedImage] = {}
+
+    def add(self, image: GeneratedImage) -> GeneratedImage:
+        image.request = self.request
+        self.images[image.index] = image
+        return image
+
+    def again(self, response: ImagesResponse) -> ImagesResponse:
+        """``response`` with the images handed over in it (the same objects, so that none is taken twice)."""
+        response.data = [self.images.get(image.index, image) for image in response.data]
+        return response
 
 
 @contextmanager

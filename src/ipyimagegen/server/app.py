@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..api.backend import Backend, Proxying
+from ..api.budget import USAGE_HEADER
 from ..api.class_wall import WALL_HEADER
 from ..api.queue_watch import QUEUE_HEADER
 from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse, PartialImage
@@ -72,7 +73,7 @@ from .replies import (
 )
 from .request_ids import RequestIds
 from .serialize import completed_event, images_payload, partial_event, sse
-from .tokens import TokenStore
+from .tokens import TokenStore, own_usage
 from .wall import ClassWall, WallStore
 
 log = logging.getLogger("ipyimagegen.server")
@@ -478,6 +479,8 @@ class ImagesServer:
     def _named_pages(self) -> dict[str, str]:
         """The headers of ``GET /models`` that name this server's own pages, under the API's address."""
         pages = {QUEUE_HEADER: "queue"}  # where a client can see its calls wait (/v1/queue)
+        if self.tokens is not None:
+            pages[USAGE_HEADER] = "usage"  # what the caller's token has left (/v1/usage)
         if self.wall is not None:
             pages[WALL_HEADER] = "wall"  # where a participant shares a picture (/v1/wall)
         return pages
@@ -495,18 +498,15 @@ class ImagesServer:
         return JSONResponse(self._model_object(name))
 
     async def usage(self, request: Request) -> Response:
-        """Usage per token: every token's for an admin token, the caller's own for a participant."""
+        """What the caller's own token has used and has left (:func:`own_usage`), admin tokens alike:
+        never another token's record (the host sees the room at ``/admin``)."""
         token = (await self.gate.caller(request)).token
         if token is None or self.tokens is None:
             raise ErrorReply(
                 404, "This server has no participant tokens, so it keeps no usage record.", code="not_found"
             )
-        records = (
-            await anyio.to_thread.run_sync(self.tokens.tokens)
-            if token.admin
-            else [await anyio.to_thread.run_sync(self.tokens.get, token.id)]
-        )
-        return JSONResponse({"object": "list", "data": [info.to_dict() for info in records]})
+        info, room = await anyio.to_thread.run_sync(self.tokens.standing, token.id)
+        return JSONResponse(own_usage(info, room), headers={"Cache-Control": "no-store"})
 
     async def metrics_page(self, request: Request) -> Response:
         """The counters in Prometheus' text format; with tokens, for an admin token only."""

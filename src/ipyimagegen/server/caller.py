@@ -140,25 +140,33 @@ class Caller:
         if why in ("revoked", "expired"):  # since the call was authenticated
             refuse_inactive(current)
         room = await run_sync(store.workshop)
+        used: float
+        limit: float | None
+        asked: float
         if why == "images":
             told = f"Token {token.name!r} has used {current.images} of its {current.budget} images"
             told += f" (this request asks for {images})"
+            used, limit, asked = current.images, current.budget, images
         elif why == "usd":
             told = (
                 f"Token {token.name!r} has spent about ${current.spent_usd:.2f} of its ${current.budget_usd:.2f}, "
                 f"and this request could cost up to ${usd:.2f} (choose a quality and size, or fewer images, "
                 "to ask for less)"
             )
+            used, limit, asked = round(current.spent_usd, 4), current.budget_usd, round(usd, 4)
         elif why == "workshop_images":
             told = f"The workshop has used {room.images} of its {room.budget_images} images"
+            used, limit, asked = room.images, room.budget_images, images
         else:
             told = f"The workshop has spent about ${room.spent_usd:.2f} of its ${room.budget_usd:.2f}"
+            used, limit, asked = round(room.spent_usd, 4), room.budget_usd, round(usd, 4)
         raise ErrorReply(
             429,
             f"{told}: ask the workshop host for a bigger budget.",
             type="insufficient_quota",
             code="insufficient_quota",
             headers={"x-should-retry": "false"},
+            details={"budget": {"kind": why, "used": used, "limit": limit, "asked": asked}},
         )
 
     def refund_now(self, images: int, usd: float = 0.0) -> None:

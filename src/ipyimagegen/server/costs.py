@@ -2,7 +2,8 @@
 
 Before a call runs, :func:`cost_bound` is the most it can cost (the highest quality where the
 model chooses, the largest size where the size is ``auto``, every input image counted), so a
-budget reserved with it is never overrun. When the answer is back, :func:`cost_of` is the
+budget reserved with it is never overrun; it lives in :mod:`ipyimagegen.api.budget`, where a
+client fits its requests to what a token has left. When the answer is back, :func:`cost_of` is the
 estimate from the usage the backend reports, and the difference goes back to the budget. Prices
 come from the model catalogue (:mod:`ipyimagegen.pricing`): estimates, not invoices.
 """
@@ -11,38 +12,11 @@ from __future__ import annotations
 
 import json
 
+from ..api.budget import cost_bound
 from ..api.types import ImageRequest, ImagesResponse
-from ..models import largest_output, model_spec
-from ..pricing import estimate_cost, estimated_usage
-from .params import uploads
+from ..pricing import estimate_cost
 
-_QUALITY_ORDER = ("low", "medium", "standard", "high", "hd", "xhigh", "max")
-
-
-def _dearest_quality(qualities: tuple[str, ...] | list[str]) -> str | None:
-    ranked = [quality for quality in _QUALITY_ORDER if quality in qualities]
-    return ranked[-1] if ranked else None
-
-
-def cost_bound(request: ImageRequest) -> float:
-    """The most ``request`` can cost, in estimated dollars (0 where the catalogue has no price)."""
-    from ..imaging import image_size
-
-    spec = model_spec(request.model)
-    quality = getattr(request, "quality", None)
-    if quality in (None, "auto"):
-        quality = _dearest_quality(spec.qualities) or quality
-    size = request.size
-    if size in (None, "auto"):  # the model chooses: as many pixels as it ever makes
-        side = max(1, int(largest_output(spec)[0] ** 0.5))
-        size = f"{side}x{side}"
-    inputs = [image_size(image.data) for _, image in uploads(request)]
-    usage = estimated_usage(
-        request.model, prompt=getattr(request, "prompt", "") or "", size=size, quality=quality, n=request.n,
-        input_sizes=inputs,
-    )  # fmt: skip
-    cost = estimate_cost(request.model, usage=usage, n=request.n, size=size, quality=quality)
-    return cost.usd if cost is not None else 0.0
+__all__ = ["cost_bound", "cost_of", "forwarded_cost"]
 
 
 def cost_of(request: ImageRequest, response: ImagesResponse) -> float:

@@ -1,8 +1,8 @@
 """What the server counts, for Prometheus (``GET /metrics``, the text format of ``prometheus-client``).
 
 Labels are routes, endpoints, statuses and error codes, never a participant: a room of 500 is
-500 series nobody asked for, and a participant's name is theirs. Per-participant figures are in
-``/v1/usage`` (an admin token) and ``ipyimagegen tokens usage``.
+500 series nobody asked for, and a participant's name is theirs. Per-participant figures are on
+the ``/admin`` page (an admin token) and in ``ipyimagegen tokens usage``.
 
 - ``ipyimagegen_requests_total{route, status}``: every answer.
 - ``ipyimagegen_images_total{endpoint}``: images sent back.

@@ -129,6 +129,7 @@ def _upstream_reply(exc: APIError, secrets: Iterable[str]) -> ErrorReply:
                 type="insufficient_quota",
                 code="insufficient_quota",
                 headers={"x-should-retry": "false"},
+                details={"budget": {"kind": "upstream"}},
             )
         headers = retry_after_headers(exc.retry_after) if exc.retry_after else {}
         code = redact(exc.code, secrets) if exc.code else "rate_limit_exceeded"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .database_address import is_database_address, without_password
 from .store import Database, PostgresDatabase, SqliteDatabase
@@ -157,6 +157,14 @@ class Workshop:
     spent_usd: float
     paused: bool = False
 
+    @property
+    def images_left(self) -> int | None:
+        return None if self.budget_images is None else max(0, self.budget_images - self.images)
+
+    @property
+    def usd_left(self) -> float | None:
+        return None if self.budget_usd is None else max(0.0, self.budget_usd - self.spent_usd)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "budget_images": self.budget_images,
@@ -165,6 +173,31 @@ class Workshop:
             "spent_usd": round(self.spent_usd, 4),
             "paused": self.paused,
         }
+
+
+_Limit = TypeVar("_Limit", int, float)
+
+
+def own_usage(info: TokenInfo, room: Workshop) -> dict[str, Any]:
+    """``GET /v1/usage``'s answer to a token: what it has used and may still use (the smaller of its own
+    budget and the workshop's, None for no limit), in images and estimated dollars, and its expiry."""
+    usd_left = _smaller(info.usd_left, room.usd_left)
+    return {
+        "object": "usage",
+        "name": info.name,
+        "images": info.images,
+        "budget": info.budget,
+        "images_left": _smaller(info.images_left, room.images_left),
+        "spent_usd": round(info.spent_usd, 4),
+        "budget_usd": info.budget_usd,
+        "usd_left": round(usd_left, 4) if usd_left is not None else None,
+        "expires": int(info.expires) if info.expires else None,
+    }
+
+
+def _smaller(first: _Limit | None, second: _Limit | None) -> _Limit | None:
+    """The smaller of two limits, where None is no limit."""
+    return second if first is None else first if second is None else min(first, second)
 
 
 RefusalReason = Literal["images", "usd", "workshop_images", "workshop_usd", "revoked", "expired"]
@@ -323,6 +356,15 @@ class TokenStore:
             raise KeyError(f"No token named {name_or_id!r} (see: ipyimagegen tokens list).")
         return _info(row)
 
+    def standing(self, token_id: str) -> tuple[TokenInfo, Workshop]:
+        """A token's record and the workshop's, read together (what :func:`own_usage` answers)."""
+        with self.database.transaction() as db:
+            row = db.execute("SELECT * FROM tokens WHERE id = {id}", id=token_id).fetchone()
+            room = db.execute("SELECT * FROM workshop WHERE id = 1").fetchone()
+        if row is None:
+            raise KeyError(f"No token with the id {token_id!r}.")
+        return _info(row), _workshop(room)
+
     def tokens(self, *, include_revoked: bool = True) -> list[TokenInfo]:
         """Every token, oldest first."""
         query = "SELECT * FROM tokens" + ("" if include_revoked else " WHERE revoked IS NULL")
@@ -430,9 +472,7 @@ class TokenStore:
     def workshop(self) -> Workshop:
         with self.database.transaction() as db:
             row = db.execute("SELECT * FROM workshop WHERE id = 1").fetchone()
-        return Workshop(
-            row["budget_images"], row["budget_usd"], row["images"], row["spent_usd"], bool(row["paused"])
-        )
+        return _workshop(row)
 
     def set_paused(self, paused: bool) -> Workshop:
         """Pause (or resume) every participant's calls, on every server sharing this store."""
@@ -476,6 +516,12 @@ class TokenStore:
                 now=time.time(),
                 id=token_id,
             )
+
+
+def _workshop(row: Any) -> Workshop:
+    return Workshop(
+        row["budget_images"], row["budget_usd"], row["images"], row["spent_usd"], bool(row["paused"])
+    )
 
 
 def _why_token_refused(found: Any, images: int, now: float) -> RefusalReason:

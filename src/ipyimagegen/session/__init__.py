@@ -12,6 +12,7 @@ The studio's tabs subscribe to the same events to show tiles and status lines.
 
 from .core import Session, Subscriber
 from .events import (
+    ImageSaved,
     JobCancelled,
     JobEvent,
     JobFailed,
@@ -27,6 +28,7 @@ from .saving import save_to_gallery
 from .spending import Spending
 
 __all__ = [
+    "ImageSaved",
     "Job",
     "JobCancelled",
     "JobEvent",

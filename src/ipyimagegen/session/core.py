@@ -20,6 +20,7 @@ from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse,
 from ..errors import CancelledError
 from ..gallery import GalleryWriter
 from .events import (
+    ImageSaved,
     JobCancelled,
     JobEvent,
     JobFailed,
@@ -31,7 +32,7 @@ from .events import (
     ThumbnailReady,
 )
 from .runner import Job, JobRunner
-from .saving import OnThumbnail, make_thumbnails, save_to_gallery
+from .saving import OnThumbnail, save_to_gallery
 from .spending import Spending
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,19 @@ class _Seen:
             return True
 
 
+CANCEL_TOLD_S = 5.0
+"""How long a cancelled job's worker waits for the cancelling thread to tell :class:`JobCancelled`, so that
+:class:`JobKept` comes after it."""
+
+
 class _JobRun:
-    """One submitted request: the call in the worker thread and what it tells the session's listeners."""
+    """One submitted request: the call in the worker thread and what it tells the session's listeners.
+
+    An image that arrives before the call is done (an engine makes its batch image by image, or a part
+    of a parallel call arrives) is saved and told at once (:class:`ImageSaved`); the call's response
+    then saves only what is new. Saving and telling an image, and telling the cancel, happen one at a
+    time: an image is either told before :class:`JobCancelled` (and kept) or dropped.
+    """
 
     def __init__(
         self,
@@ -173,6 +185,11 @@ class _JobRun:
         self._finish = finish
         self._finished = _Seen()
         self._shown = _Seen()
+        self._saved = _Seen()
+        self._told: list[GeneratedImage] = []  # saved and told while the job ran (until it ends)
+        self._save_errors: list[Exception] = []
+        self._telling = threading.RLock()  # a subscriber may cancel while it is told of an image
+        self._cancel_told = threading.Event()
         self.watch = watch
         self.job = Job(
             self.work,
@@ -196,45 +213,118 @@ class _JobRun:
     # -- the worker thread --------------------------------------------------------------------
 
     def work(self, hooks: CallHooks) -> ImagesResponse:
-        """The call, each thumbnail as it is made while the gallery writes the files, then the response."""
+        """The call, each image saved and told as it arrives, then the response with the rest saved."""
         self.emit(JobStarted(self.job, self.request))
-        hooks = replace(
-            hooks,
-            on_images=self.part_arrived,
-            on_late=self.late,
-        )
+        hooks = replace(hooks, on_images=self.arrived, on_late=self.late)
         session = self.session
         try:
             response = run_parallel(session.backend, self.request, hooks, max_workers=session.max_workers)
+            hooks.check_cancelled()
+            self.finish(response.data)
+            self.save(response, on_thumbnail=self.thumbnail)
+            response.errors.extend(self._save_errors[:1])
+            return response
         except CancelledError as exc:
-            if exc.kept is not None:
-                self.finish(exc.kept.data)
-                self.save(exc.kept)
-                self.emit(JobKept(self.job, exc.kept))
+            self.keep(exc.kept)
             raise
-        hooks.check_cancelled()
-        self.finish(response.data)
-        self.save(response, on_thumbnail=self.thumbnail)
-        return response
+        except Exception as exc:
+            if not self._told:
+                raise
+            return self._made_before(exc)
+        finally:
+            self._told = []  # the job (the runner's last) holds no image once it ends
 
-    def part_arrived(self, first: int, images: list[GeneratedImage]) -> None:
-        """A part of a parallel call is done: its thumbnails are made and told as they come."""
-        self.finish(images)
-        make_thumbnails(images, self.session.thumbnail_side, self.thumbnail, first=first)
+    def arrived(self, first: int, images: list[GeneratedImage]) -> None:
+        """Images ``first``, ``first + 1``... of the job, made before the whole call is done: each is saved,
+        its thumbnail told while its file is written, then told (:class:`ImageSaved`)."""
+        with self._telling:
+            if self._cancel_told.is_set():
+                return  # made as the job was cancelled: dropped, as the rest are
+            fresh = [(first + k, image) for k, image in enumerate(images) if self._saved.first_time(image)]
+            if not fresh:
+                return
+            for index, image in fresh:
+                image.index = index  # its place in the whole job (a part numbers its own from 0)
+            made = [image for _index, image in fresh]
+            self.finish(made)
+            part = ImagesResponse(data=made, request=self.request)
+            self._write(part, on_thumbnail=self.thumbnail_now)
+            self._save_errors += part.errors
+            for index, image in fresh:
+                self._told.append(image)
+                try:
+                    self.emit(ImageSaved(self.job, index, image))
+                except Exception:  # the call goes on: the watcher gets the image with the ending anyway
+                    log.exception("could not hand on an image as it arrived")
+
+    def keep(self, parts: ImagesResponse | None) -> None:
+        """After a cancel: tell what is kept, once the cancel is told — the images told before it, and the
+        parts of a parallel call that were done (saved now: they are paid for)."""
+        if self.job.cancelled and not self._cancel_told.wait(CANCEL_TOLD_S):
+            log.warning("job %d: the cancel was not told in time; what it kept is told anyway", self.job.id)
+        with self._telling:
+            kept = list(self._told)
+            errors = list(self._save_errors[:1])
+            if parts is not None:
+                self.finish(parts.data)
+                fresh = self.save(parts)
+                kept += fresh.data if fresh is not None else []
+                errors += fresh.errors if fresh is not None else []
+            if not kept:
+                return
+            kept.sort(key=lambda image: image.index)
+            backend = parts.backend if parts is not None else self.session.backend.name
+            response = ImagesResponse(data=kept, request=self.request, backend=backend, errors=errors)
+            self.emit(JobKept(self.job, response))
+
+    def _made_before(self, error: Exception) -> ImagesResponse:
+        """The job's response when the call failed after some of its images were told: those images, with
+        the failure in its errors."""
+        told = sorted(self._told, key=lambda image: image.index)
+        return ImagesResponse(
+            data=told,
+            request=self.request,
+            backend=self.session.backend.name,
+            model=self.request.model,
+            elapsed_s=self.job.elapsed_s,
+            errors=[error, *self._save_errors[:1]],
+        )
 
     def thumbnail(self, index: int, image: GeneratedImage) -> None:
         """Image ``index``'s thumbnail is made: told once for each image, while the job is not cancelled."""
-        if not self.job.cancelled and self._shown.first_time(image):
-            self.emit(ThumbnailReady(self.job, index, image))
+        if not self.job.cancelled:
+            self.thumbnail_now(index, image)
+
+    def thumbnail_now(self, _position: int, image: GeneratedImage) -> None:
+        """The thumbnail of an image that arrived early is made: told once, at its index in the job (an
+        image being saved and told is told whole: the cancel waits for it)."""
+        if self._shown.first_time(image):
+            self.emit(ThumbnailReady(self.job, image.index, image))
 
     def late(self, response: ImagesResponse) -> None:
         """A part sent before a cancel that arrived anyway: saved to the gallery (it is paid for)."""
         self.finish(response.data)
-        self.save(response)
-        saved = self.session.gallery is not None and not response.errors
-        self.emit(LateArrived(self.job, response, saved))
+        fresh = self.save(response)
+        if fresh is None:
+            return  # every image of it was saved and told before the cancel
+        saved = self.session.gallery is not None and not fresh.errors
+        self.emit(LateArrived(self.job, fresh, saved))
 
-    def save(self, response: ImagesResponse, on_thumbnail: OnThumbnail | None = None) -> None:
+    def save(
+        self, response: ImagesResponse, on_thumbnail: OnThumbnail | None = None
+    ) -> ImagesResponse | None:
+        """Save the images of ``response`` not saved yet (their thumbnails made on the way); the response of
+        those (``response`` itself when it is all of them), or None when there are none."""
+        fresh = [image for image in response.data if self._saved.first_time(image)]
+        if not fresh:
+            return None
+        part = response if len(fresh) == len(response.data) else replace(response, data=fresh, errors=[])
+        self._write(part, on_thumbnail)
+        if part is not response:
+            response.errors += part.errors
+        return part
+
+    def _write(self, response: ImagesResponse, on_thumbnail: OnThumbnail | None) -> None:
         """Label the images and save them to the gallery (their thumbnails made on the way)."""
         for image in response.data:
             image.metadata.update(self.labels)
@@ -256,4 +346,7 @@ class _JobRun:
         self.emit(PartialArrived(self.job, partial))
 
     def cancelled(self) -> None:
-        self.emit(JobCancelled(self.job))
+        """Told in the thread that cancels, once no image is being saved and told."""
+        with self._telling:
+            self._cancel_told.set()
+            self.emit(JobCancelled(self.job))

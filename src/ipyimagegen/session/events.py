@@ -2,10 +2,11 @@
 
 Events come from the job's worker thread (thumbnails from the thumbnail threads; a cancel from the
 thread that cancels). For one job they come in this order: :class:`JobStarted`; any
-:class:`PartialArrived` and :class:`ThumbnailReady`; then one ending — :class:`ResultsReady`
-(every result saved to the gallery first), :class:`JobFailed`, or :class:`JobCancelled` followed by
-:class:`JobKept` when some images were done; after a cancel, :class:`LateArrived` for each part
-that was already sent and arrives anyway.
+:class:`PartialArrived`, :class:`ThumbnailReady` and :class:`ImageSaved` (each image an engine makes
+one by one, or each part of a parallel call, saved as it arrives); then one ending —
+:class:`ResultsReady` (every result saved to the gallery first), :class:`JobFailed`, or
+:class:`JobCancelled` followed by :class:`JobKept` when some images were done; after a cancel,
+:class:`LateArrived` for each part that was already sent and arrives anyway.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ class ThumbnailReady(JobEvent):
 
 
 @dataclass(frozen=True)
+class ImageSaved(JobEvent):
+    """Image ``index`` of the job arrived before the job is done and is saved to the gallery (where there
+    is one; a failure to save is in the ending's errors): it can be shown, with its actions, at once.
+    The ending (:class:`ResultsReady`, :class:`JobKept`) holds it again; it is saved once."""
+
+    index: int
+    image: GeneratedImage
+
+
+@dataclass(frozen=True)
 class ResultsReady(JobEvent):
     """The job is done: its images are saved (failures to save are in ``response.errors``) and their
     estimated cost (``response.cost``) is counted in the session's spending."""
@@ -58,7 +69,8 @@ class ResultsReady(JobEvent):
 
 @dataclass(frozen=True)
 class JobFailed(JobEvent):
-    """The job ended with ``error`` and made nothing."""
+    """The job ended with ``error`` and made nothing (a job that fails after some of its images were
+    saved ends with :class:`ResultsReady`: those images, and the error in ``response.errors``)."""
 
     error: BaseException
 
@@ -70,7 +82,9 @@ class JobCancelled(JobEvent):
 
 @dataclass(frozen=True)
 class JobKept(JobEvent):
-    """After a cancel, the images already done are saved (they are paid for)."""
+    """After a cancel, the images already done are saved (they are paid for): those told before the cancel
+    (:class:`ImageSaved`) and the parts of a parallel call that were done. Nothing of the job is told
+    after it but :class:`LateArrived`."""
 
     kept: ImagesResponse
 

@@ -220,7 +220,7 @@ class DraftBinding:
         )
         self._drafted = loaded
 
-    def restore(self, load: Callable[[LoadedImage], None]) -> Draft | None:
+    def restore(self, load: Callable[[LoadedImage], Any]) -> Draft | None:
         """Put the draft on disk back into the form, its picture shown by ``load``; None when there is
         no draft. Raises when it cannot be brought back (the form may then hold part of it)."""
         draft = self.store.load()

@@ -33,6 +33,7 @@ from ..gallery import GalleryReader, GalleryWriter
 from ..imaging import PreparedEdit, outside_mask, prepare_mask, read_mask
 from ..models import EDITS, size_for_aspect
 from ..session import Job, JobRunner
+from .edit_candidates import EditCandidates
 from .edit_changes import ChangeBatch
 from .edit_draft import DraftBinding, DraftStore
 from .edit_picture import NO_IMAGE, NO_IMAGE_HINT, EditChoices, EditPicture
@@ -66,8 +67,23 @@ def _row(label: str, *controls: widgets.Widget) -> widgets.HBox:
     )
 
 
+def _area(name: str, *children: widgets.Widget) -> widgets.VBox:
+    """A part of the tab's layout, placed by the studio's CSS (``ipyimagegen-area-<name>``)."""
+    box = widgets.VBox(list(children), layout=widgets.Layout(min_width="0"))
+    box.add_class(f"ipyimagegen-area-{name}")
+    return box
+
+
 class EditTab(ImagesTab, SquareFit):
-    """Edit an image where the mask is painted. ``on_result(callback)`` gets each response shown."""
+    """Edit an image where the mask is painted. ``on_result(callback)`` gets each response shown.
+
+    Size: it is the tab's whole public surface (a picture in from a file, a result or Python, a mask
+    in, references, outpainting by frame, direction and drag, the edit itself, its candidates) and
+    the wiring of the parts that do the work (EditPicture, OutpaintControls, EditReferences,
+    EditCandidates, DraftBinding, ChangeBatch), each kept in its own module.
+    """
+
+    reveal_results = False  # the results show on the painter, which stays in view
 
     def __init__(
         self,
@@ -77,7 +93,7 @@ class EditTab(ImagesTab, SquareFit):
         *,
         gallery: GalleryWriter | None = None,
         max_workers: int = 4,
-        max_display_size: int = 512,
+        max_display_size: int = 1536,
         max_file_bytes: int = MAX_FILE_BYTES,
         draft_name: str | None = None,
     ) -> None:
@@ -96,7 +112,9 @@ class EditTab(ImagesTab, SquareFit):
             "Import mask", max_bytes=max_file_bytes, css_class="ipyimagegen-mask-upload"
         )
         self.fit_control = self.fit_toggle()
-        self.painter = MaskPainter(max_display_size=max_display_size)
+        self.painter = MaskPainter(max_display_size=max_display_size, fill=True)
+        self.candidates = EditCandidates()
+        """An edit's results on the painter, to cycle through and accept one."""
         self.picture = EditPicture(self.painter)
         self.outpainting = OutpaintControls()
         self.outpaint_control = self.outpainting.toggle
@@ -139,10 +157,20 @@ class EditTab(ImagesTab, SquareFit):
             ),
             "blend": _row("Outside", self.keep_outside),
         }
-        super().__init__(
-            [*self.rows.values(), self.painter, self.summary, self.prompt_box, self.params, self.controls],
-            layout=widgets.Layout(width="100%"),
-        )
+        self.areas = {
+            "input": _area("input", self.rows["input"]),
+            "prompt": _area("prompt", self.prompt_box),
+            "run": _area("run", self.controls),
+            "painter": _area("painter", self.painter, self.candidates, self.summary),
+            "settings": _area(
+                "settings",
+                self.params,
+                *(self.rows[name] for name in ("fit", "outpaint", "extend", "references", "blend")),
+            ),
+        }
+        self.work = widgets.GridBox(list(self.areas.values()), layout=widgets.Layout(width="100%"))
+        self.work.add_class("ipyimagegen-edit-layout")  # the controls beside the painter on a wide page
+        super().__init__([self.work], layout=widgets.Layout(width="100%"))
         self.add_class("ipyimagegen-edit-tab")
         self._wire()
         self._model_changed()
@@ -154,10 +182,8 @@ class EditTab(ImagesTab, SquareFit):
     def _wire(self) -> None:
         """What each control's change or click does."""
         show_error = lambda message: self.controls.show_status(message, "error")  # noqa: E731
-        self.upload.on_image(self._uploaded)
-        self.upload.on_error(show_error)
-        self.mask_upload.on_image(lambda loaded: self._import_mask(loaded.data or loaded.image))
-        self.mask_upload.on_error(show_error)
+        self.upload.on_image(self._uploaded)  # its problems show beside it
+        self.mask_upload.on_image(self._mask_uploaded)
         self.reference_images.on_error(show_error)
         self.reference_images.on_change(self._show_summary)
         self.params.observe(lambda _change: self._model_changed(), "model")
@@ -168,6 +194,10 @@ class EditTab(ImagesTab, SquareFit):
         self.painter.on_change(lambda _painter: self._show_summary())
         self.painter.on_change(lambda _painter: self._keep_draft())
         self.painter.on_move(self.move_picture)
+        self.painter.on_cycle(self.candidates.step)
+        self.candidates.on_show(lambda image: self.painter.show_after(image.data, show=True, split=0.0))
+        self.candidates.on_accept(self._accepted)
+        self.candidates.on_dismiss(lambda: self.painter.show_after(None))
         self.prompt_box.on_submit(lambda _box: self.edit())
         self.controls.on_run(self.edit)
         self.prompt_box.textarea.observe(lambda _change: self._keep_draft(), "value")
@@ -198,11 +228,13 @@ class EditTab(ImagesTab, SquareFit):
         """
         try:
             loaded = load_image(source, max_bytes=self.upload.max_bytes)
-            self._load(loaded)
+            started_over = self._load(loaded)
         except ImageInputError as exc:
             self.controls.show_status(describe_error(exc), "error")
             raise
+        self.upload.forget()  # the picture did not come from the upload button
         self._carry_settings(source)
+        self._say_loaded(loaded.name or "the picture", started_over)
 
     def _carry_settings(self, source: Any) -> None:
         """A result's or gallery item's prompt (the one the user wrote) and settings, put in the form;
@@ -249,27 +281,63 @@ class EditTab(ImagesTab, SquareFit):
 
     def _uploaded(self, loaded: LoadedImage) -> None:
         try:
-            self._load(loaded)
+            started_over = self._load(loaded)
         except ImageInputError as exc:
-            self.controls.show_status(f"{loaded.name}: {describe_error(exc)}", "error")
+            self.upload.show_problem(f"{loaded.name}: {describe_error(exc)}")
         else:
-            self.controls.show_status(f"Loaded {loaded.name}: paint the area to change.", "info")
+            self._say_loaded(loaded.name, started_over)
 
-    def _load(self, loaded: LoadedImage) -> None:
+    def _mask_uploaded(self, loaded: LoadedImage) -> None:
+        try:
+            self.picture.use_mask(read_mask(loaded.data or loaded.image, "auto"))
+        except ImageInputError as exc:
+            self.mask_upload.show_problem(f"{loaded.name}: not used: {describe_error(exc)}")
+        else:
+            self.mask_upload.show_problem("")
+            self.controls.show_status(
+                f"Mask imported: {self.painter.painted_fraction:.1%} of the image marked to change.", "info"
+            )
+
+    def _load(self, loaded: LoadedImage, frame: bool = False) -> list[str]:
         """Prepare ``loaded`` for the model, then (only if that worked) show it with an empty mask.
-        The output size follows its shape (a 3:2 photo is edited at the model's 3:2 size)."""
+        The output size follows its shape (a 3:2 photo is edited at the model's 3:2 size). What
+        belonged to the picture before goes with it: its mask, its comparison and, unless ``frame``,
+        its outpainting frame. Returns what was reset that the user may have expected to stay."""
         before = self.params.size
         size = size_for_aspect(self.params.spec, loaded.image.size, before)
+        reset: list[str] = []
+        self.candidates.clear()  # they were results of the picture before
         with self._changes.batch():
+            framed = self.outpaint_control.value and not frame
             try:
+                if framed:
+                    self.outpaint_control.value = False
                 if size is not None and size != before:
                     self.params.size = size
                 self.picture.load(loaded, self._choices())
             except Exception:
                 self.params.size = before
+                if framed:
+                    self.outpaint_control.value = True
                 raise
+            if framed:
+                reset.append("the outpainting frame is off")
             self._show_summary()
             self._keep_draft()
+        return reset
+
+    def _say_loaded(self, name: str, reset: list[str]) -> None:
+        """A new picture: what was reset, and what was kept from before."""
+        kept = [f"{self.params.model} at {self.params.size}"]
+        if self.prompt_box.value.strip():
+            kept.insert(0, "the prompt")
+        if self.references:
+            count = len(self.references)
+            kept.append(f"{count} reference image{'s' if count != 1 else ''}")
+        words = f"Loaded {name}: paint the area to change"
+        if reset:
+            words += f" ({', '.join(reset)})"
+        self.controls.show_status(f"{words}. Kept {', '.join(kept)}.", "info")
 
     def _import_mask(self, mask: Any, quiet: bool = True, convention: masks.Convention = "auto") -> None:
         try:
@@ -382,7 +450,7 @@ class EditTab(ImagesTab, SquareFit):
             return
         try:
             with self._changes.batch():
-                draft = self._draft_binding.restore(self._load)
+                draft = self._draft_binding.restore(lambda loaded: self._load(loaded, frame=True))
                 self._changes.drop(
                     self._draft_binding.keep
                 )  # the draft on disk is what was just brought back
@@ -445,7 +513,16 @@ class EditTab(ImagesTab, SquareFit):
             notice = f"Outside the mask, {outside_mask_text(first.metadata)}. " + notice
         super()._show_results(batch, response, notice)
         if response.data and self._compared is self.picture.prepared:
-            self.painter.show_after(response.data[0].data, show=False)
+            self.candidates.show(list(response.data))  # on the painter, each against the picture before
+
+    def _accepted(self, image: GeneratedImage, number: int, count: int) -> None:
+        """A candidate becomes the picture to keep editing (its mask cleared; its parent is the last)."""
+        self.use_image(image)
+        others = f" The other {count - 1} are in the results" if count > 1 else " It is in the results"
+        history = " and History." if self.gallery is not None else "."
+        self.controls.show_status(
+            f"Accepted result {number} of {count}: paint what to change next.{others}{history}", "ok"
+        )
 
 
 def unsupported_message(backend: Backend) -> str:

@@ -1,7 +1,9 @@
 """The results grid's exporter: Save writes a result to a file, Download all makes one zip.
 
-Each file is handed to the browser's own download as well (``send_file(data, mime, name)``); what
-happened is said in a notice (``report(message_html, kind)``).
+Each file is handed to the browser's own download as well (``send_file(data, mime, name)``), under
+the name :func:`~.download.download_name` gives it; what happened is said in a notice
+(``report(message_html, kind)``): what was downloaded, and where the file was written only where
+the user can open that folder (:func:`~.download.shows_paths`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import describe_error
+from .download import saved_notice
 from .tile_model import ResultTile, SavedResults, read_image
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ class ResultExporter:
             )
             return None
         self._send_file(image.data, image.mime_type, path.name)
-        self._report(f"Saved to <code>{html.escape(str(path))}</code> and downloaded.", "ok")
+        self._report(saved_notice(path), "ok")
         return path
 
     def download_zip(self, tiles: list[ResultTile]) -> str | None:

@@ -42,6 +42,7 @@ from .picture_facts import (
     pixel_size,
     svg_as_png,
 )
+from .search_as_you_type import SearchAsYouType
 from .style import CSS, THUMBNAIL_SIDE
 from .tile_grid import TileAction, TileGridView
 
@@ -174,9 +175,13 @@ class HistoryBrowser(widgets.VBox):
         self._delete_handlers = CallbackDispatcher()
 
         self.search = widgets.Text(
-            placeholder="Search prompts", continuous_update=False, layout=widgets.Layout(width="280px")
+            placeholder="Search prompts (as you type)",
+            tooltip="The list follows as you type; Enter searches at once",
+            continuous_update=False,  # sent on Enter, or by the helper once typing pauses
+            layout=widgets.Layout(width="280px"),
         )
         self.search.add_class("ipyimagegen-history-search")
+        self.search_as_you_type = SearchAsYouType("ipyimagegen-history", "ipyimagegen-history-search")
         self.model_filter = widgets.Dropdown(
             options=[("All models", ALL_MODELS)], value=ALL_MODELS, layout=widgets.Layout(width="200px")
         )
@@ -229,7 +234,7 @@ class HistoryBrowser(widgets.VBox):
         self.export_button.on_click(lambda _b: self.export())
         self.lineage_close.on_click(lambda _b: self.hide_lineage())
 
-        toolbar = widgets.HBox([self.search, self.model_filter, self.refresh_button])
+        toolbar = widgets.HBox([self.search, self.search_as_you_type, self.model_filter, self.refresh_button])
         toolbar.add_class("ipyimagegen-history-toolbar")
         selection = widgets.HBox([self.select_page_button, self.unselect_button, self.export_button])
         selection.add_class("ipyimagegen-history-toolbar")
@@ -493,7 +498,7 @@ class HistoryBrowser(widgets.VBox):
                 "actions": ["reuse", "edit", "variations", "lineage"],
                 "mime": item.mime_type,
                 "size": pixel_size(data),
-                "filename": download_name(item.created, item.id.rsplit("-", 1)[-1], item.mime_type),
+                "filename": download_name(item.prompt or "", item.mime_type, item.id),
                 "has_previous": place > 0,
                 "has_next": 0 <= place < len(order) - 1,
             },

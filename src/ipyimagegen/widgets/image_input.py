@@ -10,6 +10,7 @@ a result's :class:`GeneratedImage`, a gallery item) into a :class:`LoadedImage`.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,8 +121,13 @@ class ImageUpload(widgets.HBox):
         )
         self.upload.add_class(css_class)
         self.upload.on_files(self._uploaded)
-        self.upload.on_error(lambda message: self._error_handlers(message))
-        super().__init__([self.upload], layout=widgets.Layout(align_items="center"))
+        self.upload.on_error(self._refused)
+        self.problem = widgets.HTML(layout=widgets.Layout(display="none"))
+        """Why the last file could not be used, beside the button that chose it."""
+        self.problem.add_class("ipyimagegen-field-error")
+        super().__init__(
+            [self.upload, self.problem], layout=widgets.Layout(align_items="center", flex_flow="row wrap")
+        )
 
     def receive(self, entries: list[dict[str, Any]]) -> None:
         """Files as the page sends them (what a choice in the browser's file chooser does)."""
@@ -133,6 +139,20 @@ class ImageUpload(widgets.HBox):
     def on_error(self, callback: Callable[[str], Any], remove: bool = False) -> None:
         self._error_handlers.register_callback(callback, remove=remove)
 
+    def show_problem(self, message: str) -> None:
+        """Say beside the button why a file was not used ("" clears it)."""
+        self.problem.value = html.escape(message)
+        self.problem.layout.display = None if message else "none"
+
+    def forget(self) -> None:
+        """The picture came from elsewhere (a result, a drop): the button names no file any more."""
+        self.upload.note = ""
+        self.show_problem("")
+
+    def _refused(self, message: str) -> None:
+        self.show_problem(message)
+        self._error_handlers(message)
+
     def _uploaded(self, entries: list[dict[str, Any]]) -> None:
         taken: list[str] = []
         refused = list(self.upload.refused)  # over the limit: never sent
@@ -142,10 +162,11 @@ class ImageUpload(widgets.HBox):
                 loaded = load_image(entry, max_bytes=self.max_bytes)
             except ImageInputError as exc:
                 refused.append(name)
-                self._error_handlers(f"{name}: {describe_error(exc)}")
+                self._refused(f"{name}: {describe_error(exc)}")
                 continue
             loaded.name = name
             taken.append(name)
+            self.show_problem("")
             self._image_handlers(loaded)
         words = [", ".join(taken)] if taken else []
         if refused:

@@ -12,9 +12,10 @@ from ipywidgets import CallbackDispatcher
 
 from ..api.backend import Backend
 from ..api.types import GeneratedImage, ImageRequest, ImagesResponse
-from ..errors import ImageInputError, ValidationError, describe_error
+from ..errors import ImageInputError, ValidationError, WorkshopBudgetError, describe_error
 from ..gallery import GalleryWriter
 from ..session import (
+    ImageSaved,
     Job,
     JobCancelled,
     JobEvent,
@@ -28,9 +29,14 @@ from ..session import (
     Spending,
     ThumbnailReady,
 )
+from .budget_line import BudgetLine
 from .job_controls import JobControls
+from .prompt_box import PromptBox
 from .result_grid import ResultBatch, ResultGrid
 from .style import THUMBNAIL_SIDE
+
+FIRST_TILE = ".ipyimagegen-results .ipyimagegen-tile"
+"""A job's tiles come first in the grid."""
 
 
 class ImagesTab(widgets.VBox):
@@ -42,6 +48,10 @@ class ImagesTab(widgets.VBox):
     """
 
     controls: JobControls
+    reveal_results = True
+    """Whether a job's new tiles are scrolled into view (the Edit tab shows its results on the painter)."""
+    budget: BudgetLine | None = None
+    """What the caller's workshop token has left (the studio's line): a request for more is lowered to fit."""
 
     def _connect(
         self,
@@ -113,8 +123,10 @@ class ImagesTab(widgets.VBox):
         try:
             request = make_request()
             self.session.check(request)
-        except (ValidationError, ImageInputError) as exc:
-            self.controls.show_error(exc)
+            if self.budget is not None:
+                request, notice = self.budget.fit(request, notice)
+        except (ValidationError, ImageInputError, WorkshopBudgetError) as exc:
+            self._show_refusal(exc)
             return None
         number = self.grid.next_number()
         view = _JobView(self, notice)
@@ -124,7 +136,19 @@ class ImagesTab(widgets.VBox):
         )
         self.controls.follow(job)
         view.place(lambda: self.grid.start(request, number=number))  # while the call runs
+        if self.reveal_results:
+            self.grid.reveal(FIRST_TILE, "nearest", "")  # the new tiles in view, the keys where they were
         return job
+
+    def _show_refusal(self, exc: Exception) -> None:
+        """Why a request was not sent, beside its cause: a prompt's problem under the prompt (the run
+        button's line points there), anything else at the run button."""
+        prompt_box = getattr(self, "prompt_box", None)
+        if getattr(exc, "param", None) == "prompt" and isinstance(prompt_box, PromptBox):
+            prompt_box.show_problem(describe_error(exc))
+            self.controls.show_status("Not sent: see the prompt.", "error")
+        else:
+            self.controls.show_error(exc)
 
     def _show_results(self, batch: ResultBatch, response: ImagesResponse, notice: str) -> None:
         batch.fill(response)
@@ -173,6 +197,9 @@ class _JobView:
             case ThumbnailReady(index=index, image=image):
                 if (batch := self._tiles()) is not None:
                     batch.show_ready(index, image)
+            case ImageSaved(index=index, image=image):
+                if (batch := self._tiles()) is not None:
+                    batch.fill_one(index, image)
             case ResultsReady(response=response):
                 if (batch := self._tiles()) is not None:
                     self.tab._show_results(batch, response, self.notice)

@@ -43,7 +43,7 @@ class JobControls(widgets.VBox):
         self.run_button.add_class(run_class)
         self.run_button.on_click(lambda _b: self._run_handlers())
         self.cancel_button = widgets.Button(
-            description="Cancel", icon="stop", disabled=True, tooltip="Stop waiting for this job",
+            description="Cancel", icon="stop", disabled=True, tooltip="Stop: the images made so far are kept",
             layout=widgets.Layout(width="100px"),
         )  # fmt: skip
         self.cancel_button.add_class("ipyimagegen-cancel")

@@ -70,6 +70,9 @@ class MaskPainter(widgets.VBox):
     Args:
         image: a path, PNG/JPEG bytes, PIL image or array; ``None`` shows an empty view.
         max_display_size: the longest side of the view, in pixels, when the picture fits it.
+        fill: the view takes the width it is given (up to ``max_display_size``) and no more of the
+            height the page shows (the window, or JupyterLab's notebook panel) than leaves room for
+            the controls around it (CSS variable ``--ipyimagegen-painter-reserve``, 200px by default).
             The mask always keeps the image's resolution.
     """
 
@@ -84,10 +87,13 @@ class MaskPainter(widgets.VBox):
     tolerance = Int(32, min=0, max=masks.MAX_TOLERANCE, help="How far a colour may be from the clicked one.")
     wand_mode = CaselessStrEnum(["add", "subtract"], default_value="add", help="What a wand click does.")
 
-    def __init__(self, image: Any = None, max_display_size: int = 512, **kwargs: Any) -> None:
+    def __init__(
+        self, image: Any = None, max_display_size: int = 512, fill: bool = False, **kwargs: Any
+    ) -> None:
         if int(max_display_size) < 16:
             raise ValueError(f"max_display_size must be at least 16 pixels; got {max_display_size}.")
         self._max_display_size = int(max_display_size)
+        self._fill = bool(fill)
         self._image: Image.Image | None = None
         self._pixels: np.ndarray | None = None
         self._version = 0
@@ -96,10 +102,12 @@ class MaskPainter(widgets.VBox):
         self._stroke_id: int | None = None  # the stroke being received
         self._stroke_last: tuple[float, float] | None = None
         self._stroke_points = 0  # of the stroke being received, applied so far
+        self._closed_stroke: int | None = None  # a stroke ended before its last batch came
         self._upto = 0  # the last stroke applied
         self._after = False
         self._change_callbacks = widgets.CallbackDispatcher()
         self._move_callbacks = widgets.CallbackDispatcher()
+        self._cycle_callbacks = widgets.CallbackDispatcher()
 
         layers = PainterLayers()
         view = PainterInput(hint=_HINT, tool_keys=TOOL_KEYS, stamp=layers.stamp)
@@ -245,9 +253,12 @@ class MaskPainter(widgets.VBox):
 
     @property
     def display_size(self) -> tuple[int, int]:
-        """The view's size ``(width, height)`` when the picture fits it, in pixels."""
-        width, height = self._view.box
-        return (int(width), int(height))
+        """The picture's size on the page when it fits the view, in CSS pixels (before a page has
+        shown it: the largest it may take)."""
+        if self._image is None:
+            width, height = self._view.box
+            return (int(width), int(height))
+        return (round(self._image.width / self._scale[0]), round(self._image.height / self._scale[1]))
 
     @property
     def brush_radius(self) -> float:
@@ -279,13 +290,19 @@ class MaskPainter(widgets.VBox):
         self._view.comparing = []
         self._view.hint = _HINT if image is None else ""
         self._stage.layout.max_width = f"{box[0] + 2}px"  # and its border
+        if self._fill:  # as wide as it may be, and no taller than the window leaves room for
+            self._stage.layout.width = (
+                "min(100%, calc((var(--ipyimagegen-window, 100vh) - var(--ipyimagegen-painter-reserve, 200px))"
+                f" * {box[0] / box[1]:.5f} + 2px))"
+            )
         previous = self._layers.scene.view
         fitted = ViewState(
             scale=box[0] / image.size[0] if image is not None else 1.0,
             width=box[0], height=box[1], dpr=previous.dpr, version=previous.version,
         )  # fmt: skip
-        self._layers._scene = replace(self._layers.scene, view=fitted, comparing=False, shift=(0.0, 0.0))
-        self._layers.set_picture(image, None if self._mask is None else self._mask.array)
+        self._layers.set_picture(
+            image, None if self._mask is None else self._mask.array, replace(self._layers.scene, view=fitted)
+        )
         self._tell_page()
         self._changed()
 
@@ -375,6 +392,10 @@ class MaskPainter(widgets.VBox):
         """Call ``callback(dx, dy)`` (image pixels) when the picture is dragged in its frame."""
         self._move_callbacks.register_callback(callback, remove=remove)
 
+    def on_cycle(self, callback: Callable[[int], Any], remove: bool = False) -> None:
+        """Call ``callback(step)`` (-1 or 1) when ← or → is pressed over the picture."""
+        self._cycle_callbacks.register_callback(callback, remove=remove)
+
     def set_placement(self, box: tuple[float, float, float, float] | None) -> None:
         """Where the loaded picture sits in an outpainting frame (x, y, width, height), or ``None``:
         the frame is outlined and the Move tool offered."""
@@ -383,8 +404,10 @@ class MaskPainter(widgets.VBox):
         placement = None if box is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         self._show(("marks",), placement=placement)
 
-    def show_after(self, image: Any | None, show: bool = True) -> None:
-        """Compare the picture with ``image`` (an edit's result; scaled to the picture), or stop."""
+    def show_after(self, image: Any | None, show: bool = True, split: float = 0.5) -> None:
+        """Compare the picture with ``image`` (an edit's result; scaled to the picture), or stop.
+        The picture before is left of the divider at ``split`` (a share of the width), the result
+        right of it."""
         if image is None or self._image is None:
             self._after = False
             self._layers.set_after(None)
@@ -396,8 +419,9 @@ class MaskPainter(widgets.VBox):
             after = after.resize(self._image.size, Image.Resampling.LANCZOS)
         self._after = True
         self._layers.set_after(after)
-        self._view.comparing = [bool(show), 0.5]
-        self._show(LAYER_NAMES, comparing=bool(show), split=0.5)
+        split = min(max(float(split), 0.0), 1.0)
+        self._view.comparing = [bool(show), split]
+        self._show(LAYER_NAMES, comparing=bool(show), split=split)
 
     def zoom_to(self, scale: float | str) -> None:
         """Zoom the view: ``"fit"``, or a scale (1.0: one image pixel per screen pixel)."""
@@ -432,8 +456,8 @@ class MaskPainter(widgets.VBox):
         if kind == "hover":
             self._show(("marks",), pointer=gesture["point"])
             return
-        if self._mask is None:
-            return
+        if self._mask is None or gesture.get("picture") not in (None, self._version):
+            return  # drawn on a picture that has gone since
         if kind == "stroke":
             self._stroke_part(gesture)
         elif kind == "rect":
@@ -447,22 +471,32 @@ class MaskPainter(widgets.VBox):
         elif kind == "wand":
             self.select_colour(gesture["x"], gesture["y"], subtract=gesture["subtract"])
         elif kind == "moving":
-            self._show(("picture", "mask", "marks"), shift=(gesture["dx"], gesture["dy"]))
+            if self.tool == "move" and self._view.placement:  # only during a Move drag
+                self._show(("picture", "mask", "marks"), shift=(gesture["dx"], gesture["dy"]))
         elif kind == "move":
             self._show(("picture", "mask", "marks"), shift=(0.0, 0.0))
             self._move_callbacks(gesture["dx"], gesture["dy"])
         elif kind == "compare":
             self._view.comparing = [gesture["on"], gesture["split"]] if self._after else []
             self._show(LAYER_NAMES, comparing=gesture["on"] and self._after, split=gesture["split"])
+        elif kind == "cycle":
+            self._cycle_callbacks(gesture["step"])
         elif kind == "undo":
             self.undo()
         elif kind == "redo":
             self.redo()
 
     def _show_view(self, gesture: dict[str, Any]) -> None:
-        """The page zoomed, panned or resized: the layers drawn again through the new transform."""
+        """The page zoomed, panned or resized: the layers drawn again through the new transform.
+        The brush keeps its size in the page's pixels when the picture fits the view there."""
         fields = {name: gesture[name] for name in ("scale", "tx", "ty", "width", "height", "dpr")}
-        self._show(LAYER_NAMES, view=ViewState(version=gesture["version"], **fields))
+        if self._image is not None:
+            fit = min(fields["width"] / self._image.width, fields["height"] / self._image.height)
+            self._scale = (1 / fit, 1 / fit)
+        view = ViewState(version=gesture["version"], **fields)
+        self._show(LAYER_NAMES, view=view)
+        # Every page showing this painter shows this view now (one canvas): they take it up.
+        self._view.send({"event": "shown", "page": gesture["page"], "view": asdict(view)})
         if abs(self._view.zoom - gesture["scale"]) > 1e-4:
             self._view.zoom = gesture["scale"]
 
@@ -471,6 +505,11 @@ class MaskPainter(widgets.VBox):
         layer; the stroke's last batch ends the edit."""
         state = self._mask
         assert state is not None
+        if gesture["id"] == self._closed_stroke:  # ended here early (an undo, a tool key): the rest is
+            self._stroke_points += len(gesture["points"]) // 2  # not painted, only acknowledged
+            self._upto = gesture["id"]
+            self._layers.update_mask((0, 0, 0, 0), (self._upto, self._stroke_points))
+            return
         if gesture["id"] != self._stroke_id:
             self._end_stroke()
             self._stroke_id, self._stroke_last, self._stroke_points = gesture["id"], None, 0
@@ -495,6 +534,8 @@ class MaskPainter(widgets.VBox):
         self._stroke_last = last
         self._stroke_points += len(points) // 2
         self._upto = gesture["id"]
+        if last is not None:  # the ring follows the stroke (the page sends no hover meanwhile)
+            self._layers.follow(last)
         if gesture["end"]:
             self._stroke_id, self._stroke_last = None, None
             self._finish(state.end_edit(), touched, acknowledge=True)
@@ -505,6 +546,7 @@ class MaskPainter(widgets.VBox):
         """Finish a stroke whose last batch never came (the page went away mid-stroke)."""
         if self._stroke_id is None or self._mask is None:
             return
+        self._closed_stroke = self._stroke_id
         self._stroke_id, self._stroke_last = None, None
         self._finish(self._mask.end_edit(), None, acknowledge=True)
 

@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 TOOLS = ("brush", "eraser", "rectangle", "wand", "move")
 MAX_BRUSH_SIZE = 200
-MAX_POINTS_PER_MESSAGE = 20_000
-"""A stroke batch longer than this is cut (a page sends a few dozen points every 40 ms)."""
+MAX_POINTS_PER_MESSAGE = 2_000
+"""A stroke batch longer than this is cut (a page sends a few points every 25 ms)."""
+MAX_DEVICE_SIDE = 8192
+"""The largest visible canvas side a page may ask for, in device pixels."""
+MAX_OFFSET = 1e6
+"""How far (CSS pixels) a page may move the picture off its view."""
 GESTURES = ("stroke", "rect", "wand", "move", "undo", "redo")
 VIEW_FIELDS = ("scale", "tx", "ty", "width", "height", "dpr")
 
@@ -42,6 +46,15 @@ def _finite_numbers(value: Any, limit: int) -> list[float] | None:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         return None
     return [float(v) for v in numbers]
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _page_of(content: dict[str, Any]) -> str:
+    page = content.get("page")
+    return page[:40] if isinstance(page, str) else ""
 
 
 def _finite_points(value: Any, limit: int) -> list[float] | None:
@@ -130,14 +143,20 @@ class PainterInput(anywidget.AnyWidget):  # type: ignore[misc]
             view = dict(zip(VIEW_FIELDS, numbers, strict=True))
             if view["scale"] <= 0 or view["width"] < 1 or view["height"] < 1 or not 0.25 <= view["dpr"] <= 8:
                 return None
-            view["width"], view["height"] = min(view["width"], 4096), min(view["height"], 4096)
+            most = MAX_DEVICE_SIDE / view["dpr"]
+            view["width"], view["height"] = min(view["width"], most), min(view["height"], most)
             view["scale"] = min(view["scale"], 64.0)
-            return {"kind": kind, "version": version, **view}
+            view["tx"] = min(max(view["tx"], -MAX_OFFSET), MAX_OFFSET)
+            view["ty"] = min(max(view["ty"], -MAX_OFFSET), MAX_OFFSET)
+            return {"kind": kind, "version": version, "page": _page_of(content), **view}
         if kind == "hover":
             if content.get("x") is None:
                 return {"kind": kind, "point": None}
             numbers = _finite_points([content.get("x"), content.get("y")], 1)
             return None if numbers is None else {"kind": kind, "point": (numbers[0], numbers[1])}
+        if kind == "cycle":
+            step = content.get("step")
+            return {"kind": kind, "step": step} if step in (-1, 1) and not isinstance(step, bool) else None
         if kind == "compare":
             numbers = _finite_numbers([content.get("split", 0.5)], 1)
             if numbers is None:
@@ -145,12 +164,22 @@ class PainterInput(anywidget.AnyWidget):  # type: ignore[misc]
             return {"kind": kind, "on": content.get("on") is True, "split": min(max(numbers[0], 0.0), 1.0)}
         if kind not in GESTURES and kind != "moving":
             return None
+        picture = content.get("picture")  # the picture the page drew on: a gesture for another is dropped
+        if picture is not None and (not isinstance(picture, int) or isinstance(picture, bool)):
+            return None
+        checked = PainterInput._gesture(kind, content)
+        if checked is not None:
+            checked["picture"] = picture
+        return checked
+
+    @staticmethod
+    def _gesture(kind: str, content: dict[str, Any]) -> dict[str, Any] | None:
         if kind in ("undo", "redo"):
             return {"kind": kind}
         if kind == "stroke":
             points = _finite_points(content.get("points"), MAX_POINTS_PER_MESSAGE)
             stroke_id, tool = content.get("id"), content.get("tool")
-            if points is None or not isinstance(stroke_id, int) or tool not in ("brush", "eraser"):
+            if points is None or not _is_count(stroke_id) or tool not in ("brush", "eraser"):
                 return None
             pressures = _finite_numbers(content.get("pressures", []), MAX_POINTS_PER_MESSAGE)
             if pressures is not None and len(pressures) * 2 == len(points):
@@ -169,7 +198,7 @@ class PainterInput(anywidget.AnyWidget):  # type: ignore[misc]
         if kind == "rect":
             points = _finite_points(content.get("points"), 2)
             stroke_id = content.get("id")
-            if points is None or len(points) != 4 or not isinstance(stroke_id, int):
+            if points is None or len(points) != 4 or not _is_count(stroke_id):
                 return None
             return {"kind": kind, "id": stroke_id, "points": points}
         values = [content.get(name) for name in (("x", "y") if kind == "wand" else ("dx", "dy"))]

@@ -14,9 +14,10 @@ has drawn the batch, and only then drops its own drawing of the stroke in progre
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ from ipycanvas import Canvas, MultiCanvas, hold_canvas
 from PIL import Image
 
 from ..masks import BBox, row_runs
+
+log = logging.getLogger(__name__)
 
 MASK_COLOUR = "#ff00ff"
 MAX_RUNS = 250_000
@@ -64,7 +67,7 @@ class Scene:
     placement: tuple[float, float, float, float] | None = None
     shift: tuple[float, float] = (0.0, 0.0)  # the picture dragged in its frame, not yet dropped
     comparing: bool = False
-    split: float = 0.5  # the share of the width that shows the result when comparing
+    split: float = 0.5  # where the divider is, as a share of the width: before on its left, the result right
     pointer: tuple[float, float] | None = None  # picture pixels
     ring: float = 0.0  # the brush's radius in picture pixels (0: no ring)
     cross: bool = False  # a crosshair at the pointer (rectangle, wand)
@@ -94,6 +97,7 @@ class PainterLayers:
         self._upto = (0, 0)  # (stroke id, points of it applied)
         self._batches = 0  # stamps drawn: each differs from the one before, so the page hears of it
         self._checker_size = (0, 0)
+        self._marks_stale = False
         self.picture_source.on_client_ready(self._replay_picture)
         self.after_source.on_client_ready(self._replay_after)
         self.mask_source.on_client_ready(self._replay_mask)
@@ -113,10 +117,11 @@ class PainterLayers:
 
     # --- the sources ---------------------------------------------------------------------------
 
-    def set_picture(self, image: Image.Image | None, mask: np.ndarray | None) -> None:
-        """A new picture (and its mask array, which the painter keeps changing) or none."""
+    def set_picture(self, image: Image.Image | None, mask: np.ndarray | None, scene: Scene) -> None:
+        """A new picture (and its mask array, which the painter keeps changing) or none, shown in ``scene``."""
         self._after = None
         self._mask = mask
+        self._scene = replace(scene, comparing=False, shift=(0.0, 0.0))
         if image is None:
             self._picture = None
             with hold_canvas():
@@ -140,19 +145,33 @@ class PainterLayers:
         self._after = None if image is None else np.asarray(image.convert("RGB"))
         self._replay_after()
 
+    def follow(self, pointer: tuple[float, float]) -> None:
+        """The pointer is at ``pointer`` (picture pixels): the ring is drawn there with the next batch."""
+        self._scene = replace(self._scene, pointer=pointer)
+        self._marks_stale = True
+
     def update_mask(self, box: BBox | None, upto: tuple[int, int] | None = None) -> None:
-        """Draw ``box`` of the mask (all of it when None) into the mask source, then the mask layer."""
+        """Draw ``box`` of the mask (all of it when None) into the mask source, then the mask layer
+        (and the marks, when the pointer moved with the stroke)."""
         if upto is not None:
             self._upto = upto
         with hold_canvas():
             self._draw_mask_region(box)
             self._draw_layer("mask")
+            if self._marks_stale:
+                self._draw_layer("marks")
+                self._marks_stale = False
             self._draw_stamp()
 
     def draw_overlay(self, drawing: Callable[[Canvas], Any] | None) -> None:
-        """``drawing(overlay)`` now and whenever the overlay is drawn again; ``None`` removes it."""
-        self._overlay_drawing = drawing
-        self._replay_overlay()
+        """``drawing(overlay)`` now and whenever the overlay is drawn again; ``None`` removes it.
+        A drawing that raises is not kept, and its error is raised here."""
+        previous, self._overlay_drawing = self._overlay_drawing, drawing
+        error = self._replay_overlay()
+        if error is not None:
+            self._overlay_drawing = previous
+            self._replay_overlay()
+            raise error
 
     # --- the visible layers --------------------------------------------------------------------
 
@@ -227,7 +246,7 @@ class PainterLayers:
         if scene.comparing and self._after is not None:
             layer.save()
             layer.begin_path()
-            layer.rect(0, 0, width * scene.split, height)
+            layer.rect(width * scene.split, 0, width * (1 - scene.split), height)
             layer.clip()
             layer.draw_image(self.after_source, 0, 0)
             layer.restore()
@@ -260,8 +279,8 @@ class PainterLayers:
             layer.fill_rect(left + 4, top + 4, 42, 18)
             layer.fill_rect(right - 50, top + 4, 46, 18)
             layer.fill_style = "white"
-            layer.fill_text("After", left + 10, top + 17)
-            layer.fill_text("Before", right - 45, top + 17)
+            layer.fill_text("Before", left + 7, top + 17)
+            layer.fill_text("After", right - 43, top + 17)
             return
         if scene.pointer is None or not (scene.ring or scene.cross):
             return
@@ -330,9 +349,18 @@ class PainterLayers:
         if alpha is None or alpha.all():
             return
         xs, ys, lengths = row_runs(alpha == 255)
-        source.global_composite_operation = "destination-in"  # keep only what the runs cover
+        if len(xs) > MAX_RUNS:
+            source.clear()
+            source.put_image_data(pixels, 0, 0)
+            return
+        # Keep only what the runs cover: one path of all of them, filled once ("destination-in"
+        # applies per drawing: rectangle by rectangle, each would erase the others).
+        source.global_composite_operation = "destination-in"
         source.fill_style = "#000000"
-        source.fill_rects(xs, ys, lengths, 1)
+        source.begin_path()
+        for x, y, length in zip(xs.tolist(), ys.tolist(), lengths.tolist(), strict=True):
+            source.rect(x, y, length, 1)
+        source.fill()
         source.global_composite_operation = "source-over"
 
     def _replay_after(self) -> None:
@@ -351,15 +379,24 @@ class PainterLayers:
             self._draw_layer("mask")
             self._draw_stamp()
 
-    def _replay_overlay(self) -> None:
-        with hold_canvas():
+    def _replay_overlay(self) -> Exception | None:
+        """The user's drawing again; what it raised, if anything (then the overlay is left clear)."""
+        error: Exception | None = None
+        with hold_canvas():  # nothing may raise in here: ipycanvas would go on holding every command
             self.overlay.clear()
             if self._overlay_drawing is not None and self._picture is not None:
                 self.overlay.save()
-                self._overlay_drawing(self.overlay)
+                try:
+                    self._overlay_drawing(self.overlay)
+                except Exception as exc:
+                    log.warning("the painter's overlay drawing failed: %s", exc)
+                    error = exc
                 self.overlay.restore()
+                if error is not None:
+                    self.overlay.clear()
             self._draw_layer("overlay")
             self._draw_stamp()
+        return error
 
     def _replay_checker(self) -> None:
         width, height = self._scene.view.device_size()

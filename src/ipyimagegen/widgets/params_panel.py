@@ -9,7 +9,7 @@ their timing for GIF only, and SVG (one drawing per request) sets the count to 1
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -22,6 +22,10 @@ from ..api.types import EditRequest, GenerateRequest, InputImage
 from ..models import EDITS, GENERATIONS, ModelSpec, parse_size, size_allowed, today
 
 LABEL_WIDTH = "110px"
+COMMON_ROWS = ("model", "size", "n", "quality")
+"""The settings always in view; the others are under "More settings"."""
+ROW_LABELS = {"output_format": "format", "output_compression": "compression", "frame_count": "frames",
+              "frame_duration_ms": "frame time", "partial_images": "previews", "input_fidelity": "fidelity"}  # fmt: skip
 CONTROL_WIDTH = "320px"
 N_MAX = 10
 SETTINGS_ORDER = (
@@ -128,10 +132,20 @@ class ParamsPanel(widgets.VBox):
     _syncing = False  # True while the panel itself sets controls: their changes are not user choices
     _n_before = 0  # the count chosen before a one-per-request format (SVG) set it to 1
 
-    def __init__(self, backend: Backend, *, model: str | None = None, endpoint: str = GENERATIONS) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        model: str | None = None,
+        endpoint: str = GENERATIONS,
+        models: Sequence[str] | None = None,
+        beside_model: Sequence[widgets.Widget] = (),
+    ) -> None:
+        """``models``: the models offered (default: the backend's for ``endpoint``); ``beside_model``:
+        widgets shown beside the model selector (a tab's note on what the chosen model does)."""
         self.backend = backend
         self.endpoint = endpoint
-        self._models = list(backend.models(endpoint)) or [model or "dall-e-2"]
+        self._models = list(backend.models(endpoint) if models is None else models) or [model or "dall-e-2"]
         self.model_control = _dropdown()
         self.model_control.options = [(model_label(backend, name), name) for name in self._models]
         self.model_note = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
@@ -176,7 +190,10 @@ class ParamsPanel(widgets.VBox):
         self.rows = {
             "model": _row(
                 "Model",
-                widgets.HBox([self.model_control, self.model_note], layout={"align_items": "center"}),
+                widgets.HBox(  # a note goes below the selector where the row has no room beside it
+                    [self.model_control, self.model_note, *beside_model],
+                    layout={"align_items": "center", "flex_flow": "row wrap"},
+                ),
             ),
             "size": _row("Size", self.size_control),
             "n": _row(
@@ -197,7 +214,14 @@ class ParamsPanel(widgets.VBox):
                 "Seed", widgets.HBox([self.seed_control, self.seed_note], layout={"align_items": "center"})
             ),
         }
-        super().__init__(list(self.rows.values()))
+        common = [self.rows[name] for name in COMMON_ROWS]
+        self.more = widgets.Accordion(
+            children=[widgets.VBox([row for name, row in self.rows.items() if name not in COMMON_ROWS])],
+            titles=("More settings",),
+            selected_index=None,
+        )
+        self.more.add_class("ipyimagegen-more-settings")
+        super().__init__([*common, self.more])
         self.add_class("ipyimagegen-params")
 
         self._controls = {
@@ -643,6 +667,13 @@ class ParamsPanel(widgets.VBox):
         }
         for name, visible in shown.items():
             self.rows[name].layout.display = None if visible else "none"
+        offered = [
+            ROW_LABELS.get(name, name)
+            for name, visible in shown.items()
+            if visible and name not in COMMON_ROWS
+        ]
+        self.more.set_title(0, f"More settings: {', '.join(offered)}" if offered else "More settings")
+        self.more.layout.display = None if offered else "none"
 
     def _refresh_note(self) -> None:
         needed = self.requests_needed

@@ -98,7 +98,10 @@ class PromptBox(widgets.VBox):
             [self.count, widgets.Box(layout=widgets.Layout(flex="1 1 auto")), self.hint, self.clear_button],
             layout=widgets.Layout(width="100%", align_items="center"),
         )
-        children: list[widgets.Widget] = [self.textarea, footer]
+        self.problem = widgets.HTML(layout=widgets.Layout(display="none"))
+        """What is wrong with the prompt, under it (cleared as soon as the prompt changes)."""
+        self.problem.add_class("ipyimagegen-field-error")
+        children: list[widgets.Widget] = [self.textarea, self.problem, footer]
         self.shortcut = SubmitShortcut(self._submit_from_keyboard) if SubmitShortcut is not None else None
         if self.shortcut is not None:
             children.append(self.shortcut)
@@ -106,6 +109,7 @@ class PromptBox(widgets.VBox):
         self.add_class("ipyimagegen-prompt-box")
         self.limit = limit
         self.textarea.observe(lambda _change: self._update_count(), "value")
+        self.textarea.observe(lambda _change: self.show_problem(""), "value")
         self._update_count()
 
     @property
@@ -126,6 +130,11 @@ class PromptBox(widgets.VBox):
 
     def clear(self) -> None:
         self.textarea.value = ""
+
+    def show_problem(self, message: str) -> None:
+        """Say under the prompt what is wrong with it ("" clears it)."""
+        self.problem.value = html.escape(message)
+        self.problem.layout.display = None if message else "none"
 
     def on_submit(self, callback: Callable[[PromptBox], Any], remove: bool = False) -> None:
         """Register ``callback(prompt_box)`` for Ctrl/Cmd+Enter (``remove=True`` unregisters it)."""

@@ -359,6 +359,7 @@ class ResultGrid(widgets.VBox):
                 [image for _tile, image in chosen],
                 [tile.prompt for tile, _image in chosen],
                 save_dir=self.save_dir,
+                gallery=self.model.saved.reader,
             )
         except Exception as exc:
             log.exception("could not make the comparison sheet")
@@ -387,9 +388,10 @@ class ResultGrid(widgets.VBox):
         if message_html:
             self.view.show_notice(message_html, kind)
 
-    def reveal(self, selector: str) -> None:
-        """Bring the studio's visible element matching ``selector`` into view and focus it."""
-        self.view.reveal(selector)
+    def reveal(self, selector: str, block: str = "center", focus: str | None = None) -> None:
+        """Bring the studio's visible element matching ``selector`` into view and focus it (see
+        :meth:`TileGridView.reveal`)."""
+        self.view.reveal(selector, block, focus)
 
     def close(self) -> None:
         """Close every panel and part the grid made."""

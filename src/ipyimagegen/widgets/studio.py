@@ -25,6 +25,7 @@ from ..engines.preview import PreviewEngine
 from ..errors import ImagesError, UnsupportedError, describe_error
 from ..gallery import GalleryReader
 from ..session import JobRunner
+from .budget_line import BudgetLine
 from .edit_tab import EditTab
 from .generate_tab import GenerateTab
 from .history import HistoryBrowser
@@ -37,6 +38,8 @@ from .variations_tab import VariationsTab
 TabTitle = Literal["Generate", "Edit", "Variations", "History"]
 TAB_TITLES: tuple[TabTitle, ...] = get_args(TabTitle)
 RECEIVING: tuple[TabTitle, ...] = ("Edit", "Variations")
+WORK_BESIDE: tuple[TabTitle, ...] = ("Generate", "Variations")
+"""The tabs whose results show beside their controls on a wide page."""
 """The tabs a tile's action (or History's) sends an image to."""
 
 
@@ -52,12 +55,17 @@ def _unopened_tab() -> widgets.HTML:
     return widgets.HTML('<div class="ipyimagegen-placeholder">Opening…</div>')
 
 
-REVEAL: dict[TabTitle, str] = {
-    "Generate": ".ipyimagegen-generate-tab textarea.ipyimagegen-prompt, .ipyimagegen-generate-tab .ipyimagegen-prompt textarea",
-    "Edit": ".ipyimagegen-edit-tab .ipyimagegen-prompt textarea, .ipyimagegen-edit-tab textarea",
-    "Variations": ".ipyimagegen-variations-tab .ipyimagegen-variations-run",
+REVEAL: dict[TabTitle, tuple[str, str, str | None]] = {
+    "Generate": (
+        ".ipyimagegen-generate-tab textarea.ipyimagegen-prompt, .ipyimagegen-generate-tab .ipyimagegen-prompt textarea",
+        "center",
+        None,
+    ),
+    "Edit": (".ipyimagegen-edit-tab .ipyimagegen-mask-painter", "start", ".ipyimagegen-painter-box"),
+    "Variations": (".ipyimagegen-variations-tab .ipyimagegen-variations-run", "center", None),
 }
-"""What a tile's Use prompt, Edit and Variations bring into view (and focus) in the tab they open."""
+"""What a tile's Use prompt, Edit and Variations bring into view in the tab they open: (selector,
+where it goes in the window, what takes the keys). Edit puts the painter's top at the window's top."""
 
 
 class Studio(widgets.VBox):
@@ -98,6 +106,8 @@ class Studio(widgets.VBox):
         self.header.add_class("ipyimagegen-backend")
         self.generate_tab = GenerateTab(backend, self.runner, self.grid, gallery=gallery)
         self.spending = self.generate_tab.spending
+        self.budget_line = BudgetLine(backend, self.runner)  # a workshop token's images and dollars left
+        self.generate_tab.budget = self.budget_line
         self._unopened: dict[str, Callable[[], widgets.Widget]] = {
             "Edit": lambda: self._sharing(
                 EditTab(backend, self.runner, self.grid, gallery=gallery, draft_name=draft_name)
@@ -123,11 +133,15 @@ class Studio(widgets.VBox):
         self._history_stale = False
         self.grid.on_action("filled", lambda _response: self._results_saved())
         self.tabs.observe(self._tab_selected, "selected_index")
-        super().__init__([style_widget(), self.header, self.tabs, self.grid])
+        self.body = widgets.GridBox([self.tabs, self.grid])
+        self.body.add_class("ipyimagegen-studio-body")
+        self._place_work("Generate")
+        super().__init__([style_widget(), self.header, self.budget_line, self.body])
         self.add_class("ipyimagegen-studio")
 
     def _sharing(self, tab: EditTab | VariationsTab) -> EditTab | VariationsTab:
         tab.spending = self.spending  # one session total across the tabs
+        tab.budget = self.budget_line
         return tab
 
     # -- the gallery -------------------------------------------------------------------------
@@ -163,11 +177,20 @@ class Studio(widgets.VBox):
         else:
             self._history_stale = True
 
+    def _place_work(self, title: TabTitle) -> None:
+        """Where the results go: beside the tab's controls on a wide page (Generate, Variations), or
+        under the tab (Edit has its painter beside its controls; History fills the width)."""
+        if title in WORK_BESIDE:
+            self.body.add_class("ipyimagegen-work-beside")
+        else:
+            self.body.remove_class("ipyimagegen-work-beside")
+
     def _tab_selected(self, change: dict[str, Any]) -> None:
         index = change["new"]
         if index is None:
             return
         title = cast(TabTitle, self.tabs.titles[index])
+        self._place_work(title)
         self.tab(title)  # made now if it is opened for the first time
         if title == "History" and self._history_stale:
             self.refresh_history()
@@ -256,7 +279,7 @@ class Studio(widgets.VBox):
         """Put ``prompt`` in the Generate tab's prompt box, show that tab and bring the box into view."""
         self.generate_tab.prompt_box.value = prompt
         self.select("Generate")
-        self.grid.reveal(REVEAL["Generate"])
+        self.grid.reveal(*REVEAL["Generate"])
 
     def same_seed(self, image: GeneratedImage) -> None:
         """A result's prompt, settings and seed in the Generate tab (the same image again, or a
@@ -276,7 +299,7 @@ class Studio(widgets.VBox):
                 tab.prompt_box.value = prompt
         tab.controls.show_status(f"Seed {image.seed} and its settings are in the form.", "info")
         self.select("Generate")
-        self.grid.reveal(REVEAL["Generate"])
+        self.grid.reveal(*REVEAL["Generate"])
 
     def share(self, image: GeneratedImage) -> threading.Thread:
         """Put a result, with the prompt the user wrote, on the workshop server's class wall: sent from a
@@ -301,7 +324,7 @@ class Studio(widgets.VBox):
         receiver = cast(ImageReceiver, self.tab(title))  # set_tab takes nothing else for these tabs
         receiver.use_image(image)
         self.select(title)
-        self.grid.reveal(REVEAL[title])
+        self.grid.reveal(*REVEAL[title])
         handlers(image)
 
     # -- header ------------------------------------------------------------------------------

@@ -137,9 +137,10 @@ class TileGridView(anywidget.AnyWidget):  # type: ignore[misc]
         """Hand a file to the browser's own download."""
         self.send({"event": "file", "name": name, "mime": mime}, buffers=[data])
 
-    def reveal(self, selector: str) -> None:
-        """Scroll the studio's visible element matching ``selector`` into view and focus it."""
-        self.send({"event": "reveal", "selector": selector})
+    def reveal(self, selector: str, block: str = "center", focus: str | None = None) -> None:
+        """Scroll the studio's visible element matching ``selector`` into view (``block``: "center",
+        "start" or "nearest") and focus it, or the element matching ``focus`` inside it."""
+        self.send({"event": "reveal", "selector": selector, "block": block, "focus": focus})
 
     def _handle_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):

@@ -232,8 +232,16 @@ class ResultTile:
         return format_badge(MIME_BY_FORMAT.get(getattr(self.request, "output_format", None) or ""))
 
     def file_name(self, image: GeneratedImage) -> str:
-        """``ipyimagegen-20261206-155706-3-2.gif``: the name Save and the viewer's Download give it."""
-        return download_name(self.made or datetime.now(), f"{self.number}-{self.index + 1}", image.mime_type)
+        """``<gallery id>-<prompt>.gif``: the name Save and the viewer's Download give it (see
+        :func:`~.download.download_name`)."""
+        gallery_id = image.metadata.get("gallery_id")
+        return download_name(
+            self.prompt,
+            image.mime_type,
+            gallery_id if isinstance(gallery_id, str) else None,
+            made=self.made,
+            key=self.id,
+        )
 
     def show_preview(self, partial: PartialImage) -> None:
         """A streamed partial image: shown in place of the placeholder until the result comes."""
@@ -276,6 +284,15 @@ class ResultTile:
         else:
             self.model.tile_changed(self)
 
+    def shows(self, image: GeneratedImage) -> bool:
+        """Whether the tile is filled with ``image`` already (the very result, or its gallery item)."""
+        if self._details is None:
+            return False
+        if self._image is image:
+            return True
+        saved = image.metadata.get("gallery_id")
+        return saved is not None and self._details.metadata.get("gallery_id") == saved
+
     def _set_picture(self, picture: tuple[bytes, str]) -> None:
         self._picture = picture
         self.picture_version += 1
@@ -300,8 +317,20 @@ class ResultBatch:
     def show_ready(self, index: int, image: GeneratedImage) -> None:
         """The thumbnail of result ``index``, in its placeholder as soon as it is made."""
         with self.model.lock:
-            if 0 <= index < len(self.tiles) and self.model.is_shown(self.tiles[index]):
-                self.tiles[index].show_ready(image)
+            if (tile := self._placeholder(index)) is not None:
+                tile.show_ready(image)
+
+    def fill_one(self, index: int, image: GeneratedImage) -> None:
+        """Result ``index``, saved before the rest of the request is done, in its placeholder at once."""
+        with self.model.lock:
+            if (tile := self._placeholder(index)) is not None:
+                tile.cost_label = cost_text(image.metadata.get("cost"))
+                tile.fill(image)
+
+    def _placeholder(self, index: int) -> ResultTile | None:
+        """The tile of result ``index``, while it is in the grid (one removed from view stays removed)."""
+        tile = next((tile for tile in self.tiles if tile.index == index), None)
+        return tile if tile is not None and self.model.is_shown(tile) else None
 
     def fill(self, response: ImagesResponse) -> None:
         """Put the results in their placeholders; placeholders left over (failed parts) go away.
@@ -312,6 +341,9 @@ class ResultBatch:
             made = len(response.data)
             waiting = {tile.index: tile for tile in self.tiles}
             for index, image in enumerate(response.data):
+                if (shown := self._showing(image)) is not None:  # filled as it arrived: not again
+                    shown.cost_label = cost_text(response.cost, len(response.data))
+                    continue
                 tile = waiting.get(index)
                 if tile is None:
                     if index < self.total:
@@ -331,10 +363,15 @@ class ResultBatch:
             tiles = {tile.index: tile for tile in self.tiles}
             for image in response.data:
                 tile = tiles.get(image.index)
-                if tile is not None and self.model.is_shown(tile):
+                if tile is not None and self.model.is_shown(tile) and not tile.shows(image):
                     tile.fill(image)
             self._drop_unfilled()
             self.request = settings_only(self.request)
+        self.model.filled(response)
+
+    def _showing(self, image: GeneratedImage) -> ResultTile | None:
+        """The tile filled with ``image`` already, if there is one."""
+        return next((tile for tile in self.tiles if tile.shows(image)), None)
 
     def discard(self, keep_shown: bool = False) -> None:
         """Remove every tile that has no result (after an error or a cancel); ``keep_shown``: not those

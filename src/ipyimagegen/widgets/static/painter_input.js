@@ -66,7 +66,7 @@ function throttled(ms, send) {
     wanted = null;
     send(value);
   };
-  return (value, now = false) => {
+  const post = (value, now = false) => {
     wanted = value;
     if (now) {
       if (timer !== null) clearTimeout(timer);
@@ -75,6 +75,11 @@ function throttled(ms, send) {
       timer = setTimeout(fire, Math.max(0, ms - (performance.now() - last)));
     }
   };
+  post.cancel = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  return post;
 }
 
 async function render({ model, el }) {
@@ -102,7 +107,7 @@ async function render({ model, el }) {
   compareSlider.min = "0";
   compareSlider.max = "1000";
   compareSlider.value = "500";
-  compareSlider.title = "Drag: the result on the left, the picture before on the right";
+  compareSlider.title = "Drag: the picture before on the left, the result on the right";
   compareBar.append(compareLabel, compareSlider);
   box.append(surface, hint, bar, compareBar);
   el.append(box);
@@ -115,7 +120,10 @@ async function render({ model, el }) {
   let view = { scale: 1, tx: 0, ty: 0, fit: true };
   let boxSize = { w: 1, h: 1 };
   let dpr = window.devicePixelRatio || 1;
-  let viewVersion = 0;
+  // Each page numbers its views from a point of its own: two pages of one painter never confuse
+  // each other's views in the stamp.
+  const pageId = Math.random().toString(36).slice(2, 10);
+  let viewVersion = Math.floor(Math.random() * 0x7fffff);
   const views = new Map(); // version -> the view sent with it (scale, tx, ty, width)
   let drawn = null; // the view ipycanvas last drew
   let pointer = null; // {x, y} in box CSS pixels
@@ -129,10 +137,8 @@ async function render({ model, el }) {
   // -- geometry -----------------------------------------------------------------------------
   const toPicture = (x, y) => [(x - view.tx) / view.scale, (y - view.ty) / view.scale];
   const fitScale = () => (width && height ? Math.min(boxSize.w / width, boxSize.h / height) : 1);
-  const radius = () => {
-    const fitted = model.get("box")[0] || 1;
-    return Math.max(0.71, (model.get("brush_size") / 2) * ((width || fitted) / fitted));
-  };
+  // The brush's size is in this page's pixels when the picture fits the view (as the kernel takes it).
+  const radius = () => Math.max(0.71, model.get("brush_size") / 2 / fitScale());
 
   function canvasElement() {
     const parent = el.parentElement;
@@ -141,6 +147,25 @@ async function render({ model, el }) {
     // this layer, so the canvas is taken out of the tab order (a keyboard user is not trapped).
     if (node && node.tabIndex !== -1) node.tabIndex = -1;
     return node;
+  }
+
+  // The painter may take no more of the height than the part of the page that scrolls shows (the
+  // window in Voila, the notebook's panel in JupyterLab): the stage's CSS reads it from here.
+  function scrollBox(node) {
+    for (let n = node.parentElement; n; n = n.parentElement) {
+      const overflow = getComputedStyle(n).overflowY;
+      if ((overflow === "auto" || overflow === "scroll") && n.clientHeight > 0 && n.scrollHeight > n.clientHeight + 1) return n;
+    }
+    return null;
+  }
+
+  function fitWindow() {
+    const stage = el.parentElement;
+    if (!stage) return;
+    const scroller = scrollBox(stage);
+    const height = scroller ? scroller.clientHeight : window.innerHeight;
+    const value = `${Math.round(height)}px`;
+    if (stage.style.getPropertyValue("--ipyimagegen-window") !== value) stage.style.setProperty("--ipyimagegen-window", value);
   }
 
   function layoutBox() {
@@ -186,7 +211,7 @@ async function render({ model, el }) {
     viewVersion = (viewVersion + 1) & 0xffffff;
     const sent = { scale: view.scale, tx: view.tx, ty: view.ty, width: boxSize.w, height: boxSize.h, dpr };
     views.set(viewVersion, sent);
-    model.send({ kind: "view", version: viewVersion, ...sent });
+    model.send({ kind: "view", version: viewVersion, page: pageId, ...sent });
   });
 
   function sendView(now = false) {
@@ -350,7 +375,8 @@ async function render({ model, el }) {
     const from = outbox.sent;
     const points = outbox.points.slice(from * 2);
     if (!points.length && !end) return;
-    const message = { kind: "stroke", id: outbox.id, tool: outbox.tool, points, first: from === 0, end: !!end };
+    const message = { kind: "stroke", id: outbox.id, tool: outbox.tool, points, first: from === 0, end: !!end,
+      picture: outbox.picture };
     if (outbox.pressures) message.pressures = outbox.pressures.slice(from);
     model.send(message);
     outbox.sent = outbox.points.length / 2;
@@ -392,16 +418,18 @@ async function render({ model, el }) {
       const stroke = { id: strokeId, tool, radius: radius(), points: [x, y], from: 0, ended: false,
         pressures: pressure === null ? null : [pressure] };
       pending.push(stroke);
-      outbox = { id: strokeId, tool, points: stroke.points, pressures: stroke.pressures, sent: 0 };
+      outbox = { id: strokeId, tool, points: stroke.points, pressures: stroke.pressures, sent: 0,
+        picture: pictureVersion };
       gesture = { kind: "stroke", stroke, last: [x, y] };
-      scheduleFlush();
+      flush(false); // the first point at once: the kernel starts the stroke (and its ring) now
     } else if (tool === "rectangle") {
       const start = toPicture(p.x, p.y);
       gesture = { kind: "rect", start, last: start };
     } else if (tool === "wand") {
       const [x, y] = toPicture(p.x, p.y);
       if (x >= 0 && y >= 0 && x < width && y < height) {
-        model.send({ kind: "wand", x, y, subtract: event.altKey || model.get("wand_mode") === "subtract" });
+        model.send({ kind: "wand", x, y, subtract: event.altKey || model.get("wand_mode") === "subtract",
+          picture: pictureVersion });
       }
       return;
     } else if (tool === "move") {
@@ -448,10 +476,12 @@ async function render({ model, el }) {
       drawSurface();
       postMoving(g.shift);
     }
-    postHover(toPicture(p.x, p.y));
+    // During a stroke the kernel draws the ring at the stroke's last point: no hover messages then.
+    if (!g || g.kind !== "stroke") postHover(toPicture(p.x, p.y));
   }
 
-  const postMoving = throttled(VIEW_MS, (shift) => model.send({ kind: "moving", dx: shift[0], dy: shift[1] }));
+  const postMoving = throttled(VIEW_MS, (shift) => model.send({ kind: "moving", dx: shift[0], dy: shift[1],
+    picture: pictureVersion }));
 
   function onUp() {
     const g = gesture;
@@ -466,11 +496,12 @@ async function render({ model, el }) {
       if (x0 !== x1 && y0 !== y1) {
         strokeId = (strokeId + 1) & 0xffffff;
         pending.push({ id: strokeId, tool: "rectangle", radius: 0, points: [x0, y0, x1, y1], from: 0, ended: true });
-        model.send({ kind: "rect", id: strokeId, points: [x0, y0, x1, y1] });
+        model.send({ kind: "rect", id: strokeId, points: [x0, y0, x1, y1], picture: pictureVersion });
       }
     } else if (g.kind === "move") {
       const [dx, dy] = g.shift;
-      model.send({ kind: "move", dx, dy });
+      postMoving.cancel(); // no shift may come after the drop
+      model.send({ kind: "move", dx, dy, picture: pictureVersion });
     } else if (g.kind === "pan") {
       sendView(true);
     }
@@ -503,6 +534,8 @@ async function render({ model, el }) {
     if (key === " ") {
       if (!spaceDown) { spaceDown = true; setCursorStyle(); }
       event.preventDefault();
+    } else if (gesture && gesture.kind !== "pan") {
+      return; // keys that change the mask or the tool wait until the stroke or drag is over
     } else if (command && key.toLowerCase() === "z") {
       model.send({ kind: event.shiftKey ? "redo" : "undo" });
       event.preventDefault();
@@ -518,6 +551,9 @@ async function render({ model, el }) {
       event.preventDefault();
     } else if (tools[key.toLowerCase()]) {
       setTrait("tool", tools[key.toLowerCase()]);
+      event.preventDefault();
+    } else if (key === "ArrowLeft" || key === "ArrowRight") {
+      model.send({ kind: "cycle", step: key === "ArrowLeft" ? -1 : 1 }); // an edit's results, one by one
       event.preventDefault();
     } else if (key === "f" || key === "F") {
       setFit(true); viewChanged(true);
@@ -592,6 +628,16 @@ async function render({ model, el }) {
     } else if (content.event === "view") {
       if (content.mode === "fit") { setFit(true); viewChanged(true); }
       else if (typeof content.scale === "number") zoomTo(content.scale);
+    } else if (content.event === "shown" && content.page !== pageId && content.view) {
+      // Another page of this painter chose the view: ipycanvas shows it here too, so take it up
+      // (in this page's pixels: the canvas fills this box's width).
+      const shown = content.view;
+      const r = boxSize.w / (shown.width || boxSize.w);
+      views.set(shown.version, shown);
+      drawn = shown;
+      if (!gesture) view = { scale: shown.scale * r, tx: shown.tx * r, ty: shown.ty * r, fit: false };
+      showPreview();
+      drawAll();
     }
   }
 
@@ -611,12 +657,14 @@ async function render({ model, el }) {
   const onDpr = () => { dprWatch.removeEventListener("change", onDpr); dprWatch = dprQuery(); dprWatch.addEventListener("change", onDpr); layoutBox(); };
   dprWatch.addEventListener("change", onDpr);
   await watchStamp().catch((error) => console.error("ipyimagegen painter:", error));
-  requestAnimationFrame(() => canvasElement()); // once the grid has both views
+  requestAnimationFrame(() => { canvasElement(); fitWindow(); }); // once the grid has both views
+  window.addEventListener("resize", fitWindow);
   layoutBox();
   model.send({ kind: "want" });
 
   return () => {
     resize.disconnect();
+    window.removeEventListener("resize", fitWindow);
     dprWatch.removeEventListener("change", onDpr);
     for (const [name, listener] of Object.entries(listeners)) model.off(name, listener);
     if (stampModel) stampModel.off("change:image_data", onStampData);

@@ -424,7 +424,7 @@ function render({ model, el }) {
     if (message.event === "pictures") takePictures(message.items, buffers);
     else if (message.event === "viewer_picture" && buffers && buffers.length) takeViewerPicture(message, buffers[0]);
     else if (message.event === "file" && buffers && buffers.length) download(buffers[0], message.mime, message.name);
-    else if (message.event === "reveal") reveal(message.selector);
+    else if (message.event === "reveal") reveal(message.selector, message.block, message.focus);
     else if (message.event === "before" && buffers && buffers.length && viewer) {
       const state = model.get("viewer");
       if (!state || state.id !== message.id) return;
@@ -438,17 +438,25 @@ function render({ model, el }) {
     }
   }
 
-  function reveal(selector) {
-    // Bring the studio part an action sent something to into view, and put the cursor there.
+  function reveal(selector, block, focus) {
+    // Bring the studio part an action sent something to into view ("start": its top at the top of
+    // the window; "nearest": only if it is not in view), and put the cursor there.
+    // ``focus``: a selector inside it to focus, or "" to leave the focus where it is.
     const scope = el.closest(".ipyimagegen-studio") || document;
-    const found = Array.from(scope.querySelectorAll(selector)).filter((node) => node.offsetParent !== null);
-    const target = found[0];
-    if (!target) return;
-    target.scrollIntoView({ block: "center", behavior: "smooth" });
-    const focusable = target.matches("textarea, input, button, canvas, [tabindex]")
-      ? target
-      : target.querySelector("textarea, input, canvas, [tabindex]");
-    if (focusable) focusable.focus({ preventScroll: true });
+    requestAnimationFrame(() => {  // after the tiles or tab just changed are laid out
+      const found = Array.from(scope.querySelectorAll(selector)).filter((node) => node.offsetParent !== null);
+      const target = found[0];
+      if (!target) return;
+      target.scrollIntoView({ block: block || "center", behavior: block === "start" ? "auto" : "smooth" });
+      let focusable = null;
+      if (focus) focusable = target.querySelector(focus);
+      else if (focus !== "") {
+        focusable = target.matches("textarea, input, button, canvas, [tabindex]")
+          ? target
+          : target.querySelector("textarea, input, canvas, [tabindex]");
+      }
+      if (focusable) focusable.focus({ preventScroll: true });
+    });
   }
 
   const listeners = [
