@@ -180,7 +180,9 @@ def test_voila_the_editing_loop_cycles_the_results_on_the_painter_and_accepts_on
         expect(page.locator(f"{EDIT} .ipyimagegen-compare-toggle input")).to_be_checked()
         box = canvas.bounding_box()  # the painter is still in view: the results are on it, not below
         assert box is not None and box["y"] >= -40 and box["y"] + box["height"] <= SIZES[1][1], box
-        page.mouse.move(box["x"] + 40, box["y"] + box["height"] / 2)  # keys go to the painter under the pointer
+        page.mouse.move(
+            box["x"] + 40, box["y"] + box["height"] / 2
+        )  # keys go to the painter under the pointer
         page.keyboard.press("ArrowRight")
         expect(candidates).to_contain_text("Result 2 of 2", timeout=10_000)
         page.screenshot(path=str(tmp_path / "loop-candidates.png"))
