@@ -27,6 +27,7 @@ from ipyimagegen.session import (
     ThumbnailReady,
 )
 from ipyimagegen.widgets.studio import Studio
+from test_session import Recorder
 from waiting import WAIT_S, wait_until
 
 
@@ -53,25 +54,18 @@ class RefusesTheThird(PreviewEngine):
         return super()._result(image, index, seed, request, hooks)
 
 
-class Heard:
+class Heard(Recorder):
     """Every event of a session, and whether each image told saved was on disk at that moment."""
 
     def __init__(self, gallery: Gallery) -> None:
-        self.gallery = gallery
-        self.events: list[JobEvent] = []
+        super().__init__(gallery)
         self.on_disk_when_told: list[bool] = []
-        self._lock = threading.Lock()
 
     def __call__(self, event: JobEvent) -> None:
         if isinstance(event, ImageSaved):
             item = self.gallery.get(event.image.metadata["gallery_id"])
             self.on_disk_when_told.append(item.path.is_file())
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: type[JobEvent]) -> list[Any]:
-        with self._lock:
-            return [event for event in self.events if isinstance(event, kind)]
+        super().__call__(event)
 
 
 @pytest.fixture
