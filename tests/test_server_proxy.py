@@ -503,3 +503,21 @@ def test_forward_leaves_a_429_to_the_queue_with_when_the_spent_limit_resets(scri
 )
 def test_when_a_spent_rate_limit_resets(headers, seconds):
     assert rate_limit_reset(headers) == seconds
+
+
+@pytest.mark.parametrize("connections", [32, 10])
+def test_the_upstream_connection_pool_follows_the_concurrency(connections: int, caplog) -> None:
+    """32 calls at once over the upstream client keep 32 connections: none is dropped for a full pool
+    (with requests' default of 10, urllib3 says "Connection pool is full" and opens one a call)."""
+    api = FakeImagesAPI().start()
+    try:
+        url = api.serve_file("/slow", b"abc", trickle=0.1)  # 0.3 s an answer: 32 overlap
+        client = upstream_backend(api.base_url, connections=connections)
+        caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            bodies = list(pool.map(lambda _i: client.session.get(url, timeout=10).content, range(32)))
+        assert bodies == [b"abc"] * 32
+        full = [record for record in caplog.records if "Connection pool is full" in record.getMessage()]
+        assert (full == []) is (connections == 32)
+    finally:
+        api.close()

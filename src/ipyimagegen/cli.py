@@ -410,7 +410,12 @@ def _build_backend(args: argparse.Namespace) -> tuple[Any, list[str]]:
                 f"Note: ${args.upstream_key_env} is not set: calling the upstream server without a key.",
                 file=sys.stderr,
             )
-        client = upstream_backend(args.upstream, key_env=args.upstream_key_env, timeout=args.timeout)
+        client = upstream_backend(
+            args.upstream,
+            key_env=args.upstream_key_env,
+            timeout=args.timeout,
+            connections=args.concurrency or UPSTREAM_CONCURRENCY,
+        )
         return client, [key] if key else []
     words = WordList.read(args.moderation_words) if args.moderation_words else None  # read once, here
     if args.engine == "ray":
