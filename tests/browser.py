@@ -332,6 +332,17 @@ def loaded_images(page: Any, selector: str) -> tuple[int, int]:
     )
 
 
+def wait_for_loaded_images(page: Any, selector: str, count: int, timeout_ms: float = 30_000) -> None:
+    """Wait until exactly ``count`` images match ``selector`` and every one of them has loaded."""
+    page.wait_for_function(
+        "([s, n]) => { const all = Array.from(document.querySelectorAll(s));"
+        " return all.length === n && all.every(i => i.complete && i.naturalWidth > 0); }",
+        arg=[selector, count],
+        timeout=timeout_ms,
+    )
+    assert loaded_images(page, selector) == (count, count)
+
+
 # -- driving JupyterLab through window.jupyterapp ------------------------------------------------
 
 _KERNEL_READY = """(path) => {

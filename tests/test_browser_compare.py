@@ -24,10 +24,10 @@ from browser import (
     jupyter_lab,
     lab_open_notebook,
     lab_run_all,
-    loaded_images,
     page_problems,
     require_chromium,
     voila,
+    wait_for_loaded_images,
     write_notebook,
 )
 
@@ -69,29 +69,19 @@ CELL = textwrap.dedent(
 )
 
 
-def _wait_for_loaded(page: Any, selector: str, count: int) -> None:
-    page.wait_for_function(
-        "([s, n]) => { const all = Array.from(document.querySelectorAll(s));"
-        " return all.length === n && all.every(i => i.complete && i.naturalWidth > 0); }",
-        arg=[selector, count],
-        timeout=STEP_MS,
-    )
-    assert loaded_images(page, selector) == (count, count)
-
-
 def _compare_three(page: Any, tmp_path: Path, screenshot: str) -> None:
     """Tick the three results, compare them, and check the sheet: every picture at least 320 px wide
     under its caption, a row across the panel's width."""
     from playwright.sync_api import expect
 
-    _wait_for_loaded(page, RESULT_IMAGES, 3)
+    wait_for_loaded_images(page, RESULT_IMAGES, 3)
     boxes = page.locator(f"{RESULT_TILES} .ipyimagegen-select input[type=checkbox]")
     for index in range(3):
         boxes.nth(index).check()
     compare_button = page.locator(f"{STUDIO} .ipyimagegen-compare-button")
     expect(compare_button).to_contain_text("Compare (3)", timeout=STEP_MS)
     compare_button.click()
-    _wait_for_loaded(page, COMPARE_IMAGES, 3)
+    wait_for_loaded_images(page, COMPARE_IMAGES, 3)
     page.locator(COMPARE).scroll_into_view_if_needed()
 
     sheet = page.locator(f"{COMPARE} .ipyimagegen-compare-sheet").bounding_box()

@@ -28,11 +28,11 @@ from browser import (
     jupyter_notebook,
     lab_open_notebook,
     lab_run_all,
-    loaded_images,
     new_page,
     page_problems,
     require_chromium,
     voila,
+    wait_for_loaded_images,
     write_notebook,
 )
 
@@ -84,17 +84,6 @@ def page(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 # -- steps shared by the tests -------------------------------------------------------------------
-
-
-def wait_for_loaded_images(page: Any, selector: str, count: int) -> None:
-    """Wait until exactly ``count`` images match ``selector`` and every one of them has loaded."""
-    page.wait_for_function(
-        "([s, n]) => { const all = Array.from(document.querySelectorAll(s));"
-        " return all.length === n && all.every(i => i.complete && i.naturalWidth > 0); }",
-        arg=[selector, count],
-        timeout=STEP_MS,
-    )
-    assert loaded_images(page, selector) == (count, count)
 
 
 def generate(page: Any, prompt: str, n: int) -> None:

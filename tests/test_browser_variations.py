@@ -98,7 +98,7 @@ def test_variations_say_what_they_do_and_ask_for_a_prompt_where_they_are_edits(t
 
         variations_prompt.fill("")
         tab.locator(".ipyimagegen-variations-run").click()
-        problem = tab.locator(".ipyimagegen-variations-prompt-problem")
+        problem = tab.locator(".ipyimagegen-variations-prompt .ipyimagegen-field-error")
         expect(problem).to_contain_text(f"Write a prompt: {GPT_MODEL} makes the variations as edits")
         page.wait_for_timeout(500)
         expect(page.locator(RESULT_TILES)).to_have_count(1)  # nothing was asked of the model

@@ -50,7 +50,7 @@ class PageSide:
             original(content, buffers=buffers)
 
         self.view.send = record
-        for canvas in (*self.layers.canvas._canvases, self.layers.picture_source, self.layers.after_source,
+        for canvas in (*(self.layers.canvas[i] for i in range(4)), self.layers.picture_source, self.layers.after_source,
                        self.layers.mask_source, self.layers.overlay, self.layers.checker, self.layers.stamp):  # fmt: skip
             canvas._handle_frontend_event(canvas, {"event": "client_ready"}, [])
         self.send({"kind": "want"})

@@ -218,21 +218,23 @@ def test_an_empty_prompt_is_refused_at_the_prompt_when_variations_are_edits() ->
     tab.prompt_box.clear()
     tab.controls.run_button.click()
     assert tab.make_variations() is None and backend.requests == [] and tab.grid.tiles == []
-    problem = tab.prompt_problem.value
+    problem = tab.prompt_box.problem.value  # under the prompt, as an error
     assert "Write a prompt: gpt-image-2.5-flare makes the variations as edits" in problem
-    assert "ipyimagegen-error" in problem and problem not in tab.status.value
+    assert (
+        "ipyimagegen-field-error" in tab.prompt_box.problem._dom_classes and problem not in tab.status.value
+    )
     with pytest.raises(ValidationError, match="Write a prompt") as refused:
         tab.request()  # the same refusal for a caller in Python
     assert refused.value.param == "prompt"
     tab.prompt_box.value = "Brighter, in spring"
-    assert tab.prompt_problem.value == ""  # gone as soon as there is a prompt
+    assert tab.prompt_box.problem.value == ""  # gone as soon as there is a prompt
     tab.prompt_box.submit()  # Ctrl+Enter in the prompt box
     assert tab.runner.wait(WAIT_S)
     assert [r.prompt for r in backend.requests] == ["Brighter, in spring"] and len(tab.grid.tiles) == 1
 
     tab.prompt_box.clear()
     tab.params.model = "dall-e-2"  # real variations send no prompt: none is asked for
-    assert tab.make_variations() is not None and tab.prompt_problem.value == ""
+    assert tab.make_variations() is not None and tab.prompt_box.problem.value == ""
     assert tab.runner.wait(WAIT_S)
 
 

@@ -10,7 +10,6 @@ a result's :class:`GeneratedImage`, a gallery item) into a :class:`LoadedImage`.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from ..api.types import GeneratedImage, InputImage
 from ..errors import ImageInputError, describe_error
 from ..imaging import FITS, encoded_bytes, open_image, raster_file, source_name
 from .file_picker import FilePicker, size_text
+from .problem_line import ProblemLine
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """The largest file an upload reads (the gpt-image models' own input limit)."""
@@ -122,9 +122,8 @@ class ImageUpload(widgets.HBox):
         self.upload.add_class(css_class)
         self.upload.on_files(self._uploaded)
         self.upload.on_error(self._refused)
-        self.problem = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.problem = ProblemLine()
         """Why the last file could not be used, beside the button that chose it."""
-        self.problem.add_class("ipyimagegen-field-error")
         super().__init__(
             [self.upload, self.problem], layout=widgets.Layout(align_items="center", flex_flow="row wrap")
         )
@@ -141,8 +140,7 @@ class ImageUpload(widgets.HBox):
 
     def show_problem(self, message: str) -> None:
         """Say beside the button why a file was not used ("" clears it)."""
-        self.problem.value = html.escape(message)
-        self.problem.layout.display = None if message else "none"
+        self.problem.say(message)
 
     def forget(self) -> None:
         """The picture came from elsewhere (a result, a drop): the button names no file any more."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -98,20 +99,35 @@ class PainterLayers:
         self._batches = 0  # stamps drawn: each differs from the one before, so the page hears of it
         self._checker_size = (0, 0)
         self._marks_stale = False
+        self._batching = False
         self.picture_source.on_client_ready(self._replay_picture)
         self.after_source.on_client_ready(self._replay_after)
         self.mask_source.on_client_ready(self._replay_mask)
         self.overlay.on_client_ready(self._replay_overlay)
         self.checker.on_client_ready(self._replay_checker)
         self.stamp.on_client_ready(lambda: self.redraw())
-        for layer in self.canvas._canvases:
-            layer.on_client_ready(lambda: self.redraw())
+        for name in LAYERS:
+            self._layer(name).on_client_ready(lambda: self.redraw())
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Everything drawn inside goes to the page as one message, however deep the calls nest
+        (ipycanvas's own ``hold_canvas`` sends what it holds at the end of each, nested or not)."""
+        if self._batching:
+            yield
+            return
+        self._batching = True
+        try:
+            with hold_canvas():
+                yield
+        finally:
+            self._batching = False
 
     @property
     def widgets(self) -> tuple[Any, ...]:
         """Every widget made here, for closing."""
         return (
-            self.canvas, *self.canvas._canvases, self.picture_source, self.after_source,
+            self.canvas, *(self._layer(name) for name in LAYERS), self.picture_source, self.after_source,
             self.mask_source, self.overlay, self.checker, self.stamp,
         )  # fmt: skip
 
@@ -124,7 +140,7 @@ class PainterLayers:
         self._scene = replace(scene, comparing=False, shift=(0.0, 0.0))
         if image is None:
             self._picture = None
-            with hold_canvas():
+            with self._batch():
                 for source in (self.picture_source, self.after_source, self.mask_source, self.overlay):
                     source.clear()
             self.redraw()
@@ -134,11 +150,12 @@ class PainterLayers:
         width, height = image.size
         for source in (self.picture_source, self.after_source, self.mask_source, self.overlay):
             source.width, source.height = width, height
-        self.after_source.clear()  # a comparison belongs to the picture before
-        self._replay_picture()
-        self._replay_mask()
-        self._replay_overlay()
-        self.redraw()
+        with self._batch():
+            self.after_source.clear()  # a comparison belongs to the picture before
+            self._replay_picture()
+            self._replay_mask()
+            self._replay_overlay()
+            self.redraw()
 
     def set_after(self, image: Image.Image | None) -> None:
         """The result to compare with (already at the picture's size), or none."""
@@ -155,7 +172,7 @@ class PainterLayers:
         (and the marks, when the pointer moved with the stroke)."""
         if upto is not None:
             self._upto = upto
-        with hold_canvas():
+        with self._batch():
             self._draw_mask_region(box)
             self._draw_layer("mask")
             if self._marks_stale:
@@ -188,7 +205,7 @@ class PainterLayers:
         if (self.canvas.width, self.canvas.height) != size:
             self.canvas.width, self.canvas.height = size
             layers = LAYERS
-        with hold_canvas():
+        with self._batch():
             if "picture" in layers and self._transparent and self._checker_size != size:
                 self._replay_checker()
             for name in layers:
@@ -198,7 +215,7 @@ class PainterLayers:
 
     def redraw(self) -> None:
         """Every layer again, and the stamp (a page that appears waits for it)."""
-        with hold_canvas():
+        with self._batch():
             self.show(self._scene)
             self._draw_stamp()
 
@@ -331,7 +348,7 @@ class PainterLayers:
 
     def _replay_picture(self) -> None:
         if self._picture is not None:
-            with hold_canvas():
+            with self._batch():
                 self.picture_source.clear()
                 self._put_picture(self.picture_source, self._picture)
                 self._draw_layer("picture")
@@ -364,7 +381,7 @@ class PainterLayers:
         source.global_composite_operation = "source-over"
 
     def _replay_after(self) -> None:
-        with hold_canvas():
+        with self._batch():
             self.after_source.clear()
             if self._after is not None:
                 self.after_source.put_image_data(self._after, 0, 0)
@@ -373,7 +390,7 @@ class PainterLayers:
             self._draw_stamp()
 
     def _replay_mask(self) -> None:
-        with hold_canvas():
+        with self._batch():
             self.mask_source.clear()
             self._draw_mask_region(None)
             self._draw_layer("mask")
@@ -382,7 +399,7 @@ class PainterLayers:
     def _replay_overlay(self) -> Exception | None:
         """The user's drawing again; what it raised, if anything (then the overlay is left clear)."""
         error: Exception | None = None
-        with hold_canvas():  # nothing may raise in here: ipycanvas would go on holding every command
+        with self._batch():  # nothing may raise in here: ipycanvas would go on holding every command
             self.overlay.clear()
             if self._overlay_drawing is not None and self._picture is not None:
                 self.overlay.save()
@@ -405,7 +422,7 @@ class PainterLayers:
         tile = max(1, round(CHECKER_CSS_PX * self._scene.view.dpr))
         columns, rows = math.ceil(width / tile), math.ceil(height / tile)
         grid_y, grid_x = np.nonzero((np.add.outer(np.arange(rows), np.arange(columns)) % 2) == 0)
-        with hold_canvas():
+        with self._batch():
             self.checker.fill_style = "#ffffff"
             self.checker.fill_rect(0, 0, width, height)
             self.checker.fill_style = "#d9d9d9"

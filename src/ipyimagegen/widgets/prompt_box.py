@@ -17,6 +17,8 @@ import ipywidgets as widgets
 from ipywidgets import CallbackDispatcher
 from traitlets import Int, observe
 
+from .problem_line import ProblemLine
+
 log = logging.getLogger(__name__)
 
 try:
@@ -98,9 +100,8 @@ class PromptBox(widgets.VBox):
             [self.count, widgets.Box(layout=widgets.Layout(flex="1 1 auto")), self.hint, self.clear_button],
             layout=widgets.Layout(width="100%", align_items="center"),
         )
-        self.problem = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.problem = ProblemLine()
         """What is wrong with the prompt, under it (cleared as soon as the prompt changes)."""
-        self.problem.add_class("ipyimagegen-field-error")
         children: list[widgets.Widget] = [self.textarea, self.problem, footer]
         self.shortcut = SubmitShortcut(self._submit_from_keyboard) if SubmitShortcut is not None else None
         if self.shortcut is not None:
@@ -133,8 +134,7 @@ class PromptBox(widgets.VBox):
 
     def show_problem(self, message: str) -> None:
         """Say under the prompt what is wrong with it ("" clears it)."""
-        self.problem.value = html.escape(message)
-        self.problem.layout.display = None if message else "none"
+        self.problem.say(message)
 
     def on_submit(self, callback: Callable[[PromptBox], Any], remove: bool = False) -> None:
         """Register ``callback(prompt_box)`` for Ctrl/Cmd+Enter (``remove=True`` unregisters it)."""

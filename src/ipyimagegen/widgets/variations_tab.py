@@ -43,11 +43,7 @@ CHOOSE_PICTURE = "Choose a picture: Upload, drop one here, or click Variations o
 """What the tab says before it has a picture (and when Make variations is clicked without one)."""
 VARIATIONS_CSS = """
 .ipyimagegen-variations-tab .ipyimagegen-variations-model-note .widget-html-content,
-.ipyimagegen-variations-tab .ipyimagegen-variations-prompt-label .widget-html-content,
-.ipyimagegen-variations-tab .ipyimagegen-variations-prompt-problem .widget-html-content { line-height: 1.4; }
-.ipyimagegen-variations-prompt-problem .ipyimagegen-error {
-  color: var(--jp-error-color1, #c62828); font-size: 13px;
-}
+.ipyimagegen-variations-tab .ipyimagegen-variations-prompt-label .widget-html-content { line-height: 1.4; }
 """
 
 
@@ -118,10 +114,8 @@ class VariationsTab(ImagesTab, SquareFit):
         )
         if self.prompt_box.shortcut is not None:
             self.prompt_box.hint.value = "Ctrl+Enter (⌘+Enter) to make variations"
-        self.prompt_problem = widgets.HTML(layout=widgets.Layout(width="auto"))
-        self.prompt_problem.add_class("ipyimagegen-variations-prompt-problem")
         self.prompt_section = widgets.VBox(
-            [self.prompt_label, self.prompt_box, self.prompt_problem], layout=widgets.Layout(width="100%")
+            [self.prompt_label, self.prompt_box], layout=widgets.Layout(width="100%")
         )
         self.prompt_section.add_class("ipyimagegen-variations-prompt")
         self.controls = JobControls(
@@ -152,7 +146,6 @@ class VariationsTab(ImagesTab, SquareFit):
         self.fit_control.observe(lambda _change: self._refresh(), "value")
         self.params.observe(lambda _change: self._refresh(), ["model", "size"])
         self.params.observe(self._model_changed, "model")
-        self.prompt_box.textarea.observe(self._prompt_typed, "value")
         self.prompt_box.on_submit(lambda _box: self.make_variations())
         self._refresh_method()
         self.controls.on_run(self.make_variations)
@@ -321,7 +314,7 @@ class VariationsTab(ImagesTab, SquareFit):
         self.prompt_label.value = f"Prompt: <b>{model}</b> edits the whole picture with it"
         self.prompt_section.layout.display = None if self.by_edit else "none"
         if not self.by_edit:
-            self.prompt_problem.value = ""
+            self.prompt_box.show_problem("")
 
     def _model_note_html(self) -> str:
         if not self.offered:
@@ -343,10 +336,6 @@ class VariationsTab(ImagesTab, SquareFit):
             f"Write a prompt: {self.params.model} makes the variations as edits of the whole picture "
             "with it (say what to keep and what to vary)."
         )
-
-    def _prompt_typed(self, change: dict[str, Any]) -> None:
-        if change["new"].strip():
-            self.prompt_problem.value = ""
 
     # -- the call ------------------------------------------------------------------------------
 
@@ -374,9 +363,7 @@ class VariationsTab(ImagesTab, SquareFit):
         """Start making variations; returns the job, or None if refused (the reason is in the status,
         or at the prompt when the prompt is missing)."""
         if self.by_edit and not self.prompt_box.value.strip():
-            self.prompt_problem.value = (
-                f'<span class="ipyimagegen-error">{html.escape(self._prompt_needed())}</span>'
-            )
+            self.prompt_box.show_problem(self._prompt_needed())
             if self._prepared is not None:
                 return None  # with no picture either, the status says that too
         parent_id = self._loaded.parent_id if self._loaded is not None else None
