@@ -33,6 +33,7 @@ BENCHMARKS = {
     "server": "server_memory_bench",
     "proxy": "proxy_bench",
     "queue": "queue_bench",
+    "room": "room_bench",
     "preview": "preview_bench",
     "diffusers": "diffusers_bench",
     "ray": "ray_bench",

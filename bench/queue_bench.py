@@ -33,11 +33,11 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
 
 import requests
 
 from .report import RATIO, Figure, Goal, Options, say
+from .upstream_standin import ShortWindowUpstream
 
 PARTICIPANTS, GREEDY, GREEDY_N = 100, 10, 10
 RATE_IMAGES, MINUTE_S = 60, 1.2  # 60 images a minute, the minute compressed 50 times
@@ -169,52 +169,6 @@ UPSTREAM_PER_MINUTE, UPSTREAM_PER_SECOND = 60, 2
 POLITE, GREEDY_IN_FLIGHT = 9, 5
 PACED_CALL_S = 3.0 / COMPRESSION  # a call at the upstream: 3 s, as a small DALL-E 2 image takes
 PACED_TIMEOUT_S = 300.0 / COMPRESSION  # serve's --timeout, 300 s
-
-
-class ShortWindowUpstream:
-    """An ASGI wrapper that limits the image calls of the app it wraps to each of ``rates`` (token
-    buckets that start full): a call past any of them is refused, 429 ``rate_limit_exceeded`` with
-    ``Retry-After`` and ``retry-after-ms`` (when every bucket holds an image again). Every call asks
-    for one image."""
-
-    def __init__(self, app: Any, rates: list[tuple[int, float]]) -> None:
-        self.app = app
-        now = time.monotonic()
-        self._buckets = [[float(count), now, count, period] for count, period in rates]
-        self.served = 0
-        self.refused = 0
-
-    def _take(self) -> float:
-        """0.0 and one image taken from every bucket, or the seconds until every bucket holds one."""
-        now = time.monotonic()
-        wait = 0.0
-        for bucket in self._buckets:
-            level, filled, count, period = bucket
-            bucket[0] = min(float(count), level + (now - filled) * count / period)
-            bucket[1] = now
-            wait = max(wait, (1.0 - bucket[0]) * period / count)
-        if wait > 0:
-            return wait
-        for bucket in self._buckets:
-            bucket[0] -= 1.0
-        return 0.0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/images/"):
-            wait = self._take()  # one event loop: no lock needed
-            if wait > 0:
-                from starlette.responses import JSONResponse
-
-                from ipyimagegen.server.replies import retry_after_headers
-
-                self.refused += 1
-                message = "Rate limit reached for images per min: try again later."
-                error = {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}
-                refusal = JSONResponse({"error": error}, status_code=429, headers=retry_after_headers(wait))
-                await refusal(scope, receive, send)
-                return
-            self.served += 1
-        await self.app(scope, receive, send)
 
 
 def _paced_upstream(options: Options) -> list[Figure]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 import pytest
 import requests
@@ -57,7 +58,9 @@ def test_a_wall_rate_of_none_is_refused() -> None:
 def test_serve_defaults_are_the_configs() -> None:
     args = build_parser().parse_args(["serve"])
     config = serve_config(args, PreviewEngine())
-    assert config == dataclasses.replace(DEFAULTS, allowed_hosts=config.allowed_hosts)
+    assert config == dataclasses.replace(
+        DEFAULTS, allowed_hosts=config.allowed_hosts, replica_name=f"{socket.gethostname()}:8000"
+    )  # the server's name in a room: the same when it restarts on its port
     assert set(DEFAULTS.allowed_hosts) <= set(config.allowed_hosts)
 
 
@@ -91,7 +94,7 @@ def test_the_app_reads_its_config() -> None:
             timeout=10,
         )
         assert requests.get(server.url + "/health", timeout=10).status_code == 200
-    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 2, "rate": "90/min"}
+    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 2, "rate": "90/min", "shared": False}
     assert too_big.status_code == 400
     assert too_big.json() == {
         "error": {

@@ -319,7 +319,7 @@ def test_the_proxy_runs_many_slow_calls_at_once_and_says_where_a_caller_stands(t
     finally:
         process.terminate()
         process.wait(timeout=20)
-    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 32, "rate": None}
+    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 32, "rate": None, "shared": False}
 
 
 # -- the upstream's rate: a refusal waits its turn again instead of reaching the participant ------
@@ -415,7 +415,7 @@ def test_a_refusal_that_asks_longer_than_the_call_has_left_is_passed_on_at_once(
     assert len(scripted_upstream.requests) == 1 and took < 5.0
 
 
-def test_a_call_whose_time_runs_out_waiting_in_line_is_504_and_never_goes_upstream(
+def test_a_call_that_cannot_start_within_its_time_is_told_at_once_and_never_goes_upstream(
     scripted_upstream, monkeypatch
 ):
     scripted_upstream.reply(Reply(body=images_answer()), Reply(body=images_answer()))
@@ -427,18 +427,16 @@ def test_a_call_whose_time_runs_out_waiting_in_line_is_504_and_never_goes_upstre
         url = f"{proxy.base_url}/images/generations"
         body = {"model": "gpt-image-2", "prompt": "a fox"}
         first = requests.post(url, json=body, timeout=10)
+        began = time.monotonic()
         second = requests.post(url, json=body, timeout=10)
+        answered_in = time.monotonic() - began
         queue = healthy(proxy)
     assert first.status_code == 200
-    assert second.status_code == 504
-    assert second.json() == {
-        "error": {
-            "message": "The images were not ready within 1 s: try again later.",
-            "type": "server_error",
-            "param": None,
-            "code": "timeout",
-        }
-    }
+    assert second.status_code == 429 and answered_in < 0.9  # told at once, not after its second
+    error = second.json()["error"]
+    assert error["code"] == "workshop_busy" and error["type"] == "requests"
+    assert error["queue"]["ahead"] == 0 and error["queue"]["wait_s"] > 50
+    assert int(second.headers["retry-after"]) > 50 and second.headers["x-should-retry"] == "true"
     assert len(scripted_upstream.requests) == 1 and scripted_upstream.pending_replies == 1
     assert queue["running"] == 0 and queue["waiting"] == 0
 
@@ -459,7 +457,13 @@ def test_a_refusal_holds_every_participant_for_the_wait_the_upstream_asked():
             url = f"{proxy.base_url}/images/generations"
             first = pool.submit(requests.post, url, json={"model": "gpt-image-2", "prompt": "a"}, timeout=30)
             queue = wait_until(lambda: (found := healthy(proxy))["waiting"] == 1 and found, timeout=5)
-            assert queue == {"running": 0, "waiting": 1, "at_once": 4, "rate": None}  # its slot given back
+            assert queue == {
+                "running": 0,
+                "waiting": 1,
+                "at_once": 4,
+                "rate": None,
+                "shared": False,
+            }  # its slot given back
             second = pool.submit(requests.post, url, json={"model": "gpt-image-2", "prompt": "b"}, timeout=30)
             answers = [first.result(), second.result()]
             healthy(proxy)

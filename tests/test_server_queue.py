@@ -448,7 +448,7 @@ def test_the_server_takes_an_upstream_rate(upstream_rate) -> None:
         make_app(PreviewEngine(), ServerConfig(upstream_rate=upstream_rate, max_concurrency=3))
     ) as server:
         health = requests.get(server.url + "/health", timeout=5).json()
-    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 3, "rate": "300/min"}
+    assert health["queue"] == {"running": 0, "waiting": 0, "at_once": 3, "rate": "300/min", "shared": False}
 
 
 def test_the_studio_says_it_is_waiting_in_the_workshop_queue() -> None:

@@ -291,7 +291,24 @@ def _add_serve(subparsers: Any) -> None:
         type=_rate,
         metavar="IMAGES/PERIOD",
         help="images started per minute (e.g. 300/min, your organisation's limit), shared out by "
-        "participant in turn; calls past it wait in the workshop queue (default: no limit)",
+        "participant in turn; calls past it wait in the workshop queue. With --database it is the whole "
+        "room's: servers sharing the database send no more than it together, and one started without it "
+        "takes the rate written there (default: no limit)",
+    )
+    parser.add_argument(
+        "--max-queue-wait",
+        type=_positive,
+        default=DEFAULTS.max_queue_wait,
+        metavar="SECONDS",
+        help="the longest a call may wait for its turn: one that would wait longer is answered at once "
+        "(429 workshop_busy, with its place and when to come back); keep it below your proxy's "
+        "timeout (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--replica-name",
+        metavar="NAME",
+        help="this server's name among those sharing --database, the same when it restarts (it then "
+        "gives back what its last run reserved at once) (default: HOSTNAME:PORT)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -497,6 +514,8 @@ def serve_config(args: argparse.Namespace, backend: Any) -> ServerConfig:
         allowed_hosts=allowed_hosts(args.host, args.allow_host),
         class_wall=args.class_wall,
         wall_rate=args.wall_rate,
+        max_queue_wait=args.max_queue_wait,
+        replica_name=args.replica_name or f"{socket.gethostname()}:{args.port}",
     )
 
 

@@ -347,6 +347,86 @@ def _budget_refusal(error: dict[str, Any], host: str | None, **kwargs: Any) -> W
     )
 
 
+WORKSHOP_BUSY = "workshop_busy"
+"""The code of a workshop server's 429 for a call that would wait in its queue longer than it may."""
+
+
+class WorkshopBusyError(RateLimitError):
+    """429 ``workshop_busy`` from a workshop server (``ipyimagegen serve``): the call would wait in its
+    queue longer than the server lets it (or than the call's own timeout), so it was not queued.
+
+    From the error's ``queue`` object: ``position`` the call would have had, ``ahead`` how many calls
+    wait before it, ``wait_s`` the estimated wait in seconds, ``max_wait_s`` the longest wait the server
+    allows this call; ``retry_after`` is when to come back (``Retry-After``, else the queue's
+    ``retry_after_s``). Numbers the server did not give soundly are None.
+    The client waits that long and tries again by itself while the call's timeout allows.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: int | None = None,
+        ahead: int | None = None,
+        wait_s: float | None = None,
+        max_wait_s: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.position, self.ahead = position, ahead
+        self.wait_s, self.max_wait_s = wait_s, max_wait_s
+
+    @property
+    def situation(self) -> str:
+        """How busy: "The workshop is busy: about 4 min, 37 ahead of you." (from the numbers the server
+        gave; its own first sentence where it gave none)."""
+        parts = []
+        if self.wait_s is not None:
+            parts.append(f"about {_seconds(self.wait_s)}")
+        if self.ahead:
+            parts.append(f"{self.ahead} ahead of you")
+        if parts:
+            return f"The workshop is busy: {', '.join(parts)}."
+        first = self.message.split(". ", 1)[0].rstrip(".")
+        return f"{first}." if first else "The workshop is busy."
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        if self.retry_at is not None:
+            return "Many people are making images at once: try again then."
+        return "Many people are making images at once: try again in a few minutes."
+
+
+def _busy_refusal(error: dict[str, Any], retry_after: float | None, **kwargs: Any) -> WorkshopBusyError:
+    """The :class:`WorkshopBusyError` of a 429 ``workshop_busy``, with the numbers of its ``queue`` object
+    (``{"position", "ahead", "wait_s", "max_wait_s", "retry_after_s"}``) that are sound."""
+    queue = error.get("queue")
+    queue = queue if isinstance(queue, dict) else {}
+
+    def number(name: str) -> float | None:
+        value = queue.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+            return None
+        return float(value)
+
+    def count(name: str) -> int | None:
+        value = number(name)
+        return int(value) if value is not None and value == int(value) else None
+
+    if retry_after is None:
+        retry_after = number("retry_after_s")
+    message = str(error.get("message") or "").strip() or "The workshop is busy."
+    return WorkshopBusyError(
+        message,
+        position=count("position"),
+        ahead=count("ahead"),
+        wait_s=number("wait_s"),
+        max_wait_s=number("max_wait_s"),
+        retry_after=retry_after,
+        **kwargs,
+    )
+
+
 class InternalServerError(APIStatusError):
     hint = "The server had a problem: try again in a moment."
 
@@ -428,6 +508,8 @@ def error_from_response(
     )
     if status_code == 400 and _is_content_policy(error):
         return ContentPolicyError(message, **kwargs)
+    if status_code == 429 and error.get("code") == WORKSHOP_BUSY:
+        return _busy_refusal(error, retry_after, **kwargs)
     if status_code == 429:
         refusal = _budget_refusal(error, host, retry_after=retry_after, **kwargs)
         return refusal or RateLimitError(message, retry_after=retry_after, **kwargs)
@@ -486,7 +568,9 @@ __all__ = [
     "UnnamedModelRetiredError",
     "UnsupportedError",
     "ValidationError",
+    "WORKSHOP_BUSY",
     "WorkshopBudgetError",
+    "WorkshopBusyError",
     "continued",
     "describe_error",
     "redact",

@@ -23,6 +23,7 @@ from ..errors import (
     UnsupportedError,
     ValidationError,
     WorkshopBudgetError,
+    WorkshopBusyError,
     describe_error,
 )
 from .backend import Backend, BaseBackend, ClassWall, Proxying, WorkshopBudget
@@ -80,6 +81,7 @@ __all__ = [
     "VariationRequest",
     "WorkshopBudget",
     "WorkshopBudgetError",
+    "WorkshopBusyError",
     "describe_error",
     "validate_request",
 ]

@@ -3,7 +3,8 @@
 The policy follows the official clients: retry 408, 409, 429 and 5xx answers, dropped
 connections and timeouts; obey the server's ``x-should-retry`` header; wait what
 ``Retry-After`` (or ``retry-after-ms``) asks, up to a cap, else back off exponentially
-with jitter.
+with jitter. A busy workshop server's 429 (``workshop_busy``) is the exception: it says exactly when
+to come back, so that wait is neither capped nor counted as a retry; only the call's deadline bounds it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from ..errors import APIError, CancelledError
+from ..errors import APIError, CancelledError, WorkshopBusyError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 
@@ -143,14 +144,29 @@ class RetryPolicy:
             raise CancelledError()
 
 
+BUSY_MIN_WAIT_S = 1.0
+"""The shortest wait after a busy workshop's answer, whatever its ``Retry-After`` says; and the least
+time the call must have left once the wait is over to be worth trying again."""
+
+
 def come_back_later(error: APIError, retry_after: float, longest_wait: float) -> APIError:
-    """``error``, telling when to try again: the server asks for a longer wait than this call allows."""
+    """``error``, telling when to try again: the server asks for a longer wait than this call allows.
+
+    A busy workshop's error says how busy, and when in the local clock: "The workshop is busy: about
+    4 min, 37 ahead of you. Try again at 12:04 (in 2 min): this call waits 60 s at most."
+    """
     when = datetime.now(timezone.utc) + timedelta(seconds=retry_after)
-    error.message = (
-        f"{error.message.rstrip()} The server asks to wait {_duration(retry_after)} before another try "
-        f"(until {when:%H:%M:%S} UTC), longer than this call waits ({_duration(longest_wait)}): "
-        "try again then."
-    )
+    if isinstance(error, WorkshopBusyError):
+        error.message = (
+            f"{error.situation} Try again at {when.astimezone():%H:%M} (in {_duration(retry_after)}): "
+            f"this call waits {_duration(longest_wait)} at most."
+        )
+    else:
+        error.message = (
+            f"{error.message.rstrip()} The server asks to wait {_duration(retry_after)} before another try "
+            f"(until {when:%H:%M:%S} UTC), longer than this call waits ({_duration(longest_wait)}): "
+            "try again then."
+        )
     error.args = (error.message,)
     error.retry_at = when
     return error

@@ -5,6 +5,9 @@
 pass within the call's deadline, and turns every failure into a typed, redacted
 :class:`~ipyimagegen.errors.APIError`. The Images API client and the workshop client
 (:mod:`ipyimagegen.api.workshop`) send through one.
+
+Each credentialed try says how long is left of the call (:data:`READ_TIMEOUT_HEADER`). A busy workshop
+server's 429 is waited out for as long as it asks, telling the caller so, while the deadline allows.
 """
 
 from __future__ import annotations
@@ -20,15 +23,26 @@ import urllib3.exceptions
 from urllib3.exceptions import ReadTimeoutError
 
 from .._version import __version__
-from ..errors import APIConnectionError, APIError, APITimeoutError, error_from_response, redact
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    WorkshopBusyError,
+    error_from_response,
+    redact,
+)
 from .config import Timeout, call_seconds, host_of, safe_url
 from .deadline import Deadline, DeadlinePassed, iter_body, read_body
-from .retry import RetryPolicy, come_back_later, parse_retry_after, rate_limit_reset
+from .queue_watch import wait_for_room
+from .retry import BUSY_MIN_WAIT_S, RetryPolicy, come_back_later, parse_retry_after, rate_limit_reset
 from .types import CallHooks
 
 log = logging.getLogger("ipyimagegen.api")
 
 REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
+READ_TIMEOUT_HEADER = "x-stainless-read-timeout"
+"""Seconds the client waits for the answer, sent with every credentialed call as the official OpenAI SDKs
+send it; a workshop server answers at once (``workshop_busy``) rather than queue a call longer."""
 TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed)
 """What moving a request or its answer can raise: requests' own errors, urllib3's from a body read
 as it arrives, and the call's deadline passing."""
@@ -73,6 +87,11 @@ def root_reason(exc: BaseException) -> str:
             nested = current.args[0]  # requests wraps urllib3's errors
         current = nested if isinstance(nested, BaseException) else current.__cause__ or current.__context__
     return text
+
+
+def _seconds_left(deadline: Deadline) -> str:
+    """What is left of the call, in seconds, as the header's value (``"599.996"``)."""
+    return str(round(max(deadline.remaining(), 0.001), 3))
 
 
 class CredentialHeaders(requests.auth.AuthBase):
@@ -165,14 +184,21 @@ class Transport:
 
         ``credentials=False`` sends neither the credentials nor the API's headers (a result's link).
         ``stream``: an event-stream answer is handed back unread. ``retry_rate_limits=False``: a 429
-        raises at once (its caller paces the calls)."""
+        raises at once (its caller paces the calls). A busy workshop's 429 is tried again after the wait
+        it asks for, not counted as a retry, unless the deadline passes first: then it raises at once,
+        saying when to come back."""
         if credentials:
             kwargs.update(headers=self.api_headers(), auth=self.auth)
         else:
             kwargs.setdefault("headers", {"User-Agent": user_agent()})
+        says_timeout = credentials and not any(
+            name.lower() == READ_TIMEOUT_HEADER for name in kwargs["headers"]
+        )
         retries_done = 0
         while True:
             hooks.check_cancelled()
+            if says_timeout:
+                kwargs["headers"] = {**kwargs["headers"], READ_TIMEOUT_HEADER: _seconds_left(deadline)}
             log.debug(
                 "%s %s (try %d of %d)", method, safe_url(url), retries_done + 1, self.retry.max_retries + 1
             )
@@ -207,8 +233,11 @@ class Transport:
                     response.close()
                     raise self._status_error(response, body or b"", reset)
                 error = self._status_error(response, body or b"", retry_after)
-                retryable = self.retry.should_retry(response.status_code, response.headers, error)
                 response.close()
+                if isinstance(error, WorkshopBusyError) and error.retry_after is not None:
+                    self._wait_for_room(error, hooks, deadline)
+                    continue
+                retryable = self.retry.should_retry(response.status_code, response.headers, error)
                 if retry_after is not None and retry_after > min(
                     self.retry.max_retry_after, deadline.remaining()
                 ):
@@ -223,6 +252,16 @@ class Transport:
             log.debug("retrying in %.2f s after: %s", delay, error)  # error is redacted already
             self.retry.wait(delay, hooks.cancel)
             retries_done += 1
+
+    def _wait_for_room(self, error: WorkshopBusyError, hooks: CallHooks, deadline: Deadline) -> None:
+        """Wait as long as a busy workshop asks, telling the caller; raise ``error`` saying when to come
+        back when the call's deadline would pass first: before the wait is over, or before the queue's
+        estimated wait is (the server would only say it is busy again)."""
+        wait = max(error.retry_after or 0.0, BUSY_MIN_WAIT_S)
+        if max(wait, error.wait_s or 0.0) + BUSY_MIN_WAIT_S >= deadline.remaining():
+            raise come_back_later(error, wait, deadline.seconds)
+        log.info("the workshop server is busy: trying again in %.0f s", wait)
+        wait_for_room(error, wait, hooks, lambda seconds: self.retry.wait(seconds, hooks.cancel))
 
     def get_once(self, url: str, seconds: float) -> tuple[requests.Response, bytes] | None:
         """One credentialed ``GET`` and its whole body within ``seconds``, never retried; None when it

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from .caller import Gate
 from .limits import read_json
+from .replicas import Replicas
 from .replies import ErrorReply
 from .tokens import TokenInfo
 
@@ -37,11 +38,14 @@ FILES = {
 
 class AdminPage:
     """The ``/admin`` routes of a server (see the module's docstring). ``gate`` tells an admin token;
-    ``queue_now()`` gives the calls running and waiting now."""
+    ``queue_now()`` gives the calls running and waiting now; ``replicas``: the servers of the room."""
 
-    def __init__(self, gate: Gate, queue_now: Callable[[], tuple[int, int]]) -> None:
+    def __init__(
+        self, gate: Gate, queue_now: Callable[[], tuple[int, int]], replicas: Replicas | None = None
+    ) -> None:
         self.gate = gate
         self.queue_now = queue_now
+        self.replicas = replicas
 
     async def page(self, request: Request) -> Response:
         name = request.path_params.get("file", "")
@@ -55,11 +59,18 @@ class AdminPage:
         infos = await run_sync(store.tokens)
         room = await run_sync(store.workshop)
         running, waiting = self.queue_now()
+        servers = await run_sync(self.replicas.alive) if self.replicas is not None else []
+        reserved = await run_sync(self.replicas.reserved) if self.replicas is not None else 0
         participants = [{**info.to_dict(), "status": _status(info)} for info in infos if not info.admin]
         return JSONResponse(
             {
                 "workshop": room.to_dict(),
                 "queue": {"running": running, "waiting": waiting},
+                "servers": [
+                    {"name": server.name, "running": server.running, "waiting": server.waiting}
+                    for server in servers
+                ],
+                "reserved_images": reserved,
                 "participants": participants,
                 "totals": {
                     "participants": sum(1 for p in participants if p["active"]),

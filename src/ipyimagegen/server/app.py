@@ -11,16 +11,26 @@ The settings are one :class:`~ipyimagegen.server.config.ServerConfig`. A route r
 caller with :class:`~ipyimagegen.server.caller.Gate`; errors are answered by the app's exception
 handlers (:class:`~ipyimagegen.server.replies.ErrorAnswers`), and every route's answers are
 counted and logged by :class:`~ipyimagegen.server.metrics.CallRecord`.
+
+A call is worth its place in the queue only while somebody waits for it: one that would wait longer
+than ``max_queue_wait`` (or than its client says it waits) is answered at once, 429 ``workshop_busy``;
+one whose client leaves, or whose client's own timeout passes, leaves the queue unsent
+(:mod:`~ipyimagegen.server.client_wait`). What a call reserved is a lease
+(:mod:`~ipyimagegen.server.leases`): settled when its answer is delivered, else refunded. Servers
+sharing a database share the upstream's pace (:mod:`~ipyimagegen.server.shared_pace`) and give back
+what a dead one reserved (:mod:`~ipyimagegen.server.replicas`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -40,14 +50,17 @@ from ..api.types import CallHooks, GeneratedImage, ImageRequest, ImagesResponse,
 from ..errors import RateLimitError
 from ..models import DALL_E, ENDPOINTS, model_spec, parse_size
 from .admin import AdminPage
-from .caller import Caller, Gate
+from .caller import Caller, Gate, Reservation
+from .client_wait import client_timeout, unless_client_leaves
 from .config import ServerConfig
 from .costs import cost_of, forwarded_cost
 from .crosssite import CrossSiteGuard
-from .fair_queue import FairQueue
+from .fair_queue import FairQueue, TurnTooLate
 from .files import ResultStore
+from .leases import Holder
 from .limits import BodySizeLimit, PixelBudget, pixel_cost, read_json
 from .metrics import CallRecord, ServerMetrics
+from .pacer import LocalPacer, Pacer
 from .params import (
     EDIT_FILES,
     EDIT_PARAMS,
@@ -62,21 +75,31 @@ from .params import (
     parse_variation,
     read_form,
 )
+from .replicas import BEAT_EVERY_S, RECONCILE_EVERY_S, Replicas
 from .replies import (
+    MIN_BUSY_RETRY_S,
     SERVER_ERROR,
     ErrorAnswers,
     ErrorReply,
     LastResort,
     bad_request,
+    busy_reply,
     error_reply_for,
     redact_bytes,
 )
 from .request_ids import RequestIds
 from .serialize import completed_event, images_payload, partial_event, sse
-from .tokens import TokenStore, own_usage
+from .shared_pace import SharedPacer
+from .tokens import Rate, TokenStore, own_usage
 from .wall import ClassWall, WallStore
 
 log = logging.getLogger("ipyimagegen.server")
+
+MIN_RUN_S = 1.0
+"""A call's turn must come this long (or half its time, if shorter) before its time is up: it is sent only
+when it can be answered in time."""
+COME_BACK_KEPT = 1000
+"""Past this many participants told when to come back, those whose time has come are forgotten."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -96,10 +119,20 @@ class ImagesServer:
         self.backend = backend
         self.config = config
         self.tokens = tokens
-        self.gate = Gate(tokens)
+        self.holder = Holder.new(config.replica_name)
+        self.replicas = Replicas(tokens.database, self.holder) if tokens is not None else None
+        if self.replicas is not None:
+            self.replicas.join()  # what an earlier run under this name reserved is given back
+        self.gate = Gate(tokens, self.holder if tokens is not None else None)
+        self.pacer: Pacer = (
+            SharedPacer(tokens.database, self.holder, config.upstream_rate)
+            if tokens is not None and tokens.shared and isinstance(backend, Proxying)
+            else LocalPacer(config.upstream_rate)
+        )
         self.pixels = PixelBudget(config.pixels_at_once)
         self.results = ResultStore(ttl_s=config.url_ttl)
         self._queue: FairQueue | None = None
+        self._come_back: dict[str, float] = {}  # participant -> when their calls may queue again (monotonic)
         self._threads: anyio.CapacityLimiter | None = None
         self._secrets = tuple(s for s in secrets if s)
         self.metrics = ServerMetrics(self.queue_now)
@@ -192,27 +225,67 @@ class ImagesServer:
         ):
             raise bad_request(f"{image_request.model} does not stream: leave 'stream' unset.", "stream")
         await caller.check_open()
-        reserved = await caller.reserve(image_request)
+        wait_s = self._wait_allowed(request)
+        self._check_room(caller, image_request.n, wait_s)
+        reservation = await caller.reserve(image_request)
         request.state.ran = True  # from here on a failure is the engine's or upstream's, not a refusal
         answers_url = _answers_url(image_request)
-        if isinstance(self.backend, Proxying) and not answers_url:  # else links are this server's own
-            return await self._forwarded(caller, call, self.backend.forward, reserved)
-        if call.stream:
+        if call.stream and not (isinstance(self.backend, Proxying) and not answers_url):
             return StreamingResponse(
-                self._events(caller, image_request, reserved),
+                self._events(request, caller, image_request, reservation, wait_s),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
-        queue = self._queue_headers()
         try:
-            response = await self._run(image_request, CallHooks(), caller)
+            if isinstance(self.backend, Proxying) and not answers_url:  # else links are this server's own
+                return await self._forwarded(request, caller, call, self.backend.forward, reservation, wait_s)
+            queue = self._queue_headers()
+            response = await unless_client_leaves(
+                request, self._run(image_request, CallHooks(), caller, wait_s)
+            )
+            await reservation.settle(cost_of(image_request, response))
+            url_for = self._url_maker(request) if answers_url else None
+            self.metrics.sent(image_request.endpoint, len(response.data))
+            return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
         except Exception:
-            await caller.refund(image_request.n, reserved)
+            await reservation.refund()
             raise
-        await caller.settle(reserved, cost_of(image_request, response))
-        url_for = self._url_maker(request) if answers_url else None
-        self.metrics.sent(image_request.endpoint, len(response.data))
-        return JSONResponse(images_payload(response, image_request, url_for), headers=queue)
+        finally:
+            reservation.refund_soon()  # not delivered (failed, cancelled, or the client left): given back
+
+    def _wait_allowed(self, request: Request) -> float:
+        """The seconds a call may take, its wait in the queue included: the server's limit, or less when
+        the client says it waits less."""
+        told = client_timeout(request)
+        return self.config.request_timeout if told is None else min(self.config.request_timeout, told)
+
+    def _check_room(self, caller: Caller, images: int, wait_s: float) -> None:
+        """429 ``workshop_busy`` (with the call's place, the wait and when to come back) for a call that
+        would wait in the queue longer than it may: ``--max-queue-wait``, and what the client waits.
+
+        A participant told to come back at a time is refused, every call of theirs, until then: one who
+        keeps three calls in flight has no more chances of a place than one who keeps one."""
+        key = caller.queue_key
+        allowed = max(0.0, min(self.config.max_queue_wait, wait_s - self.queue.call_s))
+        if caller.token is not None and self._come_back.get(key, 0.0) > time.monotonic():
+            raise self._busy(key, images, allowed)
+        if self.queue.estimate(key, images).wait_s > allowed:
+            raise self._busy(key, images, allowed, remember=caller.token is not None)
+
+    def _busy(self, key: str, images: int, allowed: float, *, remember: bool = True) -> ErrorReply:
+        """The 429 ``workshop_busy`` of a call of ``key`` that could wait ``allowed`` seconds; with
+        ``remember``, ``key``'s calls are refused until it may come back."""
+        now = time.monotonic()
+        estimate = self.queue.estimate(key, images)
+        told = self._come_back.get(key, 0.0)
+        if told > now:  # told already: the same time again
+            return busy_reply(estimate, allowed, told - now, told_before=True)
+        retry_after = max(MIN_BUSY_RETRY_S, estimate.wait_s - allowed)
+        if remember:
+            if len(self._come_back) > COME_BACK_KEPT:  # those whose time has come are forgotten
+                self._come_back = {k: at for k, at in self._come_back.items() if at > now}
+            self._come_back[key] = now + retry_after
+        return busy_reply(estimate, allowed, retry_after)
 
     def _check_served(self, model: str) -> None:
         """404 ``model_not_found`` for a model this server does not serve (unless it takes any name)."""
@@ -253,30 +326,81 @@ class ImagesServer:
     def queue(self) -> FairQueue:
         """Calls the backend runs at once, by participant in turn (more wait); made in the event loop."""
         if self._queue is None:
-            self._queue = FairQueue(self.config.max_concurrency, self.config.upstream_rate)
+            self._queue = FairQueue(self.config.max_concurrency, pacer=self.pacer)
             self._threads = anyio.CapacityLimiter(self.config.max_concurrency)
         return self._queue
 
-    async def _in_turn(self, caller: Caller, images: int, work: Callable[[], Any]) -> Any:
+    async def _in_turn(self, caller: Caller, images: int, work: Callable[[], Any], wait_s: float) -> Any:
         """``work()`` in a worker thread, when the queue gives the caller its turn. The upstream refusing
-        it for its rate (429) slows the queue down; while the call has time left for the wait the upstream
-        asked, it gives back its slot and waits its turn again, first in the caller's line."""
-        deadline = time.monotonic() + self.config.request_timeout
+        it for its rate (429) slows the queue down; while the call has time left (of ``wait_s``) for the
+        wait the upstream asked, it gives back its slot and waits its turn again, first in its line."""
+        deadline = time.monotonic() + wait_s
         again = False
         while True:
-            async with self.queue.turn(caller.queue_key, images, again=again) as ticket:
-                # revoked or expired while it waited: not run (refunded)
-                await caller.check_still_active()
-                try:
-                    return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._threads)
-                except RateLimitError as exc:
-                    if not _upstream_busy(exc):
-                        raise
-                    self.queue.slow_down(ticket, exc.retry_after)
-                    log.info("the upstream refused a call for its rate (429): the queue slows down")
-                    if (exc.retry_after or 0.0) >= deadline - time.monotonic():
-                        raise  # no time left to wait for the upstream: the participant is told
+            left = deadline - time.monotonic()
+            can_wait: float | None = None  # a call the upstream refused waits its turn again, as it asked
+            if not again:  # a call let in on an estimate waits no longer than any call may, nor past its time
+                can_wait = min(
+                    self.config.max_queue_wait,
+                    max(0.0, left - max(self.queue.call_s, min(MIN_RUN_S, left / 2))),
+                )
+            try:
+                async with self.queue.turn(
+                    caller.queue_key, images, again=again, wait_at_most=can_wait
+                ) as ticket:
+                    # revoked or expired while it waited: not run (refunded)
+                    await caller.check_still_active()
+                    try:
+                        return await anyio.to_thread.run_sync(
+                            work, abandon_on_cancel=True, limiter=self._threads
+                        )
+                    except RateLimitError as exc:
+                        if not _upstream_busy(exc):
+                            raise
+                        self.queue.slow_down(ticket, exc.retry_after)
+                        log.info("the upstream refused a call for its rate (429): the queue slows down")
+                        if (exc.retry_after or 0.0) >= deadline - time.monotonic():
+                            raise  # no time left to wait for the upstream: the participant is told
+            except TurnTooLate:  # its turn came too late for it to be over in time: told now, never sent
+                assert can_wait is not None
+                raise self._busy(
+                    caller.queue_key, images, can_wait, remember=caller.token is not None
+                ) from None
             again = True
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """While the server runs: say it is alive to the room, and give back what dead servers reserved."""
+        keeping = asyncio.ensure_future(self._keep_in_room()) if self.replicas is not None else None
+        try:
+            yield
+        finally:
+            if keeping is not None:
+                keeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeping  # no beat after the server left the room
+            if self.replicas is not None:
+                try:
+                    await anyio.to_thread.run_sync(self.replicas.leave)
+                except Exception as exc:
+                    log.warning("could not leave the room's record: %s", type(exc).__name__)
+            if isinstance(self.pacer, SharedPacer):
+                self.pacer.close()
+
+    async def _keep_in_room(self) -> None:
+        assert self.replicas is not None
+        replicas = self.replicas
+        last_reconcile = time.monotonic()
+        while True:
+            await asyncio.sleep(BEAT_EVERY_S)
+            try:
+                running, waiting = self.queue_now()
+                await anyio.to_thread.run_sync(replicas.beat, running, waiting)
+                if time.monotonic() - last_reconcile >= RECONCILE_EVERY_S:
+                    last_reconcile = time.monotonic()
+                    await anyio.to_thread.run_sync(replicas.reconcile)
+            except Exception as exc:  # the database is away for a moment: the next beat tries again
+                log.warning("could not tell the room this server is alive: %s", type(exc).__name__)
 
     def queue_now(self) -> tuple[int, int]:
         """The calls running and waiting now."""
@@ -307,52 +431,59 @@ class ImagesServer:
         return {"x-queue-running": str(running), "x-queue-ahead": str(waiting)}
 
     async def _forwarded(
-        self, caller: Caller, call: ParsedCall, forward: Callable[..., Any], reserved: float
+        self,
+        request: Request,
+        caller: Caller,
+        call: ParsedCall,
+        forward: Callable[..., Any],
+        reservation: Reservation,
+        wait_s: float,
     ) -> Response:
-        """Proxy mode: the upstream's answer passed on as it came (its base64 never decoded), secrets taken out."""
+        """Proxy mode: the upstream's answer passed on as it came (its base64 never decoded), secrets taken
+        out; the call leaves the queue unsent (or is cancelled) when its client goes."""
         image_request = call.request
         queue = self._queue_headers()
-        try:
-            forwarded = await self._forward_in_turn(caller, call, forward)
-        except Exception:
-            await caller.refund(image_request.n, reserved)
-            raise
+        forwarded = await unless_client_leaves(request, self._forward_in_turn(caller, call, forward, wait_s))
         self.metrics.sent(image_request.endpoint, image_request.n)  # as asked: the body is passed on unread
         if forwarded.chunks is None:
+            spent = None
             if caller.token is not None:
                 spent = await anyio.to_thread.run_sync(forwarded_cost, image_request, forwarded.body)
-                if spent is not None:
-                    await caller.settle(reserved, spent)
+            await reservation.settle(spent)
             body = redact_bytes(forwarded.body, self._secrets)
             return Response(body, media_type=forwarded.content_type, headers=queue)
         return StreamingResponse(
-            self._relay(caller, image_request.n, reserved, forwarded.chunks),
+            self._relay(reservation.hand_over(), forwarded.chunks),  # the stream settles it, or refunds it
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", **queue},
         )
 
-    async def _forward_in_turn(self, caller: Caller, call: ParsedCall, forward: Callable[..., Any]) -> Any:
+    async def _forward_in_turn(
+        self, caller: Caller, call: ParsedCall, forward: Callable[..., Any], wait_s: float
+    ) -> Any:
         """``forward`` in the caller's turn (or turns: see :meth:`_in_turn`), each try given the time the
-        call has left; a 504 past the time limit, waiting included."""
+        call has left; a 504 past ``wait_s``, waiting included; the upstream call cancelled if the
+        caller goes away."""
         image_request = call.request
         cancel = threading.Event()
-        deadline = time.monotonic() + self.config.request_timeout
+        deadline = time.monotonic() + wait_s
 
         def attempt() -> Any:
             hooks = CallHooks(cancel=cancel, timeout=max(0.001, deadline - time.monotonic()))
             return forward(image_request, stream=call.stream, hooks=hooks)
 
         work = self._measured(image_request.endpoint, attempt)
-        with anyio.move_on_after(self.config.request_timeout):
-            return await self._in_turn(caller, image_request.n, work)
-        cancel.set()
+        try:
+            with anyio.move_on_after(wait_s):
+                return await self._in_turn(caller, image_request.n, work, wait_s)
+        finally:
+            cancel.set()  # a no-op once the call is over; else it ends now (time is up, or nobody waits)
         raise self._too_late("try again later")
 
-    def _relay(
-        self, caller: Caller, images: int, reserved: float, chunks: Iterator[bytes]
-    ) -> Iterator[bytes]:
+    def _relay(self, reservation: Reservation, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """A stream passed on as it arrives (Starlette iterates it in a worker thread), secrets taken out
-        even where one falls across two chunks; a broken upstream ends it with an error event."""
+        even where one falls across two chunks; a broken upstream ends it with an error event. The call is
+        settled when the stream has gone out whole, else refunded."""
         keep = max((len(secret) for secret in self._secrets), default=1) - 1
         held = b""
         try:
@@ -363,34 +494,48 @@ class ImagesServer:
                     yield held[:cut]
                     held = held[cut:]
             yield held
+            reservation.settle_now()
         except Exception as exc:  # the status is sent already: the error goes in the stream
-            caller.refund_now(images, reserved)
+            reservation.refund_now()
             yield sse("error", error_reply_for(exc, self._secrets).body())
+        finally:
+            reservation.refund_soon()  # the client left mid-stream
 
     def _decode_and_run(self, image_request: ImageRequest, hooks: CallHooks) -> ImagesResponse:
         check_uploads_decode(image_request)
         return self.backend.run(image_request, hooks)
 
-    async def _run(self, image_request: ImageRequest, hooks: CallHooks, caller: Caller) -> ImagesResponse:
+    async def _run(
+        self, image_request: ImageRequest, hooks: CallHooks, caller: Caller, wait_s: float
+    ) -> ImagesResponse:
         """The call in a worker thread, in the caller's turn and once its pixels fit in the engine's
-        budget; a 504 (and the call cancelled) past the time limit, waiting included."""
-        hooks.cancel = hooks.cancel or threading.Event()
-        hooks.timeout = self.config.request_timeout
+        budget; a 504 (and the call cancelled) past ``wait_s``, waiting included; cancelled too when the
+        caller goes away."""
+        cancel = hooks.cancel = hooks.cancel or threading.Event()
+        hooks.timeout = wait_s
         cost = pixel_cost(image_request, self.config.max_pixels)
         work = self._measured(
             image_request.endpoint, functools.partial(self._decode_and_run, image_request, hooks)
         )
-        with anyio.move_on_after(self.config.request_timeout):
-            async with self.pixels.hold(cost):
-                result: ImagesResponse = await self._in_turn(caller, image_request.n, work)
-                return result
-        hooks.cancel.set()
+        try:
+            with anyio.move_on_after(wait_s):
+                async with self.pixels.hold(cost):
+                    result: ImagesResponse = await self._in_turn(caller, image_request.n, work, wait_s)
+                    return result
+        finally:
+            cancel.set()  # a no-op once the call is over
         raise self._too_late("ask for fewer or smaller images, or try again later")
 
     async def _events(
-        self, caller: Caller, image_request: ImageRequest, reserved: float
+        self,
+        request: Request,
+        caller: Caller,
+        image_request: ImageRequest,
+        reservation: Reservation,
+        wait_s: float,
     ) -> AsyncIterator[bytes]:
-        """The server-sent events of a streamed call: partial images as they come, then each image."""
+        """The server-sent events of a streamed call: partial images as they come, then each image. The
+        call is settled once its images are sent, else refunded (it failed, or the client left)."""
         loop = asyncio.get_running_loop()
         partials: asyncio.Queue[PartialImage] = asyncio.Queue()
 
@@ -398,7 +543,9 @@ class ImagesServer:
             loop.call_soon_threadsafe(partials.put_nowait, partial)
 
         hooks = CallHooks(on_partial=on_partial, cancel=threading.Event())
-        task = asyncio.ensure_future(self._run(image_request, hooks, caller))
+        task = asyncio.ensure_future(
+            unless_client_leaves(request, self._run(image_request, hooks, caller, wait_s))
+        )
         try:
             while True:
                 next_partial = asyncio.ensure_future(partials.get())
@@ -414,10 +561,10 @@ class ImagesServer:
             try:
                 response = task.result()
             except Exception as exc:  # reported in the stream: its status is already sent
-                await caller.refund(image_request.n, reserved)
+                await reservation.refund()
                 yield sse("error", error_reply_for(exc, self._secrets).body())
                 return
-            await caller.settle(reserved, cost_of(image_request, response))
+            await reservation.settle(cost_of(image_request, response))  # made: what it cost counts
             for image in response.data:
                 event = completed_event(image_request, image, response.usage)
                 yield sse(event["type"], event)
@@ -427,6 +574,7 @@ class ImagesServer:
                 assert hooks.cancel is not None
                 hooks.cancel.set()
                 task.cancel()
+            reservation.refund_soon()
 
     def _url_maker(self, request: Request) -> Callable[[GeneratedImage], str]:
         def url_for(image: GeneratedImage) -> str:
@@ -474,6 +622,13 @@ class ImagesServer:
         return JSONResponse(
             {"object": "list", "data": [self._model_object(name) for name in self._model_names()]},
             headers=self._named_pages(),
+        )
+
+    @property
+    def pacer_rate(self) -> Rate | None:
+        """The rate calls start at: the room's where servers share one, else this server's."""
+        return (
+            self.pacer.rate if isinstance(self.pacer, SharedPacer | LocalPacer) else self.config.upstream_rate
         )
 
     def _named_pages(self) -> dict[str, str]:
@@ -544,7 +699,8 @@ class ImagesServer:
                     "running": running,
                     "waiting": waiting,
                     "at_once": self.config.max_concurrency,
-                    "rate": str(self.config.upstream_rate) if self.config.upstream_rate else None,
+                    "rate": str(self.pacer_rate) if self.pacer_rate else None,
+                    "shared": isinstance(self.pacer, SharedPacer),
                 },
             }
         )
@@ -588,7 +744,7 @@ def make_app(
         )
     server = ImagesServer(backend, config, tokens=tokens, secrets=secrets)
     answers = ErrorAnswers(secrets)
-    admin = AdminPage(server.gate, server.queue_now)
+    admin = AdminPage(server.gate, server.queue_now, server.replicas)
     wall = ClassWall(server.gate, server.wall, rate=config.wall_rate)
 
     def route(
@@ -638,4 +794,6 @@ def make_app(
             )
         )
     middleware.append(Middleware(BodySizeLimit, max_bytes=config.max_upload_bytes))
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=answers.handlers())
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=answers.handlers(), lifespan=server.lifespan
+    )

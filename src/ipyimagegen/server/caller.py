@@ -8,6 +8,8 @@ SQLite or PostgreSQL, both blocking).
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -16,8 +18,11 @@ from starlette.requests import Request
 
 from ..api.types import ImageRequest
 from .costs import cost_bound
+from .leases import Holder
 from .replies import SERVER_ERROR, ErrorReply, retry_after_headers
 from .tokens import Refusal, TokenInfo, TokenStore
+
+log = logging.getLogger("ipyimagegen.server")
 
 OPEN = "open"
 """The name (and queue key) of every caller of an open server."""
@@ -26,8 +31,9 @@ OPEN = "open"
 class Gate:
     """Resolves a request's :class:`Caller` from its ``Authorization: Bearer`` token."""
 
-    def __init__(self, tokens: TokenStore | None) -> None:
+    def __init__(self, tokens: TokenStore | None, holder: Holder | None = None) -> None:
         self.tokens = tokens
+        self.holder = holder
 
     async def caller(self, request: Request) -> Caller:
         """The caller (``open`` on a server without tokens); 401 without a valid, active token. The name
@@ -52,7 +58,7 @@ class Gate:
             )
         refuse_inactive(info)
         request.state.caller = info.name
-        return Caller(info, self.tokens)
+        return Caller(info, self.tokens, self.holder)
 
     async def admin(self, request: Request) -> TokenStore:
         """The token store, when the caller signed in with an admin token (else 404 without tokens, 403)."""
@@ -77,6 +83,7 @@ class Caller:
 
     token: TokenInfo | None
     tokens: TokenStore | None
+    holder: Holder | None = None
 
     @property
     def admin(self) -> bool:
@@ -123,17 +130,17 @@ class Caller:
         if self.token is not None and self.tokens is not None:
             refuse_inactive(await run_sync(self.tokens.get, self.token.id))
 
-    async def reserve(self, image_request: ImageRequest) -> float:
+    async def reserve(self, image_request: ImageRequest) -> Reservation:
         """Count the call's images, and the most it can cost in estimated dollars, against the token's
-        budgets and the workshop's; 429 when they do not fit. Returns the dollars reserved."""
+        budgets and the workshop's; 429 when they do not fit."""
         token, store = self.token, self.tokens
-        if token is None or store is None:
-            return 0.0
         images = image_request.n
+        if token is None or store is None:
+            return Reservation(self, images, 0.0, None)
         usd = await run_sync(cost_bound, image_request)
         try:
-            await run_sync(store.reserve, token.id, images, usd)
-            return usd
+            lease = await run_sync(store.reserve, token.id, images, usd, self.holder)
+            return Reservation(self, images, usd, lease)
         except Refusal as refused:
             why = refused.what
         current = await run_sync(store.get, token.id)
@@ -169,19 +176,66 @@ class Caller:
             details={"budget": {"kind": why, "used": used, "limit": limit, "asked": asked}},
         )
 
-    def refund_now(self, images: int, usd: float = 0.0) -> None:
-        """Give back what a failed call reserved, and count the failure (blocking: from a worker thread)."""
-        if self.token is not None and self.tokens is not None:
-            self.tokens.record_failure(self.token.id, images, usd)
 
-    async def refund(self, images: int, usd: float = 0.0) -> None:
-        if self.token is not None:
-            await run_sync(self.refund_now, images, usd)
+@dataclass
+class Reservation:
+    """What a call reserved (:meth:`Caller.reserve`): settled once its answer is made, else refunded, once
+    (a second settle or refund does nothing; one whose database write failed is not done, and may be tried
+    again). A reservation neither settled nor refunded when its request ends is refunded by
+    :meth:`refund_soon`, which no cancellation can stop."""
 
-    async def settle(self, reserved: float, spent: float) -> None:
-        """Replace the dollars reserved for a call by what it cost."""
-        if self.token is not None and self.tokens is not None:
-            await run_sync(self.tokens.settle, self.token.id, reserved, spent)
+    caller: Caller
+    images: int
+    usd: float
+    lease_id: str | None
+    closed: bool = False
+
+    def refund_now(self) -> None:
+        """Give back what the call reserved, and count the failure (blocking: from a worker thread)."""
+        if self.closed:
+            return
+        token, store = self.caller.token, self.caller.tokens
+        if token is not None and store is not None:  # an open server counts nothing
+            store.record_failure(token.id, self.images, self.usd, self.lease_id)
+        self.closed = True
+
+    async def refund(self) -> None:
+        if not self.closed:
+            await run_sync(self.refund_now)
+
+    def refund_soon(self) -> None:
+        """Refund in a thread of its own, when the request is being cancelled (it cannot wait)."""
+        if not self.closed:
+            threading.Thread(target=self._refund_logged, name="ipyimagegen-refund", daemon=True).start()
+
+    def _refund_logged(self) -> None:
+        try:
+            self.refund_now()
+        except Exception:
+            log.exception("could not give back a cancelled call's reservation")
+
+    def hand_over(self) -> Reservation:
+        """A reservation that takes this one's place (this one then does nothing): for an answer that goes
+        on after the request's handler has returned (a stream)."""
+        taken = Reservation(self.caller, self.images, self.usd, self.lease_id, closed=self.closed)
+        self.closed = True
+        return taken
+
+    def settle_now(self, spent: float | None = None) -> None:
+        """:meth:`settle`, blocking (from a worker thread)."""
+        if self.closed:
+            return
+        token, store = self.caller.token, self.caller.tokens
+        if token is not None and store is not None:
+            cost = self.usd if spent is None else spent
+            store.settle(token.id, self.usd, cost, self.lease_id, self.images)
+        self.closed = True
+
+    async def settle(self, spent: float | None) -> None:
+        """The answer is delivered: the dollars reserved become what it cost (``spent``; None: the
+        bound reserved stands)."""
+        if not self.closed:
+            await run_sync(self.settle_now, spent)
 
 
 def refuse_inactive(info: TokenInfo) -> None:

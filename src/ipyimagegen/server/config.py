@@ -34,7 +34,11 @@ class ServerConfig:
     ``Host`` header may carry (``"*"`` for any, when the server listens on every address).
     ``class_wall``: let participants share pictures that the host's page shows
     (:mod:`~ipyimagegen.server.wall`; needs participant tokens). ``wall_rate``: pictures one
-    participant may share per period (admin tokens: no limit).
+    participant may share per period (admin tokens: no limit). ``max_queue_wait``: the longest a call
+    may wait for its turn; a call that would wait longer is answered at once, 429 ``workshop_busy``
+    with its place and when to come back. ``replica_name``: this server's name in a room of servers
+    sharing a database (the same across restarts, so a restarted server gives back what its last run
+    reserved; None: one of its own, this host and process).
     """
 
     max_upload_bytes: int = 25 * MB
@@ -49,6 +53,8 @@ class ServerConfig:
     allowed_hosts: Sequence[str] = LOOPBACK_NAMES
     class_wall: bool = False
     wall_rate: Rate = Rate(6, 60.0)
+    max_queue_wait: float = 240.0
+    replica_name: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -57,6 +63,7 @@ class ServerConfig:
             "max_concurrency",
             "max_pixels",
             "pixels_at_once",
+            "max_queue_wait",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be above 0, got {getattr(self, name)!r}")

@@ -34,6 +34,25 @@ from .pacer import LocalPacer, Pacer
 from .tokens import Rate
 
 
+class TurnTooLate(Exception):
+    """A call's turn did not come within the time it could wait."""
+
+
+@dataclass(frozen=True)
+class QueueEstimate:
+    """How long a new call would wait: the calls and images ahead of it, the seconds it would wait for its
+    turn, and the seconds a call takes once it runs (0.0 until one has run)."""
+
+    ahead: int
+    images_ahead: int
+    wait_s: float
+    call_s: float
+
+
+TURN_AVERAGE = 0.1
+"""The weight of the latest call in the running average of how long a call takes."""
+
+
 @dataclass(eq=False)
 class Ticket:
     """One call waiting for, or holding, its turn."""
@@ -70,15 +89,20 @@ class FairQueue:
         self._credit: dict[str, int] = {}
         self._running_by: dict[str, int] = {}  # participant -> calls of theirs running
         self._wakeup: asyncio.TimerHandle | None = None
+        self.call_s = 0.0  # how long a call takes once it runs: a running average
 
     @property
     def waiting(self) -> int:
         return sum(len(line) for line in self._lines.values())
 
     @asynccontextmanager
-    async def turn(self, key: str, images: int, *, again: bool = False) -> AsyncIterator[Ticket]:
+    async def turn(
+        self, key: str, images: int, *, again: bool = False, wait_at_most: float | None = None
+    ) -> AsyncIterator[Ticket]:
         """Wait for ``key``'s turn for a call of ``images`` images, and hold a slot while the block runs.
-        ``again``: a call that had a turn and must try once more: first in ``key``'s line."""
+        ``again``: a call that had a turn and must try once more: first in ``key``'s line.
+        ``wait_at_most``: seconds; :class:`TurnTooLate` (the call out of the line) when its turn has not
+        come by then."""
         ticket = Ticket(key, max(1, images), self._clock())
         line = self._lines.setdefault(key, deque())
         if again:
@@ -87,18 +111,26 @@ class FairQueue:
             line.append(ticket)
         self._dispatch()
         try:
-            await ticket.granted.wait()
-        except BaseException:  # cancelled while waiting (the caller went away): leave the line
+            granted = asyncio.ensure_future(ticket.granted.wait())
+            try:
+                await asyncio.wait({granted}, timeout=wait_at_most)
+            finally:
+                granted.cancel()
+            if not ticket.granted.is_set():
+                raise TurnTooLate()
+        except BaseException:  # cancelled or too late while waiting (the caller went away): leave the line
             if not ticket.granted.is_set():
                 self._leave(ticket)
                 self._dispatch()
             else:
-                self._release(ticket)
+                self._release(ticket, ran=False)
             raise
         try:
             yield ticket
-        finally:
-            self._release(ticket)
+        except BaseException:
+            self._release(ticket, ran=False)
+            raise
+        self._release(ticket)
 
     def slow_down(self, ticket: Ticket, retry_after: float | None) -> None:
         """The upstream refused ``ticket``'s call for its rate (asking to wait ``retry_after`` seconds):
@@ -107,6 +139,27 @@ class FairQueue:
             retry_after, ticket.started_at if ticket.started_at is not None else self._clock()
         )
         self._dispatch()
+
+    def estimate(self, key: str, images: int) -> QueueEstimate:
+        """How long a new call of ``key`` for ``images`` images would wait: the calls ahead of it in the round
+        (see :meth:`positions`), at the pace the pacer expects and with the slots calls take."""
+        line = self._lines.get(key, ())
+        index = len(line)
+        order = list(self._lines)
+        before = order[: order.index(key)] if key in self._lines else order
+        ahead_lines = [
+            (other, min(len(self._lines[other]), index + (other in before)))
+            for other in order
+            if other != key
+        ]
+        ahead = sum(count for _, count in ahead_lines) + index
+        images_ahead = sum(
+            sum(ticket.images for ticket in list(self._lines[other])[:count]) for other, count in ahead_lines
+        ) + sum(ticket.images for ticket in line)
+        by_rate = self.pacer.seconds_for(images_ahead + max(1, images))
+        free = self.concurrency - self.running
+        by_slots = max(0, ahead + 1 - free) * self.call_s / self.concurrency
+        return QueueEstimate(ahead, images_ahead, max(by_rate, by_slots), self.call_s)
 
     def positions(self, key: str) -> list[int]:
         """Where each of ``key``'s waiting calls stands: 1 is the next to run."""
@@ -131,7 +184,11 @@ class FairQueue:
                 del self._lines[ticket.key]
                 self._credit.pop(ticket.key, None)
 
-    def _release(self, ticket: Ticket) -> None:
+    def _release(self, ticket: Ticket, ran: bool = True) -> None:
+        """``ticket``'s slot is free; ``ran``: its call ran to an answer (how long it took counts)."""
+        if ran and ticket.started_at is not None:
+            took = self._clock() - ticket.started_at
+            self.call_s = took if not self.call_s else self.call_s + TURN_AVERAGE * (took - self.call_s)
         self.running -= 1
         left = self._running_by[ticket.key] - 1
         if left:
@@ -151,9 +208,12 @@ class FairQueue:
 
     def _dispatch(self) -> None:
         """Start the calls whose turn it is, while slots and the pacer allow."""
+        if self.running >= self.concurrency:
+            self.pacer.idle()  # no slot to start a call in: no images wanted now
         while self.running < self.concurrency:
             key = next((k for k, line in self._lines.items() if line), None)  # the first with a call waiting
             if key is None:
+                self.pacer.idle()
                 return
             line = self._lines[key]
             head = line[0]
@@ -163,7 +223,7 @@ class FairQueue:
                 if credit + 1 < head.images:
                     self._lines[key] = self._lines.pop(key)
                     continue
-            wait = self.pacer.start(head.images)
+            wait = self.pacer.start(head.images, waiting=sum(1 for queued in self._lines.values() if queued))
             if wait > 0:
                 self._wake_in(wait)
                 return

@@ -13,7 +13,7 @@ import logging
 import math
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -40,6 +40,9 @@ from ..errors import (
     ValidationError,
     redact,
 )
+
+if TYPE_CHECKING:
+    from .fair_queue import QueueEstimate
 
 log = logging.getLogger("ipyimagegen.server")
 
@@ -94,6 +97,58 @@ def retry_after_headers(seconds: float, *, should_retry: bool = True) -> dict[st
     if not should_retry:
         headers["x-should-retry"] = "false"
     return headers
+
+
+MIN_BUSY_RETRY_S = 10.0
+"""The shortest wait a busy room asks for before a call comes back."""
+SDK_RETRY_AFTER_S = 60.0
+"""The longest ``Retry-After`` the official SDKs wait before retrying by themselves."""
+
+
+def busy_reply(
+    estimate: QueueEstimate, allowed_s: float, retry_after: float, *, told_before: bool = False
+) -> ErrorReply:
+    """429 ``workshop_busy``: the call would wait ``estimate.wait_s``, more than the ``allowed_s`` it may
+    (or its participant was told to come back later: ``told_before``); its place, the wait and when to
+    come back (``Retry-After``; the SDKs retry by themselves only when that is within a minute, else they
+    are told not to)."""
+    ahead = estimate.ahead
+    place = f"about {_minutes(estimate.wait_s)}, {ahead} {'call' if ahead == 1 else 'calls'} ahead of you"
+    if told_before:
+        message = (
+            f"The workshop is busy ({place}), and you were asked to come back later: "
+            f"try again in {_minutes(retry_after)}."
+        )
+    else:
+        message = (
+            f"The workshop is busy: {place}, longer than a call may wait here ({_minutes(allowed_s)}). "
+            f"Try again in {_minutes(retry_after)}."
+        )
+    headers = retry_after_headers(retry_after, should_retry=retry_after <= SDK_RETRY_AFTER_S)
+    if retry_after <= SDK_RETRY_AFTER_S:
+        headers["x-should-retry"] = "true"
+    return ErrorReply(
+        429,
+        message,
+        type="requests",
+        code="workshop_busy",
+        headers=headers,
+        details={
+            "queue": {
+                "position": ahead + 1,
+                "ahead": ahead,
+                "wait_s": round(estimate.wait_s, 1),
+                "max_wait_s": round(allowed_s, 1),
+                "retry_after_s": float(max(1, math.ceil(retry_after))),
+            }
+        },
+    )
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    return f"{round(seconds / 60)} min"
 
 
 def _upstream_reply(exc: APIError, secrets: Iterable[str]) -> ErrorReply:

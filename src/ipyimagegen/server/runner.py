@@ -40,7 +40,7 @@ class ServerThread:
             port=port,
             log_level=log_level,
             access_log=access_log,
-            lifespan="off",
+            lifespan="auto",
             limits=limits,
         )
         self._server = uvicorn.Server(config)

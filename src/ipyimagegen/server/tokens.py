@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .database_address import is_database_address, without_password
+from .leases import Holder, charge_again, close_lease, give_back, open_lease
 from .store import Database, PostgresDatabase, SqliteDatabase
 
 TOKEN_PREFIX = "igt-"
@@ -391,19 +392,22 @@ class TokenStore:
             row = db.execute("SELECT * FROM tokens WHERE hash = {hash}", hash=hash_token(token)).fetchone()
         return _info(row) if row is not None else None
 
-    def reserve(self, token_id: str, images: int, usd: float = 0.0) -> None:
+    def reserve(
+        self, token_id: str, images: int, usd: float = 0.0, holder: Holder | None = None
+    ) -> str | None:
         """Count a request for ``images`` images costing at most ``usd`` against the token's budgets and
         the workshop's, all or nothing; :class:`Refusal` (saying which budget, or that the token was
-        revoked or has expired, checked in the same statement) when they do not fit."""
+        revoked or has expired, checked in the same statement) when they do not fit. With a ``holder``
+        (the server running the call) the reservation is a lease (:mod:`.leases`): returns its id."""
         try:
-            self._reserve(token_id, images, usd)
+            return self._reserve(token_id, images, usd, holder)
         except Refusal:
             self.record_rejected(token_id)
             raise
 
-    def _reserve(self, token_id: str, images: int, usd: float) -> None:
+    def _reserve(self, token_id: str, images: int, usd: float, holder: Holder | None) -> str | None:
         now = time.time()
-        with self.database.transaction() as db:  # one transaction: both updates, or neither
+        with self.database.transaction() as db:  # one transaction: both updates and the lease, or none
             cursor = db.execute(  # a token revoked or expired since it was read reserves nothing
                 "UPDATE tokens SET requests = requests + 1, images = images + {images}, "
                 "spent_usd = spent_usd + {usd}, last_used = {now} "
@@ -433,13 +437,26 @@ class TokenStore:
                     room["budget_images"] is not None and room["images"] + images > room["budget_images"]
                 )
                 raise Refusal("workshop_images" if over_images else "workshop_usd")  # rolls the token's back
+            return open_lease(db, holder, token_id, images, usd, db.now()) if holder is not None else None
 
-    def settle(self, token_id: str, reserved_usd: float, spent_usd: float) -> None:
-        """A call is answered: its cost as estimated from its usage replaces the bound reserved."""
-        change = spent_usd - reserved_usd
-        if abs(change) < 1e-12:
-            return
+    def settle(
+        self,
+        token_id: str,
+        reserved_usd: float,
+        spent_usd: float,
+        lease_id: str | None = None,
+        images: int = 0,
+    ) -> None:
+        """A call of ``images`` images is answered: its cost as estimated from its usage replaces the bound
+        reserved, and its lease is settled. A lease refunded meanwhile (its server was taken for dead) is
+        charged again: what was delivered counts."""
         with self.database.transaction() as db:
+            if lease_id is not None and not close_lease(db, lease_id):
+                charge_again(db, token_id, images, spent_usd)
+                return
+            change = spent_usd - reserved_usd
+            if abs(change) < 1e-12:
+                return
             db.execute(
                 "UPDATE tokens SET spent_usd = {GREATEST}(0, spent_usd + {change}) WHERE id = {id}",
                 change=change,
@@ -450,22 +467,16 @@ class TokenStore:
                 change=change,
             )
 
-    def record_failure(self, token_id: str, images: int, usd: float = 0.0) -> None:
-        """A reserved request failed: count the error and give its images and dollars back to the budgets."""
-        with self.database.transaction() as db:
-            db.execute(
-                "UPDATE tokens SET errors = errors + 1, images = {GREATEST}(0, images - {images}), "
-                "spent_usd = {GREATEST}(0, spent_usd - {usd}) WHERE id = {id}",
-                images=images,
-                usd=usd,
-                id=token_id,
-            )
-            db.execute(
-                "UPDATE workshop SET images = {GREATEST}(0, images - {images}), "
-                "spent_usd = {GREATEST}(0, spent_usd - {usd}) WHERE id = 1",
-                images=images,
-                usd=usd,
-            )
+    def record_failure(
+        self, token_id: str, images: int, usd: float = 0.0, lease_id: str | None = None
+    ) -> None:
+        """A reserved request failed: count the error and give its images and dollars back to the budgets
+        (once: a lease refunded already, because its server was taken for dead, is not refunded again)."""
+        with self.database.transaction() as db:  # the lease first, then the token, then the workshop
+            given_back = lease_id is None or close_lease(db, lease_id)
+            db.execute("UPDATE tokens SET errors = errors + 1 WHERE id = {id}", id=token_id)
+            if given_back:
+                give_back(db, token_id, images, usd)
 
     # -- the workshop's budget and top-ups -----------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Each tab that makes images (Generate, Edit, Variations) has its own controls over the
 studio's one runner: while any job runs every run button is disabled; progress and Cancel
-belong to the controls that started the job.
+belong to the controls that started the job. The progress line sits under the buttons, across
+the whole width, so that what a call waits for ("The workshop is busy: about 4 min, 37 ahead of
+you. Trying again at 12:04.") is read whole, wrapped where the column is narrow.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class JobControls(widgets.VBox):
-    """``[Generate] [Cancel]  2 of 4 · 3.4 s`` above a status line.
+    """``[Generate] [Cancel] [bar]``, then ``2 of 4 · 3.4 s · what it waits for`` while a job runs, then a
+    status line.
 
     ``on_run(callback)`` is called with no arguments when the run button is clicked; the
     owner then starts a job and has these controls :meth:`follow` it.
@@ -51,15 +54,15 @@ class JobControls(widgets.VBox):
         self.bar = widgets.IntProgress(
             value=0, min=0, max=1, layout=widgets.Layout(width="160px", visibility="hidden")
         )
-        self.progress = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
+        self.progress = widgets.HTML(layout=widgets.Layout(display="none"))
         self.progress.add_class("ipyimagegen-progress")
         self.status = widgets.HTML(layout=widgets.Layout(width="100%", min_height="24px"))
         self.status.add_class("ipyimagegen-status")
         row = widgets.HBox(
-            [self.run_button, self.cancel_button, self.bar, self.progress],
+            [self.run_button, self.cancel_button, self.bar],
             layout=widgets.Layout(align_items="center", width="100%"),
         )
-        super().__init__([row, self.status], layout=widgets.Layout(width="100%"))
+        super().__init__([row, self.progress, self.status], layout=widgets.Layout(width="100%"))
         runner.observe(self._runner_changed, ["busy", "done", "total", "elapsed_s", "note"])
         self._show_busy(runner.busy)
 
@@ -111,6 +114,7 @@ class JobControls(widgets.VBox):
         self.run_button.disabled = busy
         self.cancel_button.disabled = not self.working
         self.bar.layout.visibility = "visible" if self.working else "hidden"
+        self.progress.layout.display = None if self.working else "none"
         if not self.working:
             self.progress.value = ""  # the status line now says how it went
 

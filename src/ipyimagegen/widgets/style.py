@@ -41,7 +41,7 @@ CSS = """
 .ipyimagegen-count .ipyimagegen-over { color: var(--jp-error-color1, #c62828); font-weight: bold; }
 .ipyimagegen-hint { font-size: 12px; color: var(--jp-ui-font-color2, #666); white-space: nowrap; }
 .ipyimagegen-note { font-size: 12px; color: var(--jp-ui-font-color2, #666); }
-.ipyimagegen-progress { font-size: 13px; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.ipyimagegen-progress { font-size: 13px; font-variant-numeric: tabular-nums; }
 .ipyimagegen-status { font-size: 13px; }
 .ipyimagegen-status .ipyimagegen-error { color: var(--jp-error-color1, #c62828); }
 .ipyimagegen-status .ipyimagegen-warning { color: var(--jp-warn-color1, #b36b00); }

@@ -99,6 +99,11 @@ function show(room) {
   $("errors").textContent = String(t.errors);
   $("rejected").textContent = String(t.rejected);
   $("queue").textContent = `${room.queue.running} / ${room.queue.waiting}`;
+  const servers = room.servers || [];
+  $("servers").hidden = servers.length < 2;
+  $("servers").textContent = `${servers.length} servers share this room: ` +
+    servers.map((s) => `${s.name} (${s.running} running, ${s.waiting} waiting)`).join(", ") +
+    `; ${room.reserved_images} images reserved for calls in flight.`;
   const w = room.workshop;
   const parts = [];
   parts.push(w.budget_images != null ? `${w.images} of ${w.budget_images} images` : `${w.images} images (no limit)`);

@@ -37,6 +37,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "mime TEXT NOT NULL, picture {BINARY} NOT NULL)",
         "CREATE INDEX IF NOT EXISTS wall_by_time ON wall (created)",
     ),
+    (  # 7: a room of servers: who is alive, what each has reserved, and the one pace they share
+        "CREATE TABLE replicas (name TEXT PRIMARY KEY, incarnation TEXT NOT NULL, started {REAL} NOT NULL, "
+        "seen {REAL} NOT NULL, running INTEGER NOT NULL DEFAULT 0, waiting INTEGER NOT NULL DEFAULT 0, "
+        "lines INTEGER NOT NULL DEFAULT 0, wants_at {REAL}, owed {REAL} NOT NULL DEFAULT 0)",
+        "CREATE TABLE leases (id TEXT PRIMARY KEY, token_id TEXT NOT NULL, replica TEXT NOT NULL, "
+        "incarnation TEXT NOT NULL, images {COUNT} NOT NULL, usd {REAL} NOT NULL, created {REAL} NOT NULL)",
+        "CREATE INDEX leases_by_replica ON leases (replica)",
+        "CREATE TABLE pace (id INTEGER PRIMARY KEY CHECK (id = 1), rate TEXT, level {REAL}, "
+        "filled_at {REAL}, paused_until {REAL}, cut_to {REAL} NOT NULL DEFAULT 1, cut_at {REAL})",
+        "INSERT INTO pace (id) VALUES (1)",
+    ),
 )
 """Migration N is ``MIGRATIONS[N - 1]``. New ones go at the end; one that has shipped never changes."""
 
