@@ -458,3 +458,34 @@ def test_the_queue_says_it_wants_no_images_while_every_slot_is_taken() -> None:
         return pacer.idles - before
 
     assert asyncio.run(scenario()) >= 1
+
+
+def test_a_participant_told_to_come_back_keeps_a_place_at_the_front_of_the_round() -> None:
+    from ipyimagegen.server.fair_queue import FairQueue
+
+    async def scenario() -> list[str]:
+        queue = FairQueue(1)
+        release = asyncio.Event()
+        order: list[str] = []
+
+        async def call(key: str) -> None:
+            async with queue.turn(key, 1):
+                order.append(key)
+                await release.wait()
+
+        calls = [asyncio.ensure_future(call("running"))]
+        await asyncio.sleep(0.01)
+        calls += [asyncio.ensure_future(call(key)) for key in ("b", "c")]
+        await asyncio.sleep(0.01)
+        queue.hold_place("b", time.monotonic() + 60)  # b has a call here already: no place to hold
+        queue.hold_place("outside", time.monotonic() + 60)  # refused a while ago, back now
+        assert queue.estimate("outside", 1).ahead == 0 and queue.estimate("late", 1).ahead == 2
+        calls += [asyncio.ensure_future(call(key)) for key in ("late", "outside")]
+        await asyncio.sleep(0.01)
+        for _ in range(4):
+            release.set()
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*calls)
+        return order
+
+    assert asyncio.run(scenario()) == ["running", "outside", "b", "c", "late"]

@@ -98,6 +98,8 @@ log = logging.getLogger("ipyimagegen.server")
 MIN_RUN_S = 1.0
 """A call's turn must come this long (or half its time, if shorter) before its time is up: it is sent only
 when it can be answered in time."""
+PLACE_HELD_S = 60.0
+"""A participant told to come back keeps a place at the front of the round this long past that time."""
 COME_BACK_KEPT = 1000
 """Past this many participants told when to come back, those whose time has come are forgotten."""
 
@@ -285,6 +287,8 @@ class ImagesServer:
             if len(self._come_back) > COME_BACK_KEPT:  # those whose time has come are forgotten
                 self._come_back = {k: at for k, at in self._come_back.items() if at > now}
             self._come_back[key] = now + retry_after
+            # waiting outside counts: back in time, its call goes first in the round
+            self.queue.hold_place(key, now + retry_after + PLACE_HELD_S)
         return busy_reply(estimate, allowed, retry_after)
 
     def _check_served(self, model: str) -> None:

@@ -49,6 +49,8 @@ class QueueEstimate:
     call_s: float
 
 
+PLACES_KEPT = 2000
+"""Past this many places held, those past their time are forgotten."""
 TURN_AVERAGE = 0.1
 """The weight of the latest call in the running average of how long a call takes."""
 
@@ -89,6 +91,7 @@ class FairQueue:
         self._credit: dict[str, int] = {}
         self._running_by: dict[str, int] = {}  # participant -> calls of theirs running
         self._wakeup: asyncio.TimerHandle | None = None
+        self._places: dict[str, float] = {}  # participant -> until when a place at the front is theirs
         self.call_s = 0.0  # how long a call takes once it runs: a running average
 
     @property
@@ -104,6 +107,12 @@ class FairQueue:
         ``wait_at_most``: seconds; :class:`TurnTooLate` (the call out of the line) when its turn has not
         come by then."""
         ticket = Ticket(key, max(1, images), self._clock())
+        if self._holds_place(key):  # back after waiting outside: first in the round
+            del self._places[key]
+            self._lines = {
+                key: self._lines.get(key, deque()),
+                **{k: v for k, v in self._lines.items() if k != key},
+            }
         line = self._lines.setdefault(key, deque())
         if again:
             line.appendleft(ticket)
@@ -146,7 +155,10 @@ class FairQueue:
         line = self._lines.get(key, ())
         index = len(line)
         order = list(self._lines)
-        before = order[: order.index(key)] if key in self._lines else order
+        if self._holds_place(key):
+            before: set[str] = set()  # it comes back to the front of the round
+        else:
+            before = set(order[: order.index(key)] if key in self._lines else order)
         ahead_lines = [
             (other, min(len(self._lines[other]), index + (other in before)))
             for other in order
@@ -160,6 +172,19 @@ class FairQueue:
         free = self.concurrency - self.running
         by_slots = max(0, ahead + 1 - free) * self.call_s / self.concurrency
         return QueueEstimate(ahead, images_ahead, max(by_rate, by_slots), self.call_s)
+
+    def hold_place(self, key: str, until: float) -> None:
+        """``key`` was told to come back (the room was full) and has nothing here: its next call, if it
+        comes by ``until`` (the queue's clock), goes to the front of the round, having waited outside."""
+        if self._lines.get(key) or self._running_by.get(key):
+            return  # a participant with a call here already has its place
+        now = self._clock()
+        if len(self._places) > PLACES_KEPT:
+            self._places = {k: at for k, at in self._places.items() if at > now}
+        self._places[key] = until
+
+    def _holds_place(self, key: str) -> bool:
+        return self._places.get(key, -1.0) > self._clock() and not self._lines.get(key)
 
     def positions(self, key: str) -> list[int]:
         """Where each of ``key``'s waiting calls stands: 1 is the next to run."""
