@@ -64,6 +64,7 @@ class Ticket:
     queued_at: float
     granted: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float | None = None
+    expired: bool = False  # its time to wait ran out before its turn
 
 
 class FairQueue:
@@ -119,21 +120,25 @@ class FairQueue:
         else:
             line.append(ticket)
         self._dispatch()
+        timer = None
+        if wait_at_most is not None:
+            timer = asyncio.get_running_loop().call_later(max(0.0, wait_at_most), self._expire, ticket)
         try:
-            granted = asyncio.ensure_future(ticket.granted.wait())
-            try:
-                await asyncio.wait({granted}, timeout=wait_at_most)
-            finally:
-                granted.cancel()
-            if not ticket.granted.is_set():
+            await ticket.granted.wait()
+            if ticket.expired:
                 raise TurnTooLate()
         except BaseException:  # cancelled or too late while waiting (the caller went away): leave the line
-            if not ticket.granted.is_set():
+            if ticket.expired:
+                pass  # out of the line already
+            elif not ticket.granted.is_set():
                 self._leave(ticket)
                 self._dispatch()
             else:
                 self._release(ticket, ran=False)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         try:
             yield ticket
         except BaseException:
@@ -200,6 +205,14 @@ class FairQueue:
         return found
 
     # -- inside ------------------------------------------------------------------------------
+
+    def _expire(self, ticket: Ticket) -> None:
+        """``ticket``'s time to wait is over before its turn: out of the line, its waiter woken."""
+        if not ticket.granted.is_set():
+            ticket.expired = True
+            self._leave(ticket)
+            ticket.granted.set()  # wakes the waiter, which sees it expired
+            self._dispatch()
 
     def _leave(self, ticket: Ticket) -> None:
         line = self._lines.get(ticket.key)
